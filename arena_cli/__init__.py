@@ -1,0 +1,1 @@
+"""arena: a rustlings-style runner for ARENA interpretability exercises."""

@@ -1,0 +1,250 @@
+"""The course catalogue: chapter manifests loaded into frozen dataclasses, validated on load.
+
+One source of truth: `exercises/<N>_<chapter>/chapter.toml` lists the sections in order, each with its
+learning objectives and exercises in order. An exercise's files are derived from its position and id:
+
+    exercises/<chapter_dir>/<NN>_<id>.py              the student's file (generated from the master)
+    solutions/<chapter_dir>/<NN>_<id>.py              the master: reference solution with markers
+    hints/<chapter_dir>/<NN>_<id>.md                  "## Hint 1", "## Hint 2", ...
+    tests/exercises/<chapter_dir>/test_<NN>_<id>.py   the hidden test
+
+Must stay free of heavy imports: `next`, `list`, `hint` and `progress` only read this and progress.json.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+DEFAULT_TIMEOUT_S = 30.0
+ROOT_ENV = "ARENA_ROOT"
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_CHAPTER_DIR_RE = re.compile(r"^(\d+)_([a-z][a-z0-9_]*)$")
+
+
+class CourseError(Exception):
+    """The course files are inconsistent; the message names the file (and line where known)."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    difficulty: int
+    importance: int
+    minutes: int
+    timeout_s: float
+    number: int  # 1-based position in its chapter
+    chapter_id: str
+    chapter_dir: str
+    section_index: int  # 0-based, within the chapter
+    first_in_section: bool
+    root: Path
+
+    @property
+    def stem(self) -> str:
+        return f"{self.number:02d}_{self.id}"
+
+    @property
+    def exercise_path(self) -> Path:
+        return self.root / "exercises" / self.chapter_dir / f"{self.stem}.py"
+
+    @property
+    def solution_path(self) -> Path:
+        return self.root / "solutions" / self.chapter_dir / f"{self.stem}.py"
+
+    @property
+    def hint_path(self) -> Path:
+        return self.root / "hints" / self.chapter_dir / f"{self.stem}.md"
+
+    @property
+    def test_path(self) -> Path:
+        return self.root / "tests" / "exercises" / self.chapter_dir / f"test_{self.stem}.py"
+
+    def rel(self, path: Path) -> str:
+        """A path relative to the course root, as VSCode's terminal makes clickable."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    objectives: tuple[str, ...]
+    exercises: tuple[Exercise, ...]
+    result: str  # what the section ends with, and how to produce it
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    dir: str
+    title: str
+    summary: str
+    papers: tuple[str, ...]
+    sections: tuple[Section, ...]
+    manifest: Path
+
+    @property
+    def exercises(self) -> tuple[Exercise, ...]:
+        return tuple(e for s in self.sections for e in s.exercises)
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    chapters: tuple[Chapter, ...]
+
+    @cached_property
+    def exercises(self) -> tuple[Exercise, ...]:
+        return tuple(e for c in self.chapters for e in c.exercises)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Exercise]:
+        return {e.id: e for e in self.exercises}
+
+    def get(self, exercise_id: str) -> Exercise:
+        """The exercise with this id (or `NN_id` file stem); a clear error listing close matches."""
+        key = exercise_id.strip().removesuffix(".py").split("/")[-1]
+        if key in self._by_id:
+            return self._by_id[key]
+        by_stem = {e.stem: e for e in self.exercises}
+        if key in by_stem:
+            return by_stem[key]
+        close = [e.id for e in self.exercises if key and key in e.id][:5]
+        suggestion = f" Did you mean: {', '.join(close)}?" if close else " See `arena list`."
+        raise CourseError(f"Unknown exercise {exercise_id!r}.{suggestion}")
+
+    def chapter_of(self, exercise: Exercise) -> Chapter:
+        return next(c for c in self.chapters if c.id == exercise.chapter_id)
+
+    def section_of(self, exercise: Exercise) -> Section:
+        return self.chapter_of(exercise).sections[exercise.section_index]
+
+    def after(self, exercise: Exercise) -> Exercise | None:
+        i = self.exercises.index(exercise)
+        return self.exercises[i + 1] if i + 1 < len(self.exercises) else None
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The course root: $ARENA_ROOT, else the nearest folder up from here holding `exercises/`,
+    else the checkout this package was installed from."""
+    if os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "exercises").is_dir() and (folder / "solutions").is_dir():
+            return folder
+    return Path(__file__).resolve().parents[1]
+
+
+def _require(table: dict, key: str, kind: type, where: str):
+    if key not in table:
+        raise CourseError(f"{where}: missing `{key}`")
+    value = table[key]
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CourseError(f"{where}: `{key}` must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _scale(table: dict, key: str, where: str) -> int:
+    value = _require(table, key, int, where)
+    if not 1 <= value <= 5:
+        raise CourseError(f"{where}: `{key}` must be 1-5, got {value}")
+    return value
+
+
+def load_chapter(manifest: Path, root: Path) -> Chapter:
+    chapter_dir = manifest.parent.name
+    match = _CHAPTER_DIR_RE.match(chapter_dir)
+    if not match:
+        raise CourseError(f"{manifest}: chapter folder must be named like `1_superposition`")
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise CourseError(f"{manifest}: invalid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CourseError(f"{manifest}: cannot read: {e}") from None
+    chapter_id = match.group(2)
+    title = _require(data, "title", str, str(manifest))
+    sections_data = data.get("sections")
+    if not isinstance(sections_data, list) or not sections_data:
+        raise CourseError(f"{manifest}: needs at least one [[sections]] table")
+    sections: list[Section] = []
+    number = 0
+    for s_index, s in enumerate(sections_data):
+        s_where = f"{manifest}: section {s_index + 1}"
+        s_title = _require(s, "title", str, s_where)
+        s_where = f"{manifest}: section {s_title!r}"
+        objectives = _require(s, "objectives", list, s_where)
+        if not all(isinstance(o, str) for o in objectives):
+            raise CourseError(f"{s_where}: `objectives` must be a list of strings")
+        exercises_data = _require(s, "exercises", list, s_where)
+        if not exercises_data:
+            raise CourseError(f"{s_where}: has no exercises")
+        exercises = []
+        for e_index, e in enumerate(exercises_data):
+            number += 1
+            e_where = f"{s_where}, exercise {e_index + 1}"
+            ex_id = _require(e, "id", str, e_where)
+            if not _ID_RE.match(ex_id):
+                raise CourseError(f"{e_where}: id {ex_id!r} must be lowercase letters, digits and _")
+            e_where = f"{manifest}: exercise {ex_id!r}"
+            timeout = e.get("timeout", DEFAULT_TIMEOUT_S)
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+                raise CourseError(f"{e_where}: `timeout` must be a positive number of seconds")
+            exercises.append(
+                Exercise(
+                    id=ex_id,
+                    title=_require(e, "title", str, e_where),
+                    difficulty=_scale(e, "difficulty", e_where),
+                    importance=_scale(e, "importance", e_where),
+                    minutes=_require(e, "minutes", int, e_where),
+                    timeout_s=float(timeout),
+                    number=number,
+                    chapter_id=chapter_id,
+                    chapter_dir=chapter_dir,
+                    section_index=s_index,
+                    first_in_section=e_index == 0,
+                    root=root,
+                )
+            )
+        sections.append(Section(s_title, tuple(objectives), tuple(exercises), str(s.get("result", ""))))
+    return Chapter(
+        id=chapter_id,
+        dir=chapter_dir,
+        title=title,
+        summary=str(data.get("summary", "")).strip(),
+        papers=tuple(data.get("papers", [])),
+        sections=tuple(sections),
+        manifest=manifest,
+    )
+
+
+def load_course(root: Path | None = None) -> Course:
+    """Load every chapter under `<root>/exercises`, in the order of their folder numbers."""
+    root = (root or find_root()).resolve()
+    manifests = sorted(
+        (root / "exercises").glob("*/chapter.toml"),
+        key=lambda p: (int(m.group(1)) if (m := _CHAPTER_DIR_RE.match(p.parent.name)) else 0, p),
+    )
+    if not manifests:
+        raise CourseError(f"No chapters found: expected {root / 'exercises'}/<N>_<name>/chapter.toml")
+    chapters = tuple(load_chapter(m, root) for m in manifests)
+    seen: dict[str, Path] = {}
+    for chapter in chapters:
+        for ex in chapter.exercises:
+            if ex.id in seen:
+                raise CourseError(
+                    f"{chapter.manifest}: exercise id {ex.id!r} is already used in {seen[ex.id]}"
+                )
+            seen[ex.id] = chapter.manifest
+    return Course(root=root, chapters=chapters)

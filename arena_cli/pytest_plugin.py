@@ -1,0 +1,136 @@
+"""Runs inside the test child process: turns pytest's reports into verdict events.
+
+Loaded with `-p arena_cli.pytest_plugin` by the runner. Each event is one JSON line appended (and
+flushed) to the file named by ARENA_VERDICT_FILE, so that if the student's code kills the process
+half-way, the runner still knows which checks ran and which one was running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arena_cli.testing import TARGET_ENV, CheckFailed, StudentCodeError, _paths_for_test, student_traceback
+from arena_cli.verdict import truncate
+
+VERDICT_ENV = "ARENA_VERDICT_FILE"
+_seen_load_error = False
+
+
+def _emit(event: dict[str, Any]) -> None:
+    path = os.environ.get(VERDICT_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(event) + "\n")
+        f.flush()
+
+
+def _check_name(item: pytest.Item) -> str:
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    if doc and doc.strip():
+        return doc.strip().splitlines()[0].rstrip(".")
+    return item.name.removeprefix("test_").replace("_", " ")
+
+
+def _student_file(item: pytest.Item) -> str:
+    return os.environ.get(TARGET_ENV) or str(_paths_for_test(Path(item.path))[1])
+
+
+class _StudentExit(Exception):
+    """Student code called sys.exit() or raised KeyboardInterrupt during a check."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    try:
+        return (yield)
+    except SystemExit as e:
+        raise _StudentExit(f"your code called sys.exit({e.code!r}); return a value instead") from None
+    except KeyboardInterrupt:
+        raise _StudentExit("your code raised KeyboardInterrupt") from None
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _emit({"event": "start", "nodeid": nodeid})
+
+
+def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[str, Any]:
+    global _seen_load_error
+    exc = call.excinfo.value
+    if isinstance(exc, CheckFailed):
+        return dict(status="failed", message=str(exc), diagnosis=exc.diagnosis, mismatch=exc.mismatch)
+    if isinstance(exc, StudentCodeError):
+        if not _seen_load_error:
+            _seen_load_error = True
+            _emit(
+                {
+                    "event": "load_error",
+                    "message": str(exc),
+                    "location": exc.location,
+                    "traceback": exc.student_traceback,
+                }
+            )
+        return dict(status="error", message=str(exc))
+    tb = student_traceback(call.excinfo.tb, _student_file(item))
+    if isinstance(exc, NotImplementedError):
+        return dict(
+            status="failed",
+            message="not implemented yet" + (f": {exc}" if str(exc) else ""),
+            diagnosis="Replace the `raise NotImplementedError(...)` line with your implementation.",
+        )
+    if isinstance(exc, _StudentExit):
+        return dict(status="error", message=str(exc), traceback=tb)
+    if isinstance(exc, AssertionError):
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else str(exc)
+        # pytest's "+ where <function f at 0x...> = <module ...>" lines say nothing to a student.
+        lines = [ln for ln in message.splitlines() if " at 0x" not in ln and "<module " not in ln]
+        return dict(status="failed", message="\n".join(lines).removeprefix("AssertionError: "))
+    return dict(status="error", message=f"{type(exc).__name__}: {exc}", traceback=tb)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if call.when == "teardown" and not call.excinfo:
+        return report
+    if call.excinfo is None:
+        outcome: dict[str, Any] = dict(status="passed")
+    elif call.excinfo.errisinstance(pytest.skip.Exception):
+        outcome = dict(status="skipped", message=str(call.excinfo.value))
+    else:
+        outcome = _describe_failure(item, call, report)
+    if outcome["status"] != "passed" or call.when == "call":
+        output = "".join(text for _, text in report.sections if text)
+        _emit(
+            {
+                "event": "check",
+                "name": _check_name(item),
+                "phase": call.when,
+                "output": truncate(output),
+                **outcome,
+            }
+        )
+    return report
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        _emit(
+            {
+                "event": "check",
+                "name": f"collect {report.nodeid}",
+                "phase": "collect",
+                "status": "error",
+                "message": truncate(str(report.longrepr)),
+            }
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _emit({"event": "done", "exitstatus": int(exitstatus)})

@@ -1,0 +1,255 @@
+"""What hidden tests import: fixtures that load the student's module and the reference, and checks that
+fail with a structured, student-readable mismatch.
+
+A hidden test `tests/exercises/<chapter>/test_<stem>.py` gets two fixtures:
+
+- `student`: the module under test. The runner names the student's file in `ARENA_TARGET`; without it
+  (plain `pytest`, as in CI) it is the reference solution, so the suite is green on a fresh clone.
+- `reference`: `solutions/<chapter>/<stem>.py`, always.
+
+Checks raise `CheckFailed`, an AssertionError that carries a `Mismatch` dict and a diagnosis; the
+pytest plugin turns it into the verdict's structured failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+TARGET_ENV = "ARENA_TARGET"
+
+
+class CheckFailed(AssertionError):
+    """A check failed; carries what differs and what the student probably did wrong."""
+
+    def __init__(self, message: str, *, mismatch: dict[str, Any] | None = None, diagnosis: str = ""):
+        super().__init__(message)
+        self.mismatch = mismatch
+        self.diagnosis = diagnosis
+
+
+class StudentCodeError(Exception):
+    """The student's file could not be loaded (syntax error, exception or exit at import)."""
+
+    def __init__(self, message: str, *, location: str = "", student_traceback: str = ""):
+        super().__init__(message)
+        self.location = location
+        self.student_traceback = student_traceback
+
+
+# --------------------------------------------------------------------------- loading modules
+
+
+def _paths_for_test(test_file: Path) -> tuple[Path, Path]:
+    """(reference, default target) for tests/exercises/<chapter>/test_<stem>.py."""
+    chapter_dir = test_file.parent.name
+    stem = test_file.stem.removeprefix("test_")
+    root = test_file.parents[3]
+    reference = root / "solutions" / chapter_dir / f"{stem}.py"
+    return reference, reference
+
+
+def student_traceback(tb, student_file: str) -> str:
+    """Format a traceback keeping only frames in the student's file, plus the frame that raised."""
+    frames = traceback.extract_tb(tb)
+    keep = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
+    if frames and (not keep or keep[-1] is not frames[-1]):
+        keep.append(frames[-1])
+    return "".join(traceback.format_list(keep))
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import a file as a fresh module, turning every way it can fail into a StudentCodeError."""
+    if path.is_dir() or not path.exists():
+        raise StudentCodeError(f"{path} is not a file (was it deleted or renamed?)")
+    try:
+        source = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise StudentCodeError(
+            f"{path.name} is not valid UTF-8 (byte {e.start}); save it as UTF-8"
+        ) from None
+    try:
+        code = compile(source, str(path), "exec")
+    except SyntaxError as e:
+        where = f"{path}:{e.lineno}:{e.offset or 1}"
+        line = (e.text or "").rstrip("\n")
+        detail = f"\n    {line}\n    {' ' * max((e.offset or 1) - 1, 0)}^" if line else ""
+        raise StudentCodeError(f"SyntaxError: {e.msg}{detail}", location=where) from None
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except SystemExit as e:
+        raise StudentCodeError(f"{path.name} called sys.exit({e.code!r}) while being imported") from None
+    except KeyboardInterrupt:
+        raise StudentCodeError(f"{path.name} raised KeyboardInterrupt while being imported") from None
+    except BaseException as e:  # noqa: BLE001 - any failure of student code is reported, not raised
+        tb = student_traceback(e.__traceback__, str(path))
+        raise StudentCodeError(
+            f"importing {path.name} raised {type(e).__name__}: {e}", student_traceback=tb
+        ) from None
+    return module
+
+
+@pytest.fixture(scope="module")
+def reference(request) -> ModuleType:
+    ref_path, _ = _paths_for_test(Path(request.path))
+    return load_module(ref_path, f"arena_reference_{ref_path.stem}")
+
+
+@pytest.fixture(scope="module")
+def student(request) -> ModuleType:
+    _, default = _paths_for_test(Path(request.path))
+    target = Path(os.environ.get(TARGET_ENV) or default)
+    return load_module(target, f"arena_student_{target.stem}")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _describe(value: Any) -> str:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return f"{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_tensor(value: Any):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (int, float, bool)) or (
+        isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return torch.tensor(value)
+    return None
+
+
+def _matches(actual, candidate, atol: float, rtol: float) -> bool:
+    import torch
+
+    candidate = _as_tensor(candidate)
+    return (
+        candidate is not None
+        and actual.shape == candidate.shape
+        and torch.allclose(actual.double(), candidate.double(), atol=atol, rtol=rtol, equal_nan=True)
+    )
+
+
+def _shape_diagnosis(actual_shape: tuple, expected_shape: tuple) -> str:
+    if sorted(actual_shape) == sorted(expected_shape):
+        return "Same dimensions in a different order: check the order of your einsum / rearrange output."
+    if len(actual_shape) < len(expected_shape):
+        return "Your output has fewer dimensions than expected: did you sum or index away a dimension?"
+    if len(actual_shape) > len(expected_shape):
+        return "Your output has more dimensions than expected: did you forget to sum over one?"
+    return ""
+
+
+def assert_close(
+    actual: Any,
+    expected: Any,
+    *,
+    name: str = "output",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    check_dtype: bool = True,
+    mistakes: Mapping[str, Any] | None = None,
+    diagnosis: str = "",
+) -> None:
+    """Check that `actual` equals `expected` (tensors or numbers) within tolerance.
+
+    `mistakes` maps a diagnosis to the value a common mistake would produce; if the student's value
+    matches one of them, that diagnosis is shown. `diagnosis` is shown for any other value mismatch.
+    """
+    import torch
+
+    exp = _as_tensor(expected)
+    if exp is None:
+        raise TypeError(f"assert_close compares tensors or numbers, not {type(expected).__name__}")
+    act = actual if isinstance(actual, torch.Tensor) else None
+    if act is None and not isinstance(expected, torch.Tensor):
+        act = _as_tensor(actual)
+    if act is None:
+        hint = " (did you forget a `return`?)" if actual is None else ""
+        raise CheckFailed(
+            f"{name}: expected {_describe(expected)}, got {type(actual).__name__}{hint}",
+            mismatch=dict(kind="type", name=name, expected=_describe(expected), actual=_describe(actual)),
+            diagnosis="Your function returned None: did you forget a `return`?" if actual is None else "",
+        )
+    if tuple(act.shape) != tuple(exp.shape):
+        raise CheckFailed(
+            f"{name}: expected shape {tuple(exp.shape)}, got {tuple(act.shape)}",
+            mismatch=dict(kind="shape", name=name, expected=_describe(exp), actual=_describe(act)),
+            diagnosis=_shape_diagnosis(tuple(act.shape), tuple(exp.shape)),
+        )
+    if check_dtype and isinstance(expected, torch.Tensor) and act.dtype != exp.dtype:
+        raise CheckFailed(
+            f"{name}: expected dtype {exp.dtype}, got {act.dtype}",
+            mismatch=dict(kind="dtype", name=name, expected=_describe(exp), actual=_describe(act)),
+            diagnosis="Convert with `.to(dtype)` or build the tensor with the dtype of the input.",
+        )
+    a, e = act.detach().double().cpu(), exp.detach().double().cpu()
+    if torch.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
+        return
+    abs_err = (a - e).abs().nan_to_num(nan=float("inf"))
+    nonzero = e != 0
+    max_rel = float((abs_err[nonzero] / e.abs()[nonzero]).max()) if nonzero.any() else None
+    bad = abs_err > atol + rtol * e.abs()
+    worst = int(abs_err.argmax()) if abs_err.numel() else 0
+    where = [int(i) for i in torch.unravel_index(torch.tensor(worst), tuple(a.shape))] if a.dim() else []
+    sample = [
+        dict(index=[int(i) for i in idx], expected=float(e[tuple(idx)]), actual=float(a[tuple(idx)]))
+        for idx in bad.nonzero()[:5].tolist()
+    ] if a.dim() else [dict(index=[], expected=float(e), actual=float(a))]
+    found = diagnosis
+    for label, candidate in (mistakes or {}).items():
+        if _matches(act.detach().cpu(), candidate, atol, rtol):
+            found = label
+            break
+    raise CheckFailed(
+        f"{name}: {int(bad.sum())} of {bad.numel()} values differ (max abs error {float(abs_err.max()):.3g})",
+        mismatch=dict(
+            kind="value",
+            name=name,
+            expected=_describe(exp),
+            actual=_describe(act),
+            max_abs_err=float(abs_err.max()),
+            max_rel_err=max_rel,
+            where=where,
+            worst=[float(e.flatten()[worst]), float(a.flatten()[worst])] if a.numel() else None,
+            n_mismatched=int(bad.sum()),
+            n_total=int(bad.numel()),
+            sample=sample,
+        ),
+        diagnosis=found,
+    )
+
+
+def check(condition: bool, message: str, *, diagnosis: str = "") -> None:
+    """A property check (for random outputs): fails with `message` and an optional diagnosis."""
+    if not condition:
+        raise CheckFailed(message, mismatch=None, diagnosis=diagnosis)
+
+
+def seed(value: int = 0) -> None:
+    """Seed torch and Python's random module so tests are reproducible."""
+    import random
+
+    import torch
+
+    random.seed(value)
+    torch.manual_seed(value)

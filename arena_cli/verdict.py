@@ -1,0 +1,89 @@
+"""The verdict: what one run of an exercise's hidden test found.
+
+This is the contract between the test child process (which writes it, see `pytest_plugin`), the runner
+(which reads it), the renderer and `--json`. Plain dataclasses of plain values, so it crosses processes
+as JSON and never needs torch to be read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["passed", "failed", "error", "timeout"]
+CheckStatus = Literal["passed", "failed", "error", "skipped"]
+MismatchKind = Literal["shape", "dtype", "value", "type", "other"]
+
+OUTPUT_LIMIT = 4000  # characters of captured output kept per check and per run
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A structured difference between the student's value and the expected one."""
+
+    kind: MismatchKind
+    name: str = "output"
+    expected: str = ""  # short description: "shape (2, 3), float32" or a repr
+    actual: str = ""
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    where: list[int] | None = None  # index of the worst element
+    worst: list[float] | None = None  # [expected, actual] at `where`
+    n_mismatched: int | None = None
+    n_total: int | None = None
+    sample: list[dict[str, Any]] = field(default_factory=list)  # [{"index", "expected", "actual"}]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Mismatch:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One hidden test function's outcome."""
+
+    name: str
+    status: CheckStatus
+    message: str = ""  # the assertion message or exception line
+    diagnosis: str = ""  # the test's own explanation of the likely mistake
+    mismatch: Mismatch | None = None
+    traceback: str | None = None  # trimmed to the student's file
+    output: str = ""  # what the student's code printed during this check
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Check:
+        data = dict(data)
+        if data.get("mismatch"):
+            data["mismatch"] = Mismatch.from_dict(data["mismatch"])
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    exercise_id: str
+    status: Status
+    duration_s: float
+    checks: list[Check] = field(default_factory=list)
+    message: str = ""  # run-level explanation for error/timeout verdicts
+    output: str = ""  # captured process output (truncated)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def first_failure(self) -> Check | None:
+        return next((c for c in self.checks if c.status in ("failed", "error")), None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"id": data.pop("exercise_id"), **data}
+
+
+def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    """Keep the head and tail of long output, saying how much was dropped."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    dropped = len(text) - 2 * half
+    return f"{text[:half]}\n... [{dropped:,} characters of output omitted] ...\n{text[-half:]}"
