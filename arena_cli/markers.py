@@ -1,0 +1,93 @@
+"""The master-file markers: turn a reference solution into the student's exercise file.
+
+In a master (`solutions/...`), the code the student writes is marked, and what they get instead is
+written commented out:
+
+    # SOLUTION
+    out = F.relu(h @ W + b)
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("compute the output: ReLU(W^T W x + b)")
+    # END EXERCISE
+
+The student file drops SOLUTION blocks and uncomments EXERCISE blocks; everything else is kept as is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SOLUTION, END_SOLUTION = "# SOLUTION", "# END SOLUTION"
+EXERCISE, END_EXERCISE = "# EXERCISE", "# END EXERCISE"
+_OPENERS = {SOLUTION: END_SOLUTION, EXERCISE: END_EXERCISE}
+_CLOSERS = {END_SOLUTION, END_EXERCISE}
+
+
+class MarkerError(Exception):
+    """A master file's markers are unbalanced or malformed; the message names file and line."""
+
+
+def _uncomment(line: str, indent: str, where: str) -> str:
+    if line.strip() == "" or line.strip() == "#":
+        return ""
+    if not line.startswith(indent + "#"):
+        raise MarkerError(f"{where}: lines inside an EXERCISE block must be commented out")
+    rest = line[len(indent) + 1 :]
+    return indent + (rest[1:] if rest.startswith(" ") else rest)
+
+
+def student_source(master: str, filename: str = "<master>") -> str:
+    """The student file for a master's text."""
+    out: list[str] = []
+    block: str | None = None
+    block_start = 0
+    indent = ""
+    n_blocks = 0
+    for number, line in enumerate(master.splitlines(keepends=True), start=1):
+        stripped = line.strip()
+        where = f"{filename}:{number}"
+        if stripped in _OPENERS:
+            if block is not None:
+                raise MarkerError(f"{where}: {stripped} inside the {block} block opened at line {block_start}")
+            block, block_start = stripped, number
+            indent = line[: len(line) - len(line.lstrip())]
+            n_blocks += stripped == SOLUTION
+            continue
+        if stripped in _CLOSERS:
+            if block is None or _OPENERS[block] != stripped:
+                opened = f"the {block} block opened at line {block_start}" if block else "no open block"
+                raise MarkerError(f"{where}: {stripped} does not close anything ({opened})")
+            block = None
+            continue
+        if block == SOLUTION:
+            continue
+        if block == EXERCISE:
+            newline = "\n" if line.endswith("\n") else ""
+            out.append(_uncomment(line.rstrip("\n"), indent, where) + newline)
+            continue
+        out.append(line)
+    if block is not None:
+        raise MarkerError(f"{filename}:{block_start}: {block} block is never closed")
+    if n_blocks == 0:
+        raise MarkerError(f"{filename}: no `{SOLUTION}` block: there is nothing for the student to write")
+    return "".join(out)
+
+
+def student_source_for(master_path: Path) -> str:
+    return student_source(master_path.read_text(encoding="utf-8"), str(master_path))
+
+
+def solution_source(master: str, filename: str = "<master>") -> str:
+    """The reference as a student should read it: the master without markers or EXERCISE blocks."""
+    student_source(master, filename)  # validates the markers
+    out: list[str] = []
+    in_exercise = False
+    for line in master.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped == EXERCISE:
+            in_exercise = True
+        elif stripped == END_EXERCISE:
+            in_exercise = False
+        elif stripped not in (SOLUTION, END_SOLUTION) and not in_exercise:
+            out.append(line)
+    return "".join(out)

@@ -1,0 +1,216 @@
+"""progress.json: what the student has done, keyed by stable exercise id.
+
+Written atomically (temp file + fsync + os.replace) under an exclusive lock, so a kill mid-write never
+leaves a broken file and two arena processes (watch in one terminal, run in another) never lose each
+other's updates: every change is read-modify-write inside the lock.
+
+A file that can't be read as progress is moved aside (the new name is reported) and the student starts
+from what could be salvaged; completed exercises are never silently dropped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+PROGRESS_ENV = "ARENA_PROGRESS"
+STATUSES = ("pending", "done")
+
+
+@dataclass
+class ExerciseProgress:
+    status: str = "pending"  # "pending" | "done"
+    attempts: int = 0  # every test run counts, watch mode included
+    first_pass: str | None = None  # ISO time of the first pass
+    hints: int = 0  # hint levels revealed
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+@dataclass
+class Progress:
+    current: str | None = None
+    exercises: dict[str, ExerciseProgress] = field(default_factory=dict)
+
+    def of(self, exercise_id: str) -> ExerciseProgress:
+        """This exercise's entry (created, pending, if absent)."""
+        return self.exercises.setdefault(exercise_id, ExerciseProgress())
+
+    def get(self, exercise_id: str) -> ExerciseProgress:
+        """This exercise's entry without creating it."""
+        return self.exercises.get(exercise_id) or ExerciseProgress()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "current": self.current,
+            "exercises": {k: asdict(v) for k, v in sorted(self.exercises.items())},
+        }
+
+
+def default_path(root: Path) -> Path:
+    return Path(os.environ[PROGRESS_ENV]) if os.environ.get(PROGRESS_ENV) else root / "progress.json"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ProgressFormatError(ValueError):
+    pass
+
+
+def _entry(exercise_id: str, raw: Any, problems: list[str]) -> ExerciseProgress:
+    """Read one exercise entry, keeping every field that makes sense and noting the rest."""
+    entry = ExerciseProgress()
+    if not isinstance(raw, dict):
+        problems.append(f"{exercise_id}: entry is not an object")
+        return entry
+    status = raw.get("status", "pending")
+    if status in STATUSES:
+        entry.status = status
+    else:
+        problems.append(f"{exercise_id}: status {status!r}")
+    for name in ("attempts", "hints"):
+        value = raw.get(name, 0)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            setattr(entry, name, value)
+        else:
+            problems.append(f"{exercise_id}: {name} {value!r}")
+    first_pass = raw.get("first_pass")
+    if first_pass is None or isinstance(first_pass, str):
+        entry.first_pass = first_pass
+    else:
+        problems.append(f"{exercise_id}: first_pass {first_pass!r}")
+    if entry.done and entry.first_pass is None:
+        entry.first_pass = now_iso()
+    return entry
+
+
+def parse_progress(text: str) -> tuple[Progress, list[str]]:
+    """Parse progress.json text into Progress plus a list of fields that had to be dropped.
+
+    Raises ProgressFormatError when nothing trustworthy can be read (not JSON, not an object, a
+    schema from a newer arena).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ProgressFormatError(f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise ProgressFormatError("not a JSON object")
+    schema = data.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise ProgressFormatError(f"schema version {schema!r}, this arena reads {SCHEMA_VERSION}")
+    problems: list[str] = []
+    raw_exercises = data.get("exercises", {})
+    if not isinstance(raw_exercises, dict):
+        raise ProgressFormatError("`exercises` is not an object")
+    exercises = {str(k): _entry(str(k), v, problems) for k, v in raw_exercises.items()}
+    current = data.get("current")
+    if current is not None and not isinstance(current, str):
+        problems.append(f"current {current!r}")
+        current = None
+    return Progress(current=current, exercises=exercises), problems
+
+
+class ProgressStore:
+    """The progress file of one course. `notices` collects one-line messages for the student."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.notices: list[str] = []
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _move_aside(self, reason: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, aside)
+        self.notices.append(
+            f"{self.path.name} could not be read ({reason}); moved it to {aside.name} and started afresh."
+        )
+
+    def _read(self, *, repair: bool) -> Progress:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return Progress()
+        except IsADirectoryError:
+            raise ProgressFormatError(f"{self.path} is a directory") from None
+        try:
+            progress, problems = parse_progress(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ProgressFormatError) as e:
+            reason = str(e) if isinstance(e, ProgressFormatError) else "not UTF-8"
+            if repair:
+                self._move_aside(reason)
+            else:
+                self.notices.append(f"{self.path.name} could not be read ({reason}); showing no progress.")
+            return Progress()
+        if problems:
+            shown = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+            self.notices.append(f"{self.path.name}: ignored invalid fields ({shown}).")
+            if repair:
+                self._write(progress)
+        return progress
+
+    def load(self) -> Progress:
+        """Read progress without changing the file (for commands that only show things)."""
+        return self._read(repair=False)
+
+    def update(self, change: Callable[[Progress], Any]) -> Progress:
+        """Apply `change` to the latest progress and save it, atomically, under the lock."""
+        with self._locked():
+            progress = self._read(repair=True)
+            change(progress)
+            self._write(progress)
+            return progress
+
+    def _write(self, progress: Progress) -> None:
+        data = json.dumps(progress.to_json(), indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
