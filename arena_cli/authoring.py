@@ -1,0 +1,169 @@
+"""Course authors' tools: `arena dev build` (student files from masters) and `arena dev check`.
+
+`check` is the course's contract: every exercise in the manifests has its four files, nothing is
+orphaned, student files are in sync with their masters, hint files have at least two levels, every
+reference solution passes its hidden test and every untouched student file fails it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from arena_cli.course import Course, CourseError, load_course
+from arena_cli.hints import HintError, load_hints
+from arena_cli.markers import MarkerError, student_source_for
+
+MIN_HINT_LEVELS = 2
+
+
+@dataclass
+class BuildResult:
+    written: list[Path] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def build(course: Course) -> BuildResult:
+    """Regenerate every student file from its master; only files whose text changes are written."""
+    result = BuildResult()
+    for ex in course.exercises:
+        try:
+            text = student_source_for(ex.solution_path)
+        except FileNotFoundError:
+            result.problems.append(f"{ex.rel(ex.solution_path)}: master missing for {ex.id}")
+            continue
+        except MarkerError as e:
+            result.problems.append(str(e))
+            continue
+        path = ex.exercise_path
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            result.unchanged += 1
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        result.written.append(path)
+    return result
+
+
+def _orphans(course: Course) -> list[str]:
+    """Files in the course folders that no manifest entry accounts for."""
+    expected: set[Path] = set()
+    chapter_dirs = {c.dir for c in course.chapters}
+    for ex in course.exercises:
+        expected |= {ex.exercise_path, ex.solution_path, ex.hint_path, ex.test_path}
+    problems = []
+    folders = [
+        (course.root / "exercises", "*.py"),
+        (course.root / "solutions", "*.py"),
+        (course.root / "hints", "*.md"),
+        (course.root / "tests" / "exercises", "test_*.py"),
+    ]
+    for base, pattern in folders:
+        if not base.is_dir():
+            continue
+        for chapter in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+            if chapter.name not in chapter_dirs:
+                problems.append(f"{chapter.relative_to(course.root)}: no chapter.toml in exercises/{chapter.name}")
+                continue
+            for path in sorted(chapter.glob(pattern)):
+                if path not in expected:
+                    problems.append(f"{path.relative_to(course.root)}: not an exercise in the manifest")
+    return problems
+
+
+def static_problems(course: Course) -> list[str]:
+    """Everything `check` finds without running tests."""
+    problems: list[str] = []
+    for ex in course.exercises:
+        for kind, path in (
+            ("student file", ex.exercise_path),
+            ("master", ex.solution_path),
+            ("hint file", ex.hint_path),
+            ("hidden test", ex.test_path),
+        ):
+            if not path.is_file():
+                problems.append(f"{ex.rel(path)}: {kind} missing for exercise {ex.id!r}")
+        if ex.solution_path.is_file():
+            try:
+                fresh = student_source_for(ex.solution_path)
+                if ex.exercise_path.is_file() and ex.exercise_path.read_text(encoding="utf-8") != fresh:
+                    problems.append(
+                        f"{ex.rel(ex.exercise_path)}: out of date with its master (run `arena dev build`)"
+                    )
+            except MarkerError as e:
+                problems.append(str(e))
+        if ex.hint_path.is_file():
+            try:
+                hints = load_hints(ex.hint_path)
+                if len(hints) < MIN_HINT_LEVELS:
+                    problems.append(
+                        f"{ex.rel(ex.hint_path)}: {len(hints)} hint level(s), at least {MIN_HINT_LEVELS} needed"
+                    )
+            except HintError as e:
+                problems.append(str(e))
+    problems += _orphans(course)
+    return problems
+
+
+def test_problems(course: Course, console: Console, show_bar: bool) -> list[str]:
+    """Run every hidden test on the solution (must pass) and on the untouched student file (must fail)."""
+    from arena_cli.commands import run_many
+
+    runnable = [e for e in course.exercises if e.solution_path.is_file() and e.test_path.is_file()]
+    problems = []
+    on_solutions = run_many(
+        runnable, target=lambda e: e.solution_path, console=console, show_bar=show_bar, label="solutions"
+    )
+    for ex, v in on_solutions:
+        if not v.passed:
+            failure = v.first_failure
+            why = v.message or (f"{failure.name}: {failure.message}" if failure else v.status)
+            problems.append(f"{ex.rel(ex.solution_path)}: reference does not pass its hidden test ({why})")
+    # Untouched student files: generated fresh from the master, so a student's edits don't matter.
+    with tempfile.TemporaryDirectory(prefix="arena-check-") as tmp:
+        fresh: dict[str, Path] = {}
+        for ex in runnable:
+            try:
+                path = Path(tmp) / ex.chapter_dir / f"{ex.stem}.py"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(student_source_for(ex.solution_path), encoding="utf-8")
+                fresh[ex.id] = path
+            except MarkerError:
+                pass  # reported by static_problems
+        untouched = [e for e in runnable if e.id in fresh]
+        on_untouched = run_many(
+            untouched, target=lambda e: fresh[e.id], console=console, show_bar=show_bar, label="exercises"
+        )
+    for ex, v in on_untouched:
+        if v.status != "failed":
+            why = v.message or v.status
+            problems.append(
+                f"{ex.rel(ex.exercise_path)}: the untouched exercise should fail its test cleanly, got {why}"
+            )
+    return problems
+
+
+def check(course_root: Path | None, console: Console, run_tests: bool = True) -> list[str]:
+    try:
+        course = load_course(course_root)
+    except CourseError as e:
+        return [str(e)]
+    problems = static_problems(course)
+    if run_tests:
+        problems += test_problems(course, console, show_bar=console.is_terminal)
+    return problems
+
+
+def report(problems: list[str], console: Console) -> int:
+    if not problems:
+        console.print("[green]✓ course is consistent; every solution passes and every exercise fails as shipped.[/]")
+        return 0
+    console.print(f"[red]{len(problems)} problem(s):[/]")
+    for p in problems:
+        console.print(f"  • {p}", soft_wrap=True)
+    return 1
+

@@ -1,0 +1,165 @@
+"""The `arena` command line: declares commands and options; each command calls one function."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from arena_cli.course import CourseError
+from arena_cli.hints import HintError
+from arena_cli.markers import MarkerError
+
+app = typer.Typer(
+    name="arena",
+    help="Interpretability exercises in your editor: arena runs the hidden tests, shows hints and keeps your progress.",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+dev = typer.Typer(help="Course authors' tools: build and check the course.", no_args_is_help=True)
+app.add_typer(dev, name="dev")
+
+ExerciseArg = Annotated[Optional[str], typer.Argument(help="Exercise id (default: the current exercise).", show_default=False)]
+RequiredExercise = Annotated[str, typer.Argument(help="Exercise id, as shown by `arena list`.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
+NoColor = Annotated[bool, typer.Option("--no-color", help="No colours (also: the NO_COLOR variable).")]
+
+
+def _ctx(no_color: bool = False):
+    from arena_cli.commands import Context
+
+    return Context.create(no_color)
+
+
+@app.command("next")
+def next_(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
+    """Make the first pending exercise current and show it."""
+    from arena_cli.commands import next_exercise
+
+    raise typer.Exit(next_exercise(_ctx(no_color), as_json))
+
+
+@app.command()
+def run(exercise: ExerciseArg = None, as_json: JsonOpt = False, no_color: NoColor = False) -> None:
+    """Run the hidden test of the current (or named) exercise once."""
+    from arena_cli.commands import run_once
+
+    raise typer.Exit(run_once(_ctx(no_color), exercise, as_json))
+
+
+@app.command()
+def watch(exercise: ExerciseArg = None, no_color: NoColor = False) -> None:
+    """Rerun the hidden test on every save (keys: h n l r q)."""
+    from arena_cli.commands import resolve
+    from arena_cli.watch import watch as watch_loop
+
+    ctx = _ctx(no_color)
+    raise typer.Exit(watch_loop(ctx, resolve(ctx, exercise)))
+
+
+@app.command()
+def hint(exercise: ExerciseArg = None, no_color: NoColor = False) -> None:
+    """Reveal the next hint of the current (or named) exercise."""
+    from arena_cli.commands import reveal_hint
+
+    raise typer.Exit(reveal_hint(_ctx(no_color), exercise))
+
+
+@app.command("list")
+def list_(
+    pending: Annotated[bool, typer.Option("--pending", help="Only exercises not done yet.")] = False,
+    chapter: Annotated[Optional[str], typer.Option("--chapter", help="Only this chapter (id or part of its title).")] = None,
+    as_json: JsonOpt = False,
+    no_color: NoColor = False,
+) -> None:
+    """List all exercises with their status and hints used."""
+    from arena_cli.commands import list_exercises
+
+    raise typer.Exit(list_exercises(_ctx(no_color), pending, chapter, as_json))
+
+
+@app.command()
+def progress(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
+    """Show progress per chapter."""
+    from arena_cli.commands import show_progress
+
+    raise typer.Exit(show_progress(_ctx(no_color), as_json))
+
+
+@app.command()
+def reset(
+    exercise: RequiredExercise,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    no_color: NoColor = False,
+) -> None:
+    """Restore an exercise file and mark it pending."""
+    from arena_cli.commands import reset_exercise
+
+    def confirm(question: str) -> bool:
+        return typer.confirm(question, default=False)
+
+    raise typer.Exit(reset_exercise(_ctx(no_color), exercise, yes, confirm))
+
+
+@app.command()
+def solution(
+    exercise: RequiredExercise,
+    force: Annotated[bool, typer.Option("--force", help="Show it even if the exercise isn't done.")] = False,
+    no_color: NoColor = False,
+) -> None:
+    """Show the reference solution and your diff to it."""
+    from arena_cli.commands import show_solution
+
+    raise typer.Exit(show_solution(_ctx(no_color), exercise, force))
+
+
+@app.command()
+def verify(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
+    """Run every exercise's hidden test and update progress."""
+    from arena_cli.commands import verify as verify_all
+
+    raise typer.Exit(verify_all(_ctx(no_color), as_json))
+
+
+@dev.command("build")
+def dev_build() -> None:
+    """Regenerate every student file from its master in solutions/."""
+    from arena_cli.authoring import build
+    from arena_cli.course import load_course
+    from arena_cli.render import make_console
+
+    console = make_console()
+    course = load_course()
+    result = build(course)
+    for path in result.written:
+        console.print(f"wrote {path.relative_to(course.root)}")
+    console.print(f"{len(result.written)} written, {result.unchanged} unchanged")
+    for problem in result.problems:
+        console.print(f"[red]•[/] {problem}", soft_wrap=True)
+    raise typer.Exit(1 if result.problems else 0)
+
+
+@dev.command("check")
+def dev_check(
+    no_tests: Annotated[bool, typer.Option("--no-tests", help="Only the static checks; run no hidden test.")] = False,
+) -> None:
+    """Check files, markers and hints; solutions pass, exercises fail."""
+    from arena_cli.authoring import check, report
+    from arena_cli.render import make_console
+
+    console = make_console()
+    raise typer.Exit(report(check(None, console, run_tests=not no_tests), console))
+
+
+def main() -> None:
+    """Entry point: course and input errors become one clear line and exit code 2."""
+    try:
+        app()
+    except (CourseError, HintError, MarkerError) as e:
+        print(f"arena: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,395 @@
+"""What each student command does. `cli.py` declares the commands; each calls one function here.
+
+Commands that don't run tests (`next`, `list`, `hint`, `progress`, `reset`, `solution`) only read the
+catalogue and progress, so they never import torch and answer at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+from arena_cli import render
+from arena_cli.course import Course, CourseError, Exercise, load_course
+from arena_cli.hints import load_hints
+from arena_cli.markers import solution_source, student_source_for
+from arena_cli.progress import Progress, ProgressStore, default_path, now_iso
+from arena_cli.verdict import Verdict
+
+
+@dataclass
+class Context:
+    course: Course
+    store: ProgressStore
+    console: Console
+
+    @classmethod
+    def create(cls, no_color: bool = False) -> Context:
+        course = load_course()
+        return cls(course, ProgressStore(default_path(course.root)), render.make_console(no_color))
+
+    def flush_notices(self) -> None:
+        """Print (once) any one-line messages about the progress file."""
+        err = render.make_console(stderr=True)
+        for notice in self.store.notices:
+            err.print(f"[yellow]note:[/] {notice}", soft_wrap=True)
+        self.store.notices.clear()
+
+    def load_progress(self) -> Progress:
+        progress = self.store.load()
+        self.flush_notices()
+        return progress
+
+    def update(self, change: Callable[[Progress], object]) -> Progress:
+        progress = self.store.update(change)
+        self.flush_notices()
+        return progress
+
+
+def emit_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def first_pending(course: Course, progress: Progress) -> Exercise | None:
+    return next((e for e in course.exercises if not progress.get(e.id).done), None)
+
+
+def resolve(ctx: Context, exercise_id: str | None, progress: Progress | None = None) -> Exercise:
+    """The named exercise, else the current one, else the first pending one."""
+    if exercise_id:
+        return ctx.course.get(exercise_id)
+    progress = progress or ctx.load_progress()
+    if progress.current:
+        try:
+            return ctx.course.get(progress.current)
+        except CourseError:
+            pass  # the current exercise left the course; fall through
+    ex = first_pending(ctx.course, progress)
+    if ex is None:
+        raise CourseError("Every exercise is done; name one, e.g. `arena run ID` (see `arena list`).")
+    return ex
+
+
+def exercise_json(course: Course, ex: Exercise, progress: Progress) -> dict:
+    section = course.section_of(ex)
+    entry = progress.get(ex.id)
+    return {
+        "id": ex.id,
+        "path": ex.rel(ex.exercise_path),
+        "title": ex.title,
+        "chapter": course.chapter_of(ex).title,
+        "section": section.title,
+        "number": ex.number,
+        "difficulty": ex.difficulty,
+        "importance": ex.importance,
+        "minutes": ex.minutes,
+        "objectives": list(section.objectives) if ex.first_in_section else [],
+        "status": render.status_of(ex, progress),
+        "attempts": entry.attempts,
+        "hints": entry.hints,
+    }
+
+
+# --------------------------------------------------------------------------- next
+
+
+def set_current(ctx: Context, ex: Exercise) -> Progress:
+    def change(p: Progress) -> None:
+        p.current = ex.id
+
+    return ctx.update(change)
+
+
+def next_exercise(ctx: Context, as_json: bool) -> int:
+    progress = ctx.load_progress()
+    ex = first_pending(ctx.course, progress)
+    if ex is None:
+        if as_json:
+            emit_json({"id": None, "done": True})
+        else:
+            ctx.console.print(render.all_done(ctx.course))
+        return 0
+    progress = set_current(ctx, ex)
+    if as_json:
+        emit_json(exercise_json(ctx.course, ex, progress))
+        return 0
+    show_exercise(ctx, ex, progress)
+    return 0
+
+
+def show_exercise(ctx: Context, ex: Exercise, progress: Progress, steps: bool = True) -> None:
+    ctx.console.print(render.exercise_card(ctx.course, ex, progress, show_objectives=ex.first_in_section))
+    if steps:
+        ctx.console.print(
+            render.next_steps(
+                [
+                    ("arena watch", "reruns the hidden test every time you save the file"),
+                    ("arena hint", "reveals the next hint"),
+                ]
+            )
+        )
+
+
+# --------------------------------------------------------------------------- run
+
+
+def record_run(ctx: Context, ex: Exercise, verdict: Verdict) -> bool:
+    """Count the attempt and record a pass. True if this run passed the exercise for the first time."""
+    newly = False
+
+    def change(p: Progress) -> None:
+        nonlocal newly
+        entry = p.of(ex.id)
+        entry.attempts += 1
+        if verdict.passed and not entry.done:
+            entry.status, entry.first_pass = "done", now_iso()
+            newly = True
+
+    ctx.update(change)
+    return newly
+
+
+def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, *, in_watch: bool) -> None:
+    """What to do next, under a verdict."""
+    progress = ctx.load_progress()
+    if verdict.passed:
+        following = first_pending(ctx.course, progress)
+        steps = [
+            ("✓ done", "recorded in your progress"),
+            (f"arena solution {ex.id}", "compare your code with the reference"),
+        ]
+        if following is None:
+            steps.append(("", "That was the last pending exercise: the course is complete!"))
+        elif in_watch:
+            steps.append(("n", f"next exercise: {following.title}"))
+        else:
+            steps.append(("arena next", f"next exercise: {following.title}"))
+        ctx.console.print(render.next_steps(steps))
+        return
+    entry = progress.get(ex.id)
+    try:
+        n_hints = len(load_hints(ex.hint_path))
+    except Exception:  # noqa: BLE001 - a broken hint file is reported by `arena hint`, not here
+        n_hints = 0
+    steps = []
+    if n_hints:
+        hint_key = "h" if in_watch else f"arena hint {ex.id}"
+        if entry.hints < n_hints:
+            steps.append((hint_key, f"hint {entry.hints + 1} of {n_hints}"))
+        else:
+            steps.append((hint_key, f"all {n_hints} hints shown"))
+    if in_watch:
+        steps.append(("", "save the file to run again"))
+    else:
+        steps.append(("", f"edit {ex.rel(ex.exercise_path)}, then run again (or `arena watch`)"))
+    ctx.console.print(render.next_steps(steps))
+
+
+def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
+    from arena_cli.runner import run_exercise
+
+    ex = resolve(ctx, exercise_id)
+    if not as_json:
+        ctx.console.print(f"[dim]Running the hidden test of[/] {ex.rel(ex.exercise_path)} …")
+    verdict = run_exercise(ex)
+    assert verdict is not None
+    record_run(ctx, ex, verdict)
+    if as_json:
+        emit_json(verdict.to_json())
+    else:
+        ctx.console.print(render.verdict_view(ex, verdict))
+        after_verdict(ctx, ex, verdict, in_watch=False)
+    return 0 if verdict.passed else 1
+
+
+# --------------------------------------------------------------------------- hint
+
+
+def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False) -> int:
+    ex = resolve(ctx, exercise_id)
+    hints = load_hints(ex.hint_path)
+    shown = 0
+
+    def change(p: Progress) -> None:
+        nonlocal shown
+        entry = p.of(ex.id)
+        entry.hints = min(entry.hints + 1, len(hints))
+        shown = entry.hints
+
+    already_all = ctx.load_progress().get(ex.id).hints >= len(hints)
+    ctx.update(change)
+    ctx.console.print(f"[bold]{ex.title}[/]  [dim]{ex.rel(ex.exercise_path)}[/]")
+    ctx.console.print(render.hints_view(ex, hints, shown))
+    if already_all:
+        ctx.console.print(
+            f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
+            "(or now, with --force).[/]"
+        )
+    elif shown < len(hints):
+        again = "press h" if in_watch else "run `arena hint` again"
+        ctx.console.print(f"[dim]{len(hints) - shown} more: {again}.[/]")
+    return 0
+
+
+# --------------------------------------------------------------------------- list & progress
+
+
+def list_exercises(ctx: Context, pending: bool, chapter: str | None, as_json: bool) -> int:
+    progress = ctx.load_progress()
+    exercises = list(ctx.course.exercises)
+    if chapter:
+        key = chapter.lower()
+        matching = [c for c in ctx.course.chapters if key in (c.id, c.dir) or key in c.title.lower()]
+        if not matching:
+            names = ", ".join(c.id for c in ctx.course.chapters)
+            raise CourseError(f"No chapter matches {chapter!r}; chapters: {names}")
+        ids = {c.id for c in matching}
+        exercises = [e for e in exercises if e.chapter_id in ids]
+    if pending:
+        exercises = [e for e in exercises if not progress.get(e.id).done]
+    if as_json:
+        emit_json([exercise_json(ctx.course, e, progress) for e in exercises])
+        return 0
+    if not exercises:
+        ctx.console.print("No exercises match.")
+        return 0
+    ctx.console.print(render.list_tables(ctx.course, progress, exercises))
+    return 0
+
+
+def show_progress(ctx: Context, as_json: bool) -> int:
+    progress = ctx.load_progress()
+    if as_json:
+        emit_json(
+            {
+                "chapters": [
+                    {
+                        "id": c.id,
+                        "title": c.title,
+                        "done": sum(progress.get(e.id).done for e in c.exercises),
+                        "total": len(c.exercises),
+                    }
+                    for c in ctx.course.chapters
+                ],
+                "done": sum(progress.get(e.id).done for e in ctx.course.exercises),
+                "total": len(ctx.course.exercises),
+                "current": progress.current,
+            }
+        )
+        return 0
+    ctx.console.print(render.progress_view(ctx.course, progress))
+    return 0
+
+
+# --------------------------------------------------------------------------- reset & solution
+
+
+def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
+    ex = ctx.course.get(exercise_id)
+    path = ex.rel(ex.exercise_path)
+    if not yes and not confirm(f"Overwrite {path} with a fresh copy and mark it pending?"):
+        ctx.console.print("Nothing changed.")
+        return 1
+    fresh = student_source_for(ex.solution_path)
+    ex.exercise_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ex.exercise_path.with_name(f".{ex.exercise_path.name}.arena-tmp")
+    tmp.write_text(fresh, encoding="utf-8")
+    os.replace(tmp, ex.exercise_path)
+
+    def change(p: Progress) -> None:
+        entry = p.of(ex.id)
+        entry.status, entry.first_pass = "pending", None
+
+    ctx.update(change)
+    ctx.console.print(f"Reset {path}; {ex.id} is pending again.")
+    return 0
+
+
+def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
+    ex = ctx.course.get(exercise_id)
+    if not force and not ctx.load_progress().get(ex.id).done:
+        ctx.console.print(
+            f"[yellow]{ex.id} isn't done yet.[/] Try `arena hint {ex.id}` first, "
+            f"or `arena solution {ex.id} --force` to see the answer anyway."
+        )
+        return 1
+    solution = solution_source(ex.solution_path.read_text(encoding="utf-8"), str(ex.solution_path))
+    try:
+        mine = ex.exercise_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        mine = ""
+    diff = "".join(
+        difflib.unified_diff(
+            mine.splitlines(keepends=True),
+            solution.splitlines(keepends=True),
+            fromfile=ex.rel(ex.exercise_path),
+            tofile=ex.rel(ex.solution_path),
+        )
+    )
+    ctx.console.print(render.solution_view(ex, solution, diff))
+    return 0
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def run_many(
+    exercises: list[Exercise],
+    *,
+    target: Callable[[Exercise], Path],
+    console: Console,
+    show_bar: bool,
+    label: str,
+) -> list[tuple[Exercise, Verdict]]:
+    """Run several exercises' hidden tests in parallel over the cores, in course order."""
+    from arena_cli.runner import run_exercise
+
+    results: dict[str, Verdict] = {}
+    workers = max(1, min(len(exercises), os.cpu_count() or 1))
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show_bar,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=len(exercises))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(run_exercise, e, target=target(e)): e for e in exercises}
+            for future, ex in futures.items():
+                verdict = future.result()
+                assert verdict is not None
+                results[ex.id] = verdict
+                bar.advance(task)
+    return [(e, results[e.id]) for e in exercises]
+
+
+def verify(ctx: Context, as_json: bool) -> int:
+    exercises = list(ctx.course.exercises)
+    rows = run_many(
+        exercises,
+        target=lambda e: e.exercise_path,
+        console=ctx.console,
+        show_bar=not as_json and ctx.console.is_terminal,
+        label="Verifying",
+    )
+    for ex, verdict in rows:
+        record_run(ctx, ex, verdict)
+    n_pass = sum(v.passed for _, v in rows)
+    if as_json:
+        emit_json({"passed": n_pass, "total": len(rows), "verdicts": [v.to_json() for _, v in rows]})
+    else:
+        ctx.console.print(render.verify_table(rows))
+        ctx.console.print(f"{n_pass} of {len(rows)} exercises pass.")
+    return 0 if n_pass == len(rows) else 1

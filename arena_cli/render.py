@@ -1,0 +1,258 @@
+"""Every rich drawing arena makes. Nothing here decides anything: it is given what to show."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from arena_cli.course import Course, Exercise
+from arena_cli.hints import Hint
+from arena_cli.progress import Progress
+from arena_cli.verdict import Check, Mismatch, Verdict
+
+_MARK = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red"), "skipped": ("-", "dim")}
+_STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "timeout": "bold yellow"}
+
+
+def make_console(no_color: bool = False, stderr: bool = False) -> Console:
+    return Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False)
+
+
+def dots(value: int, of: int = 5) -> str:
+    return "●" * value + "○" * (of - value)
+
+
+# --------------------------------------------------------------------------- next
+
+
+def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objectives: bool) -> RenderableType:
+    chapter = course.chapter_of(ex)
+    section = course.section_of(ex)
+    entry = progress.get(ex.id)
+    head = Text()
+    head.append(f"{chapter.title}  ›  {section.title}\n", style="dim")
+    head.append(f"{ex.number:02d}. {ex.title}", style="bold")
+    head.append(f"   [{ex.id}]", style="dim")
+    if entry.done:
+        head.append("   done", style="green")
+    meta = Table.grid(padding=(0, 2))
+    meta.add_column(style="dim")
+    meta.add_column()
+    meta.add_row("file", Text(ex.rel(ex.exercise_path), style="cyan underline"))
+    meta.add_row("difficulty", f"{dots(ex.difficulty)}   importance {dots(ex.importance)}   ~{ex.minutes} min")
+    parts: list[RenderableType] = [head, Text(), meta]
+    if show_objectives and section.objectives:
+        objectives = Text("\nIn this section you will:\n", style="bold")
+        for o in section.objectives:
+            objectives.append(f"  • {o}\n", style="")
+        parts.append(objectives)
+        if section.result:
+            parts.append(Text(f"It ends in a result: {section.result}", style="dim"))
+    return Panel(Group(*parts), box=box.ROUNDED, expand=False, padding=(0, 1))
+
+
+def next_steps(lines: Sequence[tuple[str, str]]) -> Text:
+    """`command   what it does` lines; a line with no command is plain advice."""
+    width = max((len(c) for c, _ in lines if c), default=0)
+    text = Text()
+    for command, what in lines:
+        if command:
+            text.append(f"  {command:<{width}}", style="bold cyan")
+            text.append(f"  {what}\n")
+        else:
+            text.append(f"  {what}\n", style="dim")
+    return text
+
+
+def all_done(course: Course) -> RenderableType:
+    return Panel(
+        Text(
+            f"All {len(course.exercises)} exercises are done. `arena list` shows them; "
+            "`arena solution ID` compares any of yours with the reference.",
+            style="green",
+        ),
+        title="Course complete",
+        expand=False,
+    )
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def mismatch_table(m: Mismatch) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("", style="dim")
+    table.add_column("expected", style="green")
+    table.add_column("yours", style="red")
+    table.add_row(m.name, m.expected, m.actual)
+    if m.kind == "value":
+        if m.n_mismatched is not None:
+            table.add_row("mismatched", "", f"{m.n_mismatched:,} of {m.n_total:,}")
+        table.add_row("max abs error", "", f"{m.max_abs_err:.4g}" if m.max_abs_err is not None else "")
+        table.add_row("max rel error", "", f"{m.max_rel_err:.4g}" if m.max_rel_err is not None else "")
+        if m.where and m.worst:
+            table.add_row(f"worst at {list(m.where)}", f"{m.worst[0]:.5g}", f"{m.worst[1]:.5g}")
+        for s in m.sample:
+            table.add_row(f"  {list(s['index'])}", f"{s['expected']:.5g}", f"{s['actual']:.5g}")
+    return table
+
+
+def check_detail(check: Check) -> RenderableType:
+    parts: list[RenderableType] = [Text(check.message or check.status, style="bold")]
+    if check.mismatch is not None:
+        parts.append(mismatch_table(check.mismatch))
+    if check.diagnosis:
+        parts.append(Text.assemble(("Diagnosis: ", "bold yellow"), check.diagnosis))
+    if check.traceback:
+        parts.append(Text(check.traceback.rstrip(), style="dim"))
+    if check.output.strip():
+        parts.append(Text.assemble(("Your code printed:\n", "bold"), check.output.rstrip()))
+    return Panel(Group(*parts), title=f"✗ {check.name}", title_align="left", border_style="red", expand=True)
+
+
+def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
+    n_pass = sum(c.status == "passed" for c in verdict.checks)
+    headline = Text()
+    mark = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱"}[verdict.status]
+    headline.append(f"{mark} {ex.title} ", style=_STATUS_STYLE[verdict.status])
+    label = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out"}[verdict.status]
+    headline.append(f"— {label}", style=_STATUS_STYLE[verdict.status])
+    if verdict.checks:
+        headline.append(f"  ({n_pass}/{len(verdict.checks)} checks, {verdict.duration_s:.1f} s)", style="dim")
+    parts: list[RenderableType] = [headline]
+    for c in verdict.checks:
+        mark, style = _MARK.get(c.status, ("?", ""))
+        parts.append(Text(f"  {mark} {c.name}", style=style))
+    if verdict.status in ("error", "timeout") and verdict.message:
+        body: list[RenderableType] = [Text(verdict.message, style="bold")]
+        if verdict.output.strip():
+            body.append(Text(verdict.output.rstrip(), style="dim"))
+        parts.append(Panel(Group(*body), border_style="red" if verdict.status == "error" else "yellow"))
+    else:
+        failure = verdict.first_failure
+        if failure is not None:
+            parts.append(check_detail(failure))
+    return Group(*parts)
+
+
+# --------------------------------------------------------------------------- hints
+
+
+def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int) -> RenderableType:
+    parts: list[RenderableType] = []
+    for hint in hints[:shown]:
+        parts.append(
+            Panel(
+                Markdown(hint.body),
+                title=f"hint {hint.level} of {len(hints)}: {hint.title}",
+                title_align="left",
+                border_style="yellow" if hint.level == shown else "dim",
+            )
+        )
+    return Group(*parts)
+
+
+# --------------------------------------------------------------------------- list & progress
+
+
+def status_of(ex: Exercise, progress: Progress) -> str:
+    if progress.get(ex.id).done:
+        return "done"
+    return "current" if progress.current == ex.id else "pending"
+
+
+def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise]) -> Group:
+    """One table per chapter, titled with the chapter."""
+    tables = []
+    for chapter in course.chapters:
+        rows = [e for e in exercises if e.chapter_id == chapter.id]
+        if not rows:
+            continue
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=chapter.title, title_justify="left")
+        table.add_column("#", justify="right", style="dim", no_wrap=True)
+        table.add_column("id", no_wrap=True)
+        table.add_column("title")
+        table.add_column("status", no_wrap=True)
+        table.add_column("hints", justify="right", no_wrap=True)
+        table.add_column("tries", justify="right", no_wrap=True)
+        for ex in rows:
+            entry = progress.get(ex.id)
+            status = status_of(ex, progress)
+            style = {"done": "green", "current": "bold yellow", "pending": "dim"}[status]
+            table.add_row(
+                f"{ex.number:02d}",
+                ex.id,
+                ex.title,
+                Text(("▶ " if status == "current" else "") + status, style=style),
+                str(entry.hints or ""),
+                str(entry.attempts or ""),
+            )
+        tables.append(table)
+    return Group(*tables)
+
+
+def progress_view(course: Course, progress: Progress) -> RenderableType:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("chapter")
+    table.add_column("", width=30)
+    table.add_column("done", justify="right")
+    total_done = 0
+    for chapter in course.chapters:
+        done = sum(progress.get(e.id).done for e in chapter.exercises)
+        total_done += done
+        n = len(chapter.exercises)
+        table.add_row(chapter.title, ProgressBar(total=n, completed=done, width=30), f"{done}/{n}")
+    n_all = len(course.exercises)
+    hints = sum(progress.get(e.id).hints for e in course.exercises)
+    summary = Text(f"{total_done} of {n_all} exercises done ({100 * total_done / n_all:.0f}%), {hints} hints used")
+    return Group(table, summary)
+
+
+# --------------------------------------------------------------------------- solution & verify
+
+
+def solution_view(ex: Exercise, solution: str, diff: str) -> RenderableType:
+    parts: list[RenderableType] = [
+        Panel(
+            Syntax(solution, "python", line_numbers=True, word_wrap=True),
+            title=f"reference solution: {ex.rel(ex.solution_path)}",
+            title_align="left",
+        )
+    ]
+    if diff:
+        parts.append(
+            Panel(Syntax(diff, "diff", word_wrap=True), title="your file → reference", title_align="left")
+        )
+    else:
+        parts.append(Text("Your file is identical to the reference.", style="green"))
+    return Group(*parts)
+
+
+def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("exercise")
+    table.add_column("result")
+    table.add_column("checks", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("first problem", overflow="fold")
+    for ex, v in rows:
+        n_pass = sum(c.status == "passed" for c in v.checks)
+        failure = v.first_failure
+        problem = v.message if v.status in ("error", "timeout") else (failure.name if failure else "")
+        table.add_row(
+            ex.id,
+            Text(v.status, style=_STATUS_STYLE[v.status]),
+            f"{n_pass}/{len(v.checks)}",
+            f"{v.duration_s:.1f}s",
+            problem,
+        )
+    return table

@@ -1,0 +1,277 @@
+"""`arena watch`: rerun the hidden test on every save, while the student edits in their editor.
+
+One event loop owns the screen and the state; three sources feed it through a queue:
+- file events (watchdog) on the exercise's folder. Any event there marks the file "maybe changed";
+  after a quiet period (debounce) its content hash decides whether it really changed. This catches
+  editors that save in place, by truncate-then-write, in chunks, or by writing a temp file and
+  renaming it, and skips saves that change nothing.
+- key presses (when stdin is a TTY; read without Enter);
+- finished test runs, each run in a thread. A save during a run cancels the stale run (its child is
+  killed) and starts a new one, so the last verdict shown is always for the file's final content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import select
+import sys
+import termios
+import threading
+import time
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.rule import Rule
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from arena_cli import render
+from arena_cli.commands import (
+    Context,
+    after_verdict,
+    first_pending,
+    list_exercises,
+    record_run,
+    reveal_hint,
+    set_current,
+    show_exercise,
+)
+from arena_cli.course import Exercise
+from arena_cli.hints import HintError
+from arena_cli.runner import run_exercise
+from arena_cli.verdict import Verdict
+
+DEBOUNCE_S = 0.15
+KEYS = "h hint · l list · r rerun · n next (after a pass) · q quit"
+
+
+def content_hash(path: Path) -> str | None:
+    """Hash of the file's bytes, or None when it isn't a readable file."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+
+
+class _FolderEvents(FileSystemEventHandler):
+    def __init__(self, events: queue.Queue):
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        self.events.put(("fs", time.monotonic()))
+
+
+class _Keys:
+    """Single key presses from a TTY, without Enter; a no-op without a TTY."""
+
+    def __init__(self, events: queue.Queue):
+        self.events = events
+        self.fd = sys.stdin.fileno() if sys.stdin and sys.stdin.isatty() else None
+        self.saved = None
+        self.stop = threading.Event()
+
+    def __enter__(self) -> _Keys:
+        if self.fd is not None:
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)  # keys without Enter; Ctrl-C still interrupts
+            threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                data = os.read(self.fd, 32)
+                if not data:
+                    return
+                for ch in data.decode(errors="ignore"):
+                    self.events.put(("key", ch))
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.fd is not None and self.saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+@dataclass
+class _Run:
+    number: int
+    cancel: threading.Event
+    content: str | None
+
+
+class Watcher:
+    def __init__(self, ctx: Context, exercise: Exercise, *, clear: bool | None = None):
+        self.ctx = ctx
+        self.ex = exercise
+        self.events: queue.Queue = queue.Queue()
+        self.clear = ctx.console.is_terminal if clear is None else clear
+        self.run: _Run | None = None
+        self.runs_started = 0
+        self.last_run_content: str | None = None
+        self.last_verdict: Verdict | None = None
+        self.fs_dirty_at: float | None = None
+        self.observer = None
+        self.show_card = True  # the exercise card (with objectives) heads the next verdict screen
+
+    # ----------------------------------------------------------------- runs
+
+    def start_run(self) -> None:
+        if self.run is not None:
+            self.run.cancel.set()  # the stale run's child is killed; its result is dropped
+        self.runs_started += 1
+        content = content_hash(self.ex.exercise_path)
+        run = _Run(self.runs_started, threading.Event(), content)
+        self.run = run
+        self.last_run_content = content
+        self.ctx.console.print(f"[dim]Running {self.ex.rel(self.ex.exercise_path)} …[/]")
+        exercise = self.ex
+
+        def work() -> None:
+            try:
+                verdict = run_exercise(exercise, cancel=run.cancel)
+            except Exception as e:  # noqa: BLE001 - the loop must survive anything a run does
+                self.events.put(("run_failed", run.number, f"{type(e).__name__}: {e}"))
+                return
+            if verdict is not None:
+                self.events.put(("verdict", run.number, verdict))
+
+        threading.Thread(target=work, daemon=True).start()
+
+    def on_verdict(self, number: int, verdict: Verdict) -> None:
+        if self.run is None or number != self.run.number:
+            return  # a cancelled run finished anyway
+        self.run = None
+        record_run(self.ctx, self.ex, verdict)
+        self.last_verdict = verdict
+        console = self.ctx.console
+        if self.clear:
+            console.clear()
+        if self.show_card:
+            show_exercise(self.ctx, self.ex, self.ctx.load_progress(), steps=False)
+            self.show_card = False
+        else:
+            console.print(Rule(f"{self.ex.title}  [dim]{self.ex.rel(self.ex.exercise_path)}[/]", align="left"))
+        console.print(render.verdict_view(self.ex, verdict))
+        after_verdict(self.ctx, self.ex, verdict, in_watch=True)
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {KEYS}[/]")
+
+    # ----------------------------------------------------------------- saves
+
+    def on_quiet_after_fs(self) -> None:
+        """The folder has been quiet for the debounce period: run if the file's content changed."""
+        content = content_hash(self.ex.exercise_path)
+        if content == self.last_run_content:
+            return
+        if content is None:
+            self.last_run_content = None
+            self.ctx.console.print(
+                f"[yellow]{self.ex.rel(self.ex.exercise_path)} is gone.[/] "
+                f"Recreate it, or `arena reset {self.ex.id}` for a fresh copy."
+            )
+            return
+        self.start_run()
+
+    # ----------------------------------------------------------------- keys
+
+    def on_key(self, key: str) -> bool:
+        """Handle a key; False means quit."""
+        console = self.ctx.console
+        if key in ("q", "Q"):
+            return False
+        if key == "r":
+            self.start_run()
+        elif key == "h":
+            try:
+                reveal_hint(self.ctx, self.ex.id, in_watch=True)
+            except HintError as e:
+                console.print(f"[red]{e}[/]")
+        elif key == "l":
+            list_exercises(self.ctx, pending=False, chapter=None, as_json=False)
+        elif key == "n":
+            self.go_next()
+        return True
+
+    def go_next(self) -> None:
+        console = self.ctx.console
+        progress = self.ctx.load_progress()
+        if not progress.get(self.ex.id).done:
+            console.print(f"[yellow]Pass this exercise first[/] (`h` for a hint).")
+            return
+        following = first_pending(self.ctx.course, progress)
+        if following is None:
+            console.print(render.all_done(self.ctx.course))
+            return
+        self.switch_to(following)
+
+    def switch_to(self, exercise: Exercise) -> None:
+        if self.run is not None:
+            self.run.cancel.set()
+            self.run = None
+        self.ex = exercise
+        self.show_card = True
+        set_current(self.ctx, exercise)
+        self.watch_folder()
+        self.start_run()
+
+    # ----------------------------------------------------------------- loop
+
+    def watch_folder(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join()
+        self.observer = Observer()
+        self.observer.schedule(_FolderEvents(self.events), str(self.ex.exercise_path.parent), recursive=False)
+        self.observer.start()
+
+    def loop(self) -> int:
+        self.watch_folder()
+        self.start_run()
+        with _Keys(self.events) as keys:
+            if keys.fd is None:
+                self.ctx.console.print("[dim]No terminal for keys: Ctrl-C stops watching.[/]")
+            while True:
+                timeout = None
+                if self.fs_dirty_at is not None:
+                    timeout = max(0.0, self.fs_dirty_at + DEBOUNCE_S - time.monotonic())
+                try:
+                    kind, *payload = self.events.get(timeout=timeout if timeout is not None else 0.5)
+                except queue.Empty:
+                    if self.fs_dirty_at is not None and time.monotonic() >= self.fs_dirty_at + DEBOUNCE_S:
+                        self.fs_dirty_at = None
+                        self.on_quiet_after_fs()
+                    continue
+                if kind == "fs":
+                    self.fs_dirty_at = payload[0]
+                elif kind == "key":
+                    if not self.on_key(payload[0]):
+                        return 0
+                elif kind == "verdict":
+                    self.on_verdict(*payload)
+                elif kind == "run_failed":
+                    self.run = None
+                    self.ctx.console.print(f"[red]arena could not run the test: {payload[1]}[/]")
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.cancel.set()
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=2)
+
+
+def watch(ctx: Context, exercise: Exercise) -> int:
+    set_current(ctx, exercise)
+    watcher = Watcher(ctx, exercise)
+    try:
+        return watcher.loop()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        watcher.close()
+        ctx.console.print("Stopped watching. Progress is saved.")
