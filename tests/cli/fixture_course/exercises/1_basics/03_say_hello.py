@@ -1,0 +1,6 @@
+"""Say hello."""
+
+
+def hello(name: str) -> str:
+    """Return 'hello, NAME'."""
+    raise NotImplementedError("greet name")

@@ -1,0 +1,1 @@
+from arena_cli.testing import reference, student  # noqa: F401
