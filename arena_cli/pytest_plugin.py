@@ -55,8 +55,9 @@ def pytest_pyfunc_call(pyfuncitem):
         raise _StudentExit("your code raised KeyboardInterrupt") from None
 
 
-def pytest_runtest_logstart(nodeid, location):
-    _emit({"event": "start", "nodeid": nodeid})
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _emit({"event": "start", "nodeid": item.nodeid, "name": _check_name(item)})
 
 
 def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def verdict_from_events(
     for ev in events:
         kind = ev.get("event")
         if kind == "start":
-            running = ev.get("nodeid", "").split("::")[-1]
+            running = ev.get("name") or ev.get("nodeid", "").split("::")[-1]
         elif kind == "load_error" and load_error is None:
             load_error = ev
         elif kind == "check":
@@ -175,7 +175,7 @@ def run_exercise(
                     _kill_group(proc)
                     events = _read_events(verdict_file)
                     running = next(
-                        (e["nodeid"].split("::")[-1] for e in reversed(events) if e.get("event") == "start"),
+                        (e.get("name") for e in reversed(events) if e.get("event") == "start"),
                         None,
                     )
                     during = f" in check {running!r}" if running else ""

@@ -63,7 +63,16 @@ def student_traceback(tb, student_file: str) -> str:
     keep = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
     if frames and (not keep or keep[-1] is not frames[-1]):
         keep.append(frames[-1])
+    for frame in keep:
+        frame.filename = display_path(frame.filename)
     return "".join(traceback.format_list(keep))
+
+
+def display_path(path: str | Path) -> str:
+    """Relative to the working directory (the course root in a run) when inside it: short, and
+    clickable in VSCode's terminal."""
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -79,7 +88,7 @@ def load_module(path: Path, name: str) -> ModuleType:
     try:
         code = compile(source, str(path), "exec")
     except SyntaxError as e:
-        where = f"{path}:{e.lineno}:{e.offset or 1}"
+        where = f"{display_path(path)}:{e.lineno}:{e.offset or 1}"
         line = (e.text or "").rstrip("\n")
         detail = f"\n    {line}\n    {' ' * max((e.offset or 1) - 1, 0)}^" if line else ""
         raise StudentCodeError(f"SyntaxError: {e.msg}{detail}", location=where) from None
