@@ -111,12 +111,24 @@ def static_problems(course: Course) -> list[str]:
 
 def test_problems(course: Course, console: Console, show_bar: bool) -> list[str]:
     """Run every hidden test on the solution (must pass) and on the untouched student file (must fail)."""
+    from arena_cli.commands import warm_worker
+
+    with warm_worker(course.root, warm=len(course.exercises) > 2) as worker:
+        return _test_problems(course, console, show_bar, worker)
+
+
+def _test_problems(course: Course, console: Console, show_bar: bool, worker: Path | None) -> list[str]:
     from arena_cli.commands import run_many
 
     runnable = [e for e in course.exercises if e.solution_path.is_file() and e.test_path.is_file()]
     problems = []
     on_solutions = run_many(
-        runnable, target=lambda e: e.solution_path, console=console, show_bar=show_bar, label="solutions"
+        runnable,
+        target=lambda e: e.solution_path,
+        console=console,
+        show_bar=show_bar,
+        label="solutions",
+        worker=worker,
     )
     for ex, v in on_solutions:
         if not v.passed:
@@ -136,7 +148,12 @@ def test_problems(course: Course, console: Console, show_bar: bool) -> list[str]
                 pass  # reported by static_problems
         untouched = [e for e in runnable if e.id in fresh]
         on_untouched = run_many(
-            untouched, target=lambda e: fresh[e.id], console=console, show_bar=show_bar, label="exercises"
+            untouched,
+            target=lambda e: fresh[e.id],
+            console=console,
+            show_bar=show_bar,
+            label="exercises",
+            worker=worker,
         )
     for ex, v in on_untouched:
         if v.status != "failed":

@@ -10,7 +10,8 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,9 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
     ex = resolve(ctx, exercise_id)
     if not as_json:
         ctx.console.print(f"[dim]Running the hidden test of[/] {ex.rel(ex.exercise_path)} …")
-    verdict = run_exercise(ex)
+    from arena_cli.worker import find_running
+
+    verdict = run_exercise(ex, worker=find_running(ctx.course.root))
     assert verdict is not None
     record_run(ctx, ex, verdict)
     if as_json:
@@ -342,6 +345,18 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
 # --------------------------------------------------------------------------- verify
 
 
+@contextmanager
+def warm_worker(root: Path, warm: bool) -> Iterator[Path | None]:
+    """A warm worker's socket for a batch of runs (None, i.e. cold runs, if it can't start)."""
+    if not warm:
+        yield None
+        return
+    from arena_cli.worker import Worker
+
+    with Worker(root) as worker:
+        yield worker.path if worker.wait_ready() else None
+
+
 def run_many(
     exercises: list[Exercise],
     *,
@@ -349,6 +364,7 @@ def run_many(
     console: Console,
     show_bar: bool,
     label: str,
+    worker: Path | None = None,
 ) -> list[tuple[Exercise, Verdict]]:
     """Run several exercises' hidden tests in parallel over the cores, in course order."""
     from arena_cli.runner import run_exercise
@@ -366,7 +382,7 @@ def run_many(
     ) as bar:
         task = bar.add_task(label, total=len(exercises))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_exercise, e, target=target(e)): e for e in exercises}
+            futures = {pool.submit(run_exercise, e, target=target(e), worker=worker): e for e in exercises}
             for future, ex in futures.items():
                 verdict = future.result()
                 assert verdict is not None
@@ -375,15 +391,17 @@ def run_many(
     return [(e, results[e.id]) for e in exercises]
 
 
-def verify(ctx: Context, as_json: bool) -> int:
+def verify(ctx: Context, as_json: bool, warm: bool = True) -> int:
     exercises = list(ctx.course.exercises)
-    rows = run_many(
-        exercises,
-        target=lambda e: e.exercise_path,
-        console=ctx.console,
-        show_bar=not as_json and ctx.console.is_terminal,
-        label="Verifying",
-    )
+    with warm_worker(ctx.course.root, warm) as worker:
+        rows = run_many(
+            exercises,
+            target=lambda e: e.exercise_path,
+            console=ctx.console,
+            show_bar=not as_json and ctx.console.is_terminal,
+            label="Verifying",
+            worker=worker,
+        )
     for ex, verdict in rows:
         record_run(ctx, ex, verdict)
     n_pass = sum(v.passed for _, v in rows)

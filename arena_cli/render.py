@@ -247,7 +247,13 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
     for ex, v in rows:
         n_pass = sum(c.status == "passed" for c in v.checks)
         failure = v.first_failure
-        problem = v.message if v.status in ("error", "timeout") else (failure.name if failure else "")
+        if v.message:
+            problem = v.message
+        elif failure is not None:
+            problem = f"{failure.name}: {failure.message}"
+        else:
+            problem = ""
+        problem = problem.splitlines()[0] if problem else ""
         table.add_row(
             ex.id,
             Text(v.status, style=_STATUS_STYLE[v.status]),

@@ -135,7 +135,14 @@ def verdict_from_events(
         return Verdict(
             exercise_id, "error", duration_s, [], "The hidden test ran no checks.", output
         )
-    status = "passed" if all(c.status in ("passed", "skipped") for c in check_list) else "failed"
+    if any(c.status == "error" for c in check_list):
+        # The student's code crashed a check (an exception, sys.exit, KeyboardInterrupt) rather than
+        # returning a wrong answer; the check carries the message and traceback.
+        status = "error"
+    elif all(c.status in ("passed", "skipped") for c in check_list):
+        status = "passed"
+    else:
+        status = "failed"
     return Verdict(exercise_id, status, duration_s, check_list)
 
 
@@ -145,9 +152,12 @@ def run_exercise(
     target: Path | None = None,
     timeout_s: float | None = None,
     cancel: threading.Event | None = None,
+    worker: Path | None = None,
 ) -> Verdict | None:
     """Run the hidden test of `exercise` against `target` (default: the student's file).
 
+    With `worker` (a warm worker's socket) the child is forked from the warm worker; if the worker
+    can't take it, the run is cold. Time limit, isolation and verdict are the same either way.
     Returns None only when `cancel` was set during the run (the child is killed at once).
     """
     target = target or exercise.exercise_path
@@ -156,16 +166,7 @@ def run_exercise(
     with tempfile.TemporaryDirectory(prefix="arena-run-") as tmp:
         verdict_file = Path(tmp) / "verdict.jsonl"
         output_file = Path(tmp) / "output.txt"
-        with open(output_file, "wb") as out:
-            proc = subprocess.Popen(
-                pytest_command(exercise),
-                cwd=exercise.root,
-                env=child_env(target, verdict_file),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = _launch(exercise, child_env(target, verdict_file), output_file, worker)
         try:
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
@@ -202,6 +203,28 @@ def run_exercise(
         output = _tail(output_file)
         return verdict_from_events(
             exercise.id, _read_events(verdict_file), proc.returncode, duration, output
+        )
+
+
+def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, worker: Path | None):
+    """Start the test child: forked by the warm worker when there is one, else a fresh interpreter."""
+    command = pytest_command(exercise)
+    if worker is not None:
+        from arena_cli.worker import WarmChild, WorkerUnavailable
+
+        try:
+            return WarmChild(worker, command[3:], exercise.root, env, output_file)
+        except WorkerUnavailable:
+            pass
+    with open(output_file, "wb") as out:
+        return subprocess.Popen(
+            command,
+            cwd=exercise.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 

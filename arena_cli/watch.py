@@ -106,8 +106,9 @@ class _Run:
 
 
 class Watcher:
-    def __init__(self, ctx: Context, exercise: Exercise, *, clear: bool | None = None):
+    def __init__(self, ctx: Context, exercise: Exercise, *, clear: bool | None = None, worker=None):
         self.ctx = ctx
+        self.worker = worker  # a warm Worker, used once it is ready (runs are cold until then)
         self.ex = exercise
         self.events: queue.Queue = queue.Queue()
         self.clear = ctx.console.is_terminal if clear is None else clear
@@ -131,10 +132,11 @@ class Watcher:
         self.last_run_content = content
         self.ctx.console.print(f"[dim]Running {self.ex.rel(self.ex.exercise_path)} …[/]")
         exercise = self.ex
+        warm = self.worker.path if self.worker is not None and self.worker.ready else None
 
         def work() -> None:
             try:
-                verdict = run_exercise(exercise, cancel=run.cancel)
+                verdict = run_exercise(exercise, cancel=run.cancel, worker=warm)
             except Exception as e:  # noqa: BLE001 - the loop must survive anything a run does
                 self.events.put(("run_failed", run.number, f"{type(e).__name__}: {e}"))
                 return
@@ -265,13 +267,18 @@ class Watcher:
             self.observer.join(timeout=2)
 
 
-def watch(ctx: Context, exercise: Exercise) -> int:
+def watch(ctx: Context, exercise: Exercise, warm: bool = True) -> int:
+    from arena_cli.worker import Worker
+
     set_current(ctx, exercise)
-    watcher = Watcher(ctx, exercise)
+    worker = Worker(ctx.course.root).start() if warm else None
+    watcher = Watcher(ctx, exercise, worker=worker)
     try:
         return watcher.loop()
     except KeyboardInterrupt:
         return 0
     finally:
         watcher.close()
+        if worker is not None:
+            worker.stop()
         ctx.console.print("Stopped watching. Progress is saved.")

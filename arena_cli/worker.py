@@ -1,0 +1,383 @@
+"""The warm worker: imports torch, TransformerLens, nnsight and pytest once, then forks a fresh child
+per test run, so a save is answered in a fraction of a second instead of seconds of imports.
+
+Protocol (a Unix socket, one connection per run, JSON lines):
+    client -> worker  {"args": [pytest args], "env": {...}, "cwd": "...", "output": "file"}
+    worker -> client  {"pid": N}            the child is running (its own session: pgid == pid)
+    worker -> client  {"returncode": R}     it ended (negative: killed by that signal)
+The client owns time limits and cancellation: it kills the child's process group itself.
+
+Hazards this module avoids, each covered by a test:
+- a multi-threaded torch op in the parent before fork makes the child hang in OpenMP: the parent stays
+  at one thread and does no torch work; the child restores the thread count;
+- nnsight imported before pytest.main breaks pytest's anyio plugin: `anyio.pytest_plugin` is imported
+  first;
+- the parent never imports an exercise file: pytest is warmed up on a dummy test in a temp folder;
+- `gc.freeze()` before forking keeps the child from touching (and copying) the parent's heap.
+The worker is single-threaded: one selector loop accepts requests, forks, and reaps children.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY_MODULES = ("torch", "einops", "jaxtyping", "matplotlib", "transformer_lens", "nnsight")
+READY = "ready"
+
+
+def _socket_dir() -> Path:
+    return Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+
+
+def _course_tag(root: Path) -> str:
+    return f"arena-{os.getuid()}-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]}"
+
+
+def socket_path(root: Path, owner_pid: int) -> Path:
+    """Where the worker started by `owner_pid` for the course at `root` listens (short: Unix socket
+    paths are limited to ~100 bytes)."""
+    return _socket_dir() / f"{_course_tag(root)}-{owner_pid}.sock"
+
+
+def running_sockets(root: Path) -> list[Path]:
+    """Sockets of workers that may be up for this course (another terminal's `arena watch`)."""
+    return sorted(_socket_dir().glob(f"{_course_tag(root)}-*.sock"))
+
+
+# --------------------------------------------------------------------------- warming up
+
+
+def warm_up() -> int:
+    """Import what the course needs and exercise pytest once. Returns the thread count to restore."""
+    import anyio.pytest_plugin  # noqa: F401  (before nnsight: see the module docstring)
+
+    threads = int(os.environ.get("ARENA_CHILD_THREADS", "0")) or (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    for name in HEAVY_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional library just isn't pre-imported
+            pass
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pytest
+
+    import arena_cli.pytest_plugin  # noqa: F401
+    import arena_cli.testing  # noqa: F401
+
+    with tempfile.TemporaryDirectory(prefix="arena-warm-") as tmp:
+        dummy = Path(tmp) / "test_warm.py"
+        dummy.write_text("def test_warm():\n    assert True\n")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        saved = os.dup(1), os.dup(2)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        try:
+            pytest.main([str(dummy), "-q", "-p", "no:cacheprovider", "--rootdir", tmp])
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(devnull)
+    gc.collect()
+    gc.freeze()
+    return threads
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _child(request: dict, threads: int) -> None:
+    """In the forked child: become the test process described by `request`. Never returns."""
+    code = 70
+    try:
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        import torch
+
+        torch.set_num_threads(threads)
+        import pytest
+
+        sys.argv = ["pytest", *request["args"]]
+        code = int(pytest.main(request["args"]))
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - report anything, then exit without running parent cleanup
+        try:
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            code = 70
+    finally:
+        os._exit(code)
+
+
+def serve(path: Path, owner_pid: int | None) -> None:
+    threads = warm_up()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    os.chmod(path, 0o600)
+    server.listen(16)
+    server.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(server, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}
+    buffers: dict[socket.socket, bytes] = {}
+    print(READY, flush=True)
+
+    def finish(pid: int, returncode: int) -> None:
+        conn = children.pop(pid, None)
+        if conn is not None:
+            try:
+                conn.sendall(json.dumps({"returncode": returncode}).encode() + b"\n")
+            except OSError:
+                pass
+            conn.close()
+
+    try:
+        while True:
+            if owner_pid is not None and os.getppid() != owner_pid:
+                return  # the CLI that started us is gone
+            for key, _ in selector.select(timeout=0.01 if children else 0.5):
+                if key.fileobj is server:
+                    try:
+                        conn, _ = server.accept()
+                    except BlockingIOError:
+                        continue
+                    conn.setblocking(True)
+                    conn.settimeout(5)
+                    buffers[conn] = b""
+                    selector.register(conn, selectors.EVENT_READ)
+                    continue
+                conn = key.fileobj
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(conn)
+                    buffers.pop(conn, None)
+                    if conn not in children.values():
+                        conn.close()
+                    continue
+                buffers[conn] += data
+                if b"\n" not in buffers[conn]:
+                    continue
+                line = buffers.pop(conn).split(b"\n", 1)[0]
+                selector.unregister(conn)
+                try:
+                    request = json.loads(line)
+                except json.JSONDecodeError:
+                    conn.close()
+                    continue
+                if request.get("ping"):
+                    conn.sendall(json.dumps({"pong": os.getpid()}).encode() + b"\n")
+                    conn.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    server.close()
+                    _child(request, threads)
+                children[pid] = conn
+                try:
+                    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+                except OSError:
+                    pass
+            while children:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                finish(pid, os.waitstatus_to_exitcode(status))
+    finally:
+        for pid in list(children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        server.close()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+# --------------------------------------------------------------------------- the CLI's side
+
+
+class WorkerUnavailable(Exception):
+    """The worker could not take a run (not up, crashed, or refused); run cold instead."""
+
+
+class WarmChild:
+    """A test child forked by the worker; same interface as a Popen for the runner."""
+
+    def __init__(self, sock: Path, args: list[str], cwd: Path, env: dict[str, str], output: Path):
+        self.returncode: int | None = None
+        self._buffer = b""
+        try:
+            self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._conn.settimeout(5)
+            self._conn.connect(str(sock))
+            request = {"args": args, "cwd": str(cwd), "env": env, "output": str(output)}
+            self._conn.sendall(json.dumps(request).encode() + b"\n")
+            self.pid = int(self._read_message()["pid"])
+        except (OSError, ValueError, KeyError) as e:
+            raise WorkerUnavailable(str(e)) from None
+        self._conn.setblocking(False)
+
+    def _read_message(self) -> dict:
+        while b"\n" not in self._buffer:
+            data = self._conn.recv(4096)
+            if not data:
+                raise ConnectionError("worker closed the connection")
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            message = self._read_message()
+        except BlockingIOError:
+            return None
+        except (OSError, ValueError):
+            message = {"returncode": -signal.SIGKILL}  # the worker died with our child
+        self.returncode = int(message.get("returncode", -signal.SIGKILL))
+        self._conn.close()
+        return self.returncode
+
+    def wait(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                self.returncode = -signal.SIGKILL
+                break
+            time.sleep(0.005)
+        return self.returncode
+
+
+class Worker:
+    """A warm worker owned by this CLI process: started in the background, stopped with it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.path = socket_path(root, os.getpid())
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def start(self) -> Worker:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "arena_cli.worker", str(self.path), str(os.getpid())],
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def ready(self) -> bool:
+        """Up and listening (warm-up done). A dead worker is restarted (it will be ready later)."""
+        if self.proc is None:
+            return False
+        if self.proc.poll() is not None:
+            self.restarts += 1
+            self.start()
+            return False
+        return self.path.exists()
+
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def find_running(root: Path) -> Path | None:
+    """The socket of a worker that answers for this course (another terminal's watch), if any."""
+    for path in running_sockets(root):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(1)
+                conn.connect(str(path))
+                conn.sendall(b'{"ping": true}\n')
+                if b"pong" in conn.recv(4096):
+                    return path
+        except OSError:
+            continue
+    return None
+
+
+def main() -> None:
+    path = Path(sys.argv[1])
+    owner = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        serve(path, owner)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
+
