@@ -157,7 +157,7 @@ def dev_check(
 def main() -> None:
     """Entry point: course and input errors become one clear line and exit code 2."""
     try:
-        app()
+        app(prog_name="arena")
     except (CourseError, HintError, MarkerError) as e:
         print(f"arena: {e}", file=sys.stderr)
         sys.exit(2)
