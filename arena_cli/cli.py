@@ -151,7 +151,7 @@ def dev_check(
     from arena_cli.render import make_console
 
     console = make_console()
-    raise typer.Exit(report(check(None, console, run_tests=not no_tests), console))
+    raise typer.Exit(report(check(None, console, run_tests=not no_tests), console, ran_tests=not no_tests))
 
 
 def main() -> None:

@@ -158,6 +158,14 @@ def _matches(actual, candidate, atol: float, rtol: float) -> bool:
     )
 
 
+def _mistake(actual, mistakes: Mapping[str, Any] | None, atol: float, rtol: float) -> str:
+    """The diagnosis of the first common mistake whose value (of any shape) `actual` matches, or ""."""
+    for label, candidate in (mistakes or {}).items():
+        if _matches(actual.detach().cpu(), candidate, atol, rtol):
+            return label
+    return ""
+
+
 def _shape_diagnosis(actual_shape: tuple, expected_shape: tuple) -> str:
     if sorted(actual_shape) == sorted(expected_shape):
         return "Same dimensions in a different order: check the order of your einsum / rearrange output."
@@ -203,13 +211,14 @@ def assert_close(
         raise CheckFailed(
             f"{name}: expected shape {tuple(exp.shape)}, got {tuple(act.shape)}",
             mismatch=dict(kind="shape", name=name, expected=_describe(exp), actual=_describe(act)),
-            diagnosis=_shape_diagnosis(tuple(act.shape), tuple(exp.shape)),
+            diagnosis=_mistake(act, mistakes, atol, rtol) or _shape_diagnosis(tuple(act.shape), tuple(exp.shape)),
         )
     if check_dtype and isinstance(expected, torch.Tensor) and act.dtype != exp.dtype:
         raise CheckFailed(
             f"{name}: expected dtype {exp.dtype}, got {act.dtype}",
             mismatch=dict(kind="dtype", name=name, expected=_describe(exp), actual=_describe(act)),
-            diagnosis="Convert with `.to(dtype)` or build the tensor with the dtype of the input.",
+            diagnosis=_mistake(act, mistakes, atol, rtol)
+            or "Convert with `.to(dtype)` or build the tensor with the dtype of the input.",
         )
     a, e = act.detach().double().cpu(), exp.detach().double().cpu()
     if torch.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
@@ -224,11 +233,6 @@ def assert_close(
         dict(index=[int(i) for i in idx], expected=float(e[tuple(idx)]), actual=float(a[tuple(idx)]))
         for idx in bad.nonzero()[:5].tolist()
     ] if a.dim() else [dict(index=[], expected=float(e), actual=float(a))]
-    found = diagnosis
-    for label, candidate in (mistakes or {}).items():
-        if _matches(act.detach().cpu(), candidate, atol, rtol):
-            found = label
-            break
     raise CheckFailed(
         f"{name}: {int(bad.sum())} of {bad.numel()} values differ (max abs error {float(abs_err.max()):.3g})",
         mismatch=dict(
@@ -244,7 +248,7 @@ def assert_close(
             n_total=int(bad.numel()),
             sample=sample,
         ),
-        diagnosis=found,
+        diagnosis=_mistake(act, mistakes, atol, rtol) or diagnosis,
     )
 
 
@@ -262,3 +266,25 @@ def seed(value: int = 0) -> None:
 
     random.seed(value)
     torch.manual_seed(value)
+
+
+def call_student(fn: Any, *args: Any, diagnosis: str = "", **kwargs: Any) -> Any:
+    """Call the student's `fn`; an exception other than NotImplementedError becomes a failed check
+    that names the student's line and carries `diagnosis` (e.g. what a size error usually means).
+    `fn` may be a function, a method, or an nn.Module (its `forward` is the student's code)."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001 - student code may raise anything
+        code = getattr(getattr(fn, "forward", fn), "__code__", None)
+        student_file = code.co_filename if code is not None else ""
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == student_file]
+        where = ""
+        if frames:
+            where = f" at {display_path(student_file)}:{frames[-1].lineno} (`{(frames[-1].line or '').strip()}`)"
+        shapes = ", ".join(str(tuple(a.shape)) for a in args if hasattr(a, "shape"))
+        on = f" on input of shape {shapes}" if shapes else ""
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        name = "forward" if hasattr(fn, "forward") else getattr(fn, "__name__", type(fn).__name__)
+        raise CheckFailed(f"{name} raised {type(e).__name__}{where}{on}: {detail}", diagnosis=diagnosis) from None

@@ -1,11 +1,9 @@
 """Hidden test for exercise 01: ToyModel.forward, x -> ReLU(WᵀWx + b) per instance."""
 
-import traceback
-
 import torch
 import torch.nn.functional as F
 
-from arena_cli.testing import assert_close, check, seed
+from arena_cli.testing import assert_close, call_student, check, seed
 
 
 def _models(student, reference, n_instances=3, n_features=5, d_hidden=2):
@@ -41,21 +39,8 @@ _SIZE_DIAGNOSIS = (
 
 
 def _forward(model, x, diagnosis=_SIZE_DIAGNOSIS):
-    """model(x), turning a size error inside the student's forward into a failed check with a diagnosis."""
-    try:
-        return model(x)
-    except NotImplementedError:
-        raise
-    except RuntimeError as e:  # torch's and einops' size errors (einops.EinopsError is a RuntimeError)
-        student_file = type(model).forward.__code__.co_filename
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == student_file]
-        where = f" at line {frames[-1].lineno} (`{(frames[-1].line or '').strip()}`)" if frames else ""
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        check(
-            False,
-            f"forward raised {type(e).__name__}{where} on input of shape {tuple(x.shape)}: {first_line}",
-            diagnosis=diagnosis,
-        )
+    """model(x); a size error inside the student's forward becomes a failed check with a diagnosis."""
+    return call_student(model, x, diagnosis=diagnosis)
 
 
 def test_shape(student, reference):
