@@ -148,6 +148,14 @@ class Watcher:
     def on_verdict(self, number: int, verdict: Verdict) -> None:
         if self.run is None or number != self.run.number:
             return  # a cancelled run finished anyway
+        if content_hash(self.ex.exercise_path) != self.run.content:
+            # The file changed while this ran (a save still being written, or a new one): this verdict
+            # is not for the file's final content. Count the attempt, don't show or record a pass; the
+            # save's own run follows.
+            record_run(self.ctx, self.ex, verdict, record_pass=False)
+            self.run = None
+            self.fs_dirty_at = time.monotonic()
+            return
         self.run = None
         record_run(self.ctx, self.ex, verdict)
         self.last_verdict = verdict
