@@ -1,0 +1,181 @@
+"""Fixtures for arena's own tests: a fresh copy of the small fixture course, and arena run on it as a
+student would run it (a subprocess, in the course folder, with its own progress file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURE_COURSE = Path(__file__).parent / "fixture_course"
+CHAPTER_DIR = "1_basics"
+IDS = ("add_numbers", "double_tensor", "say_hello")
+
+# Student files that pass their hidden test.
+CORRECT = {
+    "add_numbers": "def add(a, b):\n    return a + b\n",
+    "double_tensor": "import torch\n\n\ndef double(x: torch.Tensor) -> torch.Tensor:\n    return 2 * x\n",
+    "say_hello": 'def hello(name):\n    return f"hello, {name}"\n',
+}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class ArenaCourse:
+    """A copy of the fixture course and helpers to use arena on it."""
+
+    ids = IDS
+    correct = CORRECT
+    wait_for = staticmethod(wait_for)
+
+    def __init__(self, root: Path, progress_path: Path):
+        self.root = root
+        self.progress_path = progress_path
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "FORCE_COLOR", "PYTEST_"))}
+        env.update(
+            ARENA_ROOT=str(root),
+            ARENA_PROGRESS=str(progress_path),
+            NO_COLOR="1",
+            COLUMNS="100",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        self.env = env
+
+    # ------------------------------------------------------------------ running arena
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "arena_cli", *args]
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 120) -> tuple[int, str, str]:
+        """Run `arena ARGS` in the course folder; (exit code, stdout, stderr)."""
+        proc = subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            env=self.env,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def json(self, *args: str, timeout: float = 120) -> tuple[int, Any]:
+        """Run `arena ARGS --json`; (exit code, parsed stdout). Fails the test on a traceback."""
+        code, out, err = self(*args, "--json", timeout=timeout)
+        assert "Traceback" not in err, err
+        try:
+            return code, json.loads(out)
+        except json.JSONDecodeError:
+            pytest.fail(f"arena {' '.join(args)} --json printed no JSON:\nstdout: {out}\nstderr: {err}")
+
+    def popen(self, *args: str, stdout) -> subprocess.Popen:
+        """Start `arena ARGS` in the background (SIGINT at its default, as in a terminal)."""
+
+        def default_sigint() -> None:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,
+        )
+
+    # ------------------------------------------------------------------ course files
+
+    def student_path(self, exercise_id: str) -> Path:
+        (path,) = (self.root / "exercises" / CHAPTER_DIR).glob(f"[0-9][0-9]_{exercise_id}.py")
+        return path
+
+    def master_path(self, exercise_id: str) -> Path:
+        (path,) = (self.root / "solutions" / CHAPTER_DIR).glob(f"[0-9][0-9]_{exercise_id}.py")
+        return path
+
+    def hint_path(self, exercise_id: str) -> Path:
+        (path,) = (self.root / "hints" / CHAPTER_DIR).glob(f"[0-9][0-9]_{exercise_id}.md")
+        return path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "exercises" / CHAPTER_DIR / "chapter.toml"
+
+    def write(self, exercise_id: str, content: str | bytes) -> Path:
+        """Save the student's file with this content."""
+        path = self.student_path(exercise_id)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    def read(self, exercise_id: str) -> str:
+        return self.student_path(exercise_id).read_text(encoding="utf-8")
+
+    def original(self, exercise_id: str) -> str:
+        """The student file as shipped in the fixture course."""
+        return (FIXTURE_COURSE / self.student_path(exercise_id).relative_to(self.root)).read_text(encoding="utf-8")
+
+    def set_timeout(self, exercise_id: str, seconds: float) -> None:
+        """Give one exercise another time limit in (this copy of) the chapter manifest."""
+        lines = self.manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+        at = next(i for i, line in enumerate(lines) if line.strip() == f'id = "{exercise_id}"')
+        end = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+        block = [line for line in lines[at:end] if not line.startswith("timeout")]
+        block.insert(1, f"timeout = {seconds}\n")
+        self.manifest.write_text("".join(lines[:at] + block + lines[end:]), encoding="utf-8")
+
+    # ------------------------------------------------------------------ progress.json
+
+    def progress(self) -> dict:
+        """progress.json as written by arena ({} if there is none yet)."""
+        if not self.progress_path.exists():
+            return {}
+        return json.loads(self.progress_path.read_text(encoding="utf-8"))
+
+    def entry(self, exercise_id: str) -> dict:
+        """One exercise's progress entry (the defaults if it has none)."""
+        default = {"status": "pending", "attempts": 0, "first_pass": None, "hints": 0}
+        return self.progress().get("exercises", {}).get(exercise_id, default)
+
+    def set_progress(self, exercises: dict[str, dict], current: str | None = None) -> None:
+        """Write a valid progress.json, e.g. set_progress({"add_numbers": {"status": "done"}})."""
+        entries = {}
+        for ex_id, fields in exercises.items():
+            entry = {"status": "pending", "attempts": 0, "first_pass": None, "hints": 0, **fields}
+            if entry["status"] == "done" and entry["first_pass"] is None:
+                entry["first_pass"] = "2024-01-01T00:00:00+00:00"
+            entries[ex_id] = entry
+        data = {"schema": 1, "current": current, "exercises": entries}
+        self.progress_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+@pytest.fixture
+def arena(tmp_path: Path) -> ArenaCourse:
+    """A fresh copy of the fixture course; call it like the `arena` command."""
+    root = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__", "progress.json*"))
+    return ArenaCourse(root, tmp_path / "progress.json")
+

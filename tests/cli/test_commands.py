@@ -1,0 +1,277 @@
+"""The student commands that read the catalogue and progress: help, next, list, progress, hint,
+reset, solution, and errors for unknown exercises."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "dev"]
+ARENA_SCRIPT = Path(sys.executable).with_name("arena")
+
+
+def lines_with(text: str, word: str) -> list[str]:
+    return [line for line in text.splitlines() if word in line]
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_help_lists_every_command(arena):
+    code, out, err = arena("--help")
+    assert code == 0, err
+    listed = re.search(r"Commands:\n(.*)", out, re.S)
+    assert listed, out
+    names = [line.split()[0] for line in listed.group(1).splitlines() if line.strip()]
+    assert names == COMMANDS
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "dev build", "dev check"])
+def test_every_command_has_its_own_help(arena, command):
+    code, out, err = arena(*command.split(), "--help")
+    assert code == 0, err
+    assert f" {command} [OPTIONS]" in out.splitlines()[0]  # the prog name: see the next test
+    assert "--help" in out
+    assert "Traceback" not in out + err
+
+
+def test_python_dash_m_help_is_the_entry_points_help(arena):
+    assert ARENA_SCRIPT.is_file(), f"no `arena` entry point beside {sys.executable}"
+    script = subprocess.run(
+        [str(ARENA_SCRIPT), "--help"], cwd=arena.root, env=arena.env, capture_output=True, text=True, timeout=60
+    )
+    code, out, err = arena("--help")
+    assert script.returncode == code == 0
+    assert out == script.stdout
+
+
+# --------------------------------------------------------------------------- next
+
+
+def test_next_shows_the_first_exercise_and_makes_it_current(arena):
+    code, out, err = arena("next")
+    assert code == 0, err
+    assert re.search(r"Basics\s+›\s+Numbers", out), out
+    assert "Add two numbers" in out
+    assert "exercises/1_basics/01_add_numbers.py" in out
+    # The first exercise of a section shows the section's objectives.
+    assert "Add two numbers." in out and "Double a tensor." in out
+    assert arena.progress()["current"] == "add_numbers"
+
+
+def test_next_shows_no_objectives_for_the_second_exercise_of_a_section(arena):
+    arena.set_progress({"add_numbers": {"status": "done"}})
+    code, out, err = arena("next")
+    assert code == 0, err
+    assert re.search(r"Basics\s+›\s+Numbers", out), out
+    assert "Double a tensor" in out
+    assert "exercises/1_basics/02_double_tensor.py" in out
+    assert "Add two numbers." not in out  # an objective of the section
+    assert "In this section" not in out
+    assert arena.progress()["current"] == "double_tensor"
+
+
+def test_next_json(arena):
+    code, data = arena.json("next")
+    assert code == 0
+    assert data["id"] == "add_numbers"
+    assert data["path"] == "exercises/1_basics/01_add_numbers.py"
+    assert data["title"] == "Add two numbers"
+    assert data["chapter"] == "Basics"
+    assert data["section"] == "Numbers"
+    assert data["number"] == 1
+    assert (data["difficulty"], data["importance"], data["minutes"]) == (1, 2, 2)
+    assert data["objectives"] == ["Add two numbers.", "Double a tensor."]
+    assert data["status"] == "current"
+    assert (data["attempts"], data["hints"]) == (0, 0)
+
+    arena.set_progress({"add_numbers": {"status": "done"}, "double_tensor": {"status": "done"}})
+    code, data = arena.json("next")
+    assert data["id"] == "say_hello"
+    assert data["section"] == "Wrapping up"
+    assert data["objectives"] == ["Say hello."]  # first of its section
+
+
+def test_next_when_everything_is_done(arena):
+    arena.set_progress({i: {"status": "done"} for i in arena.ids}, current="say_hello")
+    code, out, err = arena("next")
+    assert code == 0, err
+    assert re.search(r"all 3 exercises are done|course (is )?complete", out, re.I), out
+    code, data = arena.json("next")
+    assert code == 0
+    assert data == {"id": None, "done": True}
+
+
+# --------------------------------------------------------------------------- list & progress
+
+
+def test_list_shows_statuses(arena):
+    arena.set_progress({"add_numbers": {"status": "done", "attempts": 4, "hints": 1}}, current="double_tensor")
+    code, out, err = arena("list")
+    assert code == 0, err
+    (add,) = lines_with(out, "add_numbers")
+    (double,) = lines_with(out, "double_tensor")
+    (hello,) = lines_with(out, "say_hello")
+    assert re.search(r"\bdone\s+1\s+4\s*$", add), add  # status, hints, tries
+    assert "current" in double
+    assert "pending" in hello
+    assert "Basics" in out
+
+
+def test_list_pending_and_chapter_filters(arena):
+    arena.set_progress({"add_numbers": {"status": "done"}})
+    code, out, err = arena("list", "--pending")
+    assert code == 0, err
+    assert "add_numbers" not in out
+    assert "double_tensor" in out and "say_hello" in out
+
+    code, out, err = arena("list", "--chapter", "basics")
+    assert code == 0, err
+    assert all(i in out for i in arena.ids)
+
+    code, out, err = arena("list", "--chapter", "nope")
+    assert code == 2
+    assert err.startswith("arena: ") and "basics" in err
+    assert "Traceback" not in err
+
+
+def test_list_json(arena):
+    arena.set_progress({"add_numbers": {"status": "done", "attempts": 2, "hints": 3}}, current="double_tensor")
+    code, data = arena.json("list")
+    assert code == 0
+    assert [e["id"] for e in data] == list(arena.ids)
+    first, second, third = data
+    assert first["status"] == "done" and first["attempts"] == 2 and first["hints"] == 3
+    assert second["status"] == "current"
+    assert third["status"] == "pending"
+    assert third["path"] == "exercises/1_basics/03_say_hello.py"
+    code, data = arena.json("list", "--pending")
+    assert [e["id"] for e in data] == ["double_tensor", "say_hello"]
+
+
+def test_progress_totals(arena):
+    arena.set_progress({"add_numbers": {"status": "done", "hints": 2}, "say_hello": {"hints": 1}})
+    code, out, err = arena("progress")
+    assert code == 0, err
+    assert "1 of 3 exercises done" in out
+    assert "3 hints used" in out
+    assert re.search(r"Basics.*1/3", out), out
+
+    code, data = arena.json("progress")
+    assert code == 0
+    assert data["done"] == 1 and data["total"] == 3
+    assert data["chapters"] == [{"id": "basics", "title": "Basics", "done": 1, "total": 3}]
+
+
+# --------------------------------------------------------------------------- hint
+
+
+def test_hint_reveals_levels_in_order(arena):
+    code, out, err = arena("hint", "add_numbers")
+    assert code == 0, err
+    assert "hint 1 of 3" in out and "Think about it." in out
+    assert "hint 2 of 3" not in out
+
+    code, out, err = arena("hint", "add_numbers")
+    assert code == 0, err
+    assert "hint 2 of 3" in out and "Almost there." in out
+    assert "hint 1 of 3" in out and "Think about it." in out  # earlier levels still shown
+    assert arena.entry("add_numbers")["hints"] == 2
+
+
+def test_hint_past_the_last_level(arena):
+    arena.set_progress({"add_numbers": {"hints": 3}})
+    code, out, err = arena("hint", "add_numbers")
+    assert code == 0, err
+    assert "No more hints" in out
+    assert "hint 3 of 3" in out and "It should not be." in out
+    assert "hint 4" not in out
+    assert arena.entry("add_numbers")["hints"] == 3
+
+
+def test_hint_file_without_levels_is_a_one_line_error(arena):
+    arena.hint_path("say_hello").write_text("Some text but no level headings.\n# Title\n", encoding="utf-8")
+    code, out, err = arena("hint", "say_hello")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("arena: ")
+    assert "03_say_hello.md" in err
+    assert "Traceback" not in out + err
+    assert arena.entry("say_hello")["hints"] == 0
+
+
+# --------------------------------------------------------------------------- reset
+
+
+def test_reset_restores_the_file_and_marks_pending(arena):
+    arena.write("add_numbers", arena.correct["add_numbers"])
+    arena.set_progress({"add_numbers": {"status": "done", "attempts": 3}})
+    code, out, err = arena("reset", "add_numbers", "--yes")
+    assert code == 0, err
+    assert arena.read("add_numbers") == arena.original("add_numbers")
+    entry = arena.entry("add_numbers")
+    assert entry["status"] == "pending"
+    assert entry["first_pass"] is None
+    assert "pending" in out
+
+
+def test_reset_without_yes_and_no_answer_changes_nothing(arena):
+    arena.write("add_numbers", arena.correct["add_numbers"])
+    arena.set_progress({"add_numbers": {"status": "done", "attempts": 3}})
+    before = arena.progress_path.read_text()
+    code, out, err = arena("reset", "add_numbers")  # stdin is empty
+    assert code != 0
+    assert arena.read("add_numbers") == arena.correct["add_numbers"]
+    assert arena.progress_path.read_text() == before
+
+
+# --------------------------------------------------------------------------- solution
+
+
+def test_solution_refuses_before_done(arena):
+    code, out, err = arena("solution", "add_numbers")
+    assert code == 1
+    assert "--force" in out
+    assert "return a + b" not in out
+
+
+def test_solution_force_shows_reference_without_markers_and_a_diff(arena):
+    code, out, err = arena("solution", "add_numbers", "--force")
+    assert code == 0, err
+    assert "return a + b" in out
+    for marker in ("# SOLUTION", "# END SOLUTION", "# EXERCISE", "# END EXERCISE"):
+        assert marker not in out
+    assert "--- exercises/1_basics/01_add_numbers.py" in out
+    assert "+++ solutions/1_basics/01_add_numbers.py" in out
+    assert '-    raise NotImplementedError("return the sum of a and b")' in out
+    assert "+    return a + b" in out
+
+
+def test_solution_after_done_needs_no_force(arena):
+    arena.set_progress({"add_numbers": {"status": "done"}})
+    code, out, err = arena("solution", "add_numbers")
+    assert code == 0, err
+    assert "return a + b" in out
+
+
+# --------------------------------------------------------------------------- unknown exercises
+
+
+@pytest.mark.parametrize("command", ["run", "hint", "reset", "solution"])
+def test_unknown_exercise_is_a_one_line_error(arena, command):
+    code, out, err = arena(command, "no_such_exercise")
+    assert code == 2
+    assert err.startswith("arena: Unknown exercise 'no_such_exercise'")
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in out + err
+    assert not arena.progress_path.exists()
+
+
+def test_unknown_exercise_suggests_close_ids(arena):
+    code, out, err = arena("run", "numbers")
+    assert code == 2
+    assert "add_numbers" in err

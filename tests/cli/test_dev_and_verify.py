@@ -1,0 +1,129 @@
+"""`arena verify` (every exercise, for the student) and `arena dev build` / `arena dev check` (for
+course authors)."""
+
+from __future__ import annotations
+
+import re
+
+from arena_cli.markers import solution_source
+
+
+def problem_lines(out: str) -> list[str]:
+    return [line.strip().removeprefix("• ").strip() for line in out.splitlines() if "•" in line]
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def test_verify_fails_while_exercises_are_pending_then_passes(arena):
+    code, out, err = arena("verify")
+    assert code == 1, err
+    assert "0 of 3 exercises pass" in out
+    assert all(arena.entry(i)["status"] == "pending" for i in arena.ids)
+    assert all(arena.entry(i)["attempts"] == 1 for i in arena.ids)
+
+    for ex_id in arena.ids:
+        master = arena.master_path(ex_id)
+        arena.write(ex_id, solution_source(master.read_text(encoding="utf-8"), str(master)))
+    code, data = arena.json("verify")
+    assert code == 0
+    assert data["passed"] == data["total"] == 3
+    assert [v["status"] for v in data["verdicts"]] == ["passed"] * 3
+    assert all(arena.entry(i)["status"] == "done" for i in arena.ids)
+    code, data = arena.json("progress")
+    assert (data["done"], data["total"]) == (3, 3)
+
+
+# --------------------------------------------------------------------------- dev build
+
+
+def test_dev_build_is_green_on_the_fixture(arena):
+    code, out, err = arena("dev", "build")
+    assert code == 0, out + err
+    assert "0 written, 3 unchanged" in out
+    assert arena.read("add_numbers") == arena.original("add_numbers")
+
+
+def test_dev_build_regenerates_a_changed_master(arena):
+    master = arena.master_path("say_hello")
+    master.write_text(master.read_text().replace('"greet name"', '"say hello to name"'))
+    code, out, err = arena("dev", "build")
+    assert code == 0, out + err
+    assert "wrote exercises/1_basics/03_say_hello.py" in out
+    assert 'raise NotImplementedError("say hello to name")' in arena.read("say_hello")
+    assert "# EXERCISE" not in arena.read("say_hello")
+
+
+def test_dev_build_reports_an_unbalanced_marker(arena):
+    master = arena.master_path("add_numbers")
+    master.write_text(master.read_text().replace("    # END SOLUTION\n", ""))
+    before = arena.read("add_numbers")
+    code, out, err = arena("dev", "build")
+    assert code == 1
+    assert re.search(r"01_add_numbers\.py:\d+: ", out), out
+    assert arena.read("add_numbers") == before
+    assert "Traceback" not in out + err
+
+
+# --------------------------------------------------------------------------- dev check
+
+
+def test_dev_check_is_green_on_the_fixture(arena):
+    code, out, err = arena("dev", "check")
+    assert code == 0, out + err
+    assert "✓" in out and "consistent" in out
+    assert not arena.progress_path.exists()  # checking the course is no student's attempt
+
+
+def test_dev_check_reports_a_missing_hint_file(arena):
+    arena.hint_path("say_hello").unlink()
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    assert problem_lines(out) == ["hints/1_basics/03_say_hello.md: hint file missing for exercise 'say_hello'"]
+
+
+def test_dev_check_reports_a_hint_file_with_one_level(arena):
+    arena.hint_path("double_tensor").write_text("## Hint 1\nMultiply.\n", encoding="utf-8")
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    (problem,) = problem_lines(out)
+    assert problem.startswith("hints/1_basics/02_double_tensor.md: 1 hint level")
+
+
+def test_dev_check_reports_an_out_of_date_student_file(arena):
+    arena.write("add_numbers", arena.read("add_numbers") + "# a stray edit\n")
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    (problem,) = problem_lines(out)
+    assert problem.startswith("exercises/1_basics/01_add_numbers.py: out of date")
+    assert "arena dev build" in problem
+
+
+def test_dev_check_reports_an_orphan_file(arena):
+    (arena.root / "solutions" / "1_basics" / "04_orphan.py").write_text("x = 1\n")
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    assert problem_lines(out) == ["solutions/1_basics/04_orphan.py: not an exercise in the manifest"]
+
+
+def test_dev_check_reports_an_unbalanced_marker_with_file_and_line(arena):
+    master = arena.master_path("add_numbers")
+    lines = master.read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.strip() == "# END EXERCISE")
+    del lines[end]
+    master.write_text("".join(lines))
+    opened = next(i for i, line in enumerate(lines) if line.strip() == "# EXERCISE") + 1
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    (problem,) = problem_lines(out)
+    assert re.search(rf"solutions/1_basics/01_add_numbers\.py:{opened}: # EXERCISE block is never closed", problem)
+
+
+def test_dev_check_reports_a_solution_that_fails_its_test(arena):
+    master = arena.master_path("add_numbers")
+    master.write_text(master.read_text().replace("return a + b", "return a - b"))
+    code, out, err = arena("dev", "check")
+    assert code == 1
+    (problem,) = problem_lines(out)
+    assert problem.startswith("solutions/1_basics/01_add_numbers.py: reference does not pass its hidden test")
+    assert "Adds small numbers" in problem

@@ -1,0 +1,235 @@
+"""Unit tests: `arena_cli.progress.parse_progress`, `arena_cli.testing.assert_close` and how the
+runner turns the plugin's events into a verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from arena_cli.progress import SCHEMA_VERSION, ExerciseProgress, Progress, ProgressFormatError, parse_progress
+from arena_cli.runner import verdict_from_events
+from arena_cli.testing import CheckFailed, assert_close
+
+# --------------------------------------------------------------------------- parse_progress
+
+
+def progress_text(exercises: dict, **top) -> str:
+    return json.dumps({"schema": SCHEMA_VERSION, "current": None, "exercises": exercises, **top})
+
+
+def test_parse_progress_round_trip():
+    progress = Progress(
+        current="b",
+        exercises={
+            "a": ExerciseProgress("done", 3, "2024-01-01T00:00:00+00:00", 1),
+            "b": ExerciseProgress("pending", 1, None, 0),
+        },
+    )
+    parsed, problems = parse_progress(json.dumps(progress.to_json()))
+    assert problems == []
+    assert parsed == progress
+
+
+def test_parse_progress_fills_missing_fields_with_defaults():
+    parsed, problems = parse_progress(progress_text({"a": {}}))
+    assert problems == []
+    assert parsed.exercises["a"] == ExerciseProgress()
+    parsed, problems = parse_progress(json.dumps({"schema": SCHEMA_VERSION}))
+    assert problems == [] and parsed == Progress()
+
+
+@pytest.mark.parametrize(
+    "entry, field",
+    [
+        ({"status": "done", "attempts": "x", "first_pass": "t"}, "attempts"),
+        ({"status": "done", "attempts": -1, "first_pass": "t"}, "attempts"),
+        ({"status": "done", "attempts": True, "first_pass": "t"}, "attempts"),
+        ({"status": "done", "hints": 1.5, "first_pass": "t"}, "hints"),
+        ({"status": "done", "first_pass": 12}, "first_pass"),
+    ],
+)
+def test_parse_progress_drops_only_the_invalid_field(entry, field):
+    parsed, problems = parse_progress(progress_text({"a": entry}))
+    assert len(problems) == 1 and field in problems[0] and problems[0].startswith("a:")
+    a = parsed.exercises["a"]
+    assert a.done  # the completion survives
+    assert getattr(a, field) == getattr(ExerciseProgress(), field) or field == "first_pass"
+    if field == "first_pass":
+        assert isinstance(a.first_pass, str)  # a done exercise always has a first pass time
+
+
+def test_parse_progress_unknown_status_and_bad_entries():
+    parsed, problems = parse_progress(progress_text({"a": {"status": "finished", "attempts": 2}, "b": [1]}, current=5))
+    assert parsed.exercises["a"].status == "pending" and parsed.exercises["a"].attempts == 2
+    assert parsed.exercises["b"] == ExerciseProgress()
+    assert parsed.current is None
+    assert len(problems) == 3
+
+
+def test_parse_progress_done_without_first_pass_gets_one():
+    parsed, problems = parse_progress(progress_text({"a": {"status": "done"}}))
+    assert problems == []
+    assert parsed.exercises["a"].first_pass
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "not valid JSON"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"exercises": {}}', "schema version None"),
+        ('{"schema": 2, "exercises": {}}', "schema version 2"),
+        ('{"schema": 1, "exercises": []}', "`exercises` is not an object"),
+    ],
+)
+def test_parse_progress_rejects_untrustworthy_files(text, reason):
+    with pytest.raises(ProgressFormatError, match=reason.replace("`", ".")):
+        parse_progress(text)
+
+
+# --------------------------------------------------------------------------- assert_close
+
+
+def failure(actual, expected, **kwargs) -> CheckFailed:
+    with pytest.raises(CheckFailed) as info:
+        assert_close(actual, expected, **kwargs)
+    return info.value
+
+
+X = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+
+
+def test_assert_close_passes_within_tolerance():
+    assert_close(X + 1e-7, X)
+    assert_close(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("nan")]))
+    assert_close(X.double(), X, check_dtype=False)
+    assert_close(3, 3)
+    assert_close(0.1 + 0.2, 0.3)
+    assert_close(torch.tensor(2.0), 2.0)
+    assert_close([1, 2], [1.0, 2.0])
+
+
+def test_assert_close_value_mismatch():
+    e = failure(X * 2, X, name="scores")
+    m = e.mismatch
+    assert m["kind"] == "value" and m["name"] == "scores"
+    assert m["where"] == [1, 2]  # the worst element: 10 vs 5
+    assert m["worst"] == [5.0, 10.0]
+    assert m["max_abs_err"] == 5.0
+    assert m["max_rel_err"] == 1.0
+    assert (m["n_mismatched"], m["n_total"]) == (5, 6)
+    assert m["sample"][0] == {"index": [0, 1], "expected": 1.0, "actual": 2.0}
+    assert len(m["sample"]) == 5
+    assert str(e).startswith("scores: 5 of 6 values differ")
+    assert e.diagnosis == ""
+
+
+def test_assert_close_value_mismatch_with_nan():
+    m = failure(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0])).mismatch
+    assert m["kind"] == "value" and m["where"] == [1] and m["n_mismatched"] == 1
+
+
+def test_assert_close_shape_mismatch():
+    e = failure(X.T, X)
+    assert e.mismatch["kind"] == "shape"
+    assert e.mismatch["expected"] == "(2, 3) float32" and e.mismatch["actual"] == "(3, 2) float32"
+    assert "order" in e.diagnosis
+    assert "fewer dimensions" in failure(X.sum(0), X).diagnosis
+    assert "more dimensions" in failure(X[None], X).diagnosis
+
+
+def test_assert_close_dtype_mismatch():
+    e = failure(X.long(), X)
+    assert e.mismatch["kind"] == "dtype"
+    assert "int64" in e.mismatch["actual"] and "float32" in e.mismatch["expected"]
+    assert str(e) == "output: expected dtype torch.float32, got torch.int64"
+
+
+def test_assert_close_type_mismatch():
+    e = failure(None, X)
+    assert e.mismatch["kind"] == "type" and e.mismatch["actual"] == "None"
+    assert "return" in e.diagnosis
+    e = failure("5", 5)
+    assert e.mismatch["kind"] == "type" and e.diagnosis == ""
+    e = failure([[1.0, 2.0, 3.0]] * 2, X)  # a list where a tensor is expected
+    assert e.mismatch["kind"] == "type"
+
+
+def test_assert_close_scalars():
+    m = failure(5.0, 6.0).mismatch
+    assert m["kind"] == "value"
+    assert m["where"] == [] and m["worst"] == [6.0, 5.0]
+    assert m["sample"] == [{"index": [], "expected": 6.0, "actual": 5.0}]
+    m = failure(torch.tensor(1.0), torch.tensor(3.0)).mismatch
+    assert m["kind"] == "value" and m["max_abs_err"] == 2.0
+    assert failure(torch.tensor([1.0]), torch.tensor(1.0)).mismatch["kind"] == "shape"
+
+
+def test_assert_close_names_the_matching_mistake():
+    mistakes = {"You added 2.": X + 2, "You squared.": X**2}
+    assert failure(X**2, X * 2, mistakes=mistakes, diagnosis="generic").diagnosis == "You squared."
+    assert failure(X + 2, X * 2, mistakes=mistakes).diagnosis == "You added 2."
+    # No mistake matches: the general diagnosis.
+    assert failure(X - 7, X * 2, mistakes=mistakes, diagnosis="generic").diagnosis == "generic"
+    # Mistakes given as plain numbers, compared within tolerance.
+    assert failure(4.0 + 1e-7, 3.0, mistakes={"Off by one.": 4.0}).diagnosis == "Off by one."
+
+
+def test_assert_close_mistake_of_another_shape_or_dtype():
+    mistakes = {"You summed over the wrong dimension.": X.sum(0), "You used integer division.": (X // 2).long()}
+    e = failure(X.sum(0), X.sum(1), mistakes=mistakes)
+    assert e.mismatch["kind"] == "shape"
+    assert e.diagnosis == "You summed over the wrong dimension."
+    e = failure((X // 2).long(), X / 2, mistakes=mistakes)
+    assert e.mismatch["kind"] == "dtype"
+    assert e.diagnosis == "You used integer division."
+
+
+def test_assert_close_rejects_an_unsupported_expected_value():
+    with pytest.raises(TypeError):
+        assert_close(1, "one")
+
+
+# --------------------------------------------------------------------------- verdict_from_events
+
+
+def check_event(name: str, status: str, **extra) -> dict:
+    return {"event": "check", "name": name, "status": status, "phase": "call", **extra}
+
+
+def test_verdict_passed_failed_error():
+    done = {"event": "done", "exitstatus": 0}
+    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "skipped"), done], 0, 1.0, "")
+    assert v.status == "passed"
+    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "failed"), done], 1, 1.0, "")
+    assert v.status == "failed" and v.first_failure.name == "b"
+    v = verdict_from_events("x", [check_event("a", "failed"), check_event("b", "error", message="boom"), done], 1, 1.0, "")
+    assert v.status == "error"
+    v = verdict_from_events("x", [done], 5, 1.0, "")
+    assert v.status == "error" and "no checks" in v.message
+
+
+def test_verdict_of_a_crash_names_the_running_check():
+    events = [
+        {"event": "start", "nodeid": "t.py::test_one"},
+        check_event("one", "passed"),
+        {"event": "start", "nodeid": "t.py::test_two"},
+    ]
+    v = verdict_from_events("x", events, -11, 1.0, "Fatal Python error")
+    assert v.status == "error"
+    assert "segmentation fault" in v.message and "test_two" in v.message
+    assert [c.name for c in v.checks] == ["one"]
+    assert v.output == "Fatal Python error"
+
+
+def test_verdict_teardown_failure_overrides_a_passed_call():
+    events = [
+        check_event("a", "passed"),
+        check_event("a", "error", phase="teardown", message="teardown broke"),
+        {"event": "done", "exitstatus": 1},
+    ]
+    v = verdict_from_events("x", events, 1, 1.0, "")
+    assert [c.status for c in v.checks] == ["error"]

@@ -1,0 +1,122 @@
+"""`arena watch` without a terminal: reruns on saves (in place, by rename, in bursts), skips saves that
+change nothing, and stops cleanly on Ctrl-C. Every test is bounded by deadlines and always stops the watcher."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+VERDICT = re.compile(r"— (passed|failed|error|timed out)\b")
+DEADLINE_S = 30
+
+
+class Watch:
+    def __init__(self, proc, log: Path):
+        self.proc = proc
+        self.log = log
+
+    @property
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def verdicts(self) -> list[str]:
+        return VERDICT.findall(self.text)
+
+    def runs_started(self) -> int:
+        return len(re.findall(r"^Running ", self.text, re.M))
+
+    def wait_verdicts(self, arena, n: int) -> list[str]:
+        return arena.wait_for(lambda: len(self.verdicts()) >= n and self.verdicts(), DEADLINE_S, f"{n} verdict(s)")
+
+    def wait_quiet(self, arena, quiet_s: float = 1.0) -> None:
+        """Wait until the output has not grown for `quiet_s`."""
+        state = {"size": -1, "since": time.monotonic()}
+
+        def quiet() -> bool:
+            size = self.log.stat().st_size
+            if size != state["size"]:
+                state.update(size=size, since=time.monotonic())
+            return time.monotonic() - state["since"] >= quiet_s
+
+        arena.wait_for(quiet, DEADLINE_S, "the watcher to go quiet")
+
+
+@contextmanager
+def watching(arena, exercise_id: str) -> Iterator[Watch]:
+    log = arena.root.parent / f"watch-{exercise_id}.log"
+    with open(log, "wb") as out:
+        proc = arena.popen("watch", exercise_id, stdout=out)
+    try:
+        yield Watch(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # lets it stop what it started
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_watch_records_a_pass_skips_unchanged_saves_and_stops_on_sigint(arena):
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        assert "not implemented" in w.text
+        assert arena.progress()["current"] == "add_numbers"
+
+        arena.write("add_numbers", arena.correct["add_numbers"])  # saved in place
+        arena.wait_for(lambda: arena.entry("add_numbers")["status"] == "done", DEADLINE_S, "a recorded pass")
+        assert w.wait_verdicts(arena, 2) == ["failed", "passed"]
+        assert arena.entry("add_numbers")["attempts"] == 2
+
+        # A save that changes nothing runs nothing.
+        w.wait_quiet(arena, 0.3)
+        runs = w.runs_started()
+        arena.write("add_numbers", arena.correct["add_numbers"])
+        time.sleep(1.0)
+        assert w.runs_started() == runs
+        assert w.verdicts() == ["failed", "passed"]
+        assert arena.entry("add_numbers")["attempts"] == 2
+
+        w.proc.send_signal(signal.SIGINT)
+        assert w.proc.wait(timeout=10) == 0
+        assert "Stopped watching" in w.text
+        assert "Traceback" not in w.text
+
+
+def test_watch_sees_a_save_by_rename(arena):
+    with watching(arena, "say_hello") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        path = arena.student_path("say_hello")
+        tmp = path.with_name(path.name + ".arena-test-tmp")
+        tmp.write_text(arena.correct["say_hello"], encoding="utf-8")
+        os.replace(tmp, path)  # how many editors save
+        assert w.wait_verdicts(arena, 2) == ["failed", "passed"]
+        arena.wait_for(lambda: arena.entry("say_hello")["status"] == "done", DEADLINE_S, "a recorded pass")
+        assert "Say hello" in w.text
+
+
+def test_watch_rapid_saves_end_with_the_verdict_of_the_last_one(arena):
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        # Ten saves in about a second: nine wrong versions, then the right one. Some pauses are longer
+        # than the debounce, so runs start and are made stale by the next save.
+        start = time.monotonic()
+        for i, pause in enumerate([0.18, 0.02] * 4 + [0.18]):
+            arena.write("add_numbers", f"def add(a, b):\n    return a - b  # try {i}\n")
+            time.sleep(pause)
+        arena.write("add_numbers", arena.correct["add_numbers"])
+        assert time.monotonic() - start < 1.5
+        arena.wait_for(lambda: arena.entry("add_numbers")["status"] == "done", DEADLINE_S, "a recorded pass")
+        w.wait_quiet(arena, 1.0)
+        assert w.verdicts()[-1] == "passed"
+        last = w.text.rsplit("— passed", 1)[1]
+        assert "Running" not in last and "— failed" not in last
+        # Runs made stale by a newer save are dropped, not recorded.
+        assert arena.entry("add_numbers")["attempts"] == len(w.verdicts())
