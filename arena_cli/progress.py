@@ -11,6 +11,7 @@ from what could be salvaged; completed exercises are never silently dropped.
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
 import tempfile
@@ -159,43 +160,57 @@ class ProgressStore:
             f"{self.path.name} could not be read ({reason}); moved it to {aside.name} and started afresh."
         )
 
-    def _read(self, *, repair: bool) -> Progress:
+    def _read(self) -> Progress:
+        """Read progress (call under the lock). A file that can't be read is moved aside and one
+        with invalid fields is rewritten without them, each with one notice, so the problem is
+        reported once, by whichever command meets it first."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return Progress()
         except IsADirectoryError:
-            raise ProgressFormatError(f"{self.path} is a directory") from None
+            raise ProgressFormatError(f"{self.path} is a directory, not a progress file") from None
+        except OSError as e:
+            raise ProgressFormatError(f"{self.path}: cannot read ({e.strerror})") from None
         try:
             progress, problems = parse_progress(raw.decode("utf-8"))
         except (UnicodeDecodeError, ProgressFormatError) as e:
-            reason = str(e) if isinstance(e, ProgressFormatError) else "not UTF-8"
-            if repair:
-                self._move_aside(reason)
-            else:
-                self.notices.append(f"{self.path.name} could not be read ({reason}); showing no progress.")
+            self._move_aside(str(e) if isinstance(e, ProgressFormatError) else "not UTF-8")
             return Progress()
         if problems:
             shown = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
             self.notices.append(f"{self.path.name}: ignored invalid fields ({shown}).")
-            if repair:
-                self._write(progress)
+            self._write(progress)
         return progress
 
     def load(self) -> Progress:
-        """Read progress without changing the file (for commands that only show things)."""
-        return self._read(repair=False)
+        """Read progress (for commands that only show things), without the lock when the file is
+        sound. One that needs repair is repaired under the lock (see `_read`), whichever command
+        meets it first."""
+        try:
+            progress, problems = parse_progress(self.path.read_bytes().decode("utf-8"))
+            if not problems:
+                return progress
+        except FileNotFoundError:
+            return Progress()
+        except (OSError, UnicodeDecodeError, ProgressFormatError):
+            pass
+        with self._locked():
+            return self._read()
 
     def update(self, change: Callable[[Progress], Any]) -> Progress:
         """Apply `change` to the latest progress and save it, atomically, under the lock."""
         with self._locked():
-            progress = self._read(repair=True)
+            progress = self._read()
             change(progress)
             self._write(progress)
             return progress
 
     def _write(self, progress: Progress) -> None:
+        """Write under the lock: any temp file already there was left by a writer that was killed."""
         data = json.dumps(progress.to_json(), indent=2) + "\n"
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
