@@ -111,9 +111,9 @@ def static_problems(course: Course) -> list[str]:
 
 def test_problems(course: Course, console: Console, show_bar: bool) -> list[str]:
     """Run every hidden test on the solution (must pass) and on the untouched student file (must fail)."""
-    from arena_cli.commands import warm_worker
+    from arena_cli.commands import warm_worker, worker_wanted
 
-    with warm_worker(course.root, warm=len(course.exercises) > 2) as worker:
+    with warm_worker(course.root, worker_wanted(2 * len(course.exercises))) as worker:
         return _test_problems(course, console, show_bar, worker)
 
 

@@ -10,6 +10,7 @@ import typer
 from arena_cli.course import CourseError
 from arena_cli.hints import HintError
 from arena_cli.markers import MarkerError
+from arena_cli.progress import ProgressFormatError
 
 app = typer.Typer(
     name="arena",
@@ -99,7 +100,10 @@ def reset(
     from arena_cli.commands import reset_exercise
 
     def confirm(question: str) -> bool:
-        return typer.confirm(question, default=False)
+        try:
+            return typer.confirm(question, default=False)
+        except typer.Abort:  # no answer (end of input): nothing is changed
+            return False
 
     raise typer.Exit(reset_exercise(_ctx(no_color), exercise, yes, confirm))
 
@@ -158,7 +162,7 @@ def main() -> None:
     """Entry point: course and input errors become one clear line and exit code 2."""
     try:
         app(prog_name="arena")
-    except (CourseError, HintError, MarkerError) as e:
+    except (CourseError, HintError, MarkerError, ProgressFormatError) as e:
         print(f"arena: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -56,8 +57,19 @@ class Context:
         return progress
 
 
+def _strict(value: object) -> object:
+    """NaN and infinities are not JSON: they become null (the message says what they were)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def emit_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(json.dumps(_strict(data), indent=2, allow_nan=False) + "\n")
 
 
 def first_pending(course: Course, progress: Progress) -> Exercise | None:
@@ -345,6 +357,15 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
 # --------------------------------------------------------------------------- verify
 
 
+# Below this many runs, a worker's warm-up (~2.5 s of imports) costs more than the cold starts it saves.
+WARM_MIN_RUNS = 4
+NO_WORKER_ENV = "ARENA_NO_WORKER"
+
+
+def worker_wanted(n_runs: int) -> bool:
+    return n_runs >= WARM_MIN_RUNS and not os.environ.get(NO_WORKER_ENV)
+
+
 @contextmanager
 def warm_worker(root: Path, warm: bool) -> Iterator[Path | None]:
     """A warm worker's socket for a batch of runs (None, i.e. cold runs, if it can't start)."""
@@ -391,9 +412,9 @@ def run_many(
     return [(e, results[e.id]) for e in exercises]
 
 
-def verify(ctx: Context, as_json: bool, warm: bool = True) -> int:
+def verify(ctx: Context, as_json: bool) -> int:
     exercises = list(ctx.course.exercises)
-    with warm_worker(ctx.course.root, warm) as worker:
+    with warm_worker(ctx.course.root, worker_wanted(len(exercises))) as worker:
         rows = run_many(
             exercises,
             target=lambda e: e.exercise_path,

@@ -233,8 +233,17 @@ def assert_close(
         dict(index=[int(i) for i in idx], expected=float(e[tuple(idx)]), actual=float(a[tuple(idx)]))
         for idx in bad.nonzero()[:5].tolist()
     ] if a.dim() else [dict(index=[], expected=float(e), actual=float(a))]
+    n_nan = int((a.isnan() & ~e.isnan()).sum())
+    if n_nan:
+        summary = f"{name}: {n_nan} of {bad.numel()} values are NaN"
+        diagnosis = diagnosis or (
+            "NaN usually comes from 0/0, log(0), sqrt of a negative number, or an uninitialised tensor "
+            "(torch.empty): check each step on a small input."
+        )
+    else:
+        summary = f"{name}: {int(bad.sum())} of {bad.numel()} values differ (max abs error {float(abs_err.max()):.3g})"
     raise CheckFailed(
-        f"{name}: {int(bad.sum())} of {bad.numel()} values differ (max abs error {float(abs_err.max()):.3g})",
+        summary,
         mismatch=dict(
             kind="value",
             name=name,

@@ -275,11 +275,12 @@ class Watcher:
             self.observer.join(timeout=2)
 
 
-def watch(ctx: Context, exercise: Exercise, warm: bool = True) -> int:
+def watch(ctx: Context, exercise: Exercise) -> int:
+    from arena_cli.commands import NO_WORKER_ENV
     from arena_cli.worker import Worker
 
     set_current(ctx, exercise)
-    worker = Worker(ctx.course.root).start() if warm else None
+    worker = None if os.environ.get(NO_WORKER_ENV) else Worker(ctx.course.root).start()
     watcher = Watcher(ctx, exercise, worker=worker)
     try:
         return watcher.loop()

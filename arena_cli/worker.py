@@ -5,11 +5,18 @@ Protocol (a Unix socket, one connection per run, JSON lines):
     client -> worker  {"args": [pytest args], "env": {...}, "cwd": "...", "output": "file"}
     worker -> client  {"pid": N}            the child is running (its own session: pgid == pid)
     worker -> client  {"returncode": R}     it ended (negative: killed by that signal)
+Both messages come from the child itself: the pid once it leads its own process group (so the client
+can kill the group as soon as it knows the pid), the return code just before it exits (tearing down a
+copy of the worker's address space takes 5-20 ms). The worker also sends the return code when it reaps
+the child, for a child that died without saying so (a crash, os._exit, a signal); the client reads
+the first and closes the connection.
 The client owns time limits and cancellation: it kills the child's process group itself.
 
 Hazards this module avoids, each covered by a test:
 - a multi-threaded torch op in the parent before fork makes the child hang in OpenMP: the parent stays
-  at one thread and does no torch work; the child restores the thread count;
+  at one thread and does no torch work; the child sets its own thread count (ARENA_CHILD_THREADS,
+  default 1: hidden tests use tiny tensors, where extra threads only add synchronisation, and verify
+  already runs one child per core);
 - nnsight imported before pytest.main breaks pytest's anyio plugin: `anyio.pytest_plugin` is imported
   first;
 - the parent never imports an exercise file: pytest is warmed up on a dummy test in a temp folder;
@@ -33,7 +40,20 @@ import tempfile
 import time
 from pathlib import Path
 
-HEAVY_MODULES = ("torch", "einops", "jaxtyping", "matplotlib", "transformer_lens", "nnsight")
+# The submodules matter: `import transformer_lens` (4.x) does not import the bridge, and `transformers`
+# imports its modelling code only when a model class is first used; left to the child, those imports
+# cost ~1-1.5 s per run. The bridge comes before nnsight (nnsight mounts `.save` on `object`).
+HEAVY_MODULES = (
+    "torch",
+    "einops",
+    "jaxtyping",
+    "matplotlib",
+    "transformer_lens",
+    "transformer_lens.model_bridge",
+    "transformers.modeling_utils",
+    "nnsight",
+    "nnsight.modeling.transformers",
+)
 READY = "ready"
 
 
@@ -63,7 +83,7 @@ def warm_up() -> int:
     """Import what the course needs and exercise pytest once. Returns the thread count to restore."""
     import anyio.pytest_plugin  # noqa: F401  (before nnsight: see the module docstring)
 
-    threads = int(os.environ.get("ARENA_CHILD_THREADS", "0")) or (os.cpu_count() or 1)
+    threads = int(os.environ.get("ARENA_CHILD_THREADS", "0")) or 1
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
@@ -102,11 +122,19 @@ def warm_up() -> int:
 # --------------------------------------------------------------------------- one run
 
 
-def _child(request: dict, threads: int) -> None:
+def _send(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass  # the client is gone (cancelled, or it already has the return code)
+
+
+def _child(request: dict, threads: int, conn: socket.socket) -> None:
     """In the forked child: become the test process described by `request`. Never returns."""
     code = 70
     try:
         os.setsid()
+        _send(conn, {"pid": os.getpid()})
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -137,6 +165,7 @@ def _child(request: dict, threads: int) -> None:
         finally:
             code = 70
     finally:
+        _send(conn, {"returncode": code})
         os._exit(code)
 
 
@@ -160,10 +189,7 @@ def serve(path: Path, owner_pid: int | None) -> None:
     def finish(pid: int, returncode: int) -> None:
         conn = children.pop(pid, None)
         if conn is not None:
-            try:
-                conn.sendall(json.dumps({"returncode": returncode}).encode() + b"\n")
-            except OSError:
-                pass
+            _send(conn, {"returncode": returncode})
             conn.close()
 
     try:
@@ -206,15 +232,15 @@ def serve(path: Path, owner_pid: int | None) -> None:
                     conn.sendall(json.dumps({"pong": os.getpid()}).encode() + b"\n")
                     conn.close()
                     continue
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:  # out of memory or processes: the client runs cold
+                    conn.close()
+                    continue
                 if pid == 0:
                     server.close()
-                    _child(request, threads)
+                    _child(request, threads, conn)
                 children[pid] = conn
-                try:
-                    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-                except OSError:
-                    pass
             while children:
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -302,6 +328,12 @@ class Worker:
         self.restarts = 0
 
     def start(self) -> Worker:
+        # A worker that was killed (SIGKILL, OOM) leaves its socket file behind; `ready` would take it
+        # for the new worker's and send runs to a dead socket until the new one is up.
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arena_cli.worker", str(self.path), str(os.getpid())],
