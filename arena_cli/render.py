@@ -51,12 +51,15 @@ def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objecti
     meta.add_row("difficulty", f"{dots(ex.difficulty)}   importance {dots(ex.importance)}   ~{ex.minutes} min")
     parts: list[RenderableType] = [head, Text(), meta]
     if show_objectives and section.objectives:
-        objectives = Text("\nIn this section you will:\n", style="bold")
+        parts.append(Text("\nIn this section you will:", style="bold"))
+        objectives = Table.grid(padding=(0, 1))
+        objectives.add_column(no_wrap=True)
+        objectives.add_column()
         for o in section.objectives:
-            objectives.append(f"  • {o}\n", style="")
+            objectives.add_row("  •", o)
         parts.append(objectives)
         if section.result:
-            parts.append(Text(f"It ends in a result: {section.result}", style="dim"))
+            parts.append(Text(f"\nIt ends in a result: {section.result}", style="dim"))
     return Panel(Group(*parts), box=box.ROUNDED, expand=False, padding=(0, 1))
 
 
