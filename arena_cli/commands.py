@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
 from arena_cli import render
 from arena_cli.course import Course, CourseError, Exercise, load_course
@@ -357,7 +356,7 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
 # --------------------------------------------------------------------------- verify
 
 
-# Below this many runs, a worker's warm-up (~2.5 s of imports) costs more than the cold starts it saves.
+# Below this many runs, a worker's warm-up (~4 s of imports) costs more than the cold starts it saves.
 WARM_MIN_RUNS = 4
 NO_WORKER_ENV = "ARENA_NO_WORKER"
 
@@ -388,6 +387,8 @@ def run_many(
     worker: Path | None = None,
 ) -> list[tuple[Exercise, Verdict]]:
     """Run several exercises' hidden tests in parallel over the cores, in course order."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
     from arena_cli.runner import run_exercise
 
     results: dict[str, Verdict] = {}

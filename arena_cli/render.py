@@ -7,10 +7,8 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -151,6 +149,8 @@ def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
 
 
 def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int) -> RenderableType:
+    from rich.markdown import Markdown  # imported here: it is slow to import, and only hints need it
+
     parts: list[RenderableType] = []
     for hint in hints[:shown]:
         parts.append(
@@ -224,6 +224,8 @@ def progress_view(course: Course, progress: Progress) -> RenderableType:
 
 
 def solution_view(ex: Exercise, solution: str, diff: str) -> RenderableType:
+    from rich.syntax import Syntax
+
     parts: list[RenderableType] = [
         Panel(
             Syntax(solution, "python", line_numbers=True, word_wrap=True),

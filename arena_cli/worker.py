@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib
+import itertools
 import json
 import os
 import selectors
@@ -65,10 +66,13 @@ def _course_tag(root: Path) -> str:
     return f"arena-{os.getuid()}-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]}"
 
 
+_started = itertools.count()
+
+
 def socket_path(root: Path, owner_pid: int) -> Path:
-    """Where the worker started by `owner_pid` for the course at `root` listens (short: Unix socket
-    paths are limited to ~100 bytes)."""
-    return _socket_dir() / f"{_course_tag(root)}-{owner_pid}.sock"
+    """A fresh socket path for a worker started by `owner_pid` for the course at `root` (unique per
+    Worker, even several in one process; short, since Unix socket paths are limited to ~100 bytes)."""
+    return _socket_dir() / f"{_course_tag(root)}-{owner_pid}-{next(_started)}.sock"
 
 
 def running_sockets(root: Path) -> list[Path]:

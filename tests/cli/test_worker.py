@@ -1,0 +1,266 @@
+"""The warm worker's hazards (arena_cli/worker.py). Each test fails if its hazard comes back.
+
+Most tests share one worker on a module-scoped copy of the fixture course; the kill/restart test starts
+its own. Student code is written to a fresh target file per test and run with `run_exercise` against the
+`add_numbers` hidden test (`student.add(2, 3) == 5` and `student.add(-2, -3) == -5`, in one pytest
+session sharing the student module), so what a run did is reported through files the student code
+writes. `run_warm` checks that a run really went through the worker: `run_exercise` silently falls back
+to a cold run when the worker can't take one, which would make these tests pass vacuously.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from arena_cli import runner
+from arena_cli.course import Exercise, load_course
+from arena_cli.verdict import Verdict
+from arena_cli.worker import WarmChild, Worker
+
+FIXTURE_COURSE = Path(__file__).parent / "fixture_course"
+READY_TIMEOUT_S = 120
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+    return value
+
+
+@pytest.fixture(scope="module")
+def course_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("worker") / "course"
+    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def exercise(course_root) -> Exercise:
+    return load_course(course_root).get("add_numbers")
+
+
+@pytest.fixture(scope="module")
+def worker(course_root):
+    with Worker(course_root) as w:
+        assert w.wait_ready(READY_TIMEOUT_S), "the worker did not get ready"
+        yield w
+
+
+def student_file(tmp_path: Path, source: str, name: str = "student.py") -> Path:
+    path = tmp_path / name
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def run_warm(exercise: Exercise, target: Path, worker: Worker, timeout_s: float = 20) -> Verdict:
+    """run_exercise through the worker; fails if the run went cold instead."""
+    launched = []
+    real_launch = runner._launch
+
+    def spy(*args, **kwargs):
+        proc = real_launch(*args, **kwargs)
+        launched.append(proc)
+        return proc
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "_launch", spy)
+        verdict = runner.run_exercise(exercise, target=target, timeout_s=timeout_s, worker=worker.path)
+    assert verdict is not None
+    assert launched and isinstance(launched[0], WarmChild), "the run went cold: the worker did not take it"
+    return verdict
+
+
+def describe(verdict: Verdict) -> str:
+    return json.dumps(verdict.to_json(), indent=1)[:3000]
+
+
+# --------------------------------------------------------------------------- threads
+
+
+THREADED = """
+import torch
+
+def add(a, b):
+    torch.set_num_threads(4)  # whatever the worker's default: this op uses an OpenMP thread pool
+    x = torch.randn(1024, 1024)
+    for _ in range(3):
+        x = (x @ x).tanh()
+    y = torch.randn(4_000_000).exp().sum()  # an elementwise op big enough for at::parallel_for
+    return a + b + 0 * int(torch.isnan(y))
+"""
+
+
+def test_multithreaded_torch_op_in_the_child_completes(exercise, worker, tmp_path):
+    """A multi-threaded torch op in a forked child doesn't hang (a parent that had used OpenMP threads
+    before forking would make it hang: then this run times out)."""
+    verdict = run_warm(exercise, student_file(tmp_path, THREADED), worker, timeout_s=15)
+    assert verdict.status == "passed", describe(verdict)
+
+
+# --------------------------------------------------------------------------- pytest plugins
+
+
+def test_runs_with_nnsight_preimported_have_no_internal_error(exercise, worker, tmp_path):
+    """With nnsight imported in the worker, pytest (and its anyio plugin) still runs cleanly."""
+    report = tmp_path / "modules.json"
+    source = f"""
+import json, sys
+
+def add(a, b):
+    mods = {{m: m in sys.modules for m in ("nnsight", "anyio.pytest_plugin", "torch")}}
+    with open({str(report)!r}, "w") as f:
+        json.dump(mods, f)
+    return a + b
+"""
+    verdict = run_warm(exercise, student_file(tmp_path, source), worker)
+    assert verdict.status == "passed", describe(verdict)
+    assert "INTERNALERROR" not in (verdict.output or "")
+    assert json.loads(report.read_text()) == {"nnsight": True, "anyio.pytest_plugin": True, "torch": True}
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+def test_the_worker_never_imports_an_exercise_file(exercise, worker, tmp_path):
+    """N runs import the student file N times, each in a different child, never in the worker."""
+    pids = tmp_path / "pids.txt"
+    source = f"""
+import os
+with open({str(pids)!r}, "a") as f:
+    f.write(f"{{os.getpid()}}\\n")
+
+def add(a, b):
+    return a + b
+"""
+    target = student_file(tmp_path, source)
+    n = 3
+    for _ in range(n):
+        verdict = run_warm(exercise, target, worker)
+        assert verdict.status == "passed", describe(verdict)
+    seen = [int(line) for line in pids.read_text().split()]
+    assert len(seen) == n and len(set(seen)) == n, seen
+    assert worker.proc.pid not in seen
+    assert os.getpid() not in seen
+
+
+CORRECT = "def add(a, b):\n    return a + b\n"
+WRONG = "def add(a, b):\n    return a - b\n"
+LEAKY = """
+import arena_cli.testing as preimported  # imported by the worker before it forks
+
+preimported.ARENA_LEAK = getattr(preimported, "ARENA_LEAK", 0) + 1
+CALLS = []
+
+def add(a, b):
+    CALLS.append((a, b))  # two calls per run (the module is shared by the run's two tests)
+    assert len(CALLS) <= 2, f"module global kept from an earlier run: {CALLS}"
+    assert preimported.ARENA_LEAK == 1, f"a pre-imported module kept a change: {preimported.ARENA_LEAK}"
+    return a + b
+"""
+
+
+def test_each_run_sees_the_current_file_and_starts_fresh(exercise, worker, tmp_path):
+    target = tmp_path / "student.py"
+    statuses = []
+    for source in (CORRECT, WRONG, CORRECT, LEAKY, LEAKY, WRONG):
+        target.write_text(source, encoding="utf-8")
+        statuses.append(run_warm(exercise, target, worker).status)
+    assert statuses == ["passed", "failed", "passed", "passed", "passed", "failed"]
+
+
+# --------------------------------------------------------------------------- limits and crashes
+
+
+@pytest.mark.parametrize(
+    "body, timeout_s, status, in_message",
+    [
+        ("    while True:\n        pass\n", 2, "timeout", "time limit"),
+        ("    import os\n    os._exit(3)\n", 20, "error", "exited with code 3"),
+        ("    import ctypes\n    ctypes.string_at(0)\n", 20, "error", "segmentation fault"),
+    ],
+    ids=["time-limit", "os-exit", "segfault"],
+)
+def test_limits_and_crashes_give_the_same_verdict_warm_and_cold(
+    exercise, worker, tmp_path, body, timeout_s, status, in_message
+):
+    target = student_file(tmp_path, f"def add(a, b):\n{body}")
+    warm = run_warm(exercise, target, worker, timeout_s=timeout_s)
+    cold = runner.run_exercise(exercise, target=target, timeout_s=timeout_s, worker=None)
+    assert cold is not None
+    assert (warm.status, warm.message) == (cold.status, cold.message), describe(warm) + describe(cold)
+    assert warm.status == status and in_message in warm.message, describe(warm)
+
+
+def test_a_run_after_a_crash_still_works(exercise, worker, tmp_path):
+    """The crashes above killed children, not the worker."""
+    crash = run_warm(exercise, student_file(tmp_path, "import os\nos.kill(os.getpid(), 9)\n", "kill.py"), worker)
+    assert crash.status == "error" and "SIGKILL" in crash.message, describe(crash)
+    verdict = run_warm(exercise, student_file(tmp_path, CORRECT), worker)
+    assert verdict.status == "passed", describe(verdict)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_the_parent_froze_its_heap_before_forking(exercise, worker, tmp_path):
+    report = tmp_path / "freeze.txt"
+    source = f"""
+import gc
+with open({str(report)!r}, "w") as f:
+    f.write(str(gc.get_freeze_count()))
+
+def add(a, b):
+    return a + b
+"""
+    verdict = run_warm(exercise, student_file(tmp_path, source), worker)
+    assert verdict.status == "passed", describe(verdict)
+    assert int(report.read_text()) > 0, "gc.get_freeze_count() is 0 in the test child"
+
+
+# --------------------------------------------------------------------------- life cycle
+
+
+def test_the_worker_restarts_after_being_killed_and_stop_removes_it(tmp_path):
+    # A course of its own: a Worker's socket path is keyed by course and owner pid, so a second
+    # Worker on the module's course, in this same process, would share the module worker's socket.
+    root = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    exercise = load_course(root).get("add_numbers")
+    parents = tmp_path / "ppids.txt"
+    source = f"""
+import os
+with open({str(parents)!r}, "a") as f:
+    f.write(f"{{os.getppid()}}\\n")
+
+def add(a, b):
+    return a + b
+"""
+    target = student_file(tmp_path, source)
+    worker = Worker(root).start()
+    try:
+        assert worker.wait_ready(READY_TIMEOUT_S)
+        first = worker.proc.pid
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: worker.proc.poll() is not None, 10, "the killed worker to die")
+        wait_for(lambda: worker.ready, READY_TIMEOUT_S, "the worker to be ready again")
+        assert worker.restarts == 1 and worker.proc.pid != first
+        verdict = run_warm(exercise, target, worker)
+        assert verdict.status == "passed", describe(verdict)
+        # The child was forked by the new worker (a run through a stale socket would have gone cold).
+        assert [int(p) for p in parents.read_text().split()] == [worker.proc.pid]
+    finally:
+        worker.stop()
+    second = worker.proc.pid
+    assert worker.proc.poll() is not None
+    assert not Path(f"/proc/{second}").exists()
+    assert not worker.path.exists()
