@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MEMORY_MB = 6144  # per test run: far above any hidden test, well below this 24 GiB machine
 ROOT_ENV = "ARENA_ROOT"
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _CHAPTER_DIR_RE = re.compile(r"^(\d+)_([a-z][a-z0-9_]*)$")
@@ -38,6 +39,7 @@ class Exercise:
     importance: int
     minutes: int
     timeout_s: float
+    memory_mb: int
     number: int  # 1-based position in its chapter
     chapter_id: str
     chapter_dir: str
@@ -201,6 +203,9 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
             timeout = e.get("timeout", DEFAULT_TIMEOUT_S)
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
                 raise CourseError(f"{e_where}: `timeout` must be a positive number of seconds")
+            memory = e.get("memory_mb", DEFAULT_MEMORY_MB)
+            if not isinstance(memory, int) or isinstance(memory, bool) or memory <= 0:
+                raise CourseError(f"{e_where}: `memory_mb` must be a positive whole number of MB")
             exercises.append(
                 Exercise(
                     id=ex_id,
@@ -209,6 +214,7 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
                     importance=_scale(e, "importance", e_where),
                     minutes=_require(e, "minutes", int, e_where),
                     timeout_s=float(timeout),
+                    memory_mb=memory,
                     number=number,
                     chapter_id=chapter_id,
                     chapter_dir=chapter_dir,

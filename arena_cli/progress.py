@@ -148,7 +148,13 @@ class ProgressStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _move_aside(self, reason: str) -> None:
+    @property
+    def backup_path(self) -> Path:
+        """A second copy of the last good write: what a corrupt file is restored from."""
+        return self.path.with_name(self.path.name + ".bak")
+
+    def _move_aside(self, reason: str) -> Progress:
+        """Move an unreadable file aside; return the backup's progress, or empty progress."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         n = 1
@@ -156,9 +162,19 @@ class ProgressStore:
             n += 1
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
         os.replace(self.path, aside)
+        try:
+            progress, _ = parse_progress(self.backup_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ProgressFormatError):
+            self.notices.append(
+                f"{self.path.name} could not be read ({reason}); moved it to {aside.name} and started afresh."
+            )
+            return Progress()
+        self._write(progress)
         self.notices.append(
-            f"{self.path.name} could not be read ({reason}); moved it to {aside.name} and started afresh."
+            f"{self.path.name} could not be read ({reason}); moved it to {aside.name} and restored "
+            f"the last good copy ({self.backup_path.name})."
         )
+        return progress
 
     def _read(self) -> Progress:
         """Read progress (call under the lock). A file that can't be read is moved aside and one
@@ -175,8 +191,7 @@ class ProgressStore:
         try:
             progress, problems = parse_progress(raw.decode("utf-8"))
         except (UnicodeDecodeError, ProgressFormatError) as e:
-            self._move_aside(str(e) if isinstance(e, ProgressFormatError) else "not UTF-8")
-            return Progress()
+            return self._move_aside(str(e) if isinstance(e, ProgressFormatError) else "not UTF-8")
         if problems:
             shown = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
             self.notices.append(f"{self.path.name}: ignored invalid fields ({shown}).")
@@ -207,17 +222,23 @@ class ProgressStore:
             return progress
 
     def _write(self, progress: Progress) -> None:
-        """Write under the lock: any temp file already there was left by a writer that was killed."""
+        """Write under the lock: any temp file already there was left by a writer that was killed.
+        The backup is a separate copy (not a link), so a student's code that overwrites progress.json
+        in place cannot damage it."""
         data = json.dumps(progress.to_json(), indent=2) + "\n"
         for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._write_atomic(self.path, data)
+        self._write_atomic(self.backup_path, data)
+
+    def _write_atomic(self, path: Path, data: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
         except BaseException:
             try:
                 os.unlink(tmp)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from arena_cli import testing
 from arena_cli.testing import TARGET_ENV, CheckFailed, StudentCodeError, _paths_for_test, student_traceback
 from arena_cli.verdict import truncate
 
@@ -95,13 +97,29 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
     return dict(status="error", message=f"{type(exc).__name__}: {exc}", traceback=tb)
 
 
+def pytest_configure(config):
+    if os.environ.get(TARGET_ENV):  # a student's run (not the plain suite, not the worker's warm-up)
+        testing.watch_solution_reads(config.rootpath / "solutions")
+
+
+def _solution_files_read() -> list[str]:
+    return sorted({Path(p).name for p in testing.solution_reads if p.endswith(".py")})
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     if call.when == "teardown" and not call.excinfo:
         return report
-    if call.excinfo is None:
-        outcome: dict[str, Any] = dict(status="passed")
+    cheat = _solution_files_read() if call.when == "call" else []
+    if cheat:
+        outcome: dict[str, Any] = dict(
+            status="error",
+            message=f"your code imports the reference solution ({', '.join(cheat)}): a pass would not be yours",
+            diagnosis="Remove the import of solutions/ and write the function yourself; `arena hint` helps.",
+        )
+    elif call.excinfo is None:
+        outcome = dict(status="passed")
     elif call.excinfo.errisinstance(pytest.skip.Exception):
         outcome = dict(status="skipped", message=str(call.excinfo.value))
     else:

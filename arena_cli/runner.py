@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from arena_cli.course import Exercise
 from arena_cli.verdict import Check, Verdict, truncate
 
 _POLL_S = 0.02
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def child_env(target: Path, verdict_file: Path) -> dict[str, str]:
@@ -162,33 +164,30 @@ def run_exercise(
     """
     target = target or exercise.exercise_path
     limit = timeout_s or exercise.timeout_s
+    memory_limit = exercise.memory_mb * 2**20
+    guarded = _Guard([exercise.test_path, exercise.solution_path, exercise.test_path.parent.parent / "conftest.py"])
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="arena-run-") as tmp:
         verdict_file = Path(tmp) / "verdict.jsonl"
         output_file = Path(tmp) / "output.txt"
         proc = _launch(exercise, child_env(target, verdict_file), output_file, worker)
+        stopped: tuple[str, str] | None = None  # (status, message) when arena stopped the run
         try:
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
                     _kill_group(proc)
+                    guarded.restore()
                     return None
                 if time.monotonic() - start > limit:
+                    stopped = ("timeout", f"Stopped after the {limit:g} s time limit{{during}}: "
+                               "is there an infinite loop, or a much slower algorithm than needed?")
+                elif _rss(proc.pid) > memory_limit:
+                    stopped = ("error", f"Stopped: the test process used more than {exercise.memory_mb:,} MB "
+                               "of memory (the limit per run){during}. Are you building a tensor far "
+                               "larger than needed, or keeping every step's tensors in a list?")
+                if stopped:
                     _kill_group(proc)
-                    events = _read_events(verdict_file)
-                    running = next(
-                        (e.get("name") for e in reversed(events) if e.get("event") == "start"),
-                        None,
-                    )
-                    during = f" in check {running!r}" if running else ""
-                    checks = [Check.from_dict(e) for e in events if e.get("event") == "check"]
-                    return Verdict(
-                        exercise.id,
-                        "timeout",
-                        time.monotonic() - start,
-                        checks,
-                        message=f"Stopped after the {limit:g} s time limit{during}: "
-                        "is there an infinite loop, or a much slower algorithm than needed?",
-                    )
+                    break
                 time.sleep(_POLL_S)
         finally:
             if proc.poll() is None:
@@ -200,10 +199,71 @@ def run_exercise(
                 except (ProcessLookupError, PermissionError):
                     pass
         duration = time.monotonic() - start
-        output = _tail(output_file)
+        events = _read_events(verdict_file)
+        touched = guarded.restore()
+        if stopped is not None:
+            running = next((e.get("name") for e in reversed(events) if e.get("event") == "start"), None)
+            during = f" in check {running!r}" if running else ""
+            checks = [Check.from_dict(e) for e in events if e.get("event") == "check"]
+            return Verdict(exercise.id, stopped[0], duration, checks, message=stopped[1].format(during=during))
+        if touched:
+            names = ", ".join(touched)
+            return Verdict(
+                exercise.id,
+                "error",
+                duration,
+                [Check.from_dict(e) for e in events if e.get("event") == "check"],
+                message=f"Your code changed {names}; arena put it back. Exercise code must not write to "
+                "the course's tests or solutions.",
+            )
         return verdict_from_events(
-            exercise.id, _read_events(verdict_file), proc.returncode, duration, output
+            exercise.id, events, proc.returncode, duration, _crash_report(_tail(output_file), target)
         )
+
+
+class _Guard:
+    """Snapshots of course files the student's code must not change, restored after each run."""
+
+    def __init__(self, paths: list[Path]):
+        self.saved: dict[Path, bytes | None] = {}
+        for path in paths:
+            try:
+                self.saved[path] = path.read_bytes()
+            except FileNotFoundError:
+                self.saved[path] = None
+            except OSError:
+                continue
+
+    def restore(self) -> list[str]:
+        """Put back any file that changed; return their names."""
+        touched = []
+        for path, content in self.saved.items():
+            try:
+                now = path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                now = None
+            except OSError:
+                continue
+            if now == content:
+                continue
+            touched.append(path.name)
+            if path.is_dir():
+                shutil.rmtree(path)
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+        return touched
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of a process in bytes (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, worker: Path | None):
@@ -226,6 +286,17 @@ def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, worker: 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _crash_report(output: str, target: Path) -> str:
+    """Of a fatal-error dump (faulthandler: every thread's stack, every extension module), keep the
+    headline and the frames in the student's file; other output is kept as it is."""
+    if "Fatal Python error" not in output:
+        return output
+    lines = output.splitlines()
+    keep = [line for line in lines if line.startswith("Fatal Python error")]
+    keep += [line.strip() for line in lines if f'/{target.name}"' in line and line.strip().startswith("File")]
+    return "\n".join(keep)
 
 
 def _tail(path: Path, limit: int = 64_000) -> str:

@@ -78,7 +78,7 @@ def display_path(path: str | Path) -> str:
 def load_module(path: Path, name: str) -> ModuleType:
     """Import a file as a fresh module, turning every way it can fail into a StudentCodeError."""
     if path.is_dir() or not path.exists():
-        raise StudentCodeError(f"{path} is not a file (was it deleted or renamed?)")
+        raise StudentCodeError(f"{display_path(path)} is not a file (was it deleted or renamed?)")
     try:
         source = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
@@ -110,10 +110,40 @@ def load_module(path: Path, name: str) -> ModuleType:
     return module
 
 
+# Reading the reference solution from student code: recorded by an audit hook (see watch_solution_reads)
+# so that a pass obtained by importing or reading solutions/ is reported instead of recorded.
+solution_reads: list[str] = []
+_reading_reference = False
+
+
+def watch_solution_reads(solutions_dir: Path) -> None:
+    """Record every file opened under `solutions_dir`, except by the `reference` fixture. Installed
+    once per test process (audit hooks can't be removed), by the pytest plugin."""
+    prefix = os.path.realpath(solutions_dir) + os.sep
+    target = os.path.realpath(os.environ.get(TARGET_ENV, ""))  # when checking a solution, it is the target
+
+    def hook(event: str, args: tuple) -> None:
+        if event != "open" or _reading_reference or not args or args[0] is None:
+            return
+        try:
+            path = os.path.realpath(os.fsdecode(args[0]))
+        except (TypeError, ValueError):
+            return  # an open() of a file descriptor
+        if path.startswith(prefix) and path != target:
+            solution_reads.append(path)
+
+    sys.addaudithook(hook)
+
+
 @pytest.fixture(scope="module")
 def reference(request) -> ModuleType:
+    global _reading_reference
     ref_path, _ = _paths_for_test(Path(request.path))
-    return load_module(ref_path, f"arena_reference_{ref_path.stem}")
+    _reading_reference = True
+    try:
+        return load_module(ref_path, f"arena_reference_{ref_path.stem}")
+    finally:
+        _reading_reference = False
 
 
 @pytest.fixture(scope="module")

@@ -179,7 +179,7 @@ def test_sigkill_mid_write_never_leaves_an_unreadable_file(tmp_path):
     assert store.notices == []
     # The next write clears the temp files that killed writers left behind.
     store.update(lambda p: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.json", "progress.json.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.json", "progress.json.bak", "progress.json.lock"]
 
 
 def test_update_clears_temp_files_left_by_a_killed_writer(tmp_path):
@@ -192,3 +192,24 @@ def test_update_clears_temp_files_left_by_a_killed_writer(tmp_path):
     assert not stale.exists()
     assert other.exists()
     assert json.loads(path.read_text())["current"] == "add_numbers"
+
+
+def test_a_corrupted_file_is_restored_from_the_last_good_copy(tmp_path):
+    """Student code (or an editor) that overwrites progress.json in place loses no completed exercise."""
+    path = tmp_path / "progress.json"
+    store = ProgressStore(path)
+
+    def finish(p):
+        p.of("add_numbers").status = "done"
+        p.of("add_numbers").first_pass = "2026-01-01T00:00:00+00:00"
+
+    store.update(finish)
+    with open(path, "w") as f:  # in place, same inode: what a careless `open(..., "w")` does
+        f.write("{ oops")
+    again = ProgressStore(path)
+    progress = again.load()
+    assert progress.get("add_numbers").done
+    assert len(again.notices) == 1
+    assert "restored the last good copy (progress.json.bak)" in again.notices[0]
+    assert len(list(tmp_path.glob("progress.json.corrupt-*"))) == 1
+    assert parse_progress(path.read_text())[0].get("add_numbers").done
