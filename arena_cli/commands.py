@@ -22,7 +22,7 @@ from rich.console import Console
 from arena_cli import render
 from arena_cli.course import Course, CourseError, Exercise, load_course
 from arena_cli.hints import load_hints
-from arena_cli.markers import solution_source, student_source_for
+from arena_cli.markers import solution_source, student_source
 from arena_cli.progress import Progress, ProgressStore, default_path, now_iso
 from arena_cli.verdict import Verdict
 
@@ -307,13 +307,22 @@ def show_progress(ctx: Context, as_json: bool) -> int:
 # --------------------------------------------------------------------------- reset & solution
 
 
+def read_master(ex: Exercise) -> str:
+    """The exercise's master file; a clear course error if it can't be read."""
+    try:
+        return ex.solution_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = "missing" if isinstance(e, FileNotFoundError) else f"unreadable ({e})"
+        raise CourseError(f"{ex.rel(ex.solution_path)}: the master of {ex.id!r} is {reason}") from None
+
+
 def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
     ex = ctx.course.get(exercise_id)
     path = ex.rel(ex.exercise_path)
     if not yes and not confirm(f"Overwrite {path} with a fresh copy and mark it pending?"):
         ctx.console.print("Nothing changed.")
         return 1
-    fresh = student_source_for(ex.solution_path)
+    fresh = student_source(read_master(ex), ex.rel(ex.solution_path))
     ex.exercise_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = ex.exercise_path.with_name(f".{ex.exercise_path.name}.arena-tmp")
     tmp.write_text(fresh, encoding="utf-8")
@@ -336,7 +345,7 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
             f"or `arena solution {ex.id} --force` to see the answer anyway."
         )
         return 1
-    solution = solution_source(ex.solution_path.read_text(encoding="utf-8"), str(ex.solution_path))
+    solution = solution_source(read_master(ex), ex.rel(ex.solution_path))
     try:
         mine = ex.exercise_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

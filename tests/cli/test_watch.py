@@ -120,3 +120,50 @@ def test_watch_rapid_saves_end_with_the_verdict_of_the_last_one(arena):
         assert "Running" not in last and "— failed" not in last
         # Runs made stale by a newer save are dropped, not recorded.
         assert arena.entry("add_numbers")["attempts"] == len(w.verdicts())
+
+
+def test_watch_a_hundred_saves_in_two_seconds_give_one_verdict_for_the_last(arena):
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        w.wait_quiet(arena, 0.3)
+        for i in range(99):
+            arena.write("add_numbers", f"def add(a, b):\n    return a - b  # save {i}\n")
+            time.sleep(0.02)  # faster than the debounce: nothing runs until the saves stop
+        arena.write("add_numbers", arena.correct["add_numbers"])
+        arena.wait_for(lambda: arena.entry("add_numbers")["status"] == "done", DEADLINE_S, "a recorded pass")
+        w.wait_quiet(arena, 1.0)
+        assert w.verdicts() == ["failed", "passed"]
+
+
+def test_watch_never_shows_a_verdict_for_a_half_written_file(arena):
+    """Editors that truncate, then write in chunks: only the complete content gets a verdict."""
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        w.wait_quiet(arena, 0.3)
+        path = arena.student_path("add_numbers")
+        content = arena.correct["add_numbers"].encode()
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.flush()
+            time.sleep(0.05)
+            for start in range(0, len(content), 8):  # in chunks, a little apart
+                f.write(content[start : start + 8])
+                f.flush()
+                time.sleep(0.03)
+        arena.wait_for(lambda: arena.entry("add_numbers")["status"] == "done", DEADLINE_S, "a recorded pass")
+        w.wait_quiet(arena, 1.0)
+        assert w.verdicts() == ["failed", "passed"]
+        assert "SyntaxError" not in w.text
+
+
+def test_watch_survives_deletion_recreation_and_a_terminal_resize(arena):
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        path = arena.student_path("add_numbers")
+        path.unlink()
+        arena.wait_for(lambda: "is gone" in w.text, DEADLINE_S, "the note that the file is gone")
+        assert "arena reset add_numbers" in w.text
+        w.proc.send_signal(signal.SIGWINCH)  # the terminal was resized
+        path.write_text(arena.correct["add_numbers"], encoding="utf-8")
+        assert w.wait_verdicts(arena, 2) == ["failed", "passed"]
+        assert w.proc.poll() is None

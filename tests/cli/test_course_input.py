@@ -1,0 +1,68 @@
+"""Broken course files: each a one-line error naming the file (and line where there is one), exit 2
+for the student commands and 1 for `arena dev check`, never a traceback."""
+
+from __future__ import annotations
+
+
+def assert_one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> None:
+    assert code == exit_code, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_invalid_toml_in_the_manifest_names_file_and_line(arena):
+    arena.manifest.write_text(arena.manifest.read_text().replace('title = "Basics"', 'title = "Basics'))
+    code, out, err = arena("list")
+    assert_one_line_error(code, err, "chapter.toml", "invalid TOML", "line 1")
+    code, out, err = arena("dev", "check")
+    assert code == 1 and "chapter.toml" in out and "Traceback" not in err
+
+
+def test_a_manifest_entry_without_a_field_is_named(arena):
+    arena.manifest.write_text(arena.manifest.read_text().replace("difficulty = 2\n", "", 1))
+    code, out, err = arena("next")
+    assert_one_line_error(code, err, "chapter.toml", "double_tensor", "difficulty")
+
+
+def test_a_difficulty_out_of_range_is_named(arena):
+    arena.manifest.write_text(arena.manifest.read_text().replace("difficulty = 2\n", "difficulty = 9\n", 1))
+    code, out, err = arena("list")
+    assert_one_line_error(code, err, "double_tensor", "difficulty", "1-5")
+
+
+def test_a_duplicate_id_is_named(arena):
+    arena.manifest.write_text(arena.manifest.read_text().replace('id = "say_hello"', 'id = "add_numbers"'))
+    code, out, err = arena("list")
+    assert_one_line_error(code, err, "add_numbers", "already used")
+
+
+def test_a_missing_hidden_test_is_a_clear_run_error_and_a_dev_check_problem(arena):
+    (arena.root / "tests" / "exercises" / "1_basics" / "test_01_add_numbers.py").unlink()
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    assert "tests/exercises/1_basics/test_01_add_numbers.py: hidden test missing" in out
+
+
+def test_a_missing_master_makes_reset_a_one_line_error(arena):
+    arena.master_path("add_numbers").unlink()
+    code, out, err = arena("reset", "add_numbers", "--yes")
+    assert_one_line_error(code, err, "01_add_numbers.py")
+
+
+def test_a_master_with_unbalanced_markers_makes_reset_name_file_and_line(arena):
+    master = arena.master_path("add_numbers")
+    master.write_text(master.read_text().replace("    # END SOLUTION\n", ""))
+    code, out, err = arena("reset", "add_numbers", "--yes")
+    assert_one_line_error(code, err, "01_add_numbers.py:")
+
+
+def test_no_chapters_at_all(arena, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "exercises").mkdir(parents=True)
+    (empty / "solutions").mkdir()
+    arena.env["ARENA_ROOT"] = str(empty)
+    code, out, err = arena("list")
+    assert_one_line_error(code, err, "No chapters found")
