@@ -128,6 +128,19 @@ def verify(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
     raise typer.Exit(verify_all(_ctx(no_color), as_json))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def results(
+    ctx: typer.Context,
+    section: Annotated[Optional[str], typer.Argument(help="An exercise id or part of a section title (default: the current section).", show_default=False)] = None,
+    reference: Annotated[bool, typer.Option("--reference", help="Run the reference solution's version instead of yours.")] = False,
+    no_color: NoColor = False,
+) -> None:
+    """Run a section's result (its plots) with your code."""
+    from arena_cli.commands import run_results
+
+    raise typer.Exit(run_results(_ctx(no_color), section, reference, list(ctx.args)))
+
+
 @dev.command("build")
 def dev_build() -> None:
     """Regenerate every student file from its master in solutions/."""

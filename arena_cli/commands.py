@@ -10,6 +10,7 @@ import difflib
 import json
 import math
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from arena_cli import render
-from arena_cli.course import Course, CourseError, Exercise, load_course
+from arena_cli.course import Course, CourseError, Exercise, Section, load_course
 from arena_cli.hints import load_hints
 from arena_cli.markers import solution_source, student_source
 from arena_cli.progress import Progress, ProgressStore, default_path, now_iso
@@ -442,3 +443,46 @@ def verify(ctx: Context, as_json: bool) -> int:
         ctx.console.print(render.verify_table(rows))
         ctx.console.print(f"{n_pass} of {len(rows)} exercises pass.")
     return 0 if n_pass == len(rows) else 1
+
+
+# --------------------------------------------------------------------------- results
+
+
+def find_section(ctx: Context, which: str | None) -> tuple[Exercise, Section]:
+    """A section named by an exercise id, or by part of its title; default: the current one's.
+    Returns (an exercise of it, the section)."""
+    if which:
+        try:
+            ex = ctx.course.get(which)
+            return ex, ctx.course.section_of(ex)
+        except CourseError:
+            key = which.lower()
+            for ex in ctx.course.exercises:
+                if ex.first_in_section and key in ctx.course.section_of(ex).title.lower():
+                    return ex, ctx.course.section_of(ex)
+            titles = "; ".join(
+                ctx.course.section_of(e).title for e in ctx.course.exercises if e.first_in_section
+            )
+            raise CourseError(f"No section matches {which!r}. Sections: {titles}") from None
+    ex = resolve(ctx, None)
+    return ex, ctx.course.section_of(ex)
+
+
+def run_results(ctx: Context, which: str | None, reference: bool, extra: list[str]) -> int:
+    """Run a section's result with the student's code (or the reference's) and show where it went."""
+    ex, section = find_section(ctx, which)
+    if not section.result_runs:
+        ctx.console.print(f"The section {section.title!r} has no result to run.")
+        return 1
+    whose = "the reference solution" if reference else "your code"
+    ctx.console.print(f"[bold]{section.title}[/] — {section.result}", soft_wrap=True)
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    for run in section.result_runs:
+        path = run.solution_path if reference else run.exercise_path
+        ctx.console.print(f"\n[dim]Running the result with {whose}:[/] python {run.rel(path)} {' '.join(extra)}")
+        code = subprocess.run([sys.executable, str(path), *extra], cwd=ctx.course.root, env=env).returncode
+        if code != 0:
+            hint = "" if reference else f" (does `arena run {run.id}` pass? `arena results --reference` shows the reference's)"
+            ctx.console.print(f"[red]The result stopped with exit code {code}{hint}.[/]", soft_wrap=True)
+            return 1
+    return 0

@@ -80,7 +80,8 @@ class Section:
     title: str
     objectives: tuple[str, ...]
     exercises: tuple[Exercise, ...]
-    result: str  # what the section ends with, and how to produce it
+    result: str  # what the section ends with, in words
+    result_runs: tuple[Exercise, ...] = ()  # exercise files whose __main__ produces the result, in order
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,22 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
                     root=root,
                 )
             )
-        sections.append(Section(s_title, tuple(objectives), tuple(exercises), str(s.get("result", ""))))
+        runs = s.get("result_runs", [])
+        if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+            raise CourseError(f"{s_where}: `result_runs` must be a list of exercise ids")
+        chapter_so_far = {e.id: e for sec in sections for e in sec.exercises} | {e.id: e for e in exercises}
+        unknown = [r for r in runs if r not in chapter_so_far]
+        if unknown:
+            raise CourseError(f"{s_where}: `result_runs` names {unknown[0]!r}, not an exercise of this chapter so far")
+        sections.append(
+            Section(
+                s_title,
+                tuple(objectives),
+                tuple(exercises),
+                str(s.get("result", "")),
+                tuple(chapter_so_far[r] for r in runs),
+            )
+        )
     return Chapter(
         id=chapter_id,
         dir=chapter_dir,

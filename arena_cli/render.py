@@ -57,7 +57,8 @@ def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objecti
             objectives.add_row("  •", o)
         parts.append(objectives)
         if section.result:
-            parts.append(Text(f"\nIt ends in a result: {section.result}", style="dim"))
+            how = " Run it with `arena results` once the section's exercises pass." if section.result_runs else ""
+            parts.append(Text(f"\nIt ends in a result: {section.result}.{how}", style="dim"))
     return Panel(Group(*parts), box=box.ROUNDED, expand=False, padding=(0, 1))
 
 

@@ -275,3 +275,20 @@ def test_unknown_exercise_suggests_close_ids(arena):
     code, out, err = arena("run", "numbers")
     assert code == 2
     assert "add_numbers" in err
+
+
+def test_results_runs_the_sections_result_with_the_students_code_or_the_reference(arena):
+    manifest = arena.manifest.read_text()
+    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a greeting"\nresult_runs = ["add_numbers"]'))
+    master = arena.master_path("add_numbers")
+    master.write_text(master.read_text() + '\n\nif __name__ == "__main__":\n    print("RESULT", add(2, 3))\n')
+    code, out, err = arena("dev", "build")
+    assert code == 0, out
+    code, out, err = arena("results", "add_numbers")  # the student's untouched file: it stops, clearly
+    assert code == 1
+    assert "exit code 1" in out and "arena run add_numbers" in out
+    code, out, err = arena("results", "numbers", "--reference")  # by part of the section's title
+    assert code == 0, out + err
+    assert "python solutions/1_basics/01_add_numbers.py" in out
+    code, out, err = arena("results", "no such section")
+    assert code == 2 and "No section matches" in err
