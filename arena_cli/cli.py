@@ -23,8 +23,23 @@ app = typer.Typer(
 dev = typer.Typer(help="Course authors' tools: build and check the course.", no_args_is_help=True)
 app.add_typer(dev, name="dev")
 
-ExerciseArg = Annotated[Optional[str], typer.Argument(help="Exercise id (default: the current exercise).", show_default=False)]
-RequiredExercise = Annotated[str, typer.Argument(help="Exercise id, as shown by `arena list`.")]
+def complete_exercise_id(incomplete: str) -> list[str]:
+    """Shell completion: the exercise ids that start with what has been typed."""
+    from arena_cli.course import load_course
+
+    try:
+        return [e.id for e in load_course().exercises if e.id.startswith(incomplete)]
+    except CourseError:
+        return []
+
+
+ExerciseArg = Annotated[
+    Optional[str],
+    typer.Argument(help="Exercise id (default: the current exercise).", show_default=False, autocompletion=complete_exercise_id),
+]
+RequiredExercise = Annotated[
+    str, typer.Argument(help="Exercise id, as shown by `arena list`.", autocompletion=complete_exercise_id)
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
 NoColor = Annotated[bool, typer.Option("--no-color", help="No colours (also: the NO_COLOR variable).")]
 

@@ -292,3 +292,15 @@ def test_results_runs_the_sections_result_with_the_students_code_or_the_referenc
     assert "python solutions/1_basics/01_add_numbers.py" in out
     code, out, err = arena("results", "no such section")
     assert code == 2 and "No section matches" in err
+
+
+def test_shell_completion_offers_exercise_ids(arena):
+    env = dict(arena.env, _ARENA_COMPLETE="complete_bash", COMP_WORDS="arena reset d", COMP_CWORD="2")
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "from arena_cli.cli import main; main()"],
+        cwd=arena.root, env=env, capture_output=True, text=True, timeout=60,
+    ).stdout
+    assert out.split() == ["double_tensor"]
