@@ -1,0 +1,131 @@
+"""Fractional dimensionality of features
+=====================================
+
+Difficulty: 3/5    Importance: 4/5    Time: ~15 minutes
+
+Source: Elhage et al. 2022, "Toy Models of Superposition", section "The Geometry of Superposition",
+subsection "Feature Dimensionality" (https://transformer-circuits.pub/2022/toy_model/index.html).
+
+How much of a dimension does each feature get? If the model stores d_hidden features in d_hidden
+dimensions, each gets exactly one. With a pentagon of 5 features in 2 dimensions, it is fair to say that
+each gets 2/5. The paper makes this precise for any arrangement with the *dimensionality* of feature i:
+
+                ‖W_i‖²
+    D_i = ─────────────────────          (Ŵ_i = W_i / ‖W_i‖, the unit vector along W_i)
+           Σ_j (Ŵ_i · W_j)²
+
+The numerator is how strongly feature i is represented; the denominator is how many features share
+its direction, counted with their strength along it. The sum is over **all** j, feature i included: its
+own term is (Ŵ_i · W_i)² = ‖W_i‖², so D_i = ‖W_i‖² / (‖W_i‖² + Σ_{j≠i} (Ŵ_i · W_j)²), which is the
+interference of exercise 6 in disguise. Some values worth checking by hand:
+
+    a feature orthogonal to all others:                  D = 1
+    two antipodal features of equal norm (a "digon"):    D = 1/2 each  (‖W‖² / (‖W‖² + ‖W‖²))
+    a triangle of 3 unit vectors 120° apart:             D = 1 / (1 + 2 cos²120°) = 2/3
+    a regular pentagon:                                  D = 1 / (1 + 2 cos²72° + 2 cos²144°) = 2/5
+    a tetrahedron in 3 dimensions:                       D = 1 / (1 + 3 · (1/3)²) = 3/4
+
+The paper's striking finding: as sparsity grows, features do not take any dimensionality whatever, they
+stick at these fractions, as if each group of features solved its own small packing problem
+(digons, triangles, pentagons, tetrahedra) in its own subspace. Running this file shows it.
+
+Dead features. A feature the model dropped has W_i = 0, so D_i = 0/0. Convention: D_i = 0 (it gets no
+share of any dimension). Compute Ŵ_i with the norm clamped below at 1e-8, as in exercise 6, and the
+denominator clamped below at 1e-8 too: then W_i = 0 gives 0 / 1e-8 = 0, and nothing else changes.
+
+Shapes. W is (n_instances, d_hidden, n_features), column W[k, :, i] feature i of instance k. The result
+has shape (n_instances, n_features).
+
+What to write: `feature_dimensionality`. A correct answer gives 1 for orthonormal columns, 1/2 for an
+antipodal pair, 2/5 for the pentagon, 0 for an all-zero column. Two checks that need no reference:
+D_i does not change when W is scaled (it depends only on the geometry), and the dimensionalities of an
+instance sum to at most d_hidden, exactly d_hidden for orthonormal features and the regular shapes
+above: the features share out the dimensions.
+"""
+
+import einops
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+
+def feature_dimensionality(W: Float[Tensor, "inst d_hidden feats"]) -> Float[Tensor, "inst feats"]:
+    """The fractional dimensionality D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)² of every feature.
+
+    Args:
+        W: (n_instances, d_hidden, n_features), a ToyModel's W; column W[k, :, i] is feature i's
+            direction in instance k's hidden space.
+
+    Returns:
+        (n_instances, n_features): D[k, i] = ‖W_i‖² / Σ_j (Ŵ_i · W_j)² for instance k, the sum over all
+        features j including i, with Ŵ_i = W_i / max(‖W_i‖, 1e-8) and the denominator clamped below at
+        1e-8, so that a dead feature (W_i = 0) has D = 0.
+    """
+    # SOLUTION
+    # ‖W_i‖ for every feature, and the unit directions (a dead column stays 0 instead of 0/0).
+    norms = W.norm(dim=1)  # (inst, feats)
+    W_hat = W / norms.clamp_min(1e-8)[:, None, :]
+
+    # overlap[k, i, j] = Ŵ_i · W_j; the denominator sums its squares over every j, i included.
+    overlap = einops.einsum(W_hat, W, "inst d_hidden feat_i, inst d_hidden feat_j -> inst feat_i feat_j")
+    denominator = (overlap**2).sum(dim=-1)  # (inst, feats)
+
+    return norms**2 / denominator.clamp_min(1e-8)
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("return ‖W_i‖² / Σ_j (Ŵ_i · W_j)² for every instance and feature (0 for W_i = 0)")
+    # END EXERCISE
+
+
+if __name__ == "__main__":
+    # The section's result: the dimensionality of every feature of 100 features in 10 dimensions, all
+    # equally important, over a range of sparsities. Uses *your* ToyModel, generate_batch and loss
+    # (exercises 1-3), loaded from the files next to this one, with the function above. Writes
+    # results/superposition/dimensionality.png. About 20 s on a laptop.
+    #
+    # (The paper uses more features and dimensions; this is the largest size that trains in well under a
+    # minute on a CPU. The fractions do not depend on the size: try n_features, d_hidden = 200, 20 if you
+    # have a few minutes.)
+    from pathlib import Path
+
+    from arena_course.loading import load_sibling
+    from arena_course.superposition import plot_feature_dimensionality, train_toy_model
+
+    ToyModel = load_sibling(__file__, "toy_model_forward").ToyModel
+    generate_batch = load_sibling(__file__, "generate_batch").generate_batch
+    loss_fn = load_sibling(__file__, "importance_weighted_loss").importance_weighted_loss
+
+    # Fail at once, rather than after training, if the function above isn't written yet.
+    feature_dimensionality(torch.randn(1, 2, 3))
+
+    n_features, d_hidden = 100, 10
+    # One instance per sparsity, 1/(1 - S) = 1/p from 1.26 to 10 on a log scale.
+    feature_probability = 10 ** -torch.linspace(0.1, 1.0, 8)
+
+    torch.manual_seed(0)
+    model = ToyModel(len(feature_probability), n_features, d_hidden, feature_probability=feature_probability[:, None])
+    # A smaller batch than the default is plenty here (even at p = 1/10 each example holds ~10
+    # features) and makes training 4x faster.
+    train_toy_model(model, generate_batch, loss_fn, steps=3_000, batch_size=256, warmup=750)
+
+    with torch.no_grad():
+        dimensionality = feature_dimensionality(model.W)
+        # The "dimensions per feature" of each instance: d_hidden shared among ‖W‖_F² (≈ the number of
+        # features represented, each with norm ≈ 1).
+        dims_per_feature = d_hidden / model.W.pow(2).sum(dim=(1, 2))
+
+    path = plot_feature_dimensionality(
+        dimensionality,
+        dims_per_feature,
+        feature_probability,
+        Path("results/superposition/dimensionality.png"),
+        title=f"{n_features} features in {d_hidden} dimensions",
+    )
+    print(f"Wrote {path}")
+    print(
+        "Each blue dot is one feature of one instance; the black line is d / ‖W‖²_F.\n"
+        "Look for features clustering at the dashed lines: triangles (2/3) and digons (1/2) at moderate\n"
+        "sparsity, where the line has a plateau; pentagons (2/5) and smaller fractions as features get sparser.\n"
+        "Dots at 0 are features the model dropped. Nearly dense (left), with all features equally important,\n"
+        "the model spreads its 10 dimensions thinly over many features: small D, no clusters yet."
+    )
