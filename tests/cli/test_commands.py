@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "dev"]
+COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "results", "dev"]
 ARENA_SCRIPT = Path(sys.executable).with_name("arena")
 
 
