@@ -1,0 +1,81 @@
+"""Substitution loss: splicing the SAE into the model
+==================================================
+
+Difficulty: 3/5    Importance: 5/5    Time: ~20 minutes
+
+Source: Bricken et al. 2023, "Towards Monosemanticity" (https://transformer-circuits.pub/2023/monosemantic-features),
+which judges an SAE by the loss of the model running on its reconstruction; Cunningham et al. 2023
+(https://arxiv.org/abs/2309.08600).
+
+A small reconstruction error (exercise 21) is not the point: what matters is whether the model still
+*works* when its activation is replaced by the SAE's reconstruction. If the error falls in directions
+the model ignores, it costs nothing; if it falls in directions the model relies on, a small MSE can
+still wreck the predictions. So we splice the SAE into the model and measure the next-token loss:
+
+    clean          the model as it is
+    with the SAE   the activation at `hook_name` replaced by sae(activation) = decode(encode(activation))
+    zero-ablated   the activation at `hook_name` replaced by zeros (a floor: the information is gone)
+
+and report how much of the gap the SAE closes, the **loss recovered**
+(zero_ablated - with_sae) / (zero_ablated - clean): 100% is as good as the real activations, 0% no
+better than deleting them. (`loss_recovered` in arena_course/sae_lm.py computes it from your three
+numbers; the section's result reports it.)
+
+**The next-token loss.** The logits at position t predict token t + 1, so the loss pairs
+logits[:, :-1] with tokens[:, 1:]:
+
+    loss = mean over batch b and positions t < seq - 1 of  -log_softmax(logits[b, t])[tokens[b, t + 1]]
+
+(TransformerLens computes exactly this with `model(tokens, return_type="loss")`: you may use it once
+you've written it by hand.)
+
+**Hooks.** `model.run_with_hooks(tokens, fwd_hooks=[(hook_name, hook_fn)])` runs the model and calls
+`hook_fn(activation, hook)` at that hook point, with activation of shape (batch, seq, d_model); whatever
+the function *returns* replaces the activation (returning None leaves it unchanged). The hooks are
+removed when the call ends.
+
+**BOS stays untouched.** As everywhere in this section, position 0 (BOS) is left alone: the hook
+replaces positions 1 onwards and returns position 0 as it was. (GPT-2 relies heavily on its BOS
+residual, which SAEs reconstruct badly.) A correct answer returns three single numbers with, for a
+trained SAE, clean ≤ with the SAE < zero-ablated.
+"""
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from arena_course.sae_lm import SAE
+
+
+def substitution_loss(
+    model,
+    sae: SAE,
+    tokens: Int[Tensor, "batch seq"],
+    hook_name: str,
+) -> tuple[Float[Tensor, ""], Float[Tensor, ""], Float[Tensor, ""]]:
+    """The next-token loss clean, with the SAE's reconstruction spliced in at `hook_name`, and with
+    that activation zero-ablated (both at every position except BOS).
+
+    Args:
+        model: a TransformerLens model (a `TransformerBridge`).
+        sae: an SAE reading the activations at `hook_name`.
+        tokens: token ids, shape (batch, seq); position 0 of every row is BOS.
+        hook_name: the hook point to patch.
+
+    Returns:
+        (clean_loss, sae_loss, zero_ablation_loss), each a 0-dimensional tensor: the mean over the batch
+        and positions 0 .. seq - 2 of the cross-entropy of the next token.
+    """
+    raise NotImplementedError("return the next-token loss clean, with sae(activation) spliced in at hook_name, and zero-ablated (BOS untouched)")
+
+
+if __name__ == "__main__":
+    # A quick look on an untrained tiny model and a random SAE: all three losses are about
+    # log(vocabulary size), since the model has learned nothing. The section's result is exercise 24's.
+    from arena_course.sae_lm import loss_recovered, quick_setup
+
+    setup = quick_setup()
+    with torch.no_grad():
+        clean, with_sae, zero = substitution_loss(setup.model, setup.sae, setup.tokens, setup.hook_name)
+    print(f"clean {float(clean):.4f}, with the SAE {float(with_sae):.4f}, zero-ablated {float(zero):.4f}")
+    print(f"loss recovered: {loss_recovered(float(clean), float(with_sae), float(zero)):.1%} (meaningless here: untrained)")
