@@ -14,6 +14,7 @@ pytest plugin turns it into the verdict's structured failure.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -316,7 +317,7 @@ def call_student(fn: Any, *args: Any, diagnosis: str = "", **kwargs: Any) -> Any
     except NotImplementedError:
         raise
     except Exception as e:  # noqa: BLE001 - student code may raise anything
-        code = getattr(getattr(fn, "forward", fn), "__code__", None)
+        code = getattr(inspect.unwrap(getattr(fn, "forward", fn)), "__code__", None)  # through decorators
         student_file = code.co_filename if code is not None else ""
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == student_file]
         where = ""
