@@ -114,37 +114,42 @@ def load_module(path: Path, name: str) -> ModuleType:
 # Reading the reference solution from student code: recorded by an audit hook (see watch_solution_reads)
 # so that a pass obtained by importing or reading solutions/ is reported instead of recorded.
 solution_reads: list[str] = []
-_reading_reference = False
 
 
 def watch_solution_reads(solutions_dir: Path) -> None:
-    """Record every file opened under `solutions_dir`, except by the `reference` fixture. Installed
-    once per test process (audit hooks can't be removed), by the pytest plugin."""
+    """Record every file under `solutions_dir` opened while the student's file is on the call stack
+    (importing it, `open(...)`, `exec(open(...).read())`). The reference's own reads (loading it, or a
+    library such as nnsight reading its source while it runs) are not the student's. Installed once
+    per test process by the pytest plugin (audit hooks can't be removed)."""
     prefix = os.path.realpath(solutions_dir) + os.sep
     target = os.path.realpath(os.environ.get(TARGET_ENV, ""))  # when checking a solution, it is the target
 
     def hook(event: str, args: tuple) -> None:
-        if event != "open" or _reading_reference or not args or args[0] is None:
+        if event != "open" or not args or args[0] is None:
             return
         try:
-            path = os.path.realpath(os.fsdecode(args[0]))
+            raw = os.fsdecode(args[0])
         except (TypeError, ValueError):
             return  # an open() of a file descriptor
-        if path.startswith(prefix) and path != target:
-            solution_reads.append(path)
+        if "solutions" not in raw and not os.path.islink(raw):
+            return  # cheap: most opens (imports) are nowhere near solutions/
+        path = os.path.realpath(raw)
+        if not path.startswith(prefix) or path == target:
+            return
+        frame = sys._getframe(1)
+        while frame is not None:
+            if os.path.realpath(frame.f_code.co_filename) == target:
+                solution_reads.append(path)
+                return
+            frame = frame.f_back
 
     sys.addaudithook(hook)
 
 
 @pytest.fixture(scope="module")
 def reference(request) -> ModuleType:
-    global _reading_reference
     ref_path, _ = _paths_for_test(Path(request.path))
-    _reading_reference = True
-    try:
-        return load_module(ref_path, f"arena_reference_{ref_path.stem}")
-    finally:
-        _reading_reference = False
+    return load_module(ref_path, f"arena_reference_{ref_path.stem}")
 
 
 @pytest.fixture(scope="module")
