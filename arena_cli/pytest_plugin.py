@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from arena_cli import testing
-from arena_cli.testing import TARGET_ENV, CheckFailed, StudentCodeError, _paths_for_test, student_traceback
+from arena_cli.testing import TARGET_ENV, CheckFailed, StudentCodeError, student_traceback, target_path
 from arena_cli.verdict import truncate
 
 VERDICT_ENV = "ARENA_VERDICT_FILE"
@@ -40,7 +39,7 @@ def _check_name(item: pytest.Item) -> str:
 
 
 def _student_file(item: pytest.Item) -> str:
-    return os.environ.get(TARGET_ENV) or str(_paths_for_test(Path(item.path))[1])
+    return str(target_path(Path(item.path)))
 
 
 class _StudentExit(Exception):

@@ -49,13 +49,15 @@ class StudentCodeError(Exception):
 # --------------------------------------------------------------------------- loading modules
 
 
-def _paths_for_test(test_file: Path) -> tuple[Path, Path]:
-    """(reference, default target) for tests/exercises/<chapter>/test_<stem>.py."""
-    chapter_dir = test_file.parent.name
+def reference_path(test_file: Path) -> Path:
+    """solutions/<chapter>/<stem>.py for tests/exercises/<chapter>/test_<stem>.py."""
     stem = test_file.stem.removeprefix("test_")
-    root = test_file.parents[3]
-    reference = root / "solutions" / chapter_dir / f"{stem}.py"
-    return reference, reference
+    return test_file.parents[3] / "solutions" / test_file.parent.name / f"{stem}.py"
+
+
+def target_path(test_file: Path) -> Path:
+    """The file under test: the one the runner names, else (plain pytest) the reference."""
+    return Path(os.environ.get(TARGET_ENV) or reference_path(test_file))
 
 
 def student_traceback(tb, student_file: str) -> str:
@@ -148,14 +150,13 @@ def watch_solution_reads(solutions_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def reference(request) -> ModuleType:
-    ref_path, _ = _paths_for_test(Path(request.path))
-    return load_module(ref_path, f"arena_reference_{ref_path.stem}")
+    path = reference_path(Path(request.path))
+    return load_module(path, f"arena_reference_{path.stem}")
 
 
 @pytest.fixture(scope="module")
 def student(request) -> ModuleType:
-    _, default = _paths_for_test(Path(request.path))
-    target = Path(os.environ.get(TARGET_ENV) or default)
+    target = target_path(Path(request.path))
     return load_module(target, f"arena_student_{target.stem}")
 
 

@@ -211,7 +211,7 @@ class Watcher:
         console = self.ctx.console
         progress = self.ctx.load_progress()
         if not progress.get(self.ex.id).done:
-            console.print(f"[yellow]Pass this exercise first[/] (`h` for a hint).")
+            console.print("[yellow]Pass this exercise first[/] (`h` for a hint).")
             return
         following = first_pending(self.ctx.course, progress)
         if following is None:

@@ -29,6 +29,8 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
+from arena_course.display import ProgressBar, pyplot, save_figure
+
 # What the exercises provide, as the training loop uses them.
 DataFn = Callable[[int], Float[Tensor, "batch inst d_in"]]
 ResampleFn = Callable[[nn.Module, Float[Tensor, "window inst d_sae"]], Bool[Tensor, "inst d_sae"] | None]
@@ -192,7 +194,7 @@ def train_sae(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with _ProgressBar(progress, steps, description) as advance:
+        with ProgressBar(progress, steps, description) as advance:
             for step in range(steps):
                 # 1. Resample dead latents.
                 if (
@@ -267,38 +269,6 @@ def _reset_adam_state(optimizer: torch.optim.Adam, sae: nn.Module, resampled: Bo
                     state[key][mask] = 0.0
 
 
-class _ProgressBar:
-    """A rich progress bar as a context manager yielding `advance(step, loss)`; a no-op if disabled."""
-
-    def __init__(self, enabled: bool, steps: int, description: str, every: int = 50):
-        self.enabled, self.steps, self.description, self.every = enabled, steps, description, every
-
-    def __enter__(self) -> Callable[[int, float], None]:
-        if not self.enabled:
-            return lambda step, loss: None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TimeElapsedColumn(),
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task(self.description, total=self.steps, loss=float("nan"))
-
-        def advance(step: int, loss: float) -> None:
-            if (step + 1) % self.every == 0 or step + 1 == self.steps:
-                self.bar.update(task, completed=step + 1, loss=loss)
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
-
-
 # --------------------------------------------------------------------------- measuring
 
 
@@ -342,25 +312,6 @@ def feature_recovery(
 # --------------------------------------------------------------------------- plots
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def _draw_directions(ax, features: Tensor, latents: Tensor, dead: Tensor, title: str) -> None:
     """One 2D panel: true feature directions as grey lines, SAE decoder directions as coloured dots
     (dead latents as red crosses), all scaled to unit length."""
@@ -402,7 +353,7 @@ def plot_sae_features(
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.lines import Line2D
 
     W = W.detach().cpu()
@@ -457,7 +408,7 @@ def plot_sae_features(
         fontsize=11,
     )
     fig.subplots_adjust(top=top, bottom=0.07, left=0.04, right=0.99)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def independent_decoder_init_(sae: nn.Module) -> nn.Module:
@@ -489,7 +440,7 @@ def plot_resampling(
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     colors = ["tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple"]
     fig, (ax_dead, ax_found) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
 
@@ -524,7 +475,7 @@ def plot_resampling(
 
     fig.suptitle("Resampling dead latents: an SAE with 5 latents on 5 features in 2 dimensions", fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_tradeoff(
@@ -543,7 +494,7 @@ def plot_tradeoff(
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.2))
     styles = [("tab:blue", "o"), ("tab:orange", "s"), ("tab:green", "^")]
     for (name, (coeffs, l0, mse)), (color, marker) in zip(points.items(), styles):
@@ -575,4 +526,4 @@ def plot_tradeoff(
     )
     ax.legend(frameon=False)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from arena_course.display import pyplot, save_figure
 from arena_course.models import BOS, UNK, ModelUnavailable, describe, hub_cache_dir, is_cached, one_line
 
 # --------------------------------------------------------------------------- the SAE
@@ -666,27 +667,10 @@ class _ReuseCache:
         return self._memo[key]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
-    return path
-
-
 def plot_overview(summary: ResultSummary, name: str, n_tokens: int, path: Path) -> Path:
     """Left: histogram of how often each latent fires (log scale). Right: the next-token loss clean,
     with the SAE's reconstruction spliced in, and zero-ablated, with the fraction of loss recovered."""
-    plt = _pyplot()
+    plt = pyplot()
     freq = summary.frequency
     alive = freq[freq > 0]
     fig, (ax_f, ax_l) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw=dict(width_ratios=[1.4, 1]))
@@ -720,14 +704,14 @@ def plot_overview(summary: ResultSummary, name: str, n_tokens: int, path: Path) 
     )
     fig.suptitle(f"An SAE on a language model's residual stream: {name}", fontsize=12)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_latents(reports: list[LatentReport], name: str, path: Path) -> Path:
     """One row per latent. Left: its top-activating tokens in context (the token in brackets, with its
     activation). Right: the tokens whose logits its decoder direction raises most (blue) and lowers
     most (red) through the unembedding."""
-    plt = _pyplot()
+    plt = pyplot()
     n = max(len(reports), 1)
     fig, axes = plt.subplots(n, 2, figsize=(15, 3.3 * n), squeeze=False, gridspec_kw=dict(width_ratios=[1.7, 1]))
     for row, report in zip(axes, reports):
@@ -758,7 +742,7 @@ def plot_latents(reports: list[LatentReport], name: str, path: Path) -> Path:
         ax_b.set_title("direct effect on the logits: W_dec[latent] @ W_U", fontsize=10)
     fig.suptitle(f"What a few latents respond to, and what they predict: {name}", fontsize=12)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _clip(text: str, width: int, *, keep: str = "start") -> str:

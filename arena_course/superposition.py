@@ -15,6 +15,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from arena_course.display import ProgressBar, pyplot, save_figure
+
 # What the exercises provide, as the training loop uses them.
 BatchFn = Callable[[int, Float[Tensor, "inst feats"]], Float[Tensor, "batch inst feats"]]
 LossFn = Callable[
@@ -76,7 +78,7 @@ def train_toy_model(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with _progress_bar(progress, steps) as advance:
+        with ProgressBar(progress, steps) as advance:
             for step in range(steps):
                 with torch.no_grad():  # the data needs no gradient
                     batch = generate_batch(batch_size, model.feature_probability)
@@ -93,40 +95,6 @@ def train_toy_model(
     finally:
         torch.set_num_threads(threads)
     return losses
-
-
-class _progress_bar:
-    """A rich progress bar as a context manager yielding `advance(step, loss)`; a no-op if disabled."""
-
-    def __init__(self, enabled: bool, steps: int, every: int = 50):
-        self.enabled, self.steps, self.every = enabled, steps, every
-
-    def __enter__(self) -> Callable[[int, float], None]:
-        if not self.enabled:
-            return lambda step, loss: None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task("train", total=self.steps, loss=float("nan"))
-
-        def advance(step: int, loss: float) -> None:
-            # Redrawing every step would cost more than the step itself: update every `every` steps.
-            if (step + 1) % self.every == 0 or step + 1 == self.steps:
-                self.bar.update(task, completed=step + 1, loss=loss)
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
 
 
 def plot_feature_directions(
@@ -194,27 +162,6 @@ def plot_feature_directions(
 # --------------------------------------------------------------------------- section 1: 20 features in 5 dimensions
 
 
-def _pyplot():
-    """matplotlib's pyplot, drawing to files only (no window)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    fig.clf()
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
 def plot_feature_norms(
     norms: Float[Tensor, "inst feats"],
     interference: Float[Tensor, "inst feats"],
@@ -235,7 +182,7 @@ def plot_feature_norms(
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.colors import Normalize
 
     norms, interference = norms.detach().cpu(), interference.detach().cpu()
@@ -269,7 +216,7 @@ def plot_feature_norms(
         f"{n_features} features{dims}: feature norms, coloured by superposition, from dense (left) to sparse (right)",
         fontsize=11,
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pair_directions(
@@ -289,7 +236,7 @@ def plot_pair_directions(
         second dashed, one colour per pair) and its title gives the cosine between the two features of
         each pair: about 0 for orthogonal, -1 for antipodal, 1 for the same direction.
     """
-    plt = _pyplot()
+    plt = pyplot()
 
     n_cols = max(W.shape[0] for W, _ in rows.values())
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.4 * n_cols, 2.9 * len(rows) + 0.6), squeeze=False)
@@ -324,7 +271,7 @@ def plot_pair_directions(
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle("Feature pairs in 2 dimensions: one colour per pair (features 2k solid, 2k + 1 dashed)", fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- section 2: neurons
@@ -374,7 +321,7 @@ def plot_neuron_weights(
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
 
     n_cols = max(W.shape[0] for W, _, _ in rows.values())
@@ -435,7 +382,7 @@ def plot_neuron_weights(
         "Faded (below 0, non-negative inputs only): negative weights, which can keep a neuron off but never switch it on.",
         fontsize=10,
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- section 3: feature geometry
@@ -474,7 +421,7 @@ def plot_feature_dimensionality(
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
 
     D = dimensionality.detach().cpu()
     x = 1 / feature_probability.detach().cpu().flatten()
@@ -508,4 +455,4 @@ def plot_feature_dimensionality(
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.set_title("Feature dimensionality against sparsity" + (f": {title}" if title else "")
                  + "\nfeatures stick at simple fractions: digons, triangles, pentagons, ...", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
