@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,18 @@ def test_shell_completion_offers_exercise_ids(arena):
         cwd=arena.root, env=env, capture_output=True, text=True, timeout=60,
     ).stdout
     assert out.split() == ["double_tensor"]
+
+
+def test_python_without_the_dependencies_gets_one_line_saying_how_to_set_up(tmp_path):
+    """`python -m arena_cli` from a Python that lacks arena's dependencies (e.g. not the project's .venv)."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "typer.py"
+    blocker.write_text("raise ModuleNotFoundError(\"No module named 'typer'\", name='typer')\n")
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{Path(__file__).resolve().parents[2]}")
+    result = subprocess.run([sys.executable, "-m", "arena_cli", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "typer is not installed" in result.stderr and "README" in result.stderr
