@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from arena_cli.course import Course, CourseError, load_course
+from arena_cli.course import Course, CourseError, Exercise, load_course
 from arena_cli.hints import HintError, load_hints
 from arena_cli.markers import MarkerError, student_source_for
 
@@ -75,10 +75,25 @@ def _orphans(course: Course) -> list[str]:
     return problems
 
 
-def static_problems(course: Course) -> list[str]:
-    """Everything `check` finds without running tests."""
+def select(course: Course, names: list[str]) -> tuple[Exercise, ...]:
+    """The exercises named by id / file stem, or all those of a chapter named by its folder
+    (`2_ioi`) or number (`2`); every exercise when `names` is empty."""
+    if not names:
+        return course.exercises
+    chosen: dict[str, Exercise] = {}
+    for name in names:
+        chapter = next(
+            (c for c in course.chapters if name.strip("/") in (c.dir, c.dir.split("_", 1)[0])), None
+        )
+        for ex in chapter.exercises if chapter else (course.get(name),):
+            chosen[ex.id] = ex
+    return tuple(e for e in course.exercises if e.id in chosen)
+
+
+def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = None) -> list[str]:
+    """Everything `check` finds without running tests (orphan files only when checking everything)."""
     problems: list[str] = []
-    for ex in course.exercises:
+    for ex in course.exercises if exercises is None else exercises:
         for kind, path in (
             ("student file", ex.exercise_path),
             ("master", ex.solution_path),
@@ -105,22 +120,23 @@ def static_problems(course: Course) -> list[str]:
                     )
             except HintError as e:
                 problems.append(str(e))
-    problems += _orphans(course)
+    if exercises is None:
+        problems += _orphans(course)
     return problems
 
 
-def test_problems(course: Course, console: Console, show_bar: bool) -> list[str]:
+def test_problems(course: Course, exercises: tuple[Exercise, ...], console: Console, show_bar: bool) -> list[str]:
     """Run every hidden test on the solution (must pass) and on the untouched student file (must fail)."""
     from arena_cli.commands import warm_worker, worker_wanted
 
-    with warm_worker(course.root, worker_wanted(2 * len(course.exercises))) as worker:
-        return _test_problems(course, console, show_bar, worker)
+    with warm_worker(course.root, worker_wanted(2 * len(exercises))) as worker:
+        return _test_problems(exercises, console, show_bar, worker)
 
 
-def _test_problems(course: Course, console: Console, show_bar: bool, worker: Path | None) -> list[str]:
+def _test_problems(exercises: tuple[Exercise, ...], console: Console, show_bar: bool, worker: Path | None) -> list[str]:
     from arena_cli.commands import run_many
 
-    runnable = [e for e in course.exercises if e.solution_path.is_file() and e.test_path.is_file()]
+    runnable = [e for e in exercises if e.solution_path.is_file() and e.test_path.is_file()]
     problems = []
     on_solutions = run_many(
         runnable,
@@ -164,14 +180,18 @@ def _test_problems(course: Course, console: Console, show_bar: bool, worker: Pat
     return problems
 
 
-def check(course_root: Path | None, console: Console, run_tests: bool = True) -> list[str]:
+def check(
+    course_root: Path | None, console: Console, run_tests: bool = True, names: list[str] | None = None
+) -> list[str]:
+    """All problems of the course, or of the exercises / chapters in `names` (see `select`)."""
     try:
         course = load_course(course_root)
+        exercises = select(course, names or [])
     except CourseError as e:
         return [str(e)]
-    problems = static_problems(course)
+    problems = static_problems(course, exercises if names else None)
     if run_tests:
-        problems += test_problems(course, console, show_bar=console.is_terminal)
+        problems += test_problems(course, exercises, console, show_bar=console.is_terminal)
     return problems
 
 

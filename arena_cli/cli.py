@@ -176,6 +176,7 @@ def dev_build() -> None:
 
 @dev.command("check")
 def dev_check(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Exercise ids or chapters (`2_ioi` or `2`) to check; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
     no_tests: Annotated[bool, typer.Option("--no-tests", help="Only the static checks; run no hidden test.")] = False,
 ) -> None:
     """Check files, markers and hints; solutions pass, exercises fail."""
@@ -183,7 +184,8 @@ def dev_check(
     from arena_cli.render import make_console
 
     console = make_console()
-    raise typer.Exit(report(check(None, console, run_tests=not no_tests), console, ran_tests=not no_tests))
+    problems = check(None, console, run_tests=not no_tests, names=names)
+    raise typer.Exit(report(problems, console, ran_tests=not no_tests))
 
 
 def main() -> None:

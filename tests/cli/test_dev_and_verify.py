@@ -127,3 +127,33 @@ def test_dev_check_reports_a_solution_that_fails_its_test(arena):
     (problem,) = problem_lines(out)
     assert problem.startswith("solutions/1_basics/01_add_numbers.py: reference does not pass its hidden test")
     assert "Adds small numbers" in problem
+
+
+def test_dev_check_of_named_exercises_looks_only_at_them(arena):
+    """An author checks the exercise they are writing: other exercises' problems and orphans are not theirs."""
+    arena.hint_path("say_hello").unlink()
+    (arena.root / "solutions" / "1_basics" / "04_orphan.py").write_text("x = 1\n")
+    master = arena.master_path("add_numbers")
+    master.write_text(master.read_text().replace("return a + b", "return a - b"))
+
+    code, out, err = arena("dev", "check", "double_tensor")
+    assert code == 0, out + err
+    assert "every solution passes" in out
+
+    code, out, err = arena("dev", "check", "01_add_numbers", "say_hello")
+    assert code == 1
+    problems = problem_lines(out)
+    assert len(problems) == 2, problems
+    assert problems[0] == "hints/1_basics/03_say_hello.md: hint file missing for exercise 'say_hello'"
+    assert problems[1].startswith("solutions/1_basics/01_add_numbers.py: reference does not pass")
+
+
+def test_dev_check_of_a_chapter_by_folder_or_number(arena):
+    arena.hint_path("say_hello").unlink()
+    for name in ("1_basics", "1"):
+        code, out, err = arena("dev", "check", name, "--no-tests")
+        assert code == 1
+        assert problem_lines(out) == ["hints/1_basics/03_say_hello.md: hint file missing for exercise 'say_hello'"]
+    code, out, err = arena("dev", "check", "no_such_exercise", "--no-tests")
+    assert code == 1
+    assert problem_lines(out)[0].startswith("Unknown exercise 'no_such_exercise'")
