@@ -31,10 +31,13 @@ TARGET_ENV = "ARENA_TARGET"
 class CheckFailed(AssertionError):
     """A check failed; carries what differs and what the student probably did wrong."""
 
-    def __init__(self, message: str, *, mismatch: dict[str, Any] | None = None, diagnosis: str = ""):
+    def __init__(
+        self, message: str, *, mismatch: dict[str, Any] | None = None, diagnosis: str = "", location: str = ""
+    ):
         super().__init__(message)
         self.mismatch = mismatch
         self.diagnosis = diagnosis
+        self.location = location  # `path:line:col` in the student's file, when the check knows it
 
 
 class StudentCodeError(Exception):
@@ -152,6 +155,24 @@ def watch_solution_reads(solutions_dir: Path) -> None:
 def reference(request) -> ModuleType:
     path = reference_path(Path(request.path))
     return load_module(path, f"arena_reference_{path.stem}")
+
+
+@pytest.fixture(scope="module")
+def reference_of(request):
+    """`reference_of("exercise_id")`: the reference solution of another exercise of the same chapter, for
+    hidden tests that need an earlier step's answer (e.g. a metric) without copying its code."""
+    chapter = reference_path(Path(request.path)).parent
+    loaded: dict[str, ModuleType] = {}
+
+    def load(exercise_id: str) -> ModuleType:
+        if exercise_id not in loaded:
+            matches = sorted(chapter.glob(f"[0-9][0-9]_{exercise_id}.py"))
+            if not matches:
+                raise LookupError(f"no reference solution for exercise {exercise_id!r} in {display_path(chapter)}")
+            loaded[exercise_id] = load_module(matches[0], f"arena_reference_{matches[0].stem}")
+        return loaded[exercise_id]
+
+    return load
 
 
 @pytest.fixture(scope="module")
@@ -326,11 +347,14 @@ def call_student(fn: Any, *args: Any, diagnosis: str = "", **kwargs: Any) -> Any
         code = getattr(inspect.unwrap(getattr(fn, "forward", fn)), "__code__", None)  # through decorators
         student_file = code.co_filename if code is not None else ""
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == student_file]
-        where = ""
+        where = location = ""
         if frames:
             where = f" at {display_path(student_file)}:{frames[-1].lineno} (`{(frames[-1].line or '').strip()}`)"
+            location = f"{display_path(student_file)}:{frames[-1].lineno}:{(frames[-1].colno or 0) + 1}"
         shapes = ", ".join(str(tuple(a.shape)) for a in args if hasattr(a, "shape"))
         on = f" on input of shape {shapes}" if shapes else ""
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
         name = "forward" if hasattr(fn, "forward") else getattr(fn, "__name__", type(fn).__name__)
-        raise CheckFailed(f"{name} raised {type(e).__name__}{where}{on}: {detail}", diagnosis=diagnosis) from None
+        raise CheckFailed(
+            f"{name} raised {type(e).__name__}{where}{on}: {detail}", diagnosis=diagnosis, location=location
+        ) from None

@@ -34,8 +34,17 @@ DEFAULT_WORDS: tuple[str, ...] = tuple(
 )
 
 
-def tiny_tokenizer(words: Sequence[str] = DEFAULT_WORDS, *, add_bos_token: bool = True, name: str = "arena-tiny-words"):
+def tiny_tokenizer(
+    words: Sequence[str] = DEFAULT_WORDS,
+    *,
+    add_bos_token: bool = True,
+    name: str = "arena-tiny-words",
+    split_punctuation: bool = False,
+):
     """A word-level tokenizer over `words`, built in memory (whitespace split; unknown words -> <unk>).
+
+    With `split_punctuation=True`, punctuation is split off words too ("store." -> "store", "."), so
+    ordinary sentences tokenize word by word, as GPT-2's tokenizer does for common words.
 
     `words` must start with "<unk>", "<bos>" (ids 0 and 1). `<bos>` is also the EOS and padding token.
     With `add_bos_token=True` (what a TransformerBridge needs: otherwise TransformerLens tries to reload
@@ -49,7 +58,7 @@ def tiny_tokenizer(words: Sequence[str] = DEFAULT_WORDS, *, add_bos_token: bool 
     if len(set(words)) != len(words):
         raise ValueError("words must be distinct")
     tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace() if split_punctuation else pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         name_or_path=name,
@@ -73,6 +82,7 @@ def tiny_model(
     d_vocab: int | None = None,
     act_fn: str = "gelu",
     normalization_type: str = "LN",
+    tokenizer: Any = None,
 ):
     """A small randomly initialised GPT-2-style transformer as a TransformerLens 4 TransformerBridge.
 
@@ -84,6 +94,8 @@ def tiny_model(
         words: a vocabulary for `tiny_tokenizer` (d_vocab = len(words)), or None for no tokenizer
             (then give `d_vocab` and pass token ids only).
         d_vocab: the vocabulary size when `words` is None.
+        tokenizer: a tokenizer to use instead of `tiny_tokenizer(words)` (`words` then only sets d_vocab
+            when `d_vocab` is not given).
 
     Returns:
         The model in eval mode, on the CPU, float32. Hook names are TransformerLens's
@@ -94,16 +106,17 @@ def tiny_model(
 
     if d_model % n_heads:
         raise ValueError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
-    if words is None and d_vocab is None:
+    if words is None and d_vocab is None and tokenizer is None:
         raise ValueError("give a vocabulary (`words`) or its size (`d_vocab`)")
-    tokenizer = tiny_tokenizer(words) if words is not None else None
+    if tokenizer is None and words is not None:
+        tokenizer = tiny_tokenizer(words)
     cfg = TransformerBridgeConfig(
         d_model=d_model,
         d_head=d_model // n_heads,
         n_heads=n_heads,
         n_layers=n_layers,
         n_ctx=n_ctx,
-        d_vocab=len(words) if words is not None else d_vocab,
+        d_vocab=d_vocab or (len(tokenizer) if tokenizer is not None else len(words)),
         d_mlp=d_mlp or 4 * d_model,
         act_fn=act_fn,
         normalization_type=normalization_type,

@@ -1,0 +1,353 @@
+"""The indirect object identification (IOI) task: prompts, their word positions, corrupted variants, and
+the models chapter 2 runs on.
+
+An IOI prompt names two people, then repeats one of them (the subject, S) and stops where the other one
+(the indirect object, IO) should come next:
+
+    "When Mary and John went to the store, John gave a drink to"   ->  " Mary"
+          IO       S1                       S2                 end
+
+Templates come in two orders: BABA (S named first, as above: "When [B] and [A] ..., [B] ... to") and
+ABBA (IO named first: "When [A] and [B] ..., [B] ... to"). `IOIDataset` builds a batch of such prompts
+from our templates, names, places and objects, tokenizes them with any tokenizer whose names are single
+tokens (GPT-2's, or the word-level one built here for tiny models), and records the positions of IO, S1,
+S2 and the end token in every prompt. Its variants keep everything but the names: `flipped()` swaps IO
+and S (so the right answer changes), `abc()` replaces all three name slots with three different names (so
+no name is repeated: the "ABC" distribution the paper patches and mean-ablates from).
+
+Models: `tiny_ioi_model(seed)` is a small random-init TransformerLens model over the word-level IOI
+vocabulary (what hidden tests use); `trained_tiny_ioi_model()` trains one on IOI prompts in seconds, so
+that `--tiny` results have a circuit to find; `result_setting(tiny)` gives a section's result its model and
+prompts: GPT-2 small when it can be had, else `ModelUnavailable` with one line saying how to get it.
+
+Source: Wang et al. 2022, "Interpretability in the Wild: a Circuit for Indirect Object Identification in
+GPT-2 small" (https://arxiv.org/abs/2211.00593); the templates and names follow its appendix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+# --------------------------------------------------------------------------- the words
+
+# Names that are one token each (with a leading space) in GPT-2's tokenizer, from the paper's list.
+NAMES: tuple[str, ...] = (
+    "Mary", "John", "Tom", "James", "Dan", "Sid", "Martin", "Amy", "Alice", "Bob", "Paul", "Kate", "Anna",
+    "Mark", "Sarah", "David", "Laura", "Michael", "Lisa", "Eric", "Emily", "Frank", "Jane", "Kevin", "Rachel",
+    "Scott", "Ryan", "Rose", "Peter", "Ruby", "George", "Victoria", "Jack", "Maria", "Adam", "Crystal",
+)
+PLACES: tuple[str, ...] = ("store", "garden", "restaurant", "school", "hospital", "office", "house", "station")
+OBJECTS: tuple[str, ...] = ("ring", "kiss", "bone", "basketball", "computer", "necklace", "drink", "snack")
+
+# BABA templates: [B] is the subject (named first and repeated), [A] the indirect object. The ABBA
+# version of each swaps the first two names. Every template ends with "[A]", the answer; the prompt
+# stops just before it.
+BABA_TEMPLATES: tuple[str, ...] = (
+    "Then, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
+    "Then, [B] and [A] had a lot of fun at the [PLACE]. [B] gave a [OBJECT] to [A]",
+    "Then, [B] and [A] were working at the [PLACE]. [B] decided to give a [OBJECT] to [A]",
+    "Then, [B] and [A] were thinking about going to the [PLACE]. [B] wanted to give a [OBJECT] to [A]",
+    "Then, [B] and [A] had a long argument, and afterwards [B] said to [A]",
+    "After [B] and [A] went to the [PLACE], [B] gave a [OBJECT] to [A]",
+    "When [B] and [A] got a [OBJECT] at the [PLACE], [B] decided to give it to [A]",
+    "When [B] and [A] got a [OBJECT] at the [PLACE], [B] decided to give the [OBJECT] to [A]",
+    "While [B] and [A] were working at the [PLACE], [B] gave a [OBJECT] to [A]",
+    "While [B] and [A] were commuting to the [PLACE], [B] gave a [OBJECT] to [A]",
+    "After the lunch, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
+    "Afterwards, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
+    "Then, [B] and [A] had a long argument. Afterwards [B] said to [A]",
+    "The [PLACE] [B] and [A] went to had a [OBJECT]. [B] gave it to [A]",
+    "Friends [B] and [A] found a [OBJECT] at the [PLACE]. [B] gave it to [A]",
+)
+
+
+def abba(template: str) -> str:
+    """The ABBA version of a BABA template: the first [B] and the first [A] swap places."""
+    return template.replace("[B]", "[X]", 1).replace("[A]", "[B]", 1).replace("[X]", "[A]", 1)
+
+
+ABBA_TEMPLATES: tuple[str, ...] = tuple(abba(t) for t in BABA_TEMPLATES)
+
+UNK, BOS = "<unk>", "<bos>"
+
+
+def ioi_words() -> tuple[str, ...]:
+    """The word-level vocabulary of every IOI prompt (<unk>, <bos> first), for a tiny model's tokenizer."""
+    words: list[str] = [UNK, BOS]
+    text = " ".join(BABA_TEMPLATES).replace("[A]", "").replace("[B]", "").replace("[PLACE]", "").replace("[OBJECT]", "")
+    for w in [*re.findall(r"\w+|[^\w\s]+", text), *NAMES, *PLACES, *OBJECTS]:
+        if w not in words:
+            words.append(w)
+    return tuple(words)
+
+
+def ioi_tokenizer():
+    """A word-level tokenizer over `ioi_words()` that splits punctuation off words ("store," -> "store",
+    ","), so each name, place and object is one token, as in GPT-2's tokenizer. Built in memory."""
+    from arena_course.models import tiny_tokenizer
+
+    return tiny_tokenizer(ioi_words(), split_punctuation=True, name="arena-ioi-words")
+
+
+# --------------------------------------------------------------------------- the dataset
+
+
+@dataclass(frozen=True)
+class IOIPrompt:
+    """One prompt: its template, its names and its filled-in text (without the answer)."""
+
+    template: str  # with [A], [B], [C], [PLACE], [OBJECT] slots; the first two name slots decide BABA/ABBA
+    io: str  # the indirect object: the right answer
+    s: str  # the subject: the repeated name, the wrong answer
+    place: str
+    object: str
+    third: str = ""  # only for ABC prompts: the name in the second [B] slot (S2)
+
+    @property
+    def order(self) -> str:
+        """"BABA" when the subject is named first, else "ABBA"."""
+        return "BABA" if self.template.index("[B]") < self.template.index("[A]") else "ABBA"
+
+    @property
+    def text(self) -> str:
+        """The prompt, up to (not including) the answer."""
+        filled = self.template.replace("[PLACE]", self.place).replace("[OBJECT]", self.object)
+        filled = filled.replace("[A]", self.io).replace("[B]", self.s, 1)
+        filled = filled.replace("[B]", self.third or self.s, 1)
+        return filled.rsplit(" ", 1)[0]  # drop the final "[A]" (now the IO name)
+
+
+def name_token(tokenizer: Any, name: str) -> int:
+    """The token id of " name" (GPT-2 style, with the leading space); an error if it isn't one token."""
+    ids = tokenizer.encode(" " + name, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(f"' {name}' is {len(ids)} tokens for this tokenizer; IOI names must be one token each")
+    return ids[0]
+
+
+@dataclass
+class IOIDataset:
+    """A batch of IOI prompts, tokenized, with the positions of IO, S1, S2 and the end in each.
+
+    Attributes:
+        prompts: the prompts (text, names, template).
+        toks: (batch, seq) token ids: BOS, the prompt, then padding (BOS) on the right.
+        io_tokens, s_tokens: (batch,) the token ids of " IO" and " S".
+        word_idx: positions (batch,) of "IO", "S1", "S2" and "end" (the last prompt token, where the
+            model predicts the answer); "S1+1" is the token after S1.
+        groups: for each template, the indices of the prompts using it (same template, same length).
+    """
+
+    prompts: list[IOIPrompt]
+    tokenizer: Any = field(repr=False)
+    toks: Tensor = field(init=False, repr=False)
+    io_tokens: Tensor = field(init=False, repr=False)
+    s_tokens: Tensor = field(init=False, repr=False)
+    word_idx: dict[str, Tensor] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            bos = self.tokenizer.eos_token_id
+        rows = [[bos, *self.tokenizer.encode(p.text, add_special_tokens=False)] for p in self.prompts]
+        width = max(len(r) for r in rows)
+        self.toks = torch.tensor([r + [bos] * (width - len(r)) for r in rows], dtype=torch.long)
+        self.io_tokens = torch.tensor([name_token(self.tokenizer, p.io) for p in self.prompts])
+        self.s_tokens = torch.tensor([name_token(self.tokenizer, p.s) for p in self.prompts])
+        idx: dict[str, list[int]] = {"IO": [], "S1": [], "S2": [], "end": []}
+        for row, p, io, s in zip(rows, self.prompts, self.io_tokens.tolist(), self.s_tokens.tolist()):
+            s2_token = name_token(self.tokenizer, p.third) if p.third else s
+            s_positions = [i for i, t in enumerate(row) if t == s]
+            io_positions = [i for i, t in enumerate(row) if t == io]
+            idx["IO"].append(io_positions[0])
+            idx["S1"].append(s_positions[0])
+            idx["S2"].append(max(i for i, t in enumerate(row) if t == s2_token))
+            idx["end"].append(len(row) - 1)
+        self.word_idx = {k: torch.tensor(v) for k, v in idx.items()}
+        self.word_idx["S1+1"] = self.word_idx["S1"] + 1
+
+    # -- building
+
+    @classmethod
+    def generate(
+        cls,
+        tokenizer: Any,
+        n_prompts: int,
+        *,
+        order: str = "mixed",
+        seed: int = 0,
+        names: Sequence[str] = NAMES,
+        templates: Sequence[str] = BABA_TEMPLATES,
+    ) -> IOIDataset:
+        """`n_prompts` random prompts (seeded: same seed, same prompts).
+
+        Args:
+            tokenizer: GPT-2's tokenizer or `ioi_tokenizer()`; every name must be one token.
+            order: "BABA", "ABBA", or "mixed" (alternating BABA, ABBA, ...).
+            names, templates: the pools to draw from (BABA templates; ABBA ones are derived).
+        """
+        if order not in ("BABA", "ABBA", "mixed"):
+            raise ValueError(f"order must be 'BABA', 'ABBA' or 'mixed', not {order!r}")
+        rng = random.Random(seed)
+        prompts = []
+        for i in range(n_prompts):
+            template = rng.choice(list(templates))
+            if order == "ABBA" or (order == "mixed" and i % 2 == 1):
+                template = abba(template)
+            io, s = rng.sample(list(names), 2)
+            prompts.append(IOIPrompt(template, io, s, rng.choice(PLACES), rng.choice(OBJECTS)))
+        return cls(prompts, tokenizer)
+
+    def flipped(self) -> IOIDataset:
+        """The same prompts with IO and S swapped: "When John and Mary ..., Mary gave ... to" (answer
+        " John"). Same tokens at every position except the names, so positions line up."""
+        return IOIDataset([replace(p, io=p.s, s=p.io) for p in self.prompts], self.tokenizer)
+
+    def abc(self, seed: int = 1) -> IOIDataset:
+        """The ABC version: the three name slots (IO, S1, S2) filled with three different names, so the
+        sentence carries no information about which name is the indirect object. Same template, place
+        and object as each original prompt, same length, positions line up."""
+        rng = random.Random(seed)
+        prompts = []
+        for p in self.prompts:
+            a, b, c = rng.sample([n for n in NAMES], 3)
+            prompts.append(replace(p, io=a, s=b, third=c))
+        return IOIDataset(prompts, self.tokenizer)
+
+    # -- reading
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def sentences(self) -> list[str]:
+        return [p.text for p in self.prompts]
+
+    @property
+    def groups(self) -> list[Tensor]:
+        """Indices of the prompts of each template (prompts of one template have the same length)."""
+        by_template: dict[str, list[int]] = {}
+        for i, p in enumerate(self.prompts):
+            by_template.setdefault(p.template, []).append(i)
+        return [torch.tensor(v) for v in by_template.values()]
+
+    @property
+    def answer_tokens(self) -> Tensor:
+        """(batch, 2): the right answer (IO) and the wrong one (S) for each prompt."""
+        return torch.stack([self.io_tokens, self.s_tokens], dim=1)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def tiny_ioi_model(seed: int = 0, *, n_layers: int = 2, n_heads: int = 4, d_model: int = 32):
+    """A random-init TransformerLens model over the IOI vocabulary, with `ioi_tokenizer()` (~30 ms)."""
+    from arena_course.models import tiny_model
+
+    return tiny_model(
+        seed=seed,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_model=d_model,
+        n_ctx=32,
+        tokenizer=ioi_tokenizer(),
+    )
+
+
+TINY_TRAINED = dict(seed=0, n_layers=3, n_heads=4, d_model=64)  # the --tiny results' model
+TINY_STEPS, TINY_BATCH = 800, 64
+
+
+def train_on_ioi(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr: float = 3e-3, seed: int = 0,
+                 progress: bool = True):
+    """Train `model` to complete IOI prompts (cross-entropy of the IO name at the end position only).
+
+    A 3-layer model reaches ~95% accuracy in ~15 s on a laptop CPU: to do it, it must find the two names,
+    notice which one is repeated and predict the other one, so it grows its own small IOI circuit.
+    """
+    from arena_course.display import ProgressBar
+
+    tokenizer = model.tokenizer
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with ProgressBar(progress, steps, "training a tiny model on IOI") as advance:
+            for step in range(steps):
+                data = IOIDataset.generate(tokenizer, batch, seed=seed * 100_003 + step)
+                logits = model(data.toks)[torch.arange(batch), data.word_idx["end"]]
+                loss = torch.nn.functional.cross_entropy(logits, data.io_tokens)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                advance(step, loss.item())
+    return model.eval()
+
+
+def trained_tiny_ioi_model(cache_dir: Path | None = Path("results/ioi"), progress: bool = True):
+    """A tiny model trained on IOI (see `train_on_ioi`); cached in `cache_dir` after the first time."""
+    model = tiny_ioi_model(**TINY_TRAINED)
+    key = "_".join(f"{k}{v}" for k, v in TINY_TRAINED.items()) + f"_steps{TINY_STEPS}"
+    path = cache_dir / f".tiny_ioi_model_{key}.pt" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            model.load_state_dict(torch.load(path, weights_only=True))
+            return model.eval()
+        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
+            path.unlink(missing_ok=True)
+    train_on_ioi(model, progress=progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model
+
+
+# --------------------------------------------------------------------------- a section's result
+
+
+@dataclass
+class ResultSetting:
+    """What a section's result runs on: the model, clean prompts, and how to describe it."""
+
+    model: Any
+    clean: IOIDataset
+    tiny: bool
+
+    @property
+    def model_name(self) -> str:
+        return "a tiny 3-layer model trained on IOI" if self.tiny else "GPT-2 small"
+
+    @property
+    def suffix(self) -> str:
+        """Appended to result file names, so tiny and real results don't overwrite each other."""
+        return "_tiny" if self.tiny else ""
+
+
+def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line of a section's result: `--tiny` and `--prompts N`."""
+    parser = argparse.ArgumentParser(description="Run this section's result.")
+    parser.add_argument("--tiny", action="store_true",
+                        help="run on a tiny model trained on IOI in seconds instead of GPT-2 small (no download)")
+    parser.add_argument("--prompts", type=int, default=None, help="how many IOI prompts (default: 50 on GPT-2, 100 on the tiny model)")
+    return parser.parse_args(argv)
+
+
+def result_setting(tiny: bool, n_prompts: int | None = None, seed: int = 0) -> ResultSetting:
+    """The model and prompts of a result. GPT-2 small (HookedTransformer processing: folded LayerNorm,
+    centred weights) unless `tiny`; raises `ModelUnavailable` (one line) when GPT-2 can't be had."""
+    from arena_course.models import load_pretrained
+
+    model = trained_tiny_ioi_model() if tiny else load_pretrained("gpt2")
+    if tiny:
+        model.enable_compatibility_mode(disable_warnings=True)
+    clean = IOIDataset.generate(model.tokenizer, n_prompts or (100 if tiny else 50), seed=seed)
+    return ResultSetting(model, clean, tiny)
