@@ -144,6 +144,10 @@ class Pretrained:
 PRETRAINED: dict[str, Pretrained] = {
     "gpt2": Pretrained("gpt2", "GPT-2 small", "124M parameters", "~550 MB"),
     "gpt2-medium": Pretrained("gpt2-medium", "GPT-2 medium", "355M parameters", "~1.5 GB"),
+    "gpt2-xl": Pretrained("gpt2-xl", "GPT-2 XL", "1.5B parameters", "~6.4 GB"),
+    "EleutherAI/gpt-j-6b": Pretrained(
+        "EleutherAI/gpt-j-6b", "GPT-J-6B", "6B parameters", "~24 GB in float32, 12 GB in float16"
+    ),
     "EleutherAI/pythia-70m-deduped": Pretrained(
         "EleutherAI/pythia-70m-deduped", "Pythia 70M (deduped)", "70M parameters", "~170 MB"
     ),
