@@ -200,8 +200,12 @@ def report(problems: list[str], console: Console, ran_tests: bool = True) -> int
         tested = "; every solution passes and every exercise fails as shipped" if ran_tests else ""
         console.print(f"[green]✓ course is consistent{tested}.[/]")
         return 0
+    from arena_cli.course import find_root
+    from arena_cli.links import linkify
+
+    root = find_root()
     console.print(f"[red]{len(problems)} problem(s):[/]")
     for p in problems:
-        console.print(f"  • {p}", soft_wrap=True)
+        console.print(linkify(f"  • {p}", root), soft_wrap=True)
     return 1
 

@@ -159,18 +159,21 @@ def results(
 @dev.command("build")
 def dev_build() -> None:
     """Regenerate every student file from its master in solutions/."""
+    from rich.text import Text
+
     from arena_cli.authoring import build
     from arena_cli.course import load_course
+    from arena_cli.links import link, linkify
     from arena_cli.render import make_console
 
     console = make_console()
     course = load_course()
     result = build(course)
     for path in result.written:
-        console.print(f"wrote {path.relative_to(course.root)}")
+        console.print(Text.assemble("wrote ", link(path, root=course.root)))
     console.print(f"{len(result.written)} written, {result.unchanged} unchanged")
     for problem in result.problems:
-        console.print(f"[red]•[/] {problem}", soft_wrap=True)
+        console.print(Text.assemble(("•", "red"), " ", linkify(problem, course.root)), soft_wrap=True)
     raise typer.Exit(1 if result.problems else 0)
 
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from arena_cli import render
 from arena_cli.course import Course, CourseError, Exercise, Section, load_course
 from arena_cli.hints import load_hints
+from arena_cli.links import link
 from arena_cli.markers import solution_source, student_source
 from arena_cli.progress import Progress, ProgressStore, default_path, now_iso
 from arena_cli.verdict import Verdict
@@ -203,7 +205,7 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, *, in_watch: boo
     if in_watch:
         steps.append(("", "save the file to run again"))
     else:
-        steps.append(("", f"edit {ex.rel(ex.exercise_path)}, then run again (or `arena watch`)"))
+        steps.append(("", Text.assemble("edit ", link(ex.exercise_path, root=ex.root), ", then run again (or `arena watch`)")))
     ctx.console.print(render.next_steps(steps))
 
 
@@ -212,7 +214,7 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
 
     ex = resolve(ctx, exercise_id)
     if not as_json:
-        ctx.console.print(f"[dim]Running the hidden test of[/] {ex.rel(ex.exercise_path)} …")
+        ctx.console.print(Text.assemble(("Running the hidden test of ", "dim"), link(ex.exercise_path, root=ex.root), " …"))
     from arena_cli.worker import find_running
 
     verdict = run_exercise(ex, worker=find_running(ctx.course.root))
@@ -242,7 +244,7 @@ def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False) -
 
     already_all = ctx.load_progress().get(ex.id).hints >= len(hints)
     ctx.update(change)
-    ctx.console.print(f"[bold]{ex.title}[/]  [dim]{ex.rel(ex.exercise_path)}[/]")
+    ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
     ctx.console.print(render.hints_view(ex, hints, shown))
     if already_all:
         ctx.console.print(
@@ -334,7 +336,7 @@ def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[
         entry.status, entry.first_pass = "pending", None
 
     ctx.update(change)
-    ctx.console.print(f"Reset {path}; {ex.id} is pending again.")
+    ctx.console.print(Text.assemble("Reset ", link(ex.exercise_path, root=ex.root), f"; {ex.id} is pending again."))
     return 0
 
 
@@ -477,12 +479,40 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     whose = "the reference solution" if reference else "your code"
     ctx.console.print(f"[bold]{section.title}[/] — {section.result}", soft_wrap=True)
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    before = figures(ctx.course.root)
     for run in section.result_runs:
         path = run.solution_path if reference else run.exercise_path
-        ctx.console.print(f"\n[dim]Running the result with {whose}:[/] python {run.rel(path)} {' '.join(extra)}")
+        ctx.console.print(
+            Text.assemble(
+                (f"\nRunning the result with {whose}: ", "dim"),
+                "python ",
+                link(path, root=ctx.course.root),
+                f" {' '.join(extra)}".rstrip(),
+            )
+        )
         code = subprocess.run([sys.executable, str(path), *extra], cwd=ctx.course.root, env=env).returncode
         if code != 0:
             hint = "" if reference else f" (does `arena run {run.id}` pass? `arena results --reference` shows the reference's)"
             ctx.console.print(f"[red]The result stopped with exit code {code}{hint}.[/]", soft_wrap=True)
             return 1
+    written = [p for p, mtime in figures(ctx.course.root).items() if before.get(p) != mtime]
+    if written:
+        ctx.console.print("\n[bold]Figures written:[/]")
+        for path in sorted(written):
+            ctx.console.print(Text.assemble("  ", link(path, root=ctx.course.root, style="cyan")))
     return 0
+
+
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".pdf")
+
+
+def figures(root: Path) -> dict[Path, int]:
+    """Every figure under `<root>/results` with its modification time (ns)."""
+    found = {}
+    for path in (root / "results").rglob("*"):
+        if path.suffix.lower() in FIGURE_SUFFIXES:
+            try:
+                found[path] = path.stat().st_mtime_ns
+            except OSError:
+                pass
+    return found

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from arena_cli import testing
-from arena_cli.testing import TARGET_ENV, CheckFailed, StudentCodeError, student_traceback, target_path
+from arena_cli.locate import where_to_look
+from arena_cli.testing import (
+    TARGET_ENV,
+    CheckFailed,
+    StudentCodeError,
+    display_path,
+    student_traceback,
+    target_path,
+)
 from arena_cli.verdict import truncate
 
 VERDICT_ENV = "ARENA_VERDICT_FILE"
@@ -61,11 +70,44 @@ def pytest_runtest_setup(item):
     _emit({"event": "start", "nodeid": item.nodeid, "name": _check_name(item)})
 
 
+def _location(item: pytest.Item, call: pytest.CallInfo) -> str:
+    """`path:line:col` in the student's file for a check that failed: the student's line that raised,
+    else the function under test (see `locate`). "" when nothing fits."""
+    try:
+        exc = call.excinfo.value
+        if getattr(exc, "location", ""):
+            return exc.location
+        student_file = _student_file(item)
+        frames = traceback.extract_tb(call.excinfo.tb)
+        mine = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
+        if mine:
+            return f"{display_path(student_file)}:{mine[-1].lineno}:{(mine[-1].colno or 0) + 1}"
+        test_file = os.path.realpath(item.path)
+        in_test = [f for f in frames if os.path.realpath(f.filename) == test_file]
+        function = getattr(item, "function", None)
+        place = where_to_look(
+            Path(student_file),
+            Path(item.path),
+            getattr(item, "originalname", item.name),
+            in_test[-1].lineno if in_test else None,
+            function.__code__.co_firstlineno if hasattr(function, "__code__") else None,
+        )
+        return f"{display_path(student_file)}:{place[0]}:{place[1]}" if place else ""
+    except Exception:  # noqa: BLE001 - a location is a convenience; the verdict must not depend on it
+        return ""
+
+
 def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[str, Any]:
     global _seen_load_error
     exc = call.excinfo.value
     if isinstance(exc, CheckFailed):
-        return dict(status="failed", message=str(exc), diagnosis=exc.diagnosis, mismatch=exc.mismatch)
+        return dict(
+            status="failed",
+            message=str(exc),
+            diagnosis=exc.diagnosis,
+            mismatch=exc.mismatch,
+            location=_location(item, call),
+        )
     if isinstance(exc, StudentCodeError):
         if not _seen_load_error:
             _seen_load_error = True
@@ -84,6 +126,7 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
             status="failed",
             message="not implemented yet" + (f": {exc}" if str(exc) else ""),
             diagnosis="Replace the `raise NotImplementedError(...)` line with your implementation.",
+            location=_location(item, call),
         )
     if isinstance(exc, _StudentExit):
         return dict(status="error", message=str(exc), traceback=tb)
@@ -92,7 +135,11 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
         message = crash.message if crash is not None else str(exc)
         # pytest's "+ where <function f at 0x...> = <module ...>" lines say nothing to a student.
         lines = [ln for ln in message.splitlines() if " at 0x" not in ln and "<module " not in ln]
-        return dict(status="failed", message="\n".join(lines).removeprefix("AssertionError: "))
+        return dict(
+            status="failed",
+            message="\n".join(lines).removeprefix("AssertionError: "),
+            location=_location(item, call),
+        )
     return dict(status="error", message=f"{type(exc).__name__}: {exc}", traceback=tb)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from arena_cli.course import Course, Exercise
 from arena_cli.hints import Hint
+from arena_cli.links import LinkConsole, link, link_location, linkify
 from arena_cli.progress import Progress
 from arena_cli.verdict import Check, Mismatch, Verdict
 
@@ -22,7 +24,8 @@ _STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold re
 
 
 def make_console(no_color: bool = False, stderr: bool = False) -> Console:
-    return Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False)
+    """The console arena prints with: paths carry hyperlinks only where they work (see links.py)."""
+    return LinkConsole(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False)
 
 
 def dots(value: int, of: int = 5) -> str:
@@ -45,7 +48,7 @@ def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objecti
     meta = Table.grid(padding=(0, 2))
     meta.add_column(style="dim")
     meta.add_column()
-    meta.add_row("file", Text(ex.rel(ex.exercise_path), style="cyan underline"))
+    meta.add_row("file", link(ex.exercise_path, root=ex.root, style="cyan underline"))
     meta.add_row("difficulty", f"{dots(ex.difficulty)}   importance {dots(ex.importance)}   ~{ex.minutes} min")
     parts: list[RenderableType] = [head, Text(), meta]
     if show_objectives and section.objectives:
@@ -62,16 +65,20 @@ def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objecti
     return Panel(Group(*parts), box=box.ROUNDED, expand=False, padding=(0, 1))
 
 
-def next_steps(lines: Sequence[tuple[str, str]]) -> Text:
+def next_steps(lines: Sequence[tuple[str, str | Text]]) -> Text:
     """`command   what it does` lines; a line with no command is plain advice."""
     width = max((len(c) for c, _ in lines if c), default=0)
     text = Text()
     for command, what in lines:
+        what = Text(what) if isinstance(what, str) else what.copy()
         if command:
             text.append(f"  {command:<{width}}", style="bold cyan")
-            text.append(f"  {what}\n")
+            text.append("  ")
         else:
-            text.append(f"  {what}\n", style="dim")
+            what.stylize("dim")
+            text.append("  ")
+        text.append_text(what)
+        text.append("\n")
     return text
 
 
@@ -108,14 +115,19 @@ def mismatch_table(m: Mismatch) -> Table:
     return table
 
 
-def check_detail(check: Check) -> RenderableType:
-    parts: list[RenderableType] = [Text(check.message or check.status, style="bold")]
+def check_detail(check: Check, root: Path) -> RenderableType:
+    headline = linkify(check.message or check.status, root, style="bold")
+    if check.location:
+        # `path:line:col: message`, as compilers write it: VSCode's terminal makes the place clickable
+        # and the .vscode task's problem matcher puts the message on that line in the Problems panel.
+        headline = Text.assemble(link_location(check.location, root), ": ", headline)
+    parts: list[RenderableType] = [headline]
     if check.mismatch is not None:
         parts.append(mismatch_table(check.mismatch))
     if check.diagnosis:
         parts.append(Text.assemble(("Diagnosis: ", "bold yellow"), check.diagnosis))
     if check.traceback:
-        parts.append(Text(check.traceback.rstrip(), style="dim"))
+        parts.append(linkify(check.traceback.rstrip(), root, style="dim"))
     if check.output.strip():
         parts.append(Text.assemble(("Your code printed:\n", "bold"), check.output.rstrip()))
     return Panel(Group(*parts), title=f"✗ {check.name}", title_align="left", border_style="red", expand=True)
@@ -135,14 +147,14 @@ def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
         mark, style = _MARK.get(c.status, ("?", ""))
         parts.append(Text(f"  {mark} {c.name}", style=style))
     if verdict.status in ("error", "timeout") and verdict.message:
-        body: list[RenderableType] = [Text(verdict.message, style="bold")]
+        body: list[RenderableType] = [linkify(verdict.message, ex.root, style="bold")]
         if verdict.output.strip():
-            body.append(Text(verdict.output.rstrip(), style="dim"))
+            body.append(linkify(verdict.output.rstrip(), ex.root, style="dim"))
         parts.append(Panel(Group(*body), border_style="red" if verdict.status == "error" else "yellow"))
     else:
         failure = verdict.first_failure
         if failure is not None:
-            parts.append(check_detail(failure))
+            parts.append(check_detail(failure, ex.root))
     return Group(*parts)
 
 
@@ -230,7 +242,7 @@ def solution_view(ex: Exercise, solution: str, diff: str) -> RenderableType:
     parts: list[RenderableType] = [
         Panel(
             Syntax(solution, "python", line_numbers=True, word_wrap=True),
-            title=f"reference solution: {ex.rel(ex.solution_path)}",
+            title=Text.assemble("reference solution: ", link(ex.solution_path, root=ex.root)),
             title_align="left",
         )
     ]
@@ -265,6 +277,6 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
             Text(v.status, style=_STATUS_STYLE[v.status]),
             f"{n_pass}/{len(v.checks)}",
             f"{v.duration_s:.1f}s",
-            problem,
+            linkify(problem, ex.root),
         )
     return table

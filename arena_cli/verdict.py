@@ -48,6 +48,10 @@ class Check:
     diagnosis: str = ""  # the test's own explanation of the likely mistake
     mismatch: Mismatch | None = None
     traceback: str | None = None  # trimmed to the student's file
+    # Where to look in the student's file, `path:line:col` (relative to the course root), for a check
+    # that failed without a traceback of the student's code: the line that raised, else the function
+    # under test (its `raise NotImplementedError` while it is there, else its `def`).
+    location: str = ""
     output: str = ""  # what the student's code printed during this check
 
     @classmethod

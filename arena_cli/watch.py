@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.rule import Rule
+from rich.text import Text
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -41,6 +42,7 @@ from arena_cli.commands import (
 )
 from arena_cli.course import Exercise
 from arena_cli.hints import HintError
+from arena_cli.links import link
 from arena_cli.runner import run_exercise
 from arena_cli.verdict import Verdict
 
@@ -120,6 +122,9 @@ class Watcher:
         self.observer = None
         self.show_card = True  # the exercise card (with objectives) heads the next verdict screen
 
+    def path_link(self, style: str = "") -> Text:
+        return link(self.ex.exercise_path, root=self.ex.root, style=style)
+
     # ----------------------------------------------------------------- runs
 
     def start_run(self) -> None:
@@ -130,7 +135,7 @@ class Watcher:
         run = _Run(self.runs_started, threading.Event(), content)
         self.run = run
         self.last_run_content = content
-        self.ctx.console.print(f"[dim]Running {self.ex.rel(self.ex.exercise_path)} …[/]")
+        self.ctx.console.print(Text.assemble("Running ", self.path_link(), " …", style="dim"))
         exercise = self.ex
         warm = self.worker.path if self.worker is not None and self.worker.ready else None
 
@@ -166,7 +171,7 @@ class Watcher:
             show_exercise(self.ctx, self.ex, self.ctx.load_progress(), steps=False)
             self.show_card = False
         else:
-            console.print(Rule(f"{self.ex.title}  [dim]{self.ex.rel(self.ex.exercise_path)}[/]", align="left"))
+            console.print(Rule(Text.assemble(self.ex.title, "  ", self.path_link(style="dim")), align="left"))
         console.print(render.verdict_view(self.ex, verdict))
         after_verdict(self.ctx, self.ex, verdict, in_watch=True)
         console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {KEYS}[/]")
@@ -181,8 +186,11 @@ class Watcher:
         if content is None:
             self.last_run_content = None
             self.ctx.console.print(
-                f"[yellow]{self.ex.rel(self.ex.exercise_path)} is gone.[/] "
-                f"Recreate it, or `arena reset {self.ex.id}` for a fresh copy."
+                Text.assemble(
+                    self.path_link(style="yellow"),
+                    (" is gone.", "yellow"),
+                    f" Recreate it, or `arena reset {self.ex.id}` for a fresh copy.",
+                )
             )
             return
         self.start_run()

@@ -54,6 +54,31 @@ def test_an_exception_in_student_code_is_a_problem_on_the_raising_line(arena):
     assert ("exercises/1_basics/02_double_tensor.py", 5) in problems(out)
 
 
+def test_a_function_not_written_yet_is_a_problem_on_its_raise_line(arena):
+    arena.env["COLUMNS"] = "80"  # the message wraps inside the panel; the place stays on one line
+    code, out, err = arena("run", "add_numbers")
+    assert problems(out) == [("exercises/1_basics/01_add_numbers.py", 6)]  # once, though both checks fail
+    (line,) = [line for line in out.splitlines() if "01_add_numbers.py:6:5: " in line]
+    assert "not implemented yet" in line
+
+
+def test_a_wrong_value_is_a_problem_on_the_def_line_of_the_function_under_test(arena):
+    arena.write("double_tensor", "import torch\n\n\ndef double(x):\n    return x + 2\n")
+    code, out, err = arena("run", "double_tensor")
+    assert code == 1
+    assert problems(out) == [("exercises/1_basics/02_double_tensor.py", 4)]
+    (line,) = [line for line in out.splitlines() if "02_double_tensor.py:4:1: " in line]
+    assert "double(x): 11 of 12 values differ" in line
+    code, verdict = arena.json("run", "double_tensor")
+    assert verdict["checks"][0]["location"] == "exercises/1_basics/02_double_tensor.py:4:1"
+
+
+def test_an_exception_is_one_problem_not_two(arena):
+    arena.write("double_tensor", "import torch\n\n\ndef double(x):\n    return x @ torch.ones(5, 5)\n")
+    code, out, err = arena("run", "double_tensor")
+    assert problems(out) == [("exercises/1_basics/02_double_tensor.py", 5)]
+
+
 def test_no_problem_for_a_pass(arena):
     arena.write("add_numbers", arena.correct["add_numbers"])
     code, out, err = arena("run", "add_numbers")
@@ -69,3 +94,6 @@ def test_background_patterns_bracket_each_watch_run(arena):
         begins = [i for i, line in enumerate(lines) if re.search(matcher["background"]["beginsPattern"], line)]
         ends = [i for i, line in enumerate(lines) if re.search(matcher["background"]["endsPattern"], line)]
         assert begins and ends and begins[0] < ends[0]
+    # The failed check's problem is printed inside the bracket of its run.
+    (at,) = [i for i, line in enumerate(lines) if "exercises/1_basics/01_add_numbers.py:6:5: " in line]
+    assert begins[0] < at < ends[0]
