@@ -42,20 +42,32 @@ RequiredExercise = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
 NoColor = Annotated[bool, typer.Option("--no-color", help="No colours (also: the NO_COLOR variable).")]
+EditOpt = Annotated[
+    bool,
+    typer.Option("--edit", help="Open the exercise in your editor when it becomes current (`code` inside VSCode's terminal)."),
+]
+EditCmdOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--edit-cmd",
+        help='Editor command that opens it, e.g. "code -g {path}:{line}" (also: ARENA_EDIT_CMD). Implies --edit.',
+        show_default=False,
+    ),
+]
 
 
-def _ctx(no_color: bool = False):
+def _ctx(no_color: bool = False, edit: bool = False, edit_cmd: str | None = None):
     from arena_cli.commands import Context
 
-    return Context.create(no_color)
+    return Context.create(no_color, edit, edit_cmd)
 
 
 @app.command("next")
-def next_(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
-    """Make the first pending exercise current and show it."""
+def next_(as_json: JsonOpt = False, no_color: NoColor = False, edit: EditOpt = False, edit_cmd: EditCmdOpt = None) -> None:
+    """Make the next pending exercise current and show it."""
     from arena_cli.commands import next_exercise
 
-    raise typer.Exit(next_exercise(_ctx(no_color), as_json))
+    raise typer.Exit(next_exercise(_ctx(no_color, edit, edit_cmd), as_json))
 
 
 @app.command()
@@ -67,12 +79,14 @@ def run(exercise: ExerciseArg = None, as_json: JsonOpt = False, no_color: NoColo
 
 
 @app.command()
-def watch(exercise: ExerciseArg = None, no_color: NoColor = False) -> None:
+def watch(
+    exercise: ExerciseArg = None, no_color: NoColor = False, edit: EditOpt = False, edit_cmd: EditCmdOpt = None
+) -> None:
     """Rerun the hidden test on every save (keys: h n l r q)."""
     from arena_cli.commands import resolve
     from arena_cli.watch import watch as watch_loop
 
-    ctx = _ctx(no_color)
+    ctx = _ctx(no_color, edit, edit_cmd)
     raise typer.Exit(watch_loop(ctx, resolve(ctx, exercise)))
 
 

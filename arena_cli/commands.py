@@ -23,6 +23,7 @@ from rich.text import Text
 
 from arena_cli import render
 from arena_cli.course import Course, CourseError, Exercise, Section, load_course
+from arena_cli.editor import EDIT_CMD_ENV, Editor, editor_template
 from arena_cli.hints import load_hints
 from arena_cli.links import link
 from arena_cli.markers import solution_source, student_source
@@ -35,11 +36,25 @@ class Context:
     course: Course
     store: ProgressStore
     console: Console
+    editor: Editor | None = None  # opens an exercise when it becomes current (--edit, --edit-cmd)
 
     @classmethod
-    def create(cls, no_color: bool = False) -> Context:
+    def create(cls, no_color: bool = False, edit: bool = False, edit_cmd: str | None = None) -> Context:
         course = load_course()
-        return cls(course, ProgressStore(default_path(course.root)), render.make_console(no_color))
+        ctx = cls(course, ProgressStore(default_path(course.root)), render.make_console(no_color))
+        template = editor_template(edit, edit_cmd)
+        if template:
+            ctx.editor = Editor(template, ctx.warn)
+        elif edit:
+            ctx.warn(
+                f"--edit: no editor command; give one with --edit-cmd or {EDIT_CMD_ENV}, e.g. "
+                '"code -g {path}:{line}" (inside VSCode\'s terminal `code` is found by itself)'
+            )
+        return ctx
+
+    def warn(self, message: str) -> None:
+        """One line on stderr."""
+        render.make_console(stderr=True).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
     def flush_notices(self) -> None:
         """Print (once) any one-line messages about the progress file."""
@@ -76,6 +91,17 @@ def emit_json(data: object) -> None:
 
 def first_pending(course: Course, progress: Progress) -> Exercise | None:
     return next((e for e in course.exercises if not progress.get(e.id).done), None)
+
+
+def next_pending(course: Course, progress: Progress) -> Exercise | None:
+    """What `arena next` (and `n` in watch) makes current: the current exercise while it is pending
+    (one chosen in `arena list` stays chosen), else the first pending one after it in course order,
+    else the first pending one."""
+    exercises = list(course.exercises)
+    at = next((i for i, e in enumerate(exercises) if e.id == progress.current), None)
+    if at is None:
+        return first_pending(course, progress)
+    return next((e for e in exercises[at:] if not progress.get(e.id).done), None) or first_pending(course, progress)
 
 
 def resolve(ctx: Context, exercise_id: str | None, progress: Progress | None = None) -> Exercise:
@@ -118,15 +144,20 @@ def exercise_json(course: Course, ex: Exercise, progress: Progress) -> dict:
 
 
 def set_current(ctx: Context, ex: Exercise) -> Progress:
+    """Make `ex` the current exercise (and open it in the editor, if asked for)."""
+
     def change(p: Progress) -> None:
         p.current = ex.id
 
-    return ctx.update(change)
+    progress = ctx.update(change)
+    if ctx.editor is not None:
+        ctx.editor.open(ex.exercise_path)
+    return progress
 
 
 def next_exercise(ctx: Context, as_json: bool) -> int:
     progress = ctx.load_progress()
-    ex = first_pending(ctx.course, progress)
+    ex = next_pending(ctx.course, progress)
     if ex is None:
         if as_json:
             emit_json({"id": None, "done": True})
@@ -177,7 +208,7 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, *, in_watch: boo
     """What to do next, under a verdict."""
     progress = ctx.load_progress()
     if verdict.passed:
-        following = first_pending(ctx.course, progress)
+        following = next_pending(ctx.course, progress)
         steps = [
             ("✓ done", "recorded in your progress"),
             (f"arena solution {ex.id}", "compare your code with the reference"),

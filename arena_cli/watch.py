@@ -33,7 +33,7 @@ from arena_cli import render
 from arena_cli.commands import (
     Context,
     after_verdict,
-    first_pending,
+    next_pending,
     list_exercises,
     record_run,
     reveal_hint,
@@ -221,7 +221,7 @@ class Watcher:
         if not progress.get(self.ex.id).done:
             console.print("[yellow]Pass this exercise first[/] (`h` for a hint).")
             return
-        following = first_pending(self.ctx.course, progress)
+        following = next_pending(self.ctx.course, progress)
         if following is None:
             console.print(render.all_done(self.ctx.course))
             return

@@ -97,6 +97,21 @@ def test_next_json(arena):
     assert data["objectives"] == ["Say hello."]  # first of its section
 
 
+def test_next_keeps_a_chosen_current_exercise_and_continues_after_it(arena):
+    arena.set_progress({}, current="say_hello")  # chosen in `arena list` (or `arena watch say_hello`)
+    code, data = arena.json("next")
+    assert data["id"] == "say_hello"
+    arena.set_progress({"say_hello": {"status": "done"}, "add_numbers": {"status": "done"}}, current="add_numbers")
+    code, data = arena.json("next")
+    assert data["id"] == "double_tensor"  # the first pending one after the current one
+    arena.set_progress({"say_hello": {"status": "done"}}, current="say_hello")
+    code, data = arena.json("next")
+    assert data["id"] == "add_numbers"  # none after it: the first pending one
+    arena.set_progress({}, current="no_longer_in_the_course")
+    code, data = arena.json("next")
+    assert data["id"] == "add_numbers"
+
+
 def test_next_when_everything_is_done(arena):
     arena.set_progress({i: {"status": "done"} for i in arena.ids}, current="say_hello")
     code, out, err = arena("next")
@@ -293,6 +308,24 @@ def test_results_runs_the_sections_result_with_the_students_code_or_the_referenc
     assert "python solutions/1_basics/01_add_numbers.py" in out
     code, out, err = arena("results", "no such section")
     assert code == 2 and "No section matches" in err
+
+
+def test_results_lists_the_figures_it_wrote(arena):
+    manifest = arena.manifest.read_text()
+    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a figure"\nresult_runs = ["add_numbers"]'))
+    (arena.root / "results" / "basics").mkdir(parents=True)
+    (arena.root / "results" / "basics" / "old.png").write_bytes(b"an older figure")
+    master = arena.master_path("add_numbers")
+    master.write_text(
+        master.read_text()
+        + '\n\nif __name__ == "__main__":\n    from pathlib import Path\n'
+        + '    Path("results/basics/sum.png").write_bytes(b"png")\n'
+    )
+    assert arena("dev", "build")[0] == 0
+    code, out, err = arena("results", "add_numbers", "--reference")
+    assert code == 0, out + err
+    written = out[out.index("Figures written:") :].split()[2:]
+    assert written == ["results/basics/sum.png"]  # not the figure that was already there
 
 
 def test_shell_completion_offers_exercise_ids(arena):
