@@ -102,13 +102,17 @@ def hint(exercise: ExerciseArg = None, no_color: NoColor = False) -> None:
 def list_(
     pending: Annotated[bool, typer.Option("--pending", help="Only exercises not done yet.")] = False,
     chapter: Annotated[Optional[str], typer.Option("--chapter", help="Only this chapter (id or part of its title).")] = None,
+    static: Annotated[bool, typer.Option("--static", help="Print the table, even in a terminal.")] = False,
     as_json: JsonOpt = False,
     no_color: NoColor = False,
+    edit: EditOpt = False,
+    edit_cmd: EditCmdOpt = None,
 ) -> None:
-    """List all exercises with their status and hints used."""
+    """List the exercises with their status. In a terminal: move with ↑↓/jk, Enter makes one current,
+    f filters, / searches, r resets, q leaves."""
     from arena_cli.commands import list_exercises
 
-    raise typer.Exit(list_exercises(_ctx(no_color), pending, chapter, as_json))
+    raise typer.Exit(list_exercises(_ctx(no_color, edit, edit_cmd), pending, chapter, as_json, interactive=not static))
 
 
 @app.command()

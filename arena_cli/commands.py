@@ -291,7 +291,10 @@ def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False) -
 # --------------------------------------------------------------------------- list & progress
 
 
-def list_exercises(ctx: Context, pending: bool, chapter: str | None, as_json: bool) -> int:
+def list_exercises(
+    ctx: Context, pending: bool, chapter: str | None, as_json: bool, interactive: bool = False
+) -> int:
+    """The list of exercises: interactive in a terminal (unless `interactive` is False), else a table."""
     progress = ctx.load_progress()
     exercises = list(ctx.course.exercises)
     if chapter:
@@ -310,6 +313,12 @@ def list_exercises(ctx: Context, pending: bool, chapter: str | None, as_json: bo
     if not exercises:
         ctx.console.print("No exercises match.")
         return 0
+    from arena_cli import picker
+
+    if interactive and picker.interactive_possible(ctx.console):
+        only = {e.id for e in exercises} if chapter else None
+        state = picker.ListState(picker.rows_of(ctx, progress, only), filter="pending" if pending else "all")
+        return picker.run_picker(ctx, state, only)
     ctx.console.print(render.list_tables(ctx.course, progress, exercises))
     return 0
 
@@ -350,12 +359,8 @@ def read_master(ex: Exercise) -> str:
         raise CourseError(f"{ex.rel(ex.solution_path)}: the master of {ex.id!r} is {reason}") from None
 
 
-def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
-    ex = ctx.course.get(exercise_id)
-    path = ex.rel(ex.exercise_path)
-    if not yes and not confirm(f"Overwrite {path} with a fresh copy and mark it pending?"):
-        ctx.console.print("Nothing changed.")
-        return 1
+def reset_file(ctx: Context, ex: Exercise) -> None:
+    """Regenerate the student's file from its master (atomically) and mark the exercise pending."""
     fresh = student_source(read_master(ex), ex.rel(ex.solution_path))
     ex.exercise_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = ex.exercise_path.with_name(f".{ex.exercise_path.name}.arena-tmp")
@@ -367,6 +372,15 @@ def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[
         entry.status, entry.first_pass = "pending", None
 
     ctx.update(change)
+
+
+def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
+    ex = ctx.course.get(exercise_id)
+    path = ex.rel(ex.exercise_path)
+    if not yes and not confirm(f"Overwrite {path} with a fresh copy and mark it pending?"):
+        ctx.console.print("Nothing changed.")
+        return 1
+    reset_file(ctx, ex)
     ctx.console.print(Text.assemble("Reset ", link(ex.exercise_path, root=ex.root), f"; {ex.id} is pending again."))
     return 0
 

@@ -1,0 +1,378 @@
+"""The interactive `arena list` (in a terminal): move, filter, search, make an exercise current, reset it.
+
+Two parts:
+- `ListState`: a pure state machine. `press(key)` takes one decoded key ("up", "enter", "j", ...) and
+  returns what to do (`Choose`, `Reset`, `Quit`) or None; it does no I/O, so it is tested with key
+  sequences and no terminal.
+- `run_picker`: the thin terminal loop. Reads keys in cbreak mode, draws the screen (render.list_screen)
+  on the alternate screen with rich's Live, and carries out the actions with the same functions the
+  commands use (`set_current`, the reset of `arena reset`). Progress written by another arena (a pass
+  in `arena watch`) shows up within a second.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import termios
+import tty
+from dataclasses import dataclass, field
+from typing import Union
+
+FILTERS = ("all", "pending", "done")
+
+# Escape sequences of the keys the list understands, as terminals send them.
+_SEQUENCES = {
+    "\x1b[A": "up",
+    "\x1b[B": "down",
+    "\x1b[C": "right",
+    "\x1b[D": "left",
+    "\x1bOA": "up",
+    "\x1bOB": "down",
+    "\x1b[5~": "pgup",
+    "\x1b[6~": "pgdn",
+    "\x1b[H": "home",
+    "\x1b[F": "end",
+    "\x1bOH": "home",
+    "\x1bOF": "end",
+    "\x1b[1~": "home",
+    "\x1b[4~": "end",
+}
+_SINGLE = {"\r": "enter", "\n": "enter", "\t": "tab", "\x7f": "backspace", "\x08": "backspace", "\x1b": "esc"}
+
+
+def decode_keys(data: str) -> list[str]:
+    """Split what the terminal sent into keys: named keys ("up", "enter", "esc", ...) or characters.
+    A lone ESC (nothing after it in the same read) is the Escape key; unknown sequences are dropped."""
+    keys: list[str] = []
+    i = 0
+    while i < len(data):
+        if data[i] == "\x1b" and i + 1 < len(data):
+            for seq, name in _SEQUENCES.items():
+                if data.startswith(seq, i):
+                    keys.append(name)
+                    i += len(seq)
+                    break
+            else:
+                if data[i + 1] in "[O":  # an escape sequence we don't use: skip to its final byte
+                    j = i + 2
+                    while j < len(data) and not ("@" <= data[j] <= "~"):
+                        j += 1
+                    i = j + 1
+                else:  # ESC then another key (Alt-key, or Esc typed quickly before a key)
+                    keys.append("esc")
+                    i += 1
+            continue
+        keys.append(_SINGLE.get(data[i], data[i]))
+        i += 1
+    return keys
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    chapter: str
+    number: int
+    title: str
+    status: str  # done | current | pending
+    hints: int = 0
+    attempts: int = 0
+    path: str = ""  # relative to the course root
+
+
+@dataclass(frozen=True)
+class Choose:
+    id: str
+
+
+@dataclass(frozen=True)
+class Reset:
+    id: str
+
+
+@dataclass(frozen=True)
+class Quit:
+    pass
+
+
+Action = Union[Choose, Reset, Quit]
+
+
+@dataclass
+class ListState:
+    rows: list[Row]
+    filter: str = "all"
+    query: str = ""
+    searching: bool = False
+    selected: str | None = None  # the id under the cursor
+    confirming: str | None = None  # the id waiting for y/n before a reset
+    message: str = ""
+    page: int = 10  # rows moved by PgUp/PgDn (the loop sets it from the terminal's height)
+    top: int = field(default=0, repr=False)  # first line shown (render keeps the cursor in view)
+
+    def __post_init__(self) -> None:
+        if self.selected is None or self.selected not in [r.id for r in self.visible()]:
+            current = [r for r in self.visible() if r.status == "current"]
+            pending = [r for r in self.visible() if r.status == "pending"]
+            first = (current or pending or self.visible() or [None])[0]
+            self.selected = first.id if first else None
+
+    # ------------------------------------------------------------------ what is shown
+
+    def visible(self) -> list[Row]:
+        query = self.query.lower()
+        return [
+            r
+            for r in self.rows
+            if (self.filter == "all" or (r.status == "done") == (self.filter == "done"))
+            and (not query or any(query in text.lower() for text in (r.id, r.title, r.chapter, r.path)))
+        ]
+
+    @property
+    def cursor(self) -> int | None:
+        """Index of the selected row among the visible ones (None when nothing is visible)."""
+        ids = [r.id for r in self.visible()]
+        return ids.index(self.selected) if self.selected in ids else None
+
+    @property
+    def current_row(self) -> Row | None:
+        i = self.cursor
+        return self.visible()[i] if i is not None else None
+
+    def refresh(self, rows: list[Row]) -> None:
+        """New statuses (after an action, or progress written by another arena); the cursor stays."""
+        self.rows = rows
+        self._keep_selection()
+
+    # ------------------------------------------------------------------ keys
+
+    def press(self, key: str) -> Action | None:
+        if self.confirming is not None:
+            return self._confirm(key)
+        if self.searching:
+            return self._search(key)
+        self.message = ""
+        if key in ("q", "Q", "esc"):
+            return Quit()
+        if key in ("down", "j"):
+            self._move(1)
+        elif key in ("up", "k"):
+            self._move(-1)
+        elif key in ("pgdn", " ", "right"):
+            self._move(self.page)
+        elif key in ("pgup", "left"):
+            self._move(-self.page)
+        elif key in ("home", "g"):
+            self._move(-len(self.rows))
+        elif key in ("end", "G"):
+            self._move(len(self.rows))
+        elif key in ("f", "tab"):
+            self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
+            self._keep_selection()
+        elif key == "/":
+            self.searching = True
+            self.query = ""
+            self._keep_selection()
+        elif key == "enter":
+            row = self.current_row
+            if row is not None:
+                return Choose(row.id)
+        elif key == "r":
+            row = self.current_row
+            if row is not None:
+                self.confirming = row.id
+        return None
+
+    def _confirm(self, key: str) -> Action | None:
+        chosen, self.confirming = self.confirming, None
+        if key in ("y", "Y") and chosen is not None:
+            return Reset(chosen)
+        self.message = "Nothing changed."
+        return None
+
+    def _search(self, key: str) -> Action | None:
+        if key == "enter":
+            self.searching = False
+        elif key == "esc":
+            self.searching = False
+            self.query = ""
+        elif key == "backspace":
+            self.query = self.query[:-1]
+        elif len(key) == 1 and key.isprintable():
+            self.query += key
+        self._keep_selection()
+        return None
+
+    def _move(self, by: int) -> None:
+        rows = self.visible()
+        if not rows:
+            return
+        i = self.cursor if self.cursor is not None else 0
+        self.selected = rows[max(0, min(len(rows) - 1, i + by))].id
+
+    def _keep_selection(self) -> None:
+        """After the visible rows changed: keep the selected row if it is still shown, else the
+        nearest one after it in course order, else the last shown."""
+        rows = self.visible()
+        if not rows:
+            return
+        if self.selected in [r.id for r in rows]:
+            return
+        order = [r.id for r in self.rows]
+        at = order.index(self.selected) if self.selected in order else 0
+        after = [r for r in rows if order.index(r.id) >= at]
+        self.selected = (after or rows[-1:])[0].id
+
+
+# --------------------------------------------------------------------------- the terminal loop
+
+
+def rows_of(ctx, progress, only: set[str] | None = None) -> list[Row]:
+    """One row per exercise of the course (or of the ids in `only`), in course order."""
+    from arena_cli.render import status_of
+
+    return [
+        Row(
+            id=e.id,
+            chapter=ctx.course.chapter_of(e).title,
+            number=e.number,
+            title=e.title,
+            status=status_of(e, progress),
+            hints=progress.get(e.id).hints,
+            attempts=progress.get(e.id).attempts,
+            path=e.rel(e.exercise_path),
+        )
+        for e in ctx.course.exercises
+        if only is None or e.id in only
+    ]
+
+
+def interactive_possible(console) -> bool:
+    """A terminal on both ends (keys in, screen out) that can draw."""
+    return bool(
+        sys.stdin
+        and sys.stdin.isatty()
+        and console.is_terminal
+        and not console.is_dumb_terminal
+    )
+
+
+class _Terminal:
+    """cbreak mode on stdin (keys without Enter, no echo; Ctrl-C still interrupts) for the loop's life."""
+
+    def __init__(self) -> None:
+        self.fd = sys.stdin.fileno()
+        self.saved = termios.tcgetattr(self.fd)
+
+    def __enter__(self) -> _Terminal:
+        tty.setcbreak(self.fd)
+        return self
+
+    def read(self, timeout: float) -> str | None:
+        """What the terminal sent within `timeout` s ("" on end of input), or None."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return None
+        data = os.read(self.fd, 1024)
+        # An escape sequence can arrive in two reads; give its tail a moment.
+        if data.endswith(b"\x1b") or (data.startswith(b"\x1b") and len(data) < 3):
+            more, _, _ = select.select([self.fd], [], [], 0.03)
+            if more:
+                data += os.read(self.fd, 1024)
+        return data.decode(errors="ignore")
+
+    def __exit__(self, *exc) -> None:
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+def run_picker(ctx, state: ListState, only: set[str] | None = None) -> int:
+    """Show the list until the student leaves it; carry out what they choose. `only`: the ids listed
+    (all of the course's by default)."""
+    from rich.live import Live
+    from rich.text import Text
+
+    from arena_cli import render
+    from arena_cli.links import link
+
+    loop = _Loop(ctx, state, only)
+    try:
+        with _Terminal() as terminal, Live(loop.screen(), console=ctx.console, screen=True, auto_refresh=False) as live:
+            loop.run(terminal, live)
+    except KeyboardInterrupt:
+        pass
+    if loop.chosen is not None:  # said again on the normal screen, which the list's screen gave back
+        ex = ctx.course.get(loop.chosen)
+        ctx.console.print(
+            Text.assemble(("▶ ", "bold yellow"), (ex.title, "bold"), " is current: ", link(ex.exercise_path, root=ex.root))
+        )
+        ctx.console.print(render.next_steps([("arena watch", "reruns its hidden test every time you save the file")]))
+    return 0
+
+
+class _Loop:
+    def __init__(self, ctx, state: ListState, only: set[str] | None):
+        self.ctx = ctx
+        self.state = state
+        self.only = only
+        self.chosen: str | None = None  # the id made current last
+        self.warnings: list[str] = []
+        if ctx.editor is not None:
+            ctx.editor.warn = self.warnings.append  # shown in the status line, not across the screen
+        self.stamp = self.progress_stamp()
+        self.size = ctx.console.size
+
+    def screen(self):
+        from arena_cli import render
+
+        width, height = self.ctx.console.size
+        self.state.page = max(1, height - 8)
+        return render.list_screen(self.state, width, height, self.ctx.course.root)
+
+    def progress_stamp(self) -> int | None:
+        try:
+            return self.ctx.store.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def reload(self) -> None:
+        self.stamp = self.progress_stamp()
+        self.state.refresh(rows_of(self.ctx, self.ctx.load_progress(), self.only))
+
+    def run(self, terminal: _Terminal, live) -> None:
+        while True:
+            data = terminal.read(0.5)
+            if data is None:  # idle: a resize, progress written by another arena, an editor's warning
+                changed = self.progress_stamp() != self.stamp
+                if changed:
+                    self.reload()
+                if self.warnings:
+                    self.state.message = "warning: " + self.warnings[-1]
+                    self.warnings.clear()
+                    changed = True
+                if changed or self.ctx.console.size != self.size:
+                    self.size = self.ctx.console.size
+                    live.update(self.screen(), refresh=True)
+                continue
+            if data == "":
+                return  # end of input
+            for key in decode_keys(data):
+                action = self.state.press(key)
+                if isinstance(action, Quit):
+                    return
+                if action is not None:
+                    self.act(action)
+            live.update(self.screen(), refresh=True)
+
+    def act(self, action: Action) -> None:
+        from arena_cli.commands import reset_file, set_current
+
+        ex = self.ctx.course.get(action.id)
+        if isinstance(action, Choose):
+            set_current(self.ctx, ex)
+            self.chosen = ex.id
+            self.state.message = f"▶ {ex.id} is current: `arena watch` (or `arena next`) starts it."
+        elif isinstance(action, Reset):
+            reset_file(self.ctx, ex)
+            self.state.message = f"Reset {ex.rel(ex.exercise_path)}; {ex.id} is pending again."
+        self.reload()
