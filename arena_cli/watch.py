@@ -47,7 +47,7 @@ from arena_cli.runner import run_exercise
 from arena_cli.verdict import Verdict
 
 DEBOUNCE_S = 0.15
-KEYS = "h hint · l list · r rerun · n next (after a pass) · q quit"
+KEYS = "h hint · l list · r rerun · n next · q quit"
 
 
 def content_hash(path: Path) -> str | None:
