@@ -542,10 +542,22 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
             return 1
     written = [p for p, mtime in figures(ctx.course.root).items() if before.get(p) != mtime]
     if written:
-        ctx.console.print("\n[bold]Figures written:[/]")
-        for path in sorted(written):
-            ctx.console.print(Text.assemble("  ", link(path, root=ctx.course.root, style="cyan")))
+        show_figures(ctx, sorted(written))
     return 0
+
+
+def show_figures(ctx: Context, paths: list[Path]) -> None:
+    """Each figure's path; in a terminal that shows images (kitty, iTerm2), the figure under it."""
+    from arena_cli import images
+
+    how = images.protocol(ctx.console.is_terminal)
+    ctx.console.print("\n[bold]Figures written:[/]")
+    for path in paths:
+        ctx.console.print(Text.assemble("  ", link(path, root=ctx.course.root, style="cyan")))
+        drawing = images.inline_image(path, how, min(ctx.console.width - 2, 100)) if how else None
+        if drawing:
+            ctx.console.file.write(drawing + "\n")
+            ctx.console.file.flush()
 
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".pdf")
