@@ -143,9 +143,14 @@ def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
     if verdict.checks:
         headline.append(f"  ({n_pass}/{len(verdict.checks)} checks, {verdict.duration_s:.1f} s)", style="dim")
     parts: list[RenderableType] = [headline]
-    for c in verdict.checks:
-        mark, style = _MARK.get(c.status, ("?", ""))
-        parts.append(Text(f"  {mark} {c.name}", style=style))
+    if verdict.checks:
+        checks = Table.grid(padding=(0, 1))  # a long check name wraps under itself, not under the mark
+        checks.add_column(no_wrap=True)
+        checks.add_column()
+        for c in verdict.checks:
+            mark, style = _MARK.get(c.status, ("?", ""))
+            checks.add_row(Text(f"  {mark}", style=style), Text(c.name, style=style))
+        parts.append(checks)
     if verdict.status in ("error", "timeout") and verdict.message:
         body: list[RenderableType] = [linkify(verdict.message, ex.root, style="bold")]
         if verdict.output.strip():
