@@ -1,0 +1,118 @@
+"""A trace: hidden states and logits
+==================================
+
+Difficulty: 1/5    Importance: 5/5    Time: ~15 minutes
+
+Sources: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213),
+section 2 (the in-context-learning prompts); Fiotto-Kaufman et al. 2024, "NNsight and NDIF: Democratizing
+Access to Foundation Model Internals" (https://arxiv.org/abs/2407.14561), section 3 (the tracing model).
+
+This chapter is about in-context learning (ICL). Show a language model a few examples of a task and a
+query, and it does the task on the query:
+
+    Q: hot\\nA: cold\\n\\nQ: big\\nA: small\\n\\nQ: up\\nA:            ->  " down"
+
+Nobody told it the task is "antonyms": it inferred that from the examples. Todd et al. found where the
+task is held inside GPT-J-6B (a few attention heads, whose summed output they call a function vector), and
+that adding that vector to a prompt with no examples at all makes the model do the task. We will
+replicate that. The tool is nnsight, which lets you read and edit any activation of a PyTorch model from
+a few lines of ordinary code, on your own machine or remotely on NDIF's servers for models too big for it.
+
+The prompts. `arena_course.function_vectors` has five word-pair tasks (`task_names()`: antonyms,
+country_capital, english_french, present_past, singular_plural) and `ICLDataset`, which builds batches of
+ICL prompts from them:
+
+    data = ICLDataset(load_word_pairs("antonyms"), size=8, n_prepended=2, seed=0)
+    data.prompts[0]       # "Q: give\\nA: take\\n\\nQ: north\\nA: south\\n\\nQ: inside\\nA:"
+    data.completions[0]   # " outside": the right answer, with the leading space GPT-J's tokens have
+
+Each prompt ends in "A:", so the model's prediction at the last position is its answer.
+
+The model. nnsight 0.8 wraps a Hugging Face model in `TransformersModel` (`LanguageModel`, from older
+tutorials, still works but is deprecated in 0.8 and warns). The wrapper looks like the model it wraps:
+`print(model)` shows GPT-J's module tree, and `model.transformer.h[5]` is block 5, `model.transformer.h[5]
+.attn` its attention, `model.lm_head` the unembedding. The chapter's functions take such a model; the
+hidden tests pass `tiny_gptj()`, a tiny random GPT-J with the same module names, and the results pass
+GPT-J-6B from `load_fv_model()`.
+
+A trace. Everything happens inside a `with` block:
+
+    with model.trace(prompts, remote=remote):
+        hidden = model.transformer.h[5].output.save()       # (batch, seq, d_model)
+        logits = model.lm_head.output.save()                # (batch, seq, d_vocab)
+
+The block's body does not run when Python reaches it. nnsight reads its source, and when the block ends
+it tokenizes the prompts, runs the model, and runs your code alongside the forward pass: reading
+`model.transformer.h[5].output` waits until block 5 has run and gives you its output, a real tensor
+(you can slice it, do arithmetic on it, even print its shape inside the block). So read modules in the
+order the model runs them, or nnsight says the model "already ran past it" (OutOfOrderError).
+
+Why values vanish. Your code runs in a scratch namespace, not in your function. When the block ends,
+nnsight copies back only the values you marked with `.save()`; anything else assigned in the block is not
+there afterwards (UnboundLocalError in a function, NameError at the top level). `.save()` marks the
+object you call it on, so save the value you bind: `x = something.save()`. A value computed from a saved
+one later is a new object: save it too.
+
+Remote. With `remote=True` the same block runs on NDIF (the National Deep Inference Fabric), next to a
+GPT-J-6B already loaded on its GPUs; your code travels there, and only the saved values come back over the
+network (so save what you need, not whole activations you will slice later). nnsight reads your API key
+from the environment variable NDIF_API_KEY (a free key from https://login.ndif.us). Every function in this
+chapter takes `remote` and passes it on: `model.trace(prompts, remote=remote)`.
+
+Shapes in transformers 5. A GPT-J block returns a tensor `(batch, seq, d_model)`: the residual stream
+after the block. (In transformers 4 it returned a tuple whose element 0 was that tensor, so old code
+writes `h[L].output[0]`; today that silently gives you batch row 0.) A batch of prompts of different
+lengths is padded on the LEFT (nnsight sets this for models that generate, and corrects the position
+ids), so every prompt's last token is at position -1.
+
+What to write: `trace_and_save`, one trace over a batch of prompts that saves block `layer`'s output and
+the logits, and returns them with the token the model predicts next for each prompt: the argmax of the
+logits at the last position. Pass `remote` on to `model.trace`. A correct answer has shapes
+`(batch, seq, d_model)`, `(batch, seq, d_vocab)` and `(batch,)`, the predictions are integer token ids,
+and `model.tokenizer.decode(predictions[i])` is prompt i's predicted next word.
+"""
+
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def trace_and_save(
+    model,
+    prompts: list[str],
+    layer: int,
+    *,
+    remote: bool = False,
+) -> tuple[Float[Tensor, "batch seq d_model"], Float[Tensor, "batch seq d_vocab"], Int[Tensor, "batch"]]:
+    """Run the model on a batch of prompts and save a block's output, the logits and the predictions.
+
+    Args:
+        model: an nnsight `TransformersModel` with GPT-J's module names (`model.transformer.h[L]`,
+            `model.lm_head`).
+        prompts: the prompts (of any lengths: the batch is left-padded, so each ends at position -1).
+        layer: which block's output to save (0-based).
+        remote: run on NDIF (True) or locally (False); pass it to `model.trace`.
+
+    Returns:
+        (hidden, logits, predictions):
+        hidden: the output of block `layer` (the residual stream after it), (batch, seq, d_model);
+        logits: the output of `model.lm_head`, (batch, seq, d_vocab);
+        predictions: for each prompt, the token id with the largest logit at the last position, (batch,).
+    """
+    # SOLUTION
+    with model.trace(prompts, remote=remote):
+        # The residual stream after block `layer`. A tensor in transformers 5 (no `[0]`).
+        hidden = model.transformer.h[layer].output.save()
+
+        # The unembedding's output: one logit per vocabulary token at every position. It runs after
+        # every block, so it is read after them.
+        logits = model.lm_head.output.save()
+
+        # The prediction is made at the last position (left padding: -1 for every prompt). A new tensor,
+        # so it needs its own .save().
+        predictions = logits[:, -1].argmax(dim=-1).save()
+
+    return hidden, logits, predictions
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("in one model.trace(prompts, remote=remote), save h[layer].output, lm_head.output and the last position's argmax")
+    # END EXERCISE

@@ -1,0 +1,215 @@
+"""Hidden test for exercise 01: one nnsight trace over a batch of ICL prompts, saving a block's output, the
+logits, and the predicted next token of each prompt.
+
+Runs on a tiny random GPT-J (3 blocks, d_model 32, built in code) whose weights are redrawn at std 1 so
+that its predictions differ between prompts and positions. The prompts have 0, 1 and 2 examples, so the
+batch is left-padded.
+"""
+
+import pytest
+import torch
+
+from arena_cli.testing import assert_close, check
+from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
+from arena_course.fv_basics import call_traced, record_remote, sharpened
+
+N_LAYERS = 3
+
+_CRASH = (
+    "Inside `with model.trace(prompts, remote=remote):`, `model.transformer.h[layer].output` is a tensor "
+    "(batch, seq, d_model) and `model.lm_head.output` is (batch, seq, d_vocab)."
+)
+
+
+def _model():
+    return sharpened(tiny_gptj(0, n_layers=N_LAYERS))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    pairs = load_word_pairs("antonyms")
+    return (
+        ICLDataset(pairs, 3, 2, seed=0).prompts
+        + ICLDataset(pairs, 2, 0, seed=1).prompts
+        + ICLDataset(pairs, 2, 1, seed=2).prompts
+    )
+
+
+@pytest.fixture(scope="module")
+def truth(model, prompts):
+    """Every block's input and output, and the logits, from one trace (read in the order they run)."""
+    blocks = []
+    with model.trace(prompts):
+        for block in model.transformer.h:
+            blocks.append((block.input.save(), block.output.save()))
+        logits = model.lm_head.output.save()
+    ids = model.tokenizer(prompts, padding=True, return_tensors="pt")
+    return dict(
+        inputs=[i.detach() for i, _ in blocks],
+        outputs=[o.detach() for _, o in blocks],
+        logits=logits.detach(),
+        attention_mask=ids.attention_mask,
+    )
+
+
+def _run(student, model, prompts, layer, **kwargs):
+    with torch.no_grad():
+        out = call_traced(student.trace_and_save, model, prompts, layer, diagnosis=_CRASH, **kwargs)
+    check(
+        isinstance(out, (tuple, list)) and len(out) == 3,
+        f"trace_and_save returned {type(out).__name__}"
+        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+        + ", expected three tensors (hidden, logits, predictions)",
+        diagnosis="Did you forget a `return`?" if out is None else "Return `hidden, logits, predictions`.",
+    )
+    check(
+        all(isinstance(t, torch.Tensor) for t in out),
+        f"expected three tensors, got {[type(t).__name__ for t in out]}",
+        diagnosis="Return the saved tensors themselves (after the `with` block they are ordinary tensors).",
+    )
+    return [t.detach() for t in out]
+
+
+def test_shapes(student, model, prompts, truth):
+    """Returns hidden (batch, seq, d_model), logits (batch, seq, d_vocab), predictions (batch,) of token ids"""
+    hidden, logits, predictions = _run(student, model, prompts, 1)
+    batch, seq, d_model = truth["outputs"][1].shape
+    check(
+        tuple(hidden.shape) == (batch, seq, d_model),
+        f"hidden has shape {tuple(hidden.shape)}, expected {(batch, seq, d_model)} (batch, seq, d_model)",
+        diagnosis="In transformers 5 a GPT-J block returns the tensor (batch, seq, d_model) itself, not a tuple: "
+        "`output[0]` is the first prompt only. Save `model.transformer.h[layer].output` as it is."
+        if tuple(hidden.shape) == (seq, d_model)
+        else "",
+    )
+    check(
+        tuple(logits.shape) == tuple(truth["logits"].shape),
+        f"logits has shape {tuple(logits.shape)}, expected {tuple(truth['logits'].shape)} (batch, seq, d_vocab)",
+        diagnosis="Return the logits at every position (all of `model.lm_head.output`); the predictions are "
+        "the ones taken at the last position.",
+    )
+    check(
+        tuple(predictions.shape) == (batch,),
+        f"predictions has shape {tuple(predictions.shape)}, expected ({batch},): one token id per prompt",
+        diagnosis="Take the argmax over the vocabulary (dim=-1) of the logits at the last position, "
+        "`logits[:, -1]`: one token per prompt.",
+    )
+    check(
+        not predictions.is_floating_point(),
+        f"predictions has dtype {predictions.dtype}, expected token ids (integers)",
+        diagnosis="The prediction is the index of the largest logit (`argmax`), not the logit's value (`max`).",
+    )
+
+
+@pytest.mark.parametrize("layer", [0, 2])
+def test_hidden_matches_reference(student, reference, model, prompts, truth, layer):
+    """The saved hidden states match the reference (block 0 and block 2)"""
+    with torch.no_grad():
+        expected = reference.trace_and_save(model, prompts, layer)[0]
+    hidden = _run(student, model, prompts, layer)[0]
+    outputs, inputs = truth["outputs"], truth["inputs"]
+    mistakes = {
+        "That is the block's input (`.input`, the residual stream before it), not its output.": inputs[layer],
+        "You indexed the block's output with [0]: in transformers 5 a GPT-J block returns the tensor "
+        "(batch, seq, d_model) itself, not a tuple, so `output[0]` is the first prompt only.": outputs[layer][0],
+    }
+    for other in range(N_LAYERS):
+        if other != layer:
+            mistakes[f"That is block {other}'s output, not block {layer}'s: `model.transformer.h[layer]`, "
+                     "0-based."] = outputs[other]
+    assert_close(hidden, expected.detach(), name=f"hidden (block {layer}'s output)", mistakes=mistakes)
+
+
+def test_logits_match_reference(student, reference, model, prompts, truth):
+    """The saved logits match the reference"""
+    with torch.no_grad():
+        expected = reference.trace_and_save(model, prompts, 1)[1]
+    logits = _run(student, model, prompts, 1)[1]
+    mistakes = {
+        "Those are probabilities: return the logits themselves, `model.lm_head.output`, without a softmax.":
+            truth["logits"].softmax(-1),
+        "Those are log-probabilities: return the logits themselves, `model.lm_head.output`.":
+            truth["logits"].log_softmax(-1),
+        "Those are the logits at the last position only: return them at every position (the predictions "
+        "are the ones taken at the last position).": truth["logits"][:, -1],
+        "Those are the first prompt's logits only: `model.lm_head.output` is (batch, seq, d_vocab), keep "
+        "every prompt.": truth["logits"][0],
+    }
+    assert_close(logits, expected.detach(), name="logits", mistakes=mistakes)
+
+
+def test_predictions_match_reference(student, reference, model, prompts, truth):
+    """The predicted next tokens (argmax at the last position) match the reference"""
+    with torch.no_grad():
+        expected = reference.trace_and_save(model, prompts, 1)[2]
+    predictions = _run(student, model, prompts, 1)[2]
+    logits, mask = truth["logits"], truth["attention_mask"]
+    last_real_if_right_padded = mask.sum(-1) - 1  # where the last token would be with RIGHT padding
+    mistakes = {
+        "Those are the predictions at position 0 (after the first token): the answer is predicted at the "
+        "last position, `logits[:, -1]`.": logits[:, 0].argmax(-1),
+        "You indexed each prompt's last token as `lengths - 1` (as for right padding): nnsight pads on the "
+        "LEFT, so every prompt ends at position -1 and `logits[:, -1]` is right for all of them.":
+            logits[torch.arange(len(mask)), last_real_if_right_padded].argmax(-1),
+        "Those are the predictions at the second-to-last position: the last one is -1.": logits[:, -2].argmax(-1),
+    }
+    assert_close(predictions, expected, name="predictions", atol=0, rtol=0, check_dtype=False, mistakes=mistakes)
+
+
+def test_predictions_are_argmax_of_logits(student, model, prompts):
+    """Each prediction is the largest of the returned logits at the prompt's last position"""
+    _, logits, predictions = _run(student, model, prompts, 1)
+    check(tuple(predictions.shape) == (len(prompts),), f"predictions has shape {tuple(predictions.shape)}")
+    chosen = logits[torch.arange(len(prompts)), -1, predictions.long()]
+    check(
+        bool((chosen >= logits[:, -1].max(-1).values).all()),
+        "some prediction is not the token with the largest logit at the last position",
+        diagnosis="predictions[i] = logits[i, -1].argmax(): the argmax over the vocabulary (the last "
+        "dimension) at the last position.",
+    )
+
+
+def test_last_block_gives_logits(student, model, prompts):
+    """The last block's output, through the final LayerNorm and lm_head, gives the returned logits"""
+    hidden, logits, _ = _run(student, model, prompts, N_LAYERS - 1)
+    check(
+        hidden.dim() == 3 and hidden.shape[:2] == logits.shape[:2],
+        f"hidden has shape {tuple(hidden.shape)} and logits {tuple(logits.shape)}: expected (batch, seq, d_model) "
+        "and (batch, seq, d_vocab), for the same batch and positions",
+        diagnosis="Save `model.transformer.h[layer].output` as it is (no `[0]`: in transformers 5 it is the "
+        "tensor itself) and all of `model.lm_head.output`.",
+    )
+    hf = model._module
+    with torch.no_grad():
+        recomputed = hf.lm_head(hf.transformer.ln_f(hidden))
+    assert_close(
+        logits,
+        recomputed,
+        name="logits vs lm_head(ln_f(hidden of the last block))",
+        atol=1e-4,
+        diagnosis="Save block `layer`'s output (the residual stream after it) and `model.lm_head.output`, "
+        "from the same trace.",
+    )
+
+
+def test_passes_remote_on(student):
+    """Passes `remote` on to model.trace (so the same code runs on NDIF)"""
+    model = _model()
+    calls = record_remote(model)
+    prompts = ICLDataset(load_word_pairs("antonyms"), 2, 1, seed=0).prompts
+    _run(student, model, prompts, 0, remote=True)
+    check(
+        calls == [True],
+        f"model.trace was called with remote={calls[0] if calls else '(no call)'!r}"
+        + (f" ({len(calls)} calls)" if len(calls) > 1 else "")
+        + " when trace_and_save was given remote=True",
+        diagnosis="Write `with model.trace(prompts, remote=remote):` so the caller decides where it runs "
+        "(one trace for everything)."
+        if calls
+        else "Use `with model.trace(prompts, remote=remote):`.",
+    )
