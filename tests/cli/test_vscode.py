@@ -42,6 +42,13 @@ def test_settings_hide_answers_and_hidden_tests():
     assert "ms-python.vscode-pylance" in jsonc(VSCODE / "extensions.json")["recommendations"]
 
 
+def test_the_task_keeps_paths_plain_for_vscode_to_link():
+    from arena_cli.links import hyperlinks_wanted
+
+    (task,) = [t for t in jsonc(VSCODE / "tasks.json")["tasks"] if t["label"] == "arena watch"]
+    assert not hyperlinks_wanted(True, False, {"TERM": "xterm-256color", **task["options"]["env"]})
+
+
 def test_a_syntax_error_is_a_problem_on_its_line(arena):
     arena.write("add_numbers", "def add(a, b):\n    return a +\n")
     code, out, err = arena("run", "add_numbers")
