@@ -91,6 +91,7 @@ class ICLDataset:
         if len(pairs) < self.n_prepended + 1:
             raise ValueError(f"{len(pairs)} pairs can't give {self.n_prepended} examples plus a query")
         rng = random.Random(self.seed)
+        shuffle_rng = random.Random(f"{self.seed}-corrupted")  # its own RNG: same queries as the clean set
         self.examples: list[list[tuple[str, str]]] = []
         self.queries: list[str] = []
         self.answers: list[str] = []
@@ -99,7 +100,7 @@ class ICLDataset:
             examples, (query, answer) = chosen[:-1], chosen[-1]
             if self.corrupted_labels and examples:
                 labels = [y for _, y in examples]
-                rng.shuffle(labels)
+                shuffle_rng.shuffle(labels)
                 examples = [(x, y) for (x, _), y in zip(examples, labels)]
             self.examples.append(examples)
             self.queries.append(query)

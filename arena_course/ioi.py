@@ -11,8 +11,8 @@ Templates come in two orders: BABA (S named first, as above: "When [B] and [A] .
 ABBA (IO named first: "When [A] and [B] ..., [B] ... to"). `IOIDataset` builds a batch of such prompts
 from our templates, names, places and objects, tokenizes them with any tokenizer whose names are single
 tokens (GPT-2's, or the word-level one built here for tiny models), and records the positions of IO, S1,
-S2 and the end token in every prompt. Its variants keep everything but the names: `flipped()` swaps IO
-and S (so the right answer changes), `abc()` replaces all three name slots with three different names (so
+S2 and the end token in every prompt. Its variants keep everything but the names: `flipped()` repeats
+the other name at S2 (so the right answer changes, and only that token differs), `abc()` replaces all three name slots with three different names (so
 no name is repeated: the "ABC" distribution the paper patches and mean-ablates from).
 
 Models: `tiny_ioi_model(seed)` is a small random-init TransformerLens model over the word-level IOI
@@ -208,9 +208,12 @@ class IOIDataset:
         return cls(prompts, tokenizer)
 
     def flipped(self) -> IOIDataset:
-        """The same prompts with IO and S swapped: "When John and Mary ..., Mary gave ... to" (answer
-        " John"). Same tokens at every position except the names, so positions line up."""
-        return IOIDataset([replace(p, io=p.s, s=p.io) for p in self.prompts], self.tokenizer)
+        """The same prompts with the repeated name (S2) replaced by the other one, so the answer flips:
+        "When John and Mary went to the store, John gave a drink to" (" Mary") becomes "When John and
+        Mary went to the store, Mary gave a drink to" (" John"). Only the S2 token differs, so the two
+        runs differ in one place: the corrupted run of activation patching. The new IO is the old S (at
+        the old S1 position) and vice versa, and the order flips (BABA <-> ABBA)."""
+        return IOIDataset([replace(p, template=abba(p.template), io=p.s, s=p.io) for p in self.prompts], self.tokenizer)
 
     def abc(self, seed: int = 1) -> IOIDataset:
         """The ABC version: the three name slots (IO, S1, S2) filled with three different names, so the
