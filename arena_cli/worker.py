@@ -54,6 +54,10 @@ HEAVY_MODULES = (
     "transformers.modeling_utils",
     "nnsight",
     "nnsight.modeling.transformers",
+    # The architectures of the course's tiny models (chapter 3 builds GPT-J and GPT-2 in nnsight).
+    "transformers.models.gptj.modeling_gptj",
+    "transformers.models.gpt2.modeling_gpt2",
+    "tokenizers",
 )
 READY = "ready"
 
