@@ -1,0 +1,85 @@
+"""Copying scores of the OV circuit
+================================
+
+Difficulty: 3/5    Importance: 3/5    Time: ~20 minutes
+
+Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), section 3.1
+(name mover heads "copy" the name they attend to) and its appendix on the copying score; the OV circuit
+is from Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits".
+
+Name mover heads attend from the end of the prompt to the indirect object and raise its logit. That is
+two claims: where the head *looks* (its QK circuit, visible in its attention pattern) and what it *does*
+with what it sees (its OV circuit). The copying score tests the second one alone, with no prompt at all:
+if the head attended perfectly to a name, would the name come out at the top of the logits?
+
+A head's output, when it attends fully to one position, is that position's residual stream x times its
+OV matrix, W_OV = W_V @ W_O (d_model x d_model; biases left out). The paper's recipe, for each name:
+
+    x       = W_E[name] + MLP0(LN(W_E[name]))     the name's embedding, then the first MLP (with its
+                                                  LayerNorm) added: GPT-2's MLP0 acts as an extension of
+                                                  the embedding, so this is "the name" as later layers see it
+    out     = x @ W_OV[layer, head]               what the head would write if it attended to that name
+    logits  = unembed(ln_final(out))              straight to the logits, through the final LayerNorm
+    copies  = name in logits.topk(5).indices      does the head raise the name it saw, above almost everything?
+
+The copying score of a head is the fraction of names for which `copies` holds. Name movers score high
+(over 90% in GPT-2 small); most heads score near 0. With `negative=True` the output is negated *before*
+the final LayerNorm and the unembedding (`out = -x @ W_OV`): a high score then means the head writes
+*minus* the name it attends to, as the paper's negative name movers (10.7, 11.10) do. Negate `out`, not
+the logits: the unembedding adds a bias b_U, and -(logits) would negate it too.
+
+Simplifications, as in the paper and the ARENA replication: no positional embedding and no attention
+layer 0. The LayerNorm of the head's own layer (ln1) is not applied before W_V either; in compatibility
+mode that changes nothing: its weights are folded into W_V, W_V is centred so ln1's centring has no
+effect, and its scale factor is undone by the final LayerNorm.
+
+TransformerLens 4 (the bridge's components are modules you can call on any tensor whose last dimension
+is d_model): `model.embed(tokens)` (= `model.W_E[tokens]`), `model.blocks[0].ln2` (the LayerNorm before
+MLP0), `model.blocks[0].mlp`, `model.ln_final`, `model.unembed` (x @ W_U + b_U). `model.W_V` is
+(n_layers, n_heads, d_model, d_head), `model.W_O` (n_layers, n_heads, d_head, d_model): `W_V @ W_O`
+batches over layers and heads. `torch.topk(logits, k, dim=-1).indices` gives the top token ids.
+"""
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def copying_scores(
+    model,
+    name_tokens: Int[Tensor, "n_names"],
+    k: int = 5,
+    negative: bool = False,
+) -> Float[Tensor, "layer head"]:
+    """The fraction of names each head's OV circuit copies into its top-k logits.
+
+    Args:
+        model: a TransformerLens model (a `TransformerBridge`, in compatibility mode for GPT-2).
+        name_tokens: (n_names,) token ids of the names (" Mary", " John", ...: with the leading space).
+        k: a name counts as copied when it is among the k largest logits.
+        negative: score -W_OV instead of W_OV (the negative copying score).
+
+    Returns:
+        (n_layers, n_heads): for each head, the fraction of names whose own token is among the top k
+        logits of unembed(ln_final(±(W_E[name] + MLP0(LN(W_E[name]))) @ W_V[l, h] @ W_O[l, h])).
+    """
+    # SOLUTION
+    # Each name as later layers see it: its embedding plus what MLP0 adds.
+    embedded = model.embed(name_tokens)  # (n_names, d_model)
+    resid = embedded + model.blocks[0].mlp(model.blocks[0].ln2(embedded))
+
+    # What every head would write if it attended to the name, for all heads at once.
+    W_OV = model.W_V @ model.W_O  # (layer, head, d_model, d_model)
+    out = resid @ W_OV  # (layer, head, n_names, d_model)
+    if negative:
+        out = -out  # before the unembedding: b_U must not be negated
+
+    # Straight to the logits, and is each name among its own top k?
+    logits = model.unembed(model.ln_final(out))  # (layer, head, n_names, d_vocab)
+    top = logits.topk(k, dim=-1).indices  # (layer, head, n_names, k)
+    copied = (top == name_tokens[:, None]).any(dim=-1)  # (layer, head, n_names)
+    return copied.float().mean(dim=-1)
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("embed the names, add MLP0, multiply by W_V @ W_O, unembed through ln_final, and count names in their own top k")
+    # END EXERCISE
