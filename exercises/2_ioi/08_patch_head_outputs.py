@@ -36,13 +36,18 @@ per head. Your grid should match `transformer_lens.patching.get_act_patch_attn_h
 corrupted_tokens, clean_cache, metric)`.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens.ActivationCache import ActivationCache
+
+if TYPE_CHECKING:  # for the annotations only: the result's offline message needn't wait for TransformerLens
+    from transformer_lens.ActivationCache import ActivationCache
 
 
 def patch_head_outputs(

@@ -52,14 +52,18 @@ head outputs, queries, keys, values and patterns, on one colour scale. It prints
 matter most. Without GPT-2 and without a network connection it says what it needs in one line and stops.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from functools import partial
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens.ActivationCache import ActivationCache
+
+if TYPE_CHECKING:  # for the annotations only: the result's offline message needn't wait for TransformerLens
+    from transformer_lens.ActivationCache import ActivationCache
 
 
 def patch_head_vectors(
@@ -92,6 +96,7 @@ if __name__ == "__main__":
     # The section's result: your exercises 6-9 (loaded from the files next to this one) on GPT-2 small,
     # or with --tiny on a small model trained on IOI. Writes results/ioi/patch_resid*.png and
     # patch_heads*.png.
+    import os
     import sys
     from pathlib import Path
 
@@ -103,7 +108,7 @@ if __name__ == "__main__":
     try:
         setting = ioi.result_setting(args.tiny, args.prompts)
     except ModelUnavailable as e:
-        print(e, file=sys.stderr)  # one line: what is needed and how to get it
+        print(ioi_patching.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
         sys.exit(1)
 
     metrics = load_sibling(__file__, "ioi_metric")

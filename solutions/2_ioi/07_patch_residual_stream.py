@@ -53,13 +53,18 @@ rest of the run is then the clean run): you patch one position at a time. Your g
 (it does the same, with a progress bar), which you may use to check yourself, after writing your own.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens.ActivationCache import ActivationCache
+
+if TYPE_CHECKING:  # for the annotations only: the result's offline message needn't wait for TransformerLens
+    from transformer_lens.ActivationCache import ActivationCache
 
 
 def patch_residual_stream(

@@ -152,9 +152,9 @@ def test_shape(student, setting):
 def test_matches_transformer_lens(student, setting):
     """Matches transformer_lens.patching.get_act_patch_resid_pre (2 layers x 16 positions)"""
     s = setting
+    out, _ = _main_run(student, s)
     with torch.no_grad():
         expected = _quiet(tl_patching.get_act_patch_resid_pre, s.model, s.corrupted.toks, s.clean_cache, s.metric)
-    out, _ = _main_run(student, s)
     _assert_grid(out, expected, "patching grid (layer, pos)", lambda: _mistakes(s))
 
 
@@ -221,7 +221,7 @@ def test_another_model_and_metric(student, reference):
         return logit_diff
 
     s = _setting(model, clean, metric_of)
+    out = _run(student, s, _copy(s.clean_cache, model))
     with torch.no_grad():
         expected = reference.patch_residual_stream(model, s.corrupted.toks, _copy(s.clean_cache, model), s.metric)
-    out = _run(student, s, _copy(s.clean_cache, model))
     _assert_grid(out, expected, "patching grid on a 1-layer model", lambda: _mistakes(s))

@@ -166,9 +166,9 @@ def test_shape(student, setting):
 def test_matches_transformer_lens(student, setting):
     """Matches transformer_lens.patching.get_act_patch_attn_head_out_all_pos (2 layers x 4 heads)"""
     s = setting
+    out, _ = _main_run(student, s)
     with torch.no_grad():
         expected = _quiet(tl_patching.get_act_patch_attn_head_out_all_pos, s.model, s.corrupted.toks, s.clean_cache, s.metric)
-    out, _ = _main_run(student, s)
     _assert_grid(out, expected, "patching grid (layer, head)", lambda: _mistakes(s))
 
 
@@ -207,7 +207,7 @@ def test_another_model_and_metric(student, reference):
         return logit_diff
 
     s = _setting(model, clean, metric_of)
+    out = _run(student, s, _copy(s.clean_cache, model))
     with torch.no_grad():
         expected = reference.patch_head_outputs(model, s.corrupted.toks, _copy(s.clean_cache, model), s.metric)
-    out = _run(student, s, _copy(s.clean_cache, model))
     _assert_grid(out, expected, "patching grid on a 1-layer, 8-head model", lambda: _mistakes(s))

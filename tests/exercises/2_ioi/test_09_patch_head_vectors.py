@@ -143,9 +143,9 @@ def _assert_grid(actual, expected, name, mistakes_of):
 
 
 def _check_against_transformer_lens(student, s, activation):
+    out, _ = _main_run(student, s, activation)
     with torch.no_grad():
         expected = _quiet(TL_SWEEPS[activation], s.model, s.corrupted.toks, s.clean_cache, s.metric)
-    out, _ = _main_run(student, s, activation)
     shape = (s.model.cfg.n_layers, s.model.cfg.n_heads)
     check(tuple(out.shape) == shape, f"activation={activation!r}: expected shape {shape} (n_layers, n_heads), got "
           f"{tuple(out.shape)}", diagnosis="Rows are layers (model.cfg.n_layers), columns heads (model.cfg.n_heads).")
@@ -206,8 +206,8 @@ def test_another_model_and_metric(student, reference):
 
     s = _setting(model, clean, metric_of)
     for activation in ("q", "pattern"):
+        out = _run(student, s, _copy(s.clean_cache, model), activation)
         with torch.no_grad():
             expected = reference.patch_head_vectors(model, s.corrupted.toks, _copy(s.clean_cache, model), s.metric, activation)
-        out = _run(student, s, _copy(s.clean_cache, model), activation)
         _assert_grid(out, expected, f"activation={activation!r} on a 1-layer, 8-head model",
                      lambda: _mistakes(s, activation))
