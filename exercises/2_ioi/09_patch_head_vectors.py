@@ -41,7 +41,8 @@ the sweep of exercise 8 for the hook named by `activation` ("q", "k", "v" or "pa
 
 Then run this file, the section's result: your exercises 6-9 on GPT-2 small (~550 MB, downloaded once
 into the Hugging Face cache; a few minutes on a laptop CPU: about 200 + 720 forward passes), or, with
-`--tiny`, on a 3-layer model trained on IOI in under a minute (no download):
+`--tiny`, on a 3-layer model trained on IOI the first time you run it (under a minute on a laptop, then
+cached in results/ioi/; no download):
 
     python exercises/2_ioi/09_patch_head_vectors.py [--tiny] [--prompts N]
 
