@@ -1,0 +1,112 @@
+"""Both runs in one forward pass
+=============================
+
+Difficulty: 3/5    Importance: 3/5    Time: ~20 minutes
+
+Source: Fiotto-Kaufman et al. 2024, "NNsight and NDIF: Democratizing Access to Foundation Model Internals"
+(https://arxiv.org/abs/2407.14561): several inputs in one trace; the patch is exercise 05's (Hendel et al.
+2023, https://arxiv.org/abs/2310.15916).
+
+Exercise 05 ran the model twice for the patch: once over the ICL prompts to get h, once over the zero-shot
+prompts to patch it in. The zero-shot run doesn't need the ICL run to have *finished*, only to have got as
+far as block `layer`: both can be one forward pass over one batch, ICL prompts and zero-shot prompts
+together, with h computed from the ICL rows and written into the zero-shot rows of the same activation, on
+its way to block `layer + 1`. Half the passes; and remotely, one request to NDIF instead of two, with h
+never leaving the server.
+
+Invokes. A trace can hold several inputs, each in its own `invoke` block:
+
+    with model.trace(remote=remote) as tracer:          # no prompts here: the invokes bring them
+        with tracer.invoke(icl_prompts):
+            ...                                          # sees the ICL prompts' rows only
+        with tracer.invoke(zero_shot_prompts):
+            ...                                          # sees the zero-shot prompts' rows only
+
+nnsight puts all the invokes' prompts into one batch (left-padded together, so -1 is still every prompt's
+last token) and runs the model once. Inside an invoke, `model.transformer.h[layer].output` is that invoke's
+rows only: `(len(icl_prompts), seq, d_model)` in the first, `(len(zero_shot_prompts), seq, d_model)` in the
+second; an edit in the second invoke touches only the zero-shot rows.
+
+The barrier. Each invoke's code runs in step with the forward pass, pausing wherever it waits for a module
+the model has not reached yet. The two invokes are not run one after the other: they take turns, and
+nothing tells the second to wait for a value the first computes. Here both wait for the same module, block
+`layer`, and the second needs h from the first:
+
+    h = model.transformer.h[layer].output[:, -1].mean(dim=0)          # invoke 1
+    model.transformer.h[layer].output[:, -1] = h                       # invoke 2: NameError: name 'h' is not defined
+
+Python evaluates the right-hand side `h` first, and when invoke 2 starts, invoke 1 is still waiting for
+block `layer` to run: h doesn't exist yet. A barrier is a meeting point for the invokes. Make one before
+them with the number of invokes that will call it, and call it in each:
+
+    with model.trace(remote=remote) as tracer:
+        barrier = tracer.barrier(2)
+        with tracer.invoke(icl_prompts):
+            h = ...                      # compute h
+            barrier()                    # h exists from here on
+        with tracer.invoke(zero_shot_prompts):
+            barrier()                    # wait until the first invoke has got here
+            ...                          # now h can be used
+
+Every invoke that calls `barrier()` waits there until all n have arrived; the last to arrive releases them
+all. So everything above the barrier (h computed) happens before anything below it (h used), within the same
+forward pass: when invoke 2 goes on to edit block `layer`'s output, the model is still at that block and
+the edit reaches block `layer + 1`. The count must be the number of invokes that call it: with
+`tracer.barrier(1)` the first arrival releases itself and the NameError is back; with 3 the meeting never
+completes and nnsight stops with "A barrier was never reached by every block it waits for".
+
+h itself doesn't need `.save()`: it moves between invokes inside the trace. Save only what you return, the
+zero-shot prompts' next tokens.
+
+What correct looks like: the same patched tokens as exercise 05's second result (up to floating-point
+noise from the different padding), from one call of the model.
+"""
+
+from jaxtyping import Int
+from torch import Tensor
+
+
+def hidden_state_one_pass(
+    model,
+    icl_prompts: list[str],
+    zero_shot_prompts: list[str],
+    layer: int,
+    *,
+    remote: bool = False,
+) -> Int[Tensor, "batch"]:
+    """Exercise 05's patch in one forward pass: h from the ICL prompts, patched into the zero-shot prompts.
+
+    Args:
+        model: an nnsight `TransformersModel` with GPT-J's module names (`model.transformer.h[L]`,
+            `model.lm_head`).
+        icl_prompts: ICL prompts of one task, to compute h from (the first invoke).
+        zero_shot_prompts: prompts with only a query, to patch h into (the second invoke).
+        layer: the block whose output is averaged (for h) and then patched (0-based).
+        remote: run on NDIF (True) or locally (False); pass it to `model.trace`.
+
+    Returns:
+        patched, (batch,) with batch = len(zero_shot_prompts): the token id with the largest logit at the
+        last position of each zero-shot prompt, with block `layer`'s output at the last position replaced by
+        h, the mean of the same over the ICL prompts.
+    """
+    # SOLUTION
+    with model.trace(remote=remote) as tracer:
+        # One meeting point for the two invokes: the first computes h before it, the second uses h after it.
+        barrier = tracer.barrier(2)
+
+        with tracer.invoke(icl_prompts):
+            # The ICL rows only: their mean last-position output of block `layer` (exercise 04).
+            h = model.transformer.h[layer].output[:, -1].mean(dim=0)
+            barrier()
+
+        with tracer.invoke(zero_shot_prompts):
+            # Wait for h, then write it into the zero-shot rows' last position, still at block `layer`.
+            barrier()
+            model.transformer.h[layer].output[:, -1] = h
+            patched = model.lm_head.output[:, -1].argmax(dim=-1).save()
+
+    return patched
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("one model.trace with tracer.barrier(2) and two tracer.invoke blocks: compute h in the first, patch it in the second")
+    # END EXERCISE

@@ -1,0 +1,187 @@
+"""Hidden test for exercise 06: exercise 05's patch in one forward pass, with two invokes (ICL prompts, then
+zero-shot prompts) and a barrier between computing h and using it.
+
+Runs on a tiny random GPT-J (3 blocks, d_model 64, built in code) whose weights are redrawn at std 1, so the
+predictions differ from prompt to prompt and each way of patching gives different tokens. A forward hook on
+the underlying Hugging Face model counts the forward passes.
+"""
+
+import pytest
+import torch
+
+from arena_cli.testing import CheckFailed, assert_close, call_student, check
+from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
+from arena_course.fv_basics import NOT_SAVED, OUT_OF_ORDER, record_remote, sharpened
+
+N_LAYERS, D_MODEL = 3, 64
+
+FORGOT_BARRIER = (
+    "NameError for a value computed in the first invoke: the second invoke used it before the first had "
+    "computed it. Invokes take turns as the model runs, and when the second starts, the first is still "
+    "waiting for block `layer`. Make `barrier = tracer.barrier(2)` before the invokes and call `barrier()` in "
+    "both: in the first after computing h, in the second before using it. (If you did: is the count 2, one "
+    "per invoke that calls it?)"
+)
+BARRIER_COUNT = (
+    "The barrier never released: `tracer.barrier(n)` waits for n calls, so n must be the number of invokes "
+    "that call `barrier()` (2 here), and each of them must reach its call."
+)
+_CRASH = (
+    "One `with model.trace(remote=remote) as tracer:` holding `barrier = tracer.barrier(2)` and two "
+    "`with tracer.invoke(...):` blocks; inside an invoke, `model.transformer.h[layer].output` is that invoke's "
+    "rows only, (n_prompts, seq, d_model)."
+)
+
+
+def _model():
+    return sharpened(tiny_gptj(0, n_layers=N_LAYERS, d_model=D_MODEL))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def data():
+    pairs = load_word_pairs("antonyms")
+    icl = ICLDataset(pairs, 4, 2, seed=0).prompts + ICLDataset(pairs, 3, 3, seed=1).prompts
+    icl += ICLDataset(pairs, 3, 1, seed=3).prompts
+    zero_shot = ICLDataset(pairs, 8, 2, seed=2).zero_shot().prompts
+    return icl, zero_shot
+
+
+def _h(model, prompts, layer):
+    with model.trace(prompts):
+        h = model.transformer.h[layer].output[:, -1].mean(dim=0).save()
+    return h
+
+
+def _tokens(model, prompts, layer=None, vector=None):
+    """The next tokens of `prompts`, unpatched (vector None) or with block `layer`'s last position set to it."""
+    with model.trace(prompts):
+        if vector is not None:
+            model.transformer.h[layer].output[:, -1] = vector
+        tokens = model.lm_head.output[:, -1].argmax(dim=-1).save()
+    return tokens
+
+
+def _call(fn, *args, **kwargs):
+    """call_student, with diagnoses for nnsight's errors in a trace with invokes and a barrier."""
+    try:
+        return call_student(fn, *args, diagnosis=_CRASH, **kwargs)
+    except CheckFailed as e:
+        message = str(e)
+        if "raised UnboundLocalError" in message:
+            e.diagnosis = NOT_SAVED
+        elif "raised NameError" in message:
+            e.diagnosis = FORGOT_BARRIER
+        elif "barrier was never reached" in message:
+            e.diagnosis = BARRIER_COUNT
+        elif "raised OutOfOrderError" in message:
+            e.diagnosis = OUT_OF_ORDER
+        raise
+
+
+def _run(student, model, icl, zero_shot, layer, **kwargs):
+    with torch.no_grad():
+        out = _call(student.hidden_state_one_pass, model, icl, zero_shot, layer, **kwargs)
+    check(
+        isinstance(out, torch.Tensor),
+        f"hidden_state_one_pass returned {type(out).__name__}, expected a tensor of token ids (batch,)",
+        diagnosis="Did you forget a `return`?" if out is None else "Return the saved patched tokens.",
+    )
+    return out.detach()
+
+
+def test_shape(student, model, data):
+    """Returns the patched next tokens, (batch,) token ids for the zero-shot prompts"""
+    icl, zero_shot = data
+    patched = _run(student, model, icl, zero_shot, 0)
+    diagnosis = ""
+    if patched.dim() == 1 and len(patched) == len(icl) + len(zero_shot):
+        diagnosis = "That is every prompt of the batch: return the zero-shot prompts' tokens only (save them in the second invoke)."
+    elif patched.dim() == 1 and len(patched) == len(icl):
+        diagnosis = "Those are the ICL prompts' tokens: save the prediction in the second (zero-shot) invoke."
+    check(tuple(patched.shape) == (len(zero_shot),),
+          f"patched has shape {tuple(patched.shape)}, expected ({len(zero_shot)},): one token per zero-shot prompt",
+          diagnosis=diagnosis)
+    check(not patched.is_floating_point(), f"patched has dtype {patched.dtype}, expected token ids (integers)",
+          diagnosis="The next token is the index of the largest logit (`argmax`), not its value (`max`).")
+
+
+def test_matches_reference(student, reference, model, data):
+    """The patched next tokens match the reference (h from the ICL invoke, patched at block 0)"""
+    icl, zero_shot = data
+    layer = 0
+    with torch.no_grad():
+        expected = reference.hidden_state_one_pass(model, icl, zero_shot, layer)
+        h = _h(model, icl, layer)
+        mistakes = {
+            "Your patch changed nothing: the tokens are the zero-shot prompts' own. In the second invoke, after the "
+            "barrier, assign `model.transformer.h[layer].output[:, -1] = h`.": _tokens(model, zero_shot),
+            "h came from the zero-shot prompts: compute it in the first invoke (the ICL prompts), whose "
+            "`model.transformer.h[layer].output` is the ICL rows only.":
+                _tokens(model, zero_shot, layer, _h(model, zero_shot, layer)),
+            "h came from every prompt of the batch: compute it inside the first invoke, from the ICL rows only.":
+                _tokens(model, zero_shot, layer, _h(model, icl + zero_shot, layer)),
+            "Your h is the mean of position 0: it is the mean of the LAST position, `output[:, -1]` (left padding "
+            "puts every prompt's last token there).": _tokens(model, zero_shot, layer, _first(model, icl, layer)),
+        }
+        for other in range(N_LAYERS):
+            if other != layer:
+                mistakes[f"You patched block {other}: h is block {layer}'s output and goes back to block {layer}."] = (
+                    _tokens(model, zero_shot, other, h))
+    patched = _run(student, model, icl, zero_shot, layer)
+    assert_close(patched, expected, name="patched", atol=0, rtol=0, check_dtype=False, mistakes=mistakes)
+
+
+def _first(model, prompts, layer):
+    with model.trace(prompts):
+        first = model.transformer.h[layer].output[:, 0].mean(dim=0).save()
+    return first
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_same_as_two_traces(student, model, data, layer):
+    """One pass gives the same tokens as exercise 05's two traces (h from one trace, patched in another)"""
+    icl, zero_shot = data
+    with torch.no_grad():
+        expected = _tokens(model, zero_shot, layer, _h(model, icl, layer))
+    patched = _run(student, model, icl, zero_shot, layer)
+    assert_close(patched, expected, name=f"one pass vs two traces (block {layer})", atol=0, rtol=0,
+                 check_dtype=False,
+                 diagnosis="The first invoke computes h = output[:, -1].mean(dim=0) from the ICL prompts; the second, "
+                 "after the barrier, sets output[:, -1] = h in the zero-shot prompts at the same block.")
+
+
+def test_one_forward_pass(student, data):
+    """Runs the model once, on the ICL and zero-shot prompts together, in one trace"""
+    model = _model()
+    calls = record_remote(model)
+    batches = []
+    hook = model._module.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: batches.append(int(kwargs["input_ids"].shape[0]) if "input_ids" in kwargs
+                                                    else int(args[0].shape[0])),
+        with_kwargs=True,
+    )
+    try:
+        icl, zero_shot = data
+        _run(student, model, icl[:3], zero_shot[:2], 0, remote=True)
+    finally:
+        hook.remove()
+    check(
+        len(calls) == 1,
+        f"model.trace was called {len(calls)} times, expected once",
+        diagnosis="One `with model.trace(remote=remote) as tracer:` with two `tracer.invoke(...)` blocks inside "
+        "it (exercise 05 used separate traces; this one doesn't).",
+    )
+    check(calls == [True], f"model.trace was called with remote={calls[0]!r} when given remote=True",
+          diagnosis="Pass it on: `model.trace(remote=remote)`.")
+    check(
+        batches == [5],
+        f"the model ran {len(batches)} time(s) on batches of {batches}, expected once on all 5 prompts (3 ICL + 2 "
+        "zero-shot)",
+        diagnosis="Put each set of prompts in its own invoke of the same trace: `with tracer.invoke(icl_prompts):` "
+        "and `with tracer.invoke(zero_shot_prompts):`; nnsight batches them into one forward pass.",
+    )
