@@ -1,0 +1,219 @@
+"""The result of chapter 2, section 4 (path patching): which heads carry the answer straight to the logits
+(the name movers), and which heads feed the name movers' queries, keys and values.
+
+`run_result` runs the student's `path_patch_to_logits` (exercise 10) and `path_patch_to_heads` (exercise
+11) with their `ioi_logit_diff` and `ioi_metric` (exercises 1 and 6), as the paper does:
+
+1. orig = the IOI prompts, new = `orig.abc()` (three different names); the metric is 1 on the orig run
+   and 0 on the new run, measured with orig's answers.
+2. Every head -> the logits (direct path only). The receivers of step 3 are the heads whose direct path
+   matters most (the most negative entries): the name movers.
+3. Every head -> those name movers' queries (the paper's figure: the S-inhibition heads), keys and
+   values.
+
+Both grids are plotted as the change in the metric (entry - 1): 0 = no effect, -1 = as broken as the
+ABC run. Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from arena_course.display import pyplot, save_figure
+from arena_course.ioi import IOIDataset, ResultSetting
+
+# Prompts per run: path patching is 1 + 2 forward passes per head (x3 inputs), so GPT-2 gets fewer.
+DEFAULT_PROMPTS = {True: 100, False: 20}  # tiny model, GPT-2 small
+N_RECEIVERS = 3  # the paper's three name movers (9.9, 9.6, 10.0 in GPT-2 small)
+INPUTS = ("q", "k", "v")
+INPUT_NAMES = {"q": "queries", "k": "keys", "v": "values"}
+ABC_SEED = 1
+
+
+def n_prompts(tiny: bool, requested: int | None = None) -> int:
+    """The number of prompts for this section's result: `--prompts` if given, else the default."""
+    return requested or DEFAULT_PROMPTS[bool(tiny)]
+
+
+def offline_message(error: Exception, script: str) -> str:
+    """One line for a result that can't get GPT-2: what it needs, and the --tiny alternative (the same
+    wording as the chapter's other results)."""
+    return f"{error} Or run `python {script} --tiny`: the same code on a tiny model trained on IOI (no download)."
+
+
+def head_name(head: tuple[int, int]) -> str:
+    """(9, 6) -> "9.6", the paper's way of naming heads."""
+    return f"{head[0]}.{head[1]}"
+
+
+def strongest(grid: Tensor, n: int, *, negative: bool = True) -> list[tuple[tuple[int, int], float]]:
+    """The n heads with the most negative (or most positive) entries of a (layer, head) grid, with them."""
+    flat = grid.flatten()
+    order = flat.argsort(descending=not negative)[:n]
+    n_heads = grid.shape[1]
+    return [((int(i) // n_heads, int(i) % n_heads), float(flat[i])) for i in order]
+
+
+def name_movers(effect: Tensor, n: int = N_RECEIVERS) -> list[tuple[int, int]]:
+    """The receivers: the n heads whose direct path lowers the metric most (only heads that lower it)."""
+    movers = [head for head, value in strongest(effect, n) if value < 0]
+    return movers or [strongest(effect, 1)[0][0]]
+
+
+@dataclass
+class PathSummary:
+    """What the result found: both grids (as changes of the metric), the receivers, and the files."""
+
+    model_name: str
+    tiny: bool
+    n_prompts: int
+    clean_logit_diff: float
+    abc_logit_diff: float
+    to_logits: Tensor  # (layer, head): metric - 1, sender -> logits
+    receivers: list[tuple[int, int]]
+    to_heads: dict[str, Tensor]  # "q"/"k"/"v" -> (layer, head): metric - 1, sender -> receivers' input
+    paths: list[Path] = field(default_factory=list)
+
+    def report(self) -> list[str]:
+        """Lines to print: the numbers, the files, and what to look for."""
+        fmt = lambda pairs: ", ".join(f"{head_name(h)} ({v:+.2f})" for h, v in pairs)  # noqa: E731
+        lines = [
+            f"{self.model_name}, {self.n_prompts} prompts: logit difference {self.clean_logit_diff:.2f} on the IOI "
+            f"prompts, {self.abc_logit_diff:.2f} on the ABC prompts (metric 1 and 0; entries below are metric - 1).",
+            f"Sender -> logits: most negative {fmt(strongest(self.to_logits, 5))}; "
+            f"most positive {fmt(strongest(self.to_logits, 2, negative=False))}.",
+            f"Receivers (the name movers, from the first plot): {', '.join(head_name(h) for h in self.receivers)}.",
+        ]
+        for inp, grid in self.to_heads.items():
+            lines.append(f"Sender -> their {INPUT_NAMES[inp]}: strongest {fmt(strongest(grid, 3))}; "
+                         f"total |effect| {float(grid.abs().sum()):.2f}.")
+        lines += [f"Wrote {path}" for path in self.paths]
+        lines.append(
+            "Look for: in the first plot a few heads well below 0, the name movers (GPT-2 small: 9.9, 9.6, 10.0; "
+            "10.7 and 11.10, the negative name movers, above 0). In the second, the heads that feed them: "
+            "through the queries, the S-inhibition heads (GPT-2 small: 7.3, 7.9, 8.6, 8.10)."
+        )
+        if self.tiny:
+            lines.append(
+                "The tiny model found its own circuit, not GPT-2's: compare the three panels to see which input "
+                "of its name movers carries the information from earlier heads (its name movers' queries hardly "
+                "depend on earlier heads, as the query patching of section 3 showed)."
+            )
+        return lines
+
+
+def ioi_metric_of(
+    model,
+    orig: IOIDataset,
+    new: IOIDataset,
+    ioi_logit_diff: Callable,
+    ioi_metric: Callable,
+) -> tuple[Callable[[Tensor], Tensor], float, float]:
+    """The metric of a patched orig run (1 = orig, 0 = new, both measured with orig's answers), and the two
+    logit differences."""
+    with torch.no_grad():
+        clean = float(ioi_logit_diff(model(orig.toks), orig))
+        abc = float(ioi_logit_diff(model(new.toks), orig))
+    return partial(ioi_metric, data=orig, clean_logit_diff=clean, corrupted_logit_diff=abc), clean, abc
+
+
+def plot_grid(ax, grid: Tensor, *, title: str, vmax: float, marked: list[tuple[int, int]] = ()):
+    """A (layer, head) heatmap of metric changes, red below 0, blue above, with the `marked` heads boxed."""
+    n_layers, n_heads = grid.shape
+    image = ax.imshow(grid.numpy(), cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_xticks(range(n_heads))
+    ax.set_yticks(range(n_layers))
+    if n_layers * n_heads <= 48:
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                value = float(grid[layer, head])
+                ax.text(head, layer, f"{value:+.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(value) > 0.6 * vmax else "black")
+    for layer, head in marked:
+        ax.add_patch(pyplot().Rectangle((head - 0.5, layer - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2))
+    return image
+
+
+def plot_to_logits(summary: PathSummary, path: Path) -> Path:
+    plt = pyplot()
+    n_layers, n_heads = summary.to_logits.shape
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * n_heads + 2.5, 1.5 + 0.4 * n_layers))
+    vmax = max(float(summary.to_logits.abs().max()), 1e-3)
+    image = plot_grid(ax, summary.to_logits, vmax=vmax, marked=summary.receivers,
+                      title="each head -> logits (direct path only)")
+    fig.colorbar(image, ax=ax, label="change in the IOI metric\n(-1 = as broken as the ABC run)")
+    fig.suptitle(f"Path patching, {summary.model_name}, {summary.n_prompts} prompts\n"
+                 f"boxed: the name movers (receivers of the next plot)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_to_heads(summary: PathSummary, path: Path) -> Path:
+    plt = pyplot()
+    n_layers, n_heads = summary.to_logits.shape
+    panels = list(summary.to_heads.items())
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * (1.5 + 0.45 * n_heads) + 1.5, 2.0 + 0.4 * n_layers),
+                             squeeze=False, constrained_layout=True)
+    vmax = max(max(float(g.abs().max()) for _, g in panels), 1e-3)
+    for i, (ax, (inp, grid)) in enumerate(zip(axes[0], panels)):
+        image = plot_grid(ax, grid, vmax=vmax, marked=summary.receivers,
+                          title=f"-> their {INPUT_NAMES[inp]}" + (" (the paper's plot)" if inp == "q" else ""))
+        if i:
+            ax.set_ylabel("")
+    fig.colorbar(image, ax=list(axes[0]), label="change in the IOI metric")
+    movers = ", ".join(head_name(h) for h in summary.receivers)
+    fig.suptitle(f"Path patching each head -> the name movers {movers} (boxed)\n"
+                 f"{summary.model_name}, {summary.n_prompts} prompts", fontsize=10)
+    return save_figure(fig, path)
+
+
+def run_result(
+    setting: ResultSetting,
+    *,
+    ioi_logit_diff: Callable,
+    ioi_metric: Callable,
+    path_patch_to_logits: Callable,
+    path_patch_to_heads: Callable,
+    out_dir: Path,
+    inputs: tuple[str, ...] = INPUTS,
+    n_receivers: int = N_RECEIVERS,
+    progress: bool = True,
+) -> PathSummary:
+    """Run section 4's result with the given (student's) functions and write the two plots."""
+    model, orig = setting.model, setting.clean
+    new = orig.abc(seed=ABC_SEED)
+    metric, clean, abc = ioi_metric_of(model, orig, new, ioi_logit_diff, ioi_metric)
+
+    # Every head's z on both runs, once: both functions accept them (and compute them if not given).
+    names = lambda name: name.endswith("attn.hook_z")  # noqa: E731
+    with torch.no_grad():
+        _, orig_cache = model.run_with_cache(orig.toks, names_filter=names, return_type=None)
+        _, new_cache = model.run_with_cache(new.toks, names_filter=names, return_type=None)
+
+    n_heads = model.cfg.n_layers * model.cfg.n_heads
+    say = print if progress else (lambda *a, **k: None)
+    say(f"Path patching {n_heads} senders -> logits ({setting.model_name}, {len(orig)} prompts)...", flush=True)
+    to_logits = path_patch_to_logits(model, orig, new, metric, orig_cache, new_cache).detach().cpu().float() - 1
+    receivers = name_movers(to_logits, n_receivers)
+
+    to_heads = {}
+    for inp in inputs:
+        say(f"Path patching {n_heads} senders -> the name movers' {INPUT_NAMES[inp]}...", flush=True)
+        grid = path_patch_to_heads(model, orig, new, metric, receivers, inp, orig_cache, new_cache)
+        to_heads[inp] = grid.detach().cpu().float() - 1
+
+    summary = PathSummary(setting.model_name, setting.tiny, len(orig), clean, abc, to_logits, receivers, to_heads)
+    summary.paths = [
+        plot_to_logits(summary, Path(out_dir) / f"path_patch_logits{setting.suffix}.png"),
+        plot_to_heads(summary, Path(out_dir) / f"path_patch_heads{setting.suffix}.png"),
+    ]
+    return summary
