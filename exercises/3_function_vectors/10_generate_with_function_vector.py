@@ -1,0 +1,124 @@
+"""Generating with the function vector
+===================================
+
+Difficulty: 3/5    Importance: 4/5    Time: ~20 minutes
+
+Source: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213),
+section 3 (adding the function vector to zero-shot and natural-text prompts); their code:
+`fv_intervention_natural_text` in `src/utils/intervention_utils.py` (https://github.com/ericwtodd/function_vectors).
+
+The payoff. A zero-shot prompt, "Q: hot\\nA:", shows no task: GPT-J continues it with whatever seems
+likely (often the word again, or something unrelated). Add the antonym function vector to the residual
+stream at one layer, at the last position, and the model answers " cold". Todd et al. add it to the
+output of layer 9 of GPT-J's 28 (about a third of the way in) and generate several tokens, adding it
+at every step.
+
+Generation in nnsight 0.8. `model.generate` traces a whole generation: the first forward pass runs the
+prompt (step 0), then each further pass runs only the newly generated token (steps 1, 2, ...; the earlier
+positions are cached). A module is reached once per step, and by default what you write in the block
+applies to its FIRST visit only, the prompt's forward pass. To intervene at several steps, loop:
+
+    with model.generate(max_new_tokens=n, do_sample=False, remote=remote) as tracer:
+        with tracer.invoke(prompts):                      # rows of the batch with no intervention
+            pass
+        with tracer.invoke(prompts):                      # rows with the function vector
+            for step in tracer.iter[:n]:                  # steps 0 .. n-1: every forward pass
+                model.transformer.h[layer].output[:, -1] += fv
+        with tracer.invoke():                             # no input: sees the whole batch
+            ids = tracer.result.save()                    # (2 * batch, prompt width + new tokens)
+
+- `for step in tracer.iter[:n]:` runs the body once per step, each time bound to that step's visit of
+  the module; `tracer.iter[2]`, `tracer.iter[[0, 2]]` select steps; `tracer.all()` is every step with
+  no end given. (`with tracer.all():` and `model.transformer.h[L].next()`, from older nnsight, are
+  deprecated or gone in 0.8.)
+- At step 0, position -1 is the prompt's last token; at step s > 0 the pass has one position, the token
+  generated at step s - 1, so `[:, -1]` is "the newest token" every time. That is Todd et al.'s
+  intervention: the vector at the last position of every forward pass.
+- `tracer.result` is the generated ids, prompt included. Read it in a separate invoke: if the generation
+  stops early (every row produced the end-of-text token), the loop's last steps never come, nnsight
+  cuts the loop short with a warning, and any line after the loop in the same invoke does not run.
+- `+=` on `h[layer].output[:, -1]` edits the residual stream in place; the block output is a tensor in
+  transformers 5 (no `[0]`).
+
+The two invokes run as one batch: rows `0 .. batch-1` without the vector, `batch .. 2*batch-1` with it.
+Decode only the new tokens: `new_token_texts(model.tokenizer, ids, prompt_width(model.tokenizer, prompts))`.
+
+What to write: `generate_with_function_vector`, greedy (`do_sample=False`), returning the completions
+without and with the function vector, as lists of strings.
+
+Then run this file, the section's result: your exercises 08-10 on GPT-J-6B (NDIF with NDIF_API_KEY, or
+a local copy), or with `--tiny` on a tiny GPT-J trained on the chapter's five tasks (a minute or so the
+first time, then cached in results/function_vectors):
+
+    python exercises/3_function_vectors/10_generate_with_function_vector.py [--tiny] [--task antonyms]
+
+It writes results/function_vectors/head_effects.png (head_effects_tiny.png with --tiny), the layer x head
+heatmap of causal indirect effects with the function vector's heads outlined, and prints zero-shot
+completions without and with the function vector. On GPT-J a handful of heads stand out (Todd et al. find
+them in the early-middle layers) and many zero-shot answers become the task's. On the tiny model the
+zero-shot queries belong to two tasks ("cat": chat or cats), so without examples it has to guess, and the
+function vector settles it; its heatmap is a lesson in what the effect measures (the printout explains).
+Without a model it prints one line saying what it needs and stops.
+"""
+
+from jaxtyping import Float
+from torch import Tensor
+
+from arena_course.fv_vectors import new_token_texts, prompt_width
+
+
+def generate_with_function_vector(
+    model,
+    prompts: list[str],
+    fv: Float[Tensor, "d_model"],
+    layer: int,
+    max_new_tokens: int,
+    *,
+    remote: bool = False,
+) -> tuple[list[str], list[str]]:
+    """Greedy generation from the prompts, without and with the function vector added to block `layer`'s
+    output at the last position of every forward pass (the prompt's last token, then each new token).
+
+    Args:
+        model: an nnsight `TransformersModel` with GPT-J's module names.
+        prompts: the prompts (zero-shot ones, "Q: hot\\nA:"), of any lengths (left-padded).
+        fv: the function vector, (d_model,).
+        layer: the block whose output (the residual stream after it) the vector is added to.
+        max_new_tokens: how many tokens to generate.
+        remote: run on NDIF (True) or locally (False); pass it to `model.generate`.
+
+    Returns:
+        (without, with_fv): for each prompt, the generated text (new tokens only) without and with the
+        function vector.
+    """
+    raise NotImplementedError("one model.generate with two invokes (plain; fv added to h[layer].output[:, -1] at every step via tracer.iter) and tracer.result read in a third")
+
+
+if __name__ == "__main__":
+    # The section's result: your functions from exercises 08-10 (loaded from the files next to this one)
+    # on GPT-J-6B, or with --tiny on a tiny GPT-J trained in a few seconds on the chapter's ICL prompts.
+    # Writes results/function_vectors/head_effects[_tiny].png and prints the completions.
+    import sys
+    from pathlib import Path
+
+    from arena_course import fv_vectors
+    from arena_course.loading import load_sibling
+    from arena_course.models import ModelUnavailable
+
+    args = fv_vectors.function_vector_args()
+    try:
+        setup = fv_vectors.function_vector_setup(args)
+    except ModelUnavailable as e:
+        print(e, file=sys.stderr)  # one line: what is needed and how to get it
+        sys.exit(1)
+
+    effects_module = load_sibling(__file__, "head_indirect_effects")
+    summary = fv_vectors.run_function_vector_result(
+        setup,
+        head_indirect_effects=effects_module.head_indirect_effects,
+        function_vector=load_sibling(__file__, "function_vector").function_vector,
+        generate_with_function_vector=generate_with_function_vector,
+        out_dir=Path("results/function_vectors"),
+    )
+    print(summary.report)
+    print(f"Wrote {summary.path}")

@@ -1,0 +1,100 @@
+"""The function vector
+===================
+
+Difficulty: 3/5    Importance: 5/5    Time: ~20 minutes
+
+Source: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213),
+section 2 (the function vector: the sum of the mean outputs of the heads with the largest average indirect
+effect); their code: `compute_function_vector` in `src/utils/extract_utils.py`
+(https://github.com/ericwtodd/function_vectors).
+
+Exercise 08 ranked the heads by causal indirect effect. The few at the top carry the task; Todd et al.
+add up what they write into the residual stream and call the sum a **function vector** (FV):
+
+    FV = sum over the top-k heads (layer, h) of  out_proj_layer( ā[layer, h] placed in head h's slice )
+
+Step by step, for one head: take its mean output over the clean prompts at the last position, `ā[layer,
+h]` of shape (d_head,); put it in an otherwise zero vector of size d_model at head h's slice
+`h * d_head:(h + 1) * d_head`; run it through that layer's `attn.out_proj`. What comes out, a d_model
+vector, is the head's average contribution to the residual stream (GPT-J's out_proj has no bias, so it is
+exactly `W_O[:, head's columns] @ ā[layer, h]`). Sum these over the k heads: the FV, shape (d_model,).
+(Todd et al. use k = 10 for GPT-J.)
+
+Why not `out_proj(the whole mean input)`? That would be everything the layer's attention writes, all
+heads together; the FV keeps only the chosen heads.
+
+nnsight for this. To run the model's own `out_proj` on a vector of your choosing, call the module inside
+a trace, as you would call it in PyTorch:
+
+    with model.trace(dataset.prompts, remote=remote):
+        z = model.transformer.h[layer].attn.out_proj.input[:, -1].mean(dim=0)   # (d_model,), all heads
+        ...
+        contribution = model.transformer.h[layer].attn.out_proj(only_head_h).save()   # (d_model,)
+
+The call runs `out_proj` on your vector away from its place in the forward pass (nnsight's "logit lens"
+pattern), and inside a trace it runs where the model is: on NDIF too, where the weights are. This function
+reads the mean head outputs itself in the same trace (exercise 08's `mean_head_outputs`, for the layers it
+needs), so everything happens in one forward pass. Read the layers in the order the model runs them: sort
+the chosen heads by layer, and read each layer's input once.
+
+To pick the heads: `effects.flatten().topk(k).indices` are positions in the flattened (n_layers * n_heads)
+grid; `index // n_heads` is the layer and `index % n_heads` the head (or use `torch.unravel_index`).
+
+A correct answer has shape (d_model,) and, for k = 1, equals `W_O[:, cols] @ ā` of the single best head.
+"""
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from arena_course.function_vectors import ICLDataset
+
+
+def function_vector(
+    model,
+    dataset: ICLDataset,
+    effects: Float[Tensor, "n_layers n_heads"],
+    k: int,
+    *,
+    remote: bool = False,
+) -> Float[Tensor, "d_model"]:
+    """The function vector: the sum, over the k heads with the largest effect, of each head's mean output
+    at the last position of the clean prompts, put through its layer's out_proj on its own.
+
+    Args:
+        model: an nnsight `TransformersModel` with GPT-J's module names (`model.transformer.h[L].attn.out_proj`).
+        dataset: the clean ICL prompts of the task (`dataset.prompts`, each ending at position -1).
+        effects: (n_layers, n_heads) causal indirect effects (exercise 08); the k largest pick the heads.
+        k: how many heads.
+        remote: run on NDIF (True) or locally (False); pass it to `model.trace`.
+
+    Returns:
+        (d_model,): the sum over the top-k heads (layer, h) of out_proj_layer(x), x being zero except
+        for head h's slice, which holds the head's output at the last position averaged over the prompts.
+    """
+    n_heads = model.config.n_head
+    d_head = model.config.n_embd // n_heads
+
+    # SOLUTION
+    # The k heads with the largest effect, as (layer, head), grouped by layer in the order the layers run.
+    top = effects.flatten().topk(k).indices
+    heads_by_layer: dict[int, list[int]] = {}
+    for index in sorted(top.tolist()):  # flattened index = layer * n_heads + head: sorted means by layer
+        heads_by_layer.setdefault(index // n_heads, []).append(index % n_heads)
+
+    contributions = []  # made before the trace, so the saved values in it come back
+    with model.trace(dataset.prompts, remote=remote):
+        for layer, heads in heads_by_layer.items():
+            out_proj = model.transformer.h[layer].attn.out_proj
+            z = out_proj.input[:, -1].mean(dim=0)  # (d_model,): every head's mean output, side by side
+            for head in heads:
+                cols = slice(head * d_head, (head + 1) * d_head)
+                only_head = torch.zeros_like(z)
+                only_head[cols] = z[cols]  # this head's mean output, every other head zero
+                contributions.append(out_proj(only_head).save())  # what the head adds to the residual stream
+
+    return torch.stack(contributions).sum(dim=0)
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("top-k heads of effects; in one trace, per layer (in order): mean out_proj input at -1, each head's slice alone through out_proj; sum")
+    # END EXERCISE
