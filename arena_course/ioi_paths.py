@@ -34,6 +34,7 @@ N_RECEIVERS = 3  # the paper's three name movers (9.9, 9.6, 10.0 in GPT-2 small)
 INPUTS = ("q", "k", "v")
 INPUT_NAMES = {"q": "queries", "k": "keys", "v": "values"}
 ABC_SEED = 1
+SMALL = 0.02  # effects smaller than this (2% of the ABC drop) are not listed in the report
 
 
 def n_prompts(tiny: bool, requested: int | None = None) -> int:
@@ -58,6 +59,13 @@ def strongest(grid: Tensor, n: int, *, negative: bool = True) -> list[tuple[tupl
     order = flat.argsort(descending=not negative)[:n]
     n_heads = grid.shape[1]
     return [((int(i) // n_heads, int(i) % n_heads), float(flat[i])) for i in order]
+
+
+def strongest_in_size(grid: Tensor, n: int) -> list[tuple[tuple[int, int], float]]:
+    """The n heads with the largest |entries| of a (layer, head) grid, with their (signed) entries."""
+    order = grid.flatten().abs().argsort(descending=True)[:n]
+    n_heads = grid.shape[1]
+    return [((int(i) // n_heads, int(i) % n_heads), float(grid.flatten()[i])) for i in order]
 
 
 def name_movers(effect: Tensor, n: int = N_RECEIVERS) -> list[tuple[int, int]]:
@@ -91,8 +99,9 @@ class PathSummary:
             f"Receivers (the name movers, from the first plot): {', '.join(head_name(h) for h in self.receivers)}.",
         ]
         for inp, grid in self.to_heads.items():
-            lines.append(f"Sender -> their {INPUT_NAMES[inp]}: strongest {fmt(strongest(grid, 3))}; "
-                         f"total |effect| {float(grid.abs().sum()):.2f}.")
+            big = [(h, v) for h, v in strongest_in_size(grid, 4) if abs(v) >= SMALL]
+            lines.append(f"Sender -> their {INPUT_NAMES[inp]}: " + (f"strongest {fmt(big)}" if big else
+                         f"no sender above {SMALL} in size") + f"; total |effect| {float(grid.abs().sum()):.2f}.")
         lines += [f"Wrote {path}" for path in self.paths]
         lines.append(
             "Look for: in the first plot a few heads well below 0, the name movers (GPT-2 small: 9.9, 9.6, 10.0; "

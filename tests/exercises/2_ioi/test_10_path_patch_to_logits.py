@@ -11,6 +11,7 @@ from functools import partial
 
 import pytest
 import torch
+from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
 from arena_cli.testing import assert_close, call_student, check
@@ -104,6 +105,25 @@ def _mistakes(model, orig, new, metric, baseline):
     }
 
 
+def _copies(model, caches):
+    """Fresh copies of the two caches for the student's function (so a change it makes to them shows, and
+    doesn't leak into the next test)."""
+    return tuple(ActivationCache({name: t.clone() for name, t in cache.items()}, model) for cache in caches)
+
+
+def _check_caches_unchanged(copies, caches):
+    for label, copy, cache in zip(["orig_cache", "new_cache"], copies, caches):
+        changed = [name for name in cache.keys() if not torch.equal(copy[name], cache[name])]
+        check(
+            not changed,
+            f"{label} was modified by your code ({', '.join(changed)}): the caches must stay as they are, or the "
+            "next sender's run freezes heads to wrong values",
+            diagnosis="`z = orig_cache[hook.name]` makes z the cache's own tensor, so `z[:, :, head] = ...` writes "
+            "into the cache. Copy into the running activation instead (`z[...] = orig_cache[hook.name]`), or "
+            "`.clone()` first.",
+        )
+
+
 def _compare(actual, expected, *, name, mistakes, diagnosis=""):
     """assert_close, computing the mistakes' values (several patched runs) only when they are needed."""
     if actual.shape == expected.shape and torch.allclose(actual.float(), expected.float(), atol=1e-5, rtol=1e-5):
@@ -114,14 +134,14 @@ def _compare(actual, expected, *, name, mistakes, diagnosis=""):
 # --------------------------------------------------------------------------- the hook
 
 
-def _hook(student, z, layer, sender, caches):
+def _hook(student, model, z, layer, sender, caches):
     hook = HookPoint()
     hook.name = f"blocks.{layer}.attn.hook_z"
-    orig_cache, new_cache = caches
+    copies = _copies(model, caches)
     z_in = z.clone()
     with torch.no_grad():
-        out = call_student(student.patch_sender_freeze_others, z_in, hook, sender, orig_cache, new_cache,
-                           diagnosis=_CRASH)
+        out = call_student(student.patch_sender_freeze_others, z_in, hook, sender, *copies, diagnosis=_CRASH)
+    _check_caches_unchanged(copies, caches)
     out = z_in if out is None else out  # modified in place and returned nothing: TransformerLens uses z
     check(isinstance(out, torch.Tensor), f"patch_sender_freeze_others returned {type(out).__name__}, expected z")
     return out.detach()
@@ -133,7 +153,7 @@ def test_hook_in_sender_layer(student, setting):
     orig_cache, new_cache = caches
     name = f"blocks.{SENDER[0]}.attn.hook_z"
     z = torch.randn_like(orig_cache[name])  # what the running forward pass holds: neither cache
-    out = _hook(student, z, SENDER[0], SENDER, caches)
+    out = _hook(student, model, z, SENDER[0], SENDER, caches)
     expected = orig_cache[name].clone()
     expected[:, :, SENDER[1]] = new_cache[name][:, :, SENDER[1]]
     only_sender = z.clone()
@@ -162,7 +182,7 @@ def test_hook_in_other_layer(student, setting):
     other = 1 - SENDER[0]
     name = f"blocks.{other}.attn.hook_z"
     z = torch.randn_like(orig_cache[name])
-    out = _hook(student, z, other, SENDER, caches)
+    out = _hook(student, model, z, other, SENDER, caches)
     wrong_layer = orig_cache[name].clone()
     wrong_layer[:, :, SENDER[1]] = new_cache[name][:, :, SENDER[1]]
     only_sender = z.clone()
@@ -181,8 +201,11 @@ def test_hook_in_other_layer(student, setting):
 # --------------------------------------------------------------------------- the grid
 
 
-def _grid(student, model, orig, new, metric, caches=(None, None)):
-    out = call_student(student.path_patch_to_logits, model, orig, new, metric, *caches, diagnosis=_CRASH)
+def _grid(student, model, orig, new, metric, caches=None):
+    copies = _copies(model, caches) if caches is not None else (None, None)
+    out = call_student(student.path_patch_to_logits, model, orig, new, metric, *copies, diagnosis=_CRASH)
+    if caches is not None:
+        _check_caches_unchanged(copies, caches)
     check(
         isinstance(out, torch.Tensor),
         f"path_patch_to_logits returned {type(out).__name__}, expected a (layer, head) tensor",
@@ -225,7 +248,7 @@ def test_computes_its_own_caches(student, reference, setting):
     out = _grid(student, model, orig, new, metric)
     _compare(out, expected, name="path_patch_to_logits without caches",
              mistakes=lambda: _mistakes(model, orig, new, metric, baseline),
-             diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new).")
+             diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new) (and never write into them: each sender's run needs them intact).")
 
 
 def test_no_change_when_new_is_orig(student, setting):

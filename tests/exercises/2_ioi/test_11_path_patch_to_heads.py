@@ -10,6 +10,7 @@ version (new); the metric is the summed logit difference of orig's answers.
 
 import pytest
 import torch
+from transformer_lens import ActivationCache
 
 from arena_cli.testing import assert_close, call_student, check
 from arena_course.ioi import IOIDataset, tiny_ioi_model
@@ -135,6 +136,25 @@ def _mistakes(model, orig, new, metric, receivers, inp, baseline):
     return mistakes
 
 
+def _copies(model, caches):
+    """Fresh copies of the two caches for the student's function (so a change it makes to them shows, and
+    doesn't leak into the next test)."""
+    return tuple(ActivationCache({name: t.clone() for name, t in cache.items()}, model) for cache in caches)
+
+
+def _check_caches_unchanged(copies, caches):
+    for label, copy, cache in zip(["orig_cache", "new_cache"], copies, caches):
+        changed = [name for name in cache.keys() if not torch.equal(copy[name], cache[name])]
+        check(
+            not changed,
+            f"{label} was modified by your code ({', '.join(changed)}): the caches must stay as they are, or the "
+            "next sender's run freezes heads to wrong values",
+            diagnosis="`z = orig_cache[hook.name]` makes z the cache's own tensor, so `z[:, :, head] = ...` writes "
+            "into the cache. Copy into the running activation instead (`z[...] = orig_cache[hook.name]`), or "
+            "`.clone()` first.",
+        )
+
+
 def _compare(actual, expected, *, name, mistakes, diagnosis=""):
     """assert_close, computing the mistakes' values (many patched runs) only when they are needed."""
     if actual.shape == expected.shape and torch.allclose(actual.float(), expected.float(), atol=1e-5, rtol=1e-5):
@@ -142,9 +162,12 @@ def _compare(actual, expected, *, name, mistakes, diagnosis=""):
     assert_close(actual, expected, name=name, atol=1e-5, rtol=1e-5, check_dtype=False, mistakes=mistakes(), diagnosis=diagnosis)
 
 
-def _grid(student, model, orig, new, metric, receivers, inp, caches=(None, None)):
-    out = call_student(student.path_patch_to_heads, model, orig, new, metric, receivers, inp, *caches,
+def _grid(student, model, orig, new, metric, receivers, inp, caches=None):
+    copies = _copies(model, caches) if caches is not None else (None, None)
+    out = call_student(student.path_patch_to_heads, model, orig, new, metric, receivers, inp, *copies,
                        diagnosis=_CRASH)
+    if caches is not None:
+        _check_caches_unchanged(copies, caches)
     check(
         isinstance(out, torch.Tensor),
         f"path_patch_to_heads returned {type(out).__name__}, expected a (layer, head) tensor",
@@ -205,4 +228,4 @@ def test_one_receiver_without_caches(student, reference, setting):
         expected = reference.path_patch_to_heads(model, orig, new, metric, receivers, "v", *caches)
     _compare(out, expected, name="path_patch_to_heads(receivers=[(2, 1)], receiver_input='v'), no caches given",
              mistakes=lambda: _mistakes(model, orig, new, metric, receivers, "v", baseline),
-             diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new).")
+             diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new) (and never write into them: each sender's run needs them intact).")
