@@ -4,8 +4,9 @@
 Difficulty: 4/5    Importance: 5/5    Time: ~35 minutes
 
 Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), section 3
-(path patching, and the name mover heads found with it); the ARENA replication of it. Goldowsky-Dill et al. 2023, "Localizing Model Behavior with Path Patching"
-(https://arxiv.org/abs/2304.05969) define it in general.
+(path patching, and the name mover heads found with it); the ARENA replication of it. Goldowsky-Dill et
+al. 2023, "Localizing Model Behavior with Path Patching" (https://arxiv.org/abs/2304.05969) define path
+patching in general.
 
 **What activation patching can't say.** Patching a head's output (exercise 8) changes *everything
 downstream* of it: its direct contribution to the logits, and everything every later head and MLP does
@@ -13,7 +14,7 @@ with it. A big effect says the head matters, not how. Path patching asks about o
 how much does the head matter *through its direct route to the logits alone*?
 
 **Two runs, as in the paper.** `orig` is the IOI prompts. `new` is `orig.abc()`: the same sentences
-with three different names in the IO, S1 and S2 slots ("When Sarah and Tom went to the store, Rose gave
+with three different names in the IO, S1 and S2 slots ("After Sarah and Tom went to the store, Rose gave
 a drink to"). Nothing in a `new` prompt says which name should come next, so a head's output on `new`
 carries the sentence's structure but none of the IOI information. Patching it into the `orig` run
 *removes* that head's IOI information (noising: corrupted INTO clean; section 3 went the other way).
@@ -47,8 +48,8 @@ finds three, 9.9, 9.6 and 10.0, and two *negative* name movers, 10.7 and 11.10, 
 **The classic mistakes** (the hidden test recognises them):
 - *Not freezing the other heads* (patching only the sender's z): that is activation patching of the
   sender, its total effect through every path.
-- *Freezing the sender too*: set every head to orig first and forget to put the sender's new z back
-  (or overwrite it afterwards): nothing changes, every entry is metric(orig logits).
+- *Freezing the sender too*: freezing every head to orig and never putting the sender's new z back (or
+  putting it in first and then overwriting it): nothing changes, every entry is metric(orig logits).
 - *The wrong direction*: running `new` and patching orig's sender into it. The paper's question is what
   breaks in the *orig* run when one path loses its information.
 - *The wrong axis*: z is (batch, pos, head, d_head); `z[:, head]` indexes a *position*.

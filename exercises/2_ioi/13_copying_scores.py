@@ -23,10 +23,11 @@ OV matrix, W_OV = W_V @ W_O (d_model x d_model; biases left out). The paper's re
     copies  = name in logits.topk(5).indices      does the head raise the name it saw, above almost everything?
 
 The copying score of a head is the fraction of names for which `copies` holds. Name movers score high
-(over 90% in GPT-2 small); most heads score near 0. With `negative=True` the output is negated *before*
-the final LayerNorm and the unembedding (`out = -x @ W_OV`): a high score then means the head writes
-*minus* the name it attends to, as the paper's negative name movers (10.7, 11.10) do. Negate `out`, not
-the logits: the unembedding adds a bias b_U, and -(logits) would negate it too.
+(in GPT-2 small, the paper's name movers copy the large majority of names); most heads score near 0.
+With `negative=True` the output is negated *before* the final LayerNorm and the unembedding
+(`out = -x @ W_OV`): a high score then means the head writes *minus* the name it attends to, as the
+paper's negative name movers (10.7, 11.10) do. Negate `out`, not the logits: the unembedding adds a
+bias b_U, and -(logits) would negate it too.
 
 Simplifications, as in the paper and the ARENA replication: no positional embedding and no attention
 layer 0. The LayerNorm of the head's own layer (ln1) is not applied before W_V either; in compatibility
