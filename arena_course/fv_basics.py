@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from arena_course.function_vectors import ICLDataset, fv_tokenizer, load_word_pairs, task_names, tiny_gptj
+from arena_course.display import pyplot, save_figure
+from arena_course.function_vectors import ICLDataset, load_word_pairs, task_names, tiny_gptj
 
 # --------------------------------------------------------------------------- helpers for hidden tests
 
@@ -90,3 +92,284 @@ def call_traced(fn: Callable, *args: Any, diagnosis: str = "", **kwargs: Any) ->
         elif "raised OutOfOrderError" in message:
             e.diagnosis = OUT_OF_ORDER
         raise
+
+
+# --------------------------------------------------------------------------- attention patterns
+
+
+def use_eager_attention(model):
+    """Make a (local) model compute attention with the explicit softmax(QKᵀ/√d)V, which returns the
+    attention pattern as the second element of each attention module's output; returns the model.
+
+    transformers 5 loads GPT-J (and GPT-2) with "sdpa", PyTorch's fused scaled-dot-product kernel, which
+    never materialises the pattern: the attention module returns (output, None). The outputs of the two
+    implementations agree (up to float error) at every real token."""
+    if getattr(model.config, "_attn_implementation", None) != "eager":
+        model.set_attn_implementation("eager")
+    return model
+
+
+# --------------------------------------------------------------------------- a tiny GPT-J that does ICL
+
+TINY_TRAINED = dict(seed=0, n_layers=2, d_model=64, n_heads=4)  # the --tiny result's model
+TINY_STEPS, TINY_BATCH, TINY_MAX_SHOTS = 300, 64, 5
+
+
+def icl_training_batch(tokenizer, rng: random.Random, size: int, max_shots: int = TINY_MAX_SHOTS):
+    """A batch of ICL prompts of random tasks with 0 to `max_shots` examples, each followed by its answer.
+
+    Returns (input_ids, attention_mask, labels): labels are -100 except after every "A:", where they are
+    the answer that follows (of the examples and of the query), so a model learns to answer each pair from
+    the pairs before it."""
+    tasks = task_names()
+    texts = []
+    for _ in range(size):
+        data = ICLDataset(load_word_pairs(rng.choice(tasks)), 1, rng.randint(0, max_shots), seed=rng.randrange(2**31))
+        texts.append(data.prompts[0] + data.completions[0])
+    encoding = tokenizer(texts, padding=True, return_tensors="pt")
+    ids = encoding.input_ids
+    a_token, colon = tokenizer.convert_tokens_to_ids(["A", ":"])
+    after_a = torch.zeros_like(ids, dtype=torch.bool)
+    after_a[:, 1:-1] = (ids[:, 1:-1] == colon) & (ids[:, :-2] == a_token)  # the ":" of each "A:"
+    labels = torch.full_like(ids, -100)
+    labels[:, :-1][after_a[:, :-1]] = ids[:, 1:][after_a[:, :-1]]
+    return ids, encoding.attention_mask, labels
+
+
+def train_on_icl(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr: float = 3e-3, seed: int = 0,
+                 progress: bool = True):
+    """Train an nnsight-wrapped tiny GPT-J (in place) to answer ICL prompts of the chapter's five tasks.
+
+    Some query words belong to two tasks ("cat" -> "chat" in english_french, "cats" in singular_plural), so
+    the model has to read the task off the examples. Returns the model, in eval mode."""
+    from arena_course.display import ProgressBar
+
+    hf = model._module
+    optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+    rng = random.Random(seed)
+    hf.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
+            for step in range(steps):
+                ids, mask, labels = icl_training_batch(model.tokenizer, rng, batch)
+                logits = hf(input_ids=ids, attention_mask=mask).logits
+                loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                advance(step, loss.item())
+    hf.eval()
+    return model
+
+
+def trained_tiny_gptj(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
+    """A tiny GPT-J trained on ICL prompts (see `train_on_icl`); cached in `cache_dir` after the first time."""
+    model = tiny_gptj(**TINY_TRAINED)
+    key = "_".join(f"{k}{v}" for k, v in TINY_TRAINED.items()) + f"_steps{TINY_STEPS}_batch{TINY_BATCH}"
+    path = cache_dir / f".tiny_icl_gptj_{key}.pt" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            model._module.load_state_dict(torch.load(path, weights_only=True))
+            model._module.eval()
+            return model
+        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
+            path.unlink(missing_ok=True)
+    train_on_icl(model, progress=progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model._module.state_dict(), path)
+    return model
+
+
+# --------------------------------------------------------------------------- the section's result
+
+
+@dataclass
+class ResultSetting:
+    """What the result runs on: the model, whether it runs on NDIF, and how to name it."""
+
+    model: Any
+    remote: bool
+    tiny: bool
+
+    @property
+    def model_name(self) -> str:
+        if self.tiny:
+            return f"a tiny GPT-J ({self.model.config.n_layer} blocks) trained on ICL prompts"
+        return "GPT-J-6B" + (" on NDIF" if self.remote else "")
+
+    @property
+    def suffix(self) -> str:
+        """Appended to result file names, so tiny and real results don't overwrite each other."""
+        return "_tiny" if self.tiny else ""
+
+
+def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run section 1's result (nnsight basics).")
+    parser.add_argument("--tiny", action="store_true",
+                        help="run on a tiny GPT-J trained on ICL prompts in about half a minute (no download, no key)")
+    parser.add_argument("--prompts", type=int, default=2, help="ICL prompts per task (default 2)")
+    return parser.parse_args(argv)
+
+
+def result_setting(tiny: bool) -> ResultSetting:
+    """The tiny trained GPT-J, or GPT-J-6B from `load_fv_model()` (NDIF with NDIF_API_KEY, else the local
+    cache; raises `ModelUnavailable` with one line when neither can be had). A local model is switched to
+    eager attention, so its attention patterns exist; NDIF's copy is used as NDIF loaded it."""
+    if tiny:
+        return ResultSetting(use_eager_attention(trained_tiny_gptj()), False, True)
+    from arena_course.function_vectors import load_fv_model
+
+    model, remote = load_fv_model()
+    if not remote:
+        use_eager_attention(model)
+    return ResultSetting(model, remote, False)
+
+
+@dataclass
+class ResultSummary:
+    """What the result found (returned for tests; everything is also printed)."""
+
+    table: str
+    accuracy: float
+    accuracy_ablated: float
+    answer_attention: Tensor | None  # (n_heads,): mean attention from the last token to example answers
+    paths: list[Path]
+
+
+def first_token_ids(tokenizer, completions: Sequence[str]) -> list[int]:
+    """The first token of each completion (" cold" -> the id of " cold"; a multi-token answer is scored
+    by its first token, as Todd et al. do)."""
+    return [tokenizer(c, add_special_tokens=False).input_ids[0] for c in completions]
+
+
+def answer_positions(tokens: Sequence[str]) -> list[int]:
+    """Positions of the examples' answers in a tokenized ICL prompt: the token after each "A" ":" except at
+    the very end (where the query's answer is to come)."""
+    return [i for i in range(2, len(tokens)) if tokens[i - 1].strip() == ":" and tokens[i - 2].strip() == "A"]
+
+
+def show_token(token: str) -> str:
+    return token.replace("\n", "\\n").replace("Ġ", " ").replace("Ċ", "\\n")
+
+
+def run_result(
+    setting: ResultSetting,
+    *,
+    trace_and_save: Callable,
+    attention_patterns: Callable,
+    intervene_on_output: Callable,
+    n_per_task: int = 2,
+    n_prepended: int = 5,
+    out_dir: Path = Path("results/function_vectors"),
+    seed: int = 0,
+) -> ResultSummary:
+    """Section 1's result with the student's three functions: the predictions on ICL prompts of every task,
+    with and without the last block's MLP at the last position, and the last block's attention pattern at
+    the last position (attention<suffix>.png). Prints a table and returns a summary."""
+    model, remote = setting.model, setting.remote
+    tokenizer = model.tokenizer
+    n_layers = model.config.n_layer
+    last = n_layers - 1
+
+    datasets = [(task, ICLDataset(load_word_pairs(task), n_per_task, n_prepended, seed=seed)) for task in task_names()]
+    prompts = [p for _, d in datasets for p in d.prompts]
+    tasks = [t for t, d in datasets for _ in d.prompts]
+    queries = [q for _, d in datasets for q in d.queries]
+    completions = [c for _, d in datasets for c in d.completions]
+    answers = torch.tensor(first_token_ids(tokenizer, completions))
+
+    print(f"Running {len(prompts)} ICL prompts ({n_prepended} examples each, {n_per_task} per task) on "
+          f"{setting.model_name}.")
+    with torch.no_grad():
+        # Exercise 01: one trace, hidden states of the middle block, logits and predictions.
+        hidden, logits, predictions = (t.detach().cpu() for t in trace_and_save(model, prompts, n_layers // 2, remote=remote))
+        # Exercise 03: the same prompts with the last block's MLP output zeroed at the last position.
+        before, _, logits_ablated = (t.detach().cpu() for t in intervene_on_output(model, prompts, last, 0.0, remote=remote))
+    predictions_ablated = logits_ablated.argmax(-1)
+    p_answer = logits.float().softmax(-1)[torch.arange(len(prompts)), answers]
+    p_answer_ablated = logits_ablated.float().softmax(-1)[torch.arange(len(prompts)), answers]
+
+    def word(token_id) -> str:
+        return show_token(tokenizer.decode([int(token_id)])).strip() or repr(tokenizer.decode([int(token_id)]))
+
+    rows = [("task", "query", "answer", "predicted", "P(answer)", f"without MLP {last}", "P(answer)")]
+    for i in range(len(prompts)):
+        mark = "✓" if predictions[i] == answers[i] else "✗"
+        mark_ablated = "✓" if predictions_ablated[i] == answers[i] else "✗"
+        rows.append((tasks[i], queries[i], completions[i].strip(), f"{mark} {word(predictions[i])}",
+                     f"{p_answer[i]:.2f}", f"{mark_ablated} {word(predictions_ablated[i])}", f"{p_answer_ablated[i]:.2f}"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    accuracy = float((predictions == answers).float().mean())
+    accuracy_ablated = float((predictions_ablated == answers).float().mean())
+    lines.append(
+        f"Accuracy {accuracy:.0%}; with block {last}'s MLP output zeroed at the last position {accuracy_ablated:.0%} "
+        f"(that output's norm there: {before.float().norm(dim=-1).mean():.1f} on average; the residual stream after "
+        f"block {n_layers // 2}: {hidden[:, -1].float().norm(dim=-1).mean():.1f})."
+    )
+    table = "\n".join(lines)
+    print(table)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"predictions{setting.suffix}.txt"]
+    paths[0].write_text(f"{setting.model_name}, {n_prepended} examples per prompt\n{table}\n", encoding="utf-8")
+
+    # Exercise 02: the last block's attention at the last position, for one prompt of each of three tasks.
+    shown = [i * n_per_task for i in range(min(3, len(datasets)))]
+    answer_attention = None
+    try:
+        with torch.no_grad():
+            pattern = attention_patterns(model, [prompts[i] for i in shown], last, remote=remote)
+    except Exception as e:  # noqa: BLE001 - remotely the pattern may not exist (sdpa on the server)
+        if not remote:
+            raise
+        print(f"The attention pattern could not be read on NDIF ({type(e).__name__}: {str(e).splitlines()[0][:120]}): "
+              "its copy of GPT-J may compute attention with sdpa, which never builds the pattern. Run GPT-J locally "
+              "(or --tiny) for attention.png.")
+    else:
+        pattern = pattern.detach().float().cpu()
+        tokens = [tokenizer.convert_ids_to_tokens(tokenizer(prompts[i]).input_ids) for i in shown]
+        shares = []
+        for row, toks in enumerate(tokens):
+            offset = pattern.shape[-1] - len(toks)  # left padding
+            positions = [offset + p for p in answer_positions(toks)]
+            shares.append(pattern[row][:, positions].sum(-1))
+        answer_attention = torch.stack(shares).mean(0)
+        paths.append(plot_attention(pattern, tokens, [f"{tasks[i]}: {queries[i]} -> {completions[i].strip()}" for i in shown],
+                                    last, setting.model_name, out_dir / f"attention{setting.suffix}.png"))
+        top = int(answer_attention.argmax())
+        print(f"Block {last}'s heads at the last position put {answer_attention.mean():.0%} of their attention on the "
+              f"examples' answer tokens on average (head {top}: {answer_attention[top]:.0%}).")
+    for path in paths:
+        print(f"Wrote {path}")
+    return ResultSummary(table, accuracy, accuracy_ablated, answer_attention, paths)
+
+
+def plot_attention(pattern: Tensor, tokens: list[list[str]], titles: list[str], layer: int, model_name: str,
+                   path: Path) -> Path:
+    """One heatmap per prompt: heads (rows) by the prompt's tokens (columns), the attention from the last
+    token. The examples' answer tokens are marked in the tick labels."""
+    plt = pyplot()
+    n = len(tokens)
+    width = max(8.0, 0.28 * max(len(t) for t in tokens) + 2)
+    fig, axes = plt.subplots(n, 1, figsize=(width, 1.2 + n * (0.25 * pattern.shape[1] + 1.1)), squeeze=False)
+    for row, (toks, title) in enumerate(zip(tokens, titles)):
+        ax = axes[row, 0]
+        values = pattern[row][:, pattern.shape[-1] - len(toks):]  # drop the left padding
+        image = ax.imshow(values, aspect="auto", cmap="Blues", vmin=0, vmax=float(values.max()))
+        answers = set(answer_positions(toks))
+        ax.set_xticks(range(len(toks)))
+        ax.set_xticklabels([show_token(t) + ("*" if i in answers else "") for i, t in enumerate(toks)],
+                           rotation=90, fontsize=7)
+        ax.set_yticks(range(values.shape[0]))
+        ax.set_yticklabels([f"head {h}" for h in range(values.shape[0])], fontsize=7)
+        ax.set_title(title, fontsize=9, loc="left")
+        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    fig.suptitle(f"{model_name}: block {layer}'s attention from the last token (* = an example's answer)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

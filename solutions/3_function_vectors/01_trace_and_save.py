@@ -65,11 +65,13 @@ writes `h[L].output[0]`; today that silently gives you batch row 0.) A batch of 
 lengths is padded on the LEFT (nnsight sets this for models that generate, and corrects the position
 ids), so every prompt's last token is at position -1.
 
-What to write: `trace_and_save`, one trace over a batch of prompts that saves block `layer`'s output and
-the logits, and returns them with the token the model predicts next for each prompt: the argmax of the
-logits at the last position. Pass `remote` on to `model.trace`. A correct answer has shapes
-`(batch, seq, d_model)`, `(batch, seq, d_vocab)` and `(batch,)`, the predictions are integer token ids,
-and `model.tokenizer.decode(predictions[i])` is prompt i's predicted next word.
+What to write: `trace_and_save`, one trace over a batch of prompts that saves block `layer`'s output
+(every position) and the logits at the last position (where the answer is predicted), and returns them
+with the token the model predicts next for each prompt, the argmax of those logits. Pass `remote` on to
+`model.trace`. Slice the logits inside the trace: GPT-J's are (batch, seq, 50400), tens of megabytes
+for a batch, and remotely every saved byte crosses the network. A correct answer has shapes
+`(batch, seq, d_model)`, `(batch, d_vocab)` and `(batch,)`, the predictions are integer token ids, and
+`model.tokenizer.decode(predictions[i])` is prompt i's predicted next word.
 """
 
 from jaxtyping import Float, Int
@@ -82,8 +84,8 @@ def trace_and_save(
     layer: int,
     *,
     remote: bool = False,
-) -> tuple[Float[Tensor, "batch seq d_model"], Float[Tensor, "batch seq d_vocab"], Int[Tensor, "batch"]]:
-    """Run the model on a batch of prompts and save a block's output, the logits and the predictions.
+) -> tuple[Float[Tensor, "batch seq d_model"], Float[Tensor, "batch d_vocab"], Int[Tensor, "batch"]]:
+    """Run the model on a batch of prompts and save a block's output, the last logits and the predictions.
 
     Args:
         model: an nnsight `TransformersModel` with GPT-J's module names (`model.transformer.h[L]`,
@@ -95,24 +97,23 @@ def trace_and_save(
     Returns:
         (hidden, logits, predictions):
         hidden: the output of block `layer` (the residual stream after it), (batch, seq, d_model);
-        logits: the output of `model.lm_head`, (batch, seq, d_vocab);
-        predictions: for each prompt, the token id with the largest logit at the last position, (batch,).
+        logits: the output of `model.lm_head` at the last position, (batch, d_vocab);
+        predictions: for each prompt, the token id with the largest of those logits, (batch,).
     """
     # SOLUTION
     with model.trace(prompts, remote=remote):
         # The residual stream after block `layer`. A tensor in transformers 5 (no `[0]`).
         hidden = model.transformer.h[layer].output.save()
 
-        # The unembedding's output: one logit per vocabulary token at every position. It runs after
-        # every block, so it is read after them.
-        logits = model.lm_head.output.save()
+        # The unembedding's output at the last position, where the answer is predicted (left padding:
+        # -1 for every prompt). It runs after every block, so it is read after them.
+        logits = model.lm_head.output[:, -1].save()
 
-        # The prediction is made at the last position (left padding: -1 for every prompt). A new tensor,
-        # so it needs its own .save().
-        predictions = logits[:, -1].argmax(dim=-1).save()
+        # The predicted token: a new tensor, so it needs its own .save().
+        predictions = logits.argmax(dim=-1).save()
 
     return hidden, logits, predictions
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("in one model.trace(prompts, remote=remote), save h[layer].output, lm_head.output and the last position's argmax")
+    # raise NotImplementedError("in one model.trace(prompts, remote=remote), save h[layer].output, lm_head.output[:, -1] and its argmax")
     # END EXERCISE

@@ -17,7 +17,7 @@ N_LAYERS = 3
 
 _CRASH = (
     "Inside `with model.trace(prompts, remote=remote):`, `model.transformer.h[layer].output` is a tensor "
-    "(batch, seq, d_model) and `model.lm_head.output` is (batch, seq, d_vocab)."
+    "(batch, seq, d_model) and `model.lm_head.output` is (batch, seq, d_vocab): its last position is `[:, -1]`."
 )
 
 
@@ -76,9 +76,10 @@ def _run(student, model, prompts, layer, **kwargs):
 
 
 def test_shapes(student, model, prompts, truth):
-    """Returns hidden (batch, seq, d_model), logits (batch, seq, d_vocab), predictions (batch,) of token ids"""
+    """Returns hidden (batch, seq, d_model), last-position logits (batch, d_vocab), predictions (batch,) of token ids"""
     hidden, logits, predictions = _run(student, model, prompts, 1)
     batch, seq, d_model = truth["outputs"][1].shape
+    d_vocab = truth["logits"].shape[-1]
     check(
         tuple(hidden.shape) == (batch, seq, d_model),
         f"hidden has shape {tuple(hidden.shape)}, expected {(batch, seq, d_model)} (batch, seq, d_model)",
@@ -88,16 +89,18 @@ def test_shapes(student, model, prompts, truth):
         else "",
     )
     check(
-        tuple(logits.shape) == tuple(truth["logits"].shape),
-        f"logits has shape {tuple(logits.shape)}, expected {tuple(truth['logits'].shape)} (batch, seq, d_vocab)",
-        diagnosis="Return the logits at every position (all of `model.lm_head.output`); the predictions are "
-        "the ones taken at the last position.",
+        tuple(logits.shape) == (batch, d_vocab),
+        f"logits has shape {tuple(logits.shape)}, expected {(batch, d_vocab)} (batch, d_vocab)",
+        diagnosis="Return the logits at the last position only, `model.lm_head.output[:, -1]`: that is where the "
+        "answer is predicted (and, remotely, all that needs to travel back)."
+        if logits.dim() == 3
+        else "",
     )
     check(
         tuple(predictions.shape) == (batch,),
         f"predictions has shape {tuple(predictions.shape)}, expected ({batch},): one token id per prompt",
         diagnosis="Take the argmax over the vocabulary (dim=-1) of the logits at the last position, "
-        "`logits[:, -1]`: one token per prompt.",
+        "`model.lm_head.output[:, -1]` (batch, d_vocab): one token per prompt.",
     )
     check(
         not predictions.is_floating_point(),
@@ -126,19 +129,22 @@ def test_hidden_matches_reference(student, reference, model, prompts, truth, lay
 
 
 def test_logits_match_reference(student, reference, model, prompts, truth):
-    """The saved logits match the reference"""
+    """The logits at the last position match the reference"""
     with torch.no_grad():
         expected = reference.trace_and_save(model, prompts, 1)[1]
     logits = _run(student, model, prompts, 1)[1]
+    full, mask = truth["logits"], truth["attention_mask"]
     mistakes = {
-        "Those are probabilities: return the logits themselves, `model.lm_head.output`, without a softmax.":
-            truth["logits"].softmax(-1),
-        "Those are log-probabilities: return the logits themselves, `model.lm_head.output`.":
-            truth["logits"].log_softmax(-1),
-        "Those are the logits at the last position only: return them at every position (the predictions "
-        "are the ones taken at the last position).": truth["logits"][:, -1],
-        "Those are the first prompt's logits only: `model.lm_head.output` is (batch, seq, d_vocab), keep "
-        "every prompt.": truth["logits"][0],
+        "Those are probabilities: return the logits themselves, `model.lm_head.output[:, -1]`, without a "
+        "softmax.": full[:, -1].softmax(-1),
+        "Those are log-probabilities: return the logits themselves, `model.lm_head.output[:, -1]`.":
+            full[:, -1].log_softmax(-1),
+        "Those are the logits at every position: keep only the last one, `[:, -1]`.": full,
+        "Those are the logits at position 0: the answer is predicted at the last position, `[:, -1]`.": full[:, 0],
+        "You indexed each prompt's last token as `lengths - 1` (as for right padding): nnsight pads on the "
+        "LEFT, so every prompt ends at position -1.": full[torch.arange(len(mask)), mask.sum(-1) - 1],
+        "Those are the first prompt's logits (at every position): `model.lm_head.output` is "
+        "(batch, seq, d_vocab), take `[:, -1]`.": full[0],
     }
     assert_close(logits, expected.detach(), name="logits", mistakes=mistakes)
 
@@ -162,37 +168,38 @@ def test_predictions_match_reference(student, reference, model, prompts, truth):
 
 
 def test_predictions_are_argmax_of_logits(student, model, prompts):
-    """Each prediction is the largest of the returned logits at the prompt's last position"""
+    """Each prediction is the token with the largest of the returned logits"""
     _, logits, predictions = _run(student, model, prompts, 1)
     check(tuple(predictions.shape) == (len(prompts),), f"predictions has shape {tuple(predictions.shape)}")
-    chosen = logits[torch.arange(len(prompts)), -1, predictions.long()]
+    check(logits.dim() == 2, f"logits has shape {tuple(logits.shape)}, expected (batch, d_vocab)")
+    chosen = logits[torch.arange(len(prompts)), predictions.long()]
     check(
-        bool((chosen >= logits[:, -1].max(-1).values).all()),
-        "some prediction is not the token with the largest logit at the last position",
-        diagnosis="predictions[i] = logits[i, -1].argmax(): the argmax over the vocabulary (the last "
-        "dimension) at the last position.",
+        bool((chosen >= logits.max(-1).values).all()),
+        "some prediction is not the token with the largest logit",
+        diagnosis="predictions = logits.argmax(dim=-1), with logits = `model.lm_head.output[:, -1]`: the "
+        "argmax over the vocabulary (the last dimension).",
     )
 
 
 def test_last_block_gives_logits(student, model, prompts):
-    """The last block's output, through the final LayerNorm and lm_head, gives the returned logits"""
+    """The last block's output at the last position, through the final LayerNorm and lm_head, gives the logits"""
     hidden, logits, _ = _run(student, model, prompts, N_LAYERS - 1)
     check(
-        hidden.dim() == 3 and hidden.shape[:2] == logits.shape[:2],
+        hidden.dim() == 3 and logits.dim() == 2 and hidden.shape[0] == logits.shape[0],
         f"hidden has shape {tuple(hidden.shape)} and logits {tuple(logits.shape)}: expected (batch, seq, d_model) "
-        "and (batch, seq, d_vocab), for the same batch and positions",
+        "and (batch, d_vocab), for the same batch",
         diagnosis="Save `model.transformer.h[layer].output` as it is (no `[0]`: in transformers 5 it is the "
-        "tensor itself) and all of `model.lm_head.output`.",
+        "tensor itself) and `model.lm_head.output[:, -1]`.",
     )
     hf = model._module
     with torch.no_grad():
-        recomputed = hf.lm_head(hf.transformer.ln_f(hidden))
+        recomputed = hf.lm_head(hf.transformer.ln_f(hidden[:, -1]))
     assert_close(
         logits,
         recomputed,
-        name="logits vs lm_head(ln_f(hidden of the last block))",
+        name="logits vs lm_head(ln_f(last block's output at the last position))",
         atol=1e-4,
-        diagnosis="Save block `layer`'s output (the residual stream after it) and `model.lm_head.output`, "
+        diagnosis="Save block `layer`'s output (the residual stream after it) and `model.lm_head.output[:, -1]`, "
         "from the same trace.",
     )
 
