@@ -43,8 +43,8 @@ d_head)[:, -1, h] = ...` is the same edit, since a view shares the tensor's memo
 the sizes: `n_layer`, `n_head`, `n_embd` (= d_model).
 
 Efficiency. n_layers * n_heads patched runs (448 for GPT-J) is a lot of forward passes, and on NDIF every
-trace is a request. Batch them: one trace per layer with one **invoke** per head. Invokes are batched
-into a single forward pass, each on its own rows, each with its own intervention:
+trace is a request. Batch them with the invokes of exercise 06: one trace per layer, one invoke per head,
+each invoke patching its own copy of the corrupted prompts (an edit in an invoke touches only its rows):
 
     with model.trace(remote=remote) as tracer:
         for h in range(n_heads):
@@ -53,8 +53,8 @@ into a single forward pass, each on its own rows, each with its own intervention
                 probs.append(...the answer's probability, saved...)
 
 (`probs` must be a list made before the `with`: a list built inside the trace doesn't come back.) The
-mean head outputs come from a separate trace on the clean prompts before the loop; nothing needs to
-pass between invokes, so no barrier.
+mean head outputs come from a separate trace on the clean prompts before the loop, so they are ordinary
+tensors by the time the invokes use them: no barrier needed.
 
 What to write: `mean_head_outputs` (step 1) and `head_indirect_effects` (steps 2-3, using it). A correct
 `head_indirect_effects` returns a `(n_layers, n_heads)` grid of probability differences: on GPT-J most

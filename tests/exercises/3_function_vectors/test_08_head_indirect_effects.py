@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
+from arena_course.function_vectors import ICLDataset, fv_tokenizer, load_word_pairs, tiny_gptj
 from arena_course.fv_basics import call_traced, record_remote, sharpened
 from arena_course.fv_vectors import answer_token_ids
 
@@ -85,19 +85,11 @@ def _mean_variants(model, prompts):
     }
 
 
-def _effects(model, dataset, *, site="input", position=-1, mean_position=-1, measure="prob", subtract=True,
-             patch_into="corrupted", layout="heads"):
-    """The causal-indirect-effect grid computed the right way (defaults) or with one mistake."""
-    corrupted = dataset.corrupted()
-    target = corrupted if patch_into == "corrupted" else dataset
-    answers = answer_token_ids(model.tokenizer, dataset.completions)
-    rows = torch.arange(len(dataset))
-
-    def score(logits):
-        logits = logits[:, -1]
-        p = logits.softmax(-1) if measure == "prob" else logits.log_softmax(-1) if measure == "logprob" else logits
-        return p[rows, answers]
-
+def _patched_logits(model, dataset, *, site="input", position=-1, mean_position=-1, patch_into="corrupted",
+                    layout="heads"):
+    """Last-position logits of the corrupted prompts, unpatched (batch, d_vocab) and with each head patched
+    (layers, heads, batch, d_vocab): the right way (defaults) or with one mistake."""
+    target = dataset.corrupted() if patch_into == "corrupted" else dataset
     with torch.no_grad():
         means = []
         with model.trace(dataset.prompts):
@@ -106,8 +98,8 @@ def _effects(model, dataset, *, site="input", position=-1, mean_position=-1, mea
                 value = proj.input if site == "input" else proj.output
                 means.append(value[:, mean_position].mean(0).save())
         means = torch.stack(means)  # (layers, d_model)
-        with model.trace(corrupted.prompts):
-            base = score(model.lm_head.output).save()
+        with model.trace(dataset.corrupted().prompts):
+            base = model.lm_head.output[:, -1].save()
         patched = []
         with model.trace() as tracer:
             for layer in range(N_LAYERS):
@@ -123,12 +115,29 @@ def _effects(model, dataset, *, site="input", position=-1, mean_position=-1, mea
                             value[:, :, cols] = means[layer, cols]
                         else:
                             value[:, position, cols] = means[layer, cols]
-                        patched.append(score(model.lm_head.output).save())
-    patched = torch.stack(patched).view(N_LAYERS, N_HEADS, -1)
-    return (patched - base if subtract else patched).mean(-1)
+                        patched.append(model.lm_head.output[:, -1].save())
+    return base, torch.stack(patched).view(N_LAYERS, N_HEADS, *base.shape)
+
+
+def _effect(dataset, base, patched, *, measure="prob", subtract=True):
+    """The effect grid from `_patched_logits`, measured one way or another."""
+    answers = answer_token_ids(fv_tokenizer(), dataset.completions)
+    rows = torch.arange(len(dataset))
+
+    def score(logits):
+        p = logits.softmax(-1) if measure == "prob" else logits.log_softmax(-1) if measure == "logprob" else logits
+        return p[..., rows, answers]
+
+    return (score(patched) - score(base) if subtract else score(patched)).mean(-1)
+
+
+def _effects(model, dataset, **kwargs):
+    """The causal-indirect-effect grid computed the right way (defaults) or with one mistake."""
+    return _effect(dataset, *_patched_logits(model, dataset, **kwargs))
 
 
 def _effect_mistakes(model, dataset):
+    right = _patched_logits(model, dataset)
     return {
         "Your effects are all 0: patching changed nothing. Either the edit never reached the model (you edited a "
         "copy: `.clone()`, or a reshape that copies; edit `out_proj.input` itself, in place), or you patched "
@@ -142,11 +151,11 @@ def _effect_mistakes(model, dataset):
         "(`attn.out_proj.input[:, -1, h * d_head:(h + 1) * d_head]`); the output has the heads already mixed.":
             _effects(model, dataset, site="output"),
         "You measured log-probabilities: the effect is the rise in the answer's probability (softmax), as "
-        "Todd et al. measure it.": _effects(model, dataset, measure="logprob"),
+        "Todd et al. measure it.": _effect(dataset, *right, measure="logprob"),
         "You measured logits: the effect is the rise in the answer's probability (softmax).":
-            _effects(model, dataset, measure="logit"),
+            _effect(dataset, *right, measure="logit"),
         "You returned the patched probability itself: subtract the corrupted prompts' probability (nothing "
-        "patched) to get the rise.": _effects(model, dataset, subtract=False),
+        "patched) to get the rise.": _effect(dataset, *right, subtract=False),
         "You patched into the clean prompts: patch into `dataset.corrupted().prompts` (the clean means go into "
         "the corrupted run).": _effects(model, dataset, patch_into="clean"),
         "The heads are split the wrong way: head h is the contiguous slice h * d_head:(h + 1) * d_head.":
