@@ -58,7 +58,7 @@ tensors by the time the invokes use them: no barrier needed.
 
 What to write: `mean_head_outputs` (step 1) and `head_indirect_effects` (steps 2-3, using it). A correct
 `head_indirect_effects` returns a `(n_layers, n_heads)` grid of probability differences: on GPT-J most
-are near 0 and a handful of heads in the middle layers stand out (Todd et al.'s figure 2); on the tiny
+are near 0 and a handful of heads in the early-middle layers stand out, as Todd et al. found; on the tiny
 random model of the tests they are small numbers of both signs.
 
 Then run the section's result from exercise 10's file (the heatmap of this grid and generation with the
