@@ -49,7 +49,8 @@ gives you:
     data.word_idx      {"IO", "S1", "S2", "end"} -> (batch,) positions; "end" is the last prompt
                                      token, the position where the model predicts the answer
     data.sentences     the prompts as text; data.prompts[i].order is "BABA" or "ABBA"
-    data.flipped()     the same prompts with IO and S swapped (later sections corrupt with it)
+    data.flipped()     the same prompts with the other name at S2, so the right answer flips
+                                     (the corrupted prompts of section 3's activation patching)
 
 The templates have different lengths, so the prompts are padded on the right to the longest one: the
 prompt ends at a different position in each row, and **position -1 is padding** for every prompt

@@ -118,7 +118,7 @@ def test_hand_computed(student):
 
 
 def test_flipped_negates(student, setting):
-    """Swapping IO and S (data.flipped()) negates every logit difference"""
+    """On data.flipped() (IO and S swap roles, same positions) the same logits give minus the logit difference"""
     data, logits = setting
     a = _run(student, logits, data, per_prompt=True)
     b = _run(student, logits, data.flipped(), per_prompt=True)

@@ -1,0 +1,168 @@
+"""The results of chapter 2, sections 1 and 2, at reduced scale, with the reference solutions, on the tiny
+model trained on IOI (the `--tiny` model; session fixture `trained_ioi_model`).
+
+Section 1 (`solutions/2_ioi/02_answer_probabilities.py`): the logit difference and the probabilities of
+the right and wrong names per prompt, BABA vs ABBA, and the worst prompts. Section 2
+(`solutions/2_ioi/05_head_logit_attribution.py`): the direct attribution of the logit difference to the
+accumulated residual stream, to each component and to each head. These tests check what the plots show,
+that the PNGs are written, and that without GPT-2 each result prints one line and exits 1.
+"""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from arena_course import ioi_attribution
+from arena_course.ioi import IOIDataset, ResultSetting
+from arena_course.loading import load_sibling
+
+ROOT = Path(__file__).resolve().parents[2]
+TASK_RESULT = ROOT / "solutions" / "2_ioi" / "02_answer_probabilities.py"
+ATTRIBUTION_RESULT = ROOT / "solutions" / "2_ioi" / "05_head_logit_attribution.py"
+
+
+def _reference(name: str):
+    """A reference function, loaded the way the results load the student's."""
+    return getattr(load_sibling(TASK_RESULT, name), name)
+
+
+@pytest.fixture(scope="module")
+def setting(trained_ioi_model):
+    data = IOIDataset.generate(trained_ioi_model.tokenizer, 40, seed=12)
+    return ResultSetting(trained_ioi_model, data, tiny=True)
+
+
+@pytest.fixture(scope="module")
+def task(setting, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ioi_task")
+    return ioi_attribution.run_task_result(
+        setting,
+        ioi_logit_diff=_reference("ioi_logit_diff"),
+        answer_probabilities=_reference("answer_probabilities"),
+        out_dir=out,
+    )
+
+
+@pytest.fixture(scope="module")
+def attribution(setting, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ioi_attribution")
+    return ioi_attribution.run_attribution_result(
+        setting,
+        ioi_logit_diff=_reference("ioi_logit_diff"),
+        logit_diff_directions=_reference("logit_diff_directions"),
+        residual_stack_to_logit_diff=_reference("residual_stack_to_logit_diff"),
+        head_logit_attribution=_reference("head_logit_attribution"),
+        out_dir=out,
+    )
+
+
+def _assert_png(path: Path, name: str) -> None:
+    assert path.name == name, f"expected {name}, wrote {path.name}"
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert len(data) > 20_000, f"suspiciously small PNG {path} ({len(data)} bytes)"
+
+
+# --------------------------------------------------------------------------- section 1
+
+
+def test_trained_model_solves_ioi(task):
+    """The trained tiny model prefers IO on (nearly) every prompt, by a wide margin, in both orders."""
+    assert task.accuracy >= 0.95, f"IO preferred on only {task.accuracy:.0%} of prompts"
+    for order in ("BABA", "ABBA"):
+        values = task.by_order(task.logit_diff, order)
+        assert len(values) == 20, f"expected 20 {order} prompts, got {len(values)}"
+        assert float(values.mean()) > 3.0, f"{order} mean logit difference only {float(values.mean()):.2f}"
+    assert float(task.p_io.mean()) > 0.8 > 0.1 > float(task.p_s.mean())
+
+
+def test_probabilities_agree_with_logit_diff(task):
+    """p_io / p_s = exp(logit difference) for every prompt, and p_io + p_s <= 1."""
+    ratio = (task.p_io.double() / task.p_s.double()).log()
+    assert torch.allclose(ratio, task.logit_diff.double(), atol=1e-3), (ratio - task.logit_diff).abs().max()
+    assert bool(((task.p_io + task.p_s) <= 1 + 1e-6).all())
+
+
+def test_report_lists_the_worst_prompts(task):
+    """The printed report gives the means and the k prompts with the smallest logit difference, worst first."""
+    report = ioi_attribution.task_report(task, k=4)
+    worst = task.worst(4)
+    assert [float(task.logit_diff[i]) for i in worst] == sorted(float(v) for v in task.logit_diff)[:4]
+    lines = report.splitlines()
+    assert f"{float(task.logit_diff.mean()):.3f}" in lines[0] and f"{float(task.p_io.mean()):.3f}" in lines[1]
+    assert len(lines) == 3 + 4
+    for line, i in zip(lines[3:], worst):
+        assert task.sentences[i] in line and f"{float(task.logit_diff[i]):.2f}" in line
+
+
+def test_task_plot_written(task):
+    """logit_diff_tiny.png is written."""
+    assert len(task.paths) == 1
+    _assert_png(task.paths[0], "logit_diff_tiny.png")
+
+
+# --------------------------------------------------------------------------- section 2
+
+
+def test_final_stream_accounts_for_the_logit_diff(attribution):
+    """The final residual stream's direct attribution is the logit difference minus the b_U term, and the
+    components (embeddings, each attention and MLP output) add up to it."""
+    final = float(attribution.accumulated[-1])
+    assert attribution.accumulated_labels[-1] == "final_post"
+    assert math.isclose(final + attribution.bias, attribution.logit_diff, abs_tol=1e-3), (final, attribution.bias)
+    assert math.isclose(float(attribution.decomposed.sum()), final, abs_tol=1e-3)
+    assert abs(float(attribution.accumulated[0])) < 0.2 * final, "the embeddings alone should not solve IOI"
+
+
+def test_later_attention_layers_write_the_answer(attribution):
+    """The attention outputs of the last two layers carry most of the logit difference (where a name mover
+    must sit: after the layers that find the repeated name)."""
+    shares = dict(zip(attribution.decomposed_labels, attribution.decomposed.tolist()))
+    late = shares["1_attn_out"] + shares["2_attn_out"]
+    assert late > 0.5 * float(attribution.accumulated[-1]), shares
+    assert late > 2 * (shares["0_attn_out"] + shares["embed"] + shares["pos_embed"]), shares
+
+
+def test_a_few_heads_stand_out(attribution):
+    """Per head: 5 of the 12 heads, all in layers 1-2, carry most of the heads' total; layer 0's heads little."""
+    heads = attribution.heads
+    assert tuple(heads.shape) == (3, 4)
+    top = attribution.top_heads(5)
+    assert sum(value for _, _, value in top) > 0.75 * float(heads.sum()), heads
+    assert all(layer >= 1 for layer, _, _ in top), top
+    assert float(heads[0].abs().sum()) < 0.25 * float(heads.sum()), heads
+    assert top[0][2] == float(heads.max()) > 1.0, heads
+
+
+def test_attribution_plots_written(attribution):
+    """attribution_layers_tiny.png and attribution_heads_tiny.png are written, and the report names the top heads."""
+    assert [p.name for p in attribution.paths] == ["attribution_layers_tiny.png", "attribution_heads_tiny.png"]
+    for path in attribution.paths:
+        _assert_png(path, path.name)
+    report = ioi_attribution.attribution_report(attribution)
+    layer, head, _ = attribution.top_heads(1)[0]
+    assert f"L{layer}H{head}" in report
+
+
+# --------------------------------------------------------------------------- without GPT-2
+
+
+@pytest.mark.parametrize("result", [TASK_RESULT, ATTRIBUTION_RESULT], ids=["section1", "section2"])
+def test_without_gpt2_one_line(result, tmp_path):
+    """Offline with an empty Hugging Face cache, each result prints one line (GPT-2 small, its size, --tiny)
+    and exits 1, writing nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, str(result)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
+    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]:
+        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
+    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
