@@ -307,7 +307,8 @@ def attribution_report(summary: AttributionSummary) -> str:
                                      zip(summary.decomposed_labels, summary.decomposed)),
         f"Heads pushing towards IO: {fmt(summary.top_heads(3))}; against: "
         f"{fmt([h for h in summary.top_heads(2, largest=False) if h[2] < 0]) or 'none'}.",
-        f"All heads together: {float(summary.heads.sum()):+.2f} of the {final:.2f}.",
+        f"All heads together: {float(summary.heads.sum()):+.2f} of the {final:.2f} (the rest: MLPs, embeddings, "
+        f"attention biases).",
     ])
 
 
