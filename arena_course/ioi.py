@@ -344,6 +344,12 @@ def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def offline_message(error: Exception, script: str) -> str:
+    """One line for a result that can't get GPT-2: what it needs (the `ModelUnavailable` message), and the
+    --tiny alternative."""
+    return f"{error} Or run `python {script} --tiny`: the same code on a tiny model trained on IOI (no download)."
+
+
 def result_setting(tiny: bool, n_prompts: int | None = None, seed: int = 0) -> ResultSetting:
     """The model and prompts of a result. GPT-2 small (HookedTransformer processing: folded LayerNorm,
     centred weights) unless `tiny`; raises `ModelUnavailable` (one line) when GPT-2 can't be had."""

@@ -303,16 +303,11 @@ def attribution_report(summary: AttributionSummary) -> str:
     return "\n".join([
         f"Mean logit difference {summary.logit_diff:.3f}; the final residual stream's direct attribution "
         f"{final:.3f} (the rest, {summary.logit_diff - final:+.3f}, is b_U[IO] - b_U[S], mean {summary.bias:+.3f}).",
-        f"Components: " + ", ".join(f"{label} {float(v):+.2f}" for label, v in
+        "Components: " + ", ".join(f"{label} {float(v):+.2f}" for label, v in
                                      zip(summary.decomposed_labels, summary.decomposed)),
         f"Heads pushing towards IO: {fmt(summary.top_heads(3))}; against: "
         f"{fmt([h for h in summary.top_heads(2, largest=False) if h[2] < 0]) or 'none'}.",
         f"All heads together: {float(summary.heads.sum()):+.2f} of the {final:.2f} (the rest: MLPs, embeddings, "
         f"attention biases).",
     ])
-
-
-def offline_message(error: Exception, script: str) -> str:
-    """One line for a result that can't get GPT-2: what it needs, and the --tiny alternative."""
-    return f"{error} Or run `python {script} --tiny`: the same code on a tiny model trained on IOI (no download)."
 

@@ -113,12 +113,6 @@ def baselines(model, clean: IOIDataset, corrupted: IOIDataset, ioi_logit_diff: C
 # --------------------------------------------------------------------------- the result
 
 
-def offline_message(error: Exception, script: str) -> str:
-    """One line for a result that can't get GPT-2: what it needs, and the --tiny alternative (the same
-    wording as the chapter's other results)."""
-    return f"{error} Or run `python {script} --tiny`: the same code on a tiny model trained on IOI (no download)."
-
-
 def _say(progress: bool, text: str) -> None:
     if progress:
         print(text, flush=True)

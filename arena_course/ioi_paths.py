@@ -42,12 +42,6 @@ def n_prompts(tiny: bool, requested: int | None = None) -> int:
     return requested or DEFAULT_PROMPTS[bool(tiny)]
 
 
-def offline_message(error: Exception, script: str) -> str:
-    """One line for a result that can't get GPT-2: what it needs, and the --tiny alternative (the same
-    wording as the chapter's other results)."""
-    return f"{error} Or run `python {script} --tiny`: the same code on a tiny model trained on IOI (no download)."
-
-
 def head_name(head: tuple[int, int]) -> str:
     """(9, 6) -> "9.6", the paper's way of naming heads."""
     return f"{head[0]}.{head[1]}"

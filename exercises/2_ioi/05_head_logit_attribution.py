@@ -89,7 +89,7 @@ if __name__ == "__main__":
     try:
         setting = ioi.result_setting(args.tiny, args.prompts)
     except ModelUnavailable as e:
-        print(ioi_attribution.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)
+        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)
         sys.exit(1)
 
     summary = ioi_attribution.run_attribution_result(

@@ -109,7 +109,7 @@ if __name__ == "__main__":
     try:
         setting = ioi.result_setting(args.tiny, args.prompts)
     except ModelUnavailable as e:
-        print(ioi_patching.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
+        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
         sys.exit(1)
 
     metrics = load_sibling(__file__, "ioi_metric")

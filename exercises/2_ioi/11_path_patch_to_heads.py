@@ -160,7 +160,7 @@ if __name__ == "__main__":
     try:
         setting = ioi.result_setting(args.tiny, ioi_paths.n_prompts(args.tiny, args.prompts))
     except ModelUnavailable as e:
-        print(ioi_paths.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
+        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
         sys.exit(1)
 
     summary = ioi_paths.run_result(
