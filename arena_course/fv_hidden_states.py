@@ -22,9 +22,9 @@ Vectors in In-Context Learning: Emergence, Formation, and Benefits", https://arx
 the same in small transformers trained from scratch (task vectors weak or spread out), and proposed an
 auxiliary loss that puts them at a chosen place: run ICL prompts, average the last position's state at a
 chosen block, patch the average into zero-shot prompts, and train on the right answers there. That is
-exactly section 2's experiment, used as a training signal. `train_on_icl` adds it at block 1, so the tiny
-model's h works there by construction; the --tiny result checks that the student's code finds it (and
-shows what a working h does). GPT-J's curve is the real finding.
+exactly section 2's experiment, used as a training signal. `train_with_task_vector_loss` adds it at block
+1, so the tiny model's h works there by construction; the --tiny result checks that the student's code
+finds it (and shows what a working h does). GPT-J's curve is the real finding.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def answer_ids(tokenizer, completions: Sequence[str]) -> Int[Tensor, "batch"]:
     return torch.tensor([tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in completions])
 
 
-def with_examples(queries: Sequence[str], pairs: Sequence[tuple[str, str]], n_examples: int, seed: int = 0) -> list[str]:
+def with_examples(queries: Sequence[str], pairs: Sequence[tuple[str, str]], n_examples: int,
+                  seed: int = 0) -> list[str]:
     """ICL prompts for given queries: `n_examples` pairs of the task (not the query's own) before each."""
     rng = random.Random(seed)
     prompts = []
@@ -75,7 +76,7 @@ TINY_STEPS, TINY_BATCH, TINY_EXAMPLES, TINY_LR = 400, 32, 5, 5e-3
 TINY_TASK_VECTOR_BLOCK = 1  # where the auxiliary loss puts the task vector
 
 
-def _training_prompt(pairs, n_examples, rng, ambiguous: dict[str, str] | None) -> tuple[list[tuple[str, str]], tuple[str, str]]:
+def _training_prompt(pairs, n_examples: int, rng: random.Random, ambiguous: dict[str, str] | None):
     """Examples and a query of one task; with `ambiguous` (query -> answer), half the time the query is one of
     them (so the examples are needed to answer it)."""
     chosen = rng.sample(list(pairs), n_examples + 1)
@@ -88,11 +89,13 @@ def _training_prompt(pairs, n_examples, rng, ambiguous: dict[str, str] | None) -
 
 
 def _text(examples, query, answer: bool) -> str:
-    return "".join(f"Q: {x}\nA: {y}\n\n" for x, y in examples) + f"Q: {query[0]}\nA:" + (f" {query[1]}" if answer else "")
+    prompt = "".join(f"Q: {x}\nA: {y}\n\n" for x, y in examples) + f"Q: {query[0]}\nA:"
+    return prompt + (f" {query[1]}" if answer else "")
 
 
-def train_on_icl(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, n_examples: int = TINY_EXAMPLES,
-                 block: int = TINY_TASK_VECTOR_BLOCK, lr: float = TINY_LR, seed: int = 0, progress: bool = True):
+def train_with_task_vector_loss(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH,
+                                n_examples: int = TINY_EXAMPLES, block: int = TINY_TASK_VECTOR_BLOCK, lr: float = TINY_LR,
+                                seed: int = 0, progress: bool = True):
     """Train a tiny nnsight-wrapped GPT-J, in place, on two losses per step:
 
     - ICL: prompts of the chapter's five tasks with `n_examples` examples, cross-entropy of every answer
@@ -174,7 +177,8 @@ def train_on_icl(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, n_e
 
 
 def trained_tiny_task_vector_model(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
-    """The tiny GPT-J of the --tiny result (see `train_on_icl`), cached in `cache_dir` after the first time."""
+    """The tiny GPT-J of the --tiny result (see `train_with_task_vector_loss`), cached in `cache_dir` after the
+    first time."""
     model = tiny_gptj(0, **TINY_CONFIG)
     key = "_".join(f"{k}{v}" for k, v in TINY_CONFIG.items())
     key += f"_steps{TINY_STEPS}_batch{TINY_BATCH}_lr{TINY_LR}_block{TINY_TASK_VECTOR_BLOCK}"
@@ -186,7 +190,7 @@ def trained_tiny_task_vector_model(cache_dir: Path | None = Path("results/functi
             return model
         except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
             path.unlink(missing_ok=True)
-    train_on_icl(model, progress=progress)
+    train_with_task_vector_loss(model, progress=progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model._module.state_dict(), path)
@@ -194,6 +198,10 @@ def trained_tiny_task_vector_model(cache_dir: Path | None = Path("results/functi
 
 
 # --------------------------------------------------------------------------- the section's result
+
+
+class LayerOutOfRange(ValueError):
+    """--layer names a block the model doesn't have."""
 
 
 @dataclass
@@ -242,7 +250,8 @@ def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "the completions it changes (exercises 05-06), on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or "
         "with --tiny on a tiny GPT-J trained here."
     )
-    parser.add_argument("--tiny", action="store_true", help="a tiny GPT-J trained on the chapter's ICL prompts (no download)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a tiny GPT-J trained on the chapter's ICL prompts (no download)")
     parser.add_argument("--task", default=None, choices=task_names(),
                         help="the task (default: antonyms; singular_plural with --tiny)")
     parser.add_argument("--layer", type=int, default=None,
@@ -262,7 +271,7 @@ def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., A
     if tiny:
         task = task or "singular_plural"
         model, remote = trained_tiny_task_vector_model(), False
-        name = f"a tiny GPT-J ({TINY_CONFIG['n_layers']} blocks) trained on ICL prompts"
+        name = f"a tiny GPT-J ({TINY_CONFIG['n_layers']} blocks) trained on ICL prompts with a task-vector loss"
         n_examples, n_icl = TINY_EXAMPLES, 32
     else:
         task = task or "antonyms"
@@ -327,7 +336,8 @@ def plot_by_layer(summary: ResultSummary, setting: ResultSetting, path: Path) ->
     ax.axhline(float(summary.clean.mean()), color="tab:red", ls="--", label="zero-shot, no patch")
     ax.axhline(float(summary.with_examples.mean()), color="tab:green", ls=":",
                label=f"{setting.n_examples} examples in the prompt, no patch")
-    ax.axvline(summary.layer, color="grey", lw=0.8, alpha=0.6, label=f"block {summary.layer}, used for the completions table")
+    ax.axvline(summary.layer, color="grey", lw=0.8, alpha=0.6,
+               label=f"block {summary.layer}, used for the completions table")
     ax.set_xlabel("block L whose output at the last position is replaced by h")
     ax.set_ylabel("log p(right answer's first token)")
     ax.set_title(f"{setting.task}: h from ICL prompts patched into zero-shot prompts\n{setting.name}, "
@@ -351,6 +361,9 @@ def run_result(
     """Run exercises 05-07 (the functions passed in) and write the plot and the completions table."""
     model, remote, zero_shot = setting.model, setting.remote, setting.zero_shot
     tok = model.tokenizer
+    n_layers = len(model.transformer.h)
+    if layer is not None and not 0 <= layer < n_layers:
+        raise LayerOutOfRange(f"--layer must be a block of the model, 0 to {n_layers - 1}")
     ids = answer_ids(tok, [" " + a for a in setting.answers])
 
     # Exercise 07: h_L patched at each block L, and no patch; the same queries with examples, for reference.
@@ -359,11 +372,8 @@ def run_result(
     clean, patched = clean.detach().cpu().float(), patched.detach().cpu().float()
     examples = with_examples(setting.queries, load_word_pairs(setting.task), setting.n_examples, seed=3)
     icl_logprobs = answer_logprobs(model, examples, ids, remote)
-    n_layers = patched.shape[0]
     if layer is None:
         layer = int(patched.mean(1).argmax())
-    elif not 0 <= layer < n_layers:
-        raise ValueError(f"--layer must be a block of the model, 0 to {n_layers - 1}")
 
     # Exercise 05 at that block, with h of the task and of the other task; exercise 06 must agree with it.
     with torch.no_grad():
@@ -376,7 +386,8 @@ def run_result(
     def word(token) -> str:
         return tok.decode([int(token)]).strip() or repr(tok.decode([int(token)]))
 
-    rows = [(q, a, word(b), word(p), word(o)) for q, a, b, p, o in zip(setting.queries, setting.answers, before, after, after_other)]
+    columns = zip(setting.queries, setting.answers, before, after, after_other)
+    rows = [(q, a, word(b), word(p), word(o)) for q, a, b, p, o in columns]
     summary = ResultSummary(clean, patched, icl_logprobs, layer, rows, agrees)
 
     out_dir = Path(out_dir)
@@ -413,8 +424,7 @@ def _report(summary: ResultSummary, setting: ResultSetting) -> str:
         f"Zero-shot completions, h patched at block {summary.layer} (exercise 05):",
         line(headers),
         *(line(r) for r in summary.rows),
-        f"right: {correct(2)}/{n} zero-shot, {correct(3)}/{n} with h of {setting.task}. The last column is the same "
-        f"queries with h of {setting.other_task}: h picks the task.",
+        f"right: {correct(2)}/{n} zero-shot, {correct(3)}/{n} with h of {setting.task}. " + _other_column(summary, setting),
         f"One pass (exercise 06) gives exercise 05's patched tokens on {summary.one_pass_agrees}/{n} prompts"
         + (" (a difference can only be floating-point noise from the different padding)."
            if summary.one_pass_agrees < n else "."),
@@ -422,3 +432,14 @@ def _report(summary: ResultSummary, setting: ResultSetting) -> str:
     if setting.note:
         lines.append(setting.note)
     return "\n".join(lines)
+
+
+def _other_column(summary: ResultSummary, setting: ResultSetting) -> str:
+    """What the last column shows: how many queries h of the other task turns to that task's answer."""
+    table = dict(load_word_pairs(setting.other_task))
+    known = [(r[0], r[4]) for r in summary.rows if r[0] in table]
+    text = f"The last column is the same queries with h of {setting.other_task}"
+    if not known:
+        return text + "."
+    hits = sum(table[query] == said for query, said in known)
+    return text + f": {hits}/{len(known)} of those in its word list get its answer."

@@ -5,8 +5,8 @@ Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
 
 Sources: Hendel et al. 2023, "In-Context Learning Creates Task Vectors" (https://arxiv.org/abs/2310.15916),
 section 3 (the task vector patched at each layer in turn); Todd et al. 2023, "Function Vectors in Large
-Language Models" (https://arxiv.org/abs/2310.15213), section 2 (scoring a prompt by the probability of the
-answer's first token).
+Language Models" (https://arxiv.org/abs/2310.15213), section 2 (scoring an intervention by the probability
+it gives the right answer).
 
 Exercise 05 answered "does h make the model do the task?" with the top token: right or wrong. A finer
 measure, and the one the rest of the chapter uses, is how much probability the model gives the right
@@ -17,7 +17,7 @@ answer. For each zero-shot prompt i with right answer token a_i (" down" for "Q:
 at the last position. It is 0 when the model is sure of the right answer and very negative when it thinks
 it unlikely; it moves smoothly with the patch even when the top token doesn't change, and it can be
 averaged over prompts. Only the answer's first token is scored (" Paris" is one token for GPT-J; a longer
-answer's first token already says which answer the model is heading for), as Todd et al. do.
+answer's first token already says which answer the model is heading for), as in sections 3 and 4.
 
 Which layer? h can be taken from, and patched into, any block. This exercise does it for every block in
 turn: for each layer L, h_L from the ICL prompts, patched into the zero-shot prompts at block L, and the
@@ -38,6 +38,21 @@ On NDIF each trace is one request: for GPT-J, 28 blocks make 30 requests of a fe
 What correct looks like: `clean` of shape (batch,) and `patched` of shape (n_layers, batch), all <= 0;
 `patched[L]` is the same measure as `clean` but with h_L patched at block L. At the last block, the last
 position's residual stream IS h afterwards, so every prompt gets the same distribution there.
+
+Then run this file, the section's result: your exercises 05-07 on GPT-J-6B with antonym prompts (10
+examples each). It writes results/function_vectors/h_by_layer.png, the mean log-probability of the right
+answer by patched block, against no patch and against prompts with examples, and prints (and writes to
+h_completions.txt) the zero-shot completions at the best block without h, with h of antonyms and with h of
+english_french: the same queries, two different h, two different tasks. GPT-J runs remotely on NDIF if
+NDIF_API_KEY is set (a free key from https://login.ndif.us), else locally if its weights are in the Hugging
+Face cache; without either it says so in one line. With `--tiny` it runs on a tiny GPT-J trained here in
+about half a minute (cached in results/function_vectors), on the words singular_plural and english_french
+share ("cat" -> "cats" or "chat"), where only h can tell the model which task is meant. That model was
+trained to carry the task at block 1 (a model that small trained on ICL prompts alone forms no h that
+transfers; arena_course/fv_hidden_states.py says more), so its curve checks your code rather than
+discovering anything; GPT-J's is the real experiment.
+
+    python exercises/3_function_vectors/07_hidden_state_logprobs.py [--tiny] [--task TASK] [--layer L]
 """
 
 import torch
@@ -115,12 +130,16 @@ if __name__ == "__main__":
         print(e, file=sys.stderr)  # one line: what is needed and how to get it
         sys.exit(1)
 
-    summary = fv_hidden_states.run_result(
-        setting,
-        patch_hidden_state=load_sibling(__file__, "patch_hidden_state").patch_hidden_state,
-        hidden_state_one_pass=load_sibling(__file__, "hidden_state_one_pass").hidden_state_one_pass,
-        hidden_state_logprobs=hidden_state_logprobs,
-        out_dir=Path("results/function_vectors"),
-        layer=args.layer,
-    )
+    try:
+        summary = fv_hidden_states.run_result(
+            setting,
+            patch_hidden_state=load_sibling(__file__, "patch_hidden_state").patch_hidden_state,
+            hidden_state_one_pass=load_sibling(__file__, "hidden_state_one_pass").hidden_state_one_pass,
+            hidden_state_logprobs=hidden_state_logprobs,
+            out_dir=Path("results/function_vectors"),
+            layer=args.layer,
+        )
+    except fv_hidden_states.LayerOutOfRange as e:  # a --layer the model doesn't have
+        print(e, file=sys.stderr)
+        sys.exit(2)
     print(summary.report)

@@ -91,7 +91,7 @@ def test_chosen_layer_is_used_and_checked(tmp_path):
     setting = _setting(tiny_gptj(1, n_layers=2), n_icl=4)
     summary = fvh.run_result(setting, **_functions(), out_dir=tmp_path, layer=0)
     assert summary.layer == 0
-    with pytest.raises(ValueError, match="block of the model"):
+    with pytest.raises(fvh.LayerOutOfRange, match="block of the model"):
         fvh.run_result(setting, **_functions(), out_dir=tmp_path, layer=5)
 
 
