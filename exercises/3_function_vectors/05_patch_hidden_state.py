@@ -38,8 +38,8 @@ block, then read `lm_head`, in the order the model runs them. `h` is an ordinary
 trace; nnsight sends it along with your code when the trace runs remotely.
 
 What correct looks like: two integer tensors of shape (batch,). On a random model the patched tokens are
-just different from the clean ones; on GPT-J-6B, with h from antonym prompts patched at a good layer,
-"Q: up\\nA:" becomes " down" (run exercise 07's result to see it).
+just different from the clean ones; on GPT-J-6B, with h from antonym prompts patched at a good middle
+layer, zero-shot prompts like "Q: up\\nA:" should get their antonyms (exercise 07's result counts how many).
 """
 
 from jaxtyping import Int
