@@ -145,22 +145,27 @@ def train_on_icl(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr:
     from arena_course.display import ProgressBar
 
     hf = model._module
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # ops this small run faster on one thread than paying for the others' sync
     optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     rng = random.Random(seed)
     hf.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
-            for step in range(steps):
-                ids, mask, labels = icl_training_batch(model.tokenizer, rng, batch)
-                logits = hf(input_ids=ids, attention_mask=mask).logits
-                loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                advance(step, loss.item())
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
+                for step in range(steps):
+                    ids, mask, labels = icl_training_batch(model.tokenizer, rng, batch)
+                    logits = hf(input_ids=ids, attention_mask=mask).logits
+                    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    schedule.step()
+                    advance(step, loss.item())
+    finally:
+        torch.set_num_threads(threads)
     hf.eval()
     return model
 
@@ -235,7 +240,10 @@ class ResultSummary:
 
     table: str
     accuracy: float
-    accuracy_ablated: float
+    accuracy_ablated: float  # with the MLP that matters most (`ablated_block`) zeroed at the last position
+    ablated_block: int
+    mean_p_answer: float
+    mean_p_answer_ablated: dict[int, float]  # block -> mean P(answer) with its MLP zeroed at the last position
     answer_attention: Tensor | None  # (n_heads,): mean attention from the last token to example answers
     paths: list[Path]
 
@@ -268,8 +276,9 @@ def run_result(
     seed: int = 0,
 ) -> ResultSummary:
     """Section 1's result with the student's three functions: the predictions on ICL prompts of every task,
-    with and without the last block's MLP at the last position, and the last block's attention pattern at
-    the last position (attention<suffix>.png). Prints a table and returns a summary."""
+    with and without one block's MLP output at the last position (each block in turn; the table shows the
+    one that matters most), and the last block's attention pattern at the last position
+    (attention<suffix>.png). Prints a table and returns a summary."""
     model, remote = setting.model, setting.remote
     tokenizer = model.tokenizer
     n_layers = model.config.n_layer
@@ -284,19 +293,29 @@ def run_result(
 
     print(f"Running {len(prompts)} ICL prompts ({n_prepended} examples each, {n_per_task} per task) on "
           f"{setting.model_name}.")
+    rows_of = torch.arange(len(prompts))
     with torch.no_grad():
         # Exercise 01: one trace, hidden states of the middle block, logits and predictions.
         hidden, logits, predictions = (t.detach().cpu() for t in trace_and_save(model, prompts, n_layers // 2, remote=remote))
-        # Exercise 03: the same prompts with the last block's MLP output zeroed at the last position.
-        before, _, logits_ablated = (t.detach().cpu() for t in intervene_on_output(model, prompts, last, 0.0, remote=remote))
+        p_answer = logits.float().softmax(-1)[rows_of, answers]
+
+        # Exercise 03: the same prompts with one block's MLP output zeroed at the last position, for each
+        # block (a spread of 8 blocks on a deep model): which MLPs does the answer depend on?
+        blocks = list(range(n_layers)) if n_layers <= 8 else sorted({round(i * last / 7) for i in range(8)})
+        ablated = {}
+        for layer in blocks:
+            before, _, logits_l = (t.detach().cpu() for t in intervene_on_output(model, prompts, layer, 0.0, remote=remote))
+            ablated[layer] = (logits_l, before.float().norm(dim=-1).mean().item())
+    mean_p = {layer: float(logits_l.float().softmax(-1)[rows_of, answers].mean()) for layer, (logits_l, _) in ablated.items()}
+    worst = min(mean_p, key=mean_p.get)
+    logits_ablated = ablated[worst][0]
     predictions_ablated = logits_ablated.argmax(-1)
-    p_answer = logits.float().softmax(-1)[torch.arange(len(prompts)), answers]
-    p_answer_ablated = logits_ablated.float().softmax(-1)[torch.arange(len(prompts)), answers]
+    p_answer_ablated = logits_ablated.float().softmax(-1)[rows_of, answers]
 
     def word(token_id) -> str:
         return show_token(tokenizer.decode([int(token_id)])).strip() or repr(tokenizer.decode([int(token_id)]))
 
-    rows = [("task", "query", "answer", "predicted", "P(answer)", f"without MLP {last}", "P(answer)")]
+    rows = [("task", "query", "answer", "predicted", "P(answer)", f"without MLP {worst}", "P(answer)")]
     for i in range(len(prompts)):
         mark = "✓" if predictions[i] == answers[i] else "✗"
         mark_ablated = "✓" if predictions_ablated[i] == answers[i] else "✗"
@@ -308,9 +327,15 @@ def run_result(
     accuracy = float((predictions == answers).float().mean())
     accuracy_ablated = float((predictions_ablated == answers).float().mean())
     lines.append(
-        f"Accuracy {accuracy:.0%}; with block {last}'s MLP output zeroed at the last position {accuracy_ablated:.0%} "
-        f"(that output's norm there: {before.float().norm(dim=-1).mean():.1f} on average; the residual stream after "
-        f"block {n_layers // 2}: {hidden[:, -1].float().norm(dim=-1).mean():.1f})."
+        f"Accuracy {accuracy:.0%}; {accuracy_ablated:.0%} with block {worst}'s MLP output zeroed at the last position "
+        f"(the block whose MLP matters most there)."
+    )
+    lines.append(
+        f"Mean P(answer) with one block's MLP zeroed at the last position: clean {p_answer.mean():.2f}; "
+        + ", ".join(f"block {layer} {mean_p[layer]:.2f}" for layer in blocks)
+        + ". The zeroed outputs' norms: "
+        + ", ".join(f"{ablated[layer][1]:.1f}" for layer in blocks)
+        + f" (the residual stream after block {n_layers // 2}: {hidden[:, -1].float().norm(dim=-1).mean():.1f})."
     )
     table = "\n".join(lines)
     print(table)
@@ -347,7 +372,15 @@ def run_result(
               f"examples' answer tokens on average (head {top}: {answer_attention[top]:.0%}).")
     for path in paths:
         print(f"Wrote {path}")
-    return ResultSummary(table, accuracy, accuracy_ablated, answer_attention, paths)
+    print(
+        "Table: the model should answer most prompts from the examples alone; a query word of two tasks (e.g. "
+        "'black': 'white' or 'noir') shows it reads the task off the examples. Zeroing a block's MLP at the last "
+        "position shows how much the answer needs it there.\nattention.png: one row per head; does the last token "
+        "read the query word, or the examples' answers (*)?"
+        + ("\n(The tiny model answers mostly through attention: its MLPs at the last position matter little.)"
+           if setting.tiny else "")
+    )
+    return ResultSummary(table, accuracy, accuracy_ablated, worst, float(p_answer.mean()), mean_p, answer_attention, paths)
 
 
 def plot_attention(pattern: Tensor, tokens: list[list[str]], titles: list[str], layer: int, model_name: str,

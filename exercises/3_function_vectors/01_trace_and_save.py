@@ -30,10 +30,10 @@ Each prompt ends in "A:", so the model's prediction at the last position is its 
 
 The model. nnsight 0.8 wraps a Hugging Face model in `TransformersModel` (`LanguageModel`, from older
 tutorials, still works but is deprecated in 0.8 and warns). The wrapper looks like the model it wraps:
-`print(model)` shows GPT-J's module tree, and `model.transformer.h[5]` is block 5, `model.transformer.h[5]
-.attn` its attention, `model.lm_head` the unembedding. The chapter's functions take such a model; the
-hidden tests pass `tiny_gptj()`, a tiny random GPT-J with the same module names, and the results pass
-GPT-J-6B from `load_fv_model()`.
+`print(model)` shows GPT-J's module tree; `model.transformer.h[5]` is block 5, its `.attn` and `.mlp` the
+attention and MLP inside it, `model.lm_head` the unembedding, and `model.tokenizer` the tokenizer. The
+chapter's functions take such a model: the hidden tests pass `tiny_gptj()`, a tiny random GPT-J with the
+same module names, and the results pass GPT-J-6B from `load_fv_model()`.
 
 A trace. Everything happens inside a `with` block:
 
@@ -54,10 +54,13 @@ object you call it on, so save the value you bind: `x = something.save()`. A val
 one later is a new object: save it too.
 
 Remote. With `remote=True` the same block runs on NDIF (the National Deep Inference Fabric), next to a
-GPT-J-6B already loaded on its GPUs; your code travels there, and only the saved values come back over the
-network (so save what you need, not whole activations you will slice later). nnsight reads your API key
-from the environment variable NDIF_API_KEY (a free key from https://login.ndif.us). Every function in this
-chapter takes `remote` and passes it on: `model.trace(prompts, remote=remote)`.
+copy of the model already loaded on its GPUs; your code travels there, and only the saved values come back
+over the network (so save what you need, not whole activations you will slice later). nnsight reads your
+API key from the environment variable NDIF_API_KEY (a free key from https://login.ndif.us);
+`nnsight.status()` lists the models NDIF is serving right now, and `nnsight.is_model_running(
+"EleutherAI/gpt-j-6b")` says whether GPT-J is one of them. Locally, the model is only a skeleton (no
+weights are downloaded) that tells nnsight the module names. Every function in this chapter takes `remote`
+and passes it on: `model.trace(prompts, remote=remote)`.
 
 Shapes in transformers 5. A GPT-J block returns a tensor `(batch, seq, d_model)`: the residual stream
 after the block. (In transformers 4 it returned a tuple whose element 0 was that tensor, so old code

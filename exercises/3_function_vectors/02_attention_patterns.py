@@ -57,7 +57,7 @@ prompt and head. Correct answers sum to 1 over the last dimension and are 0 afte
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.fv_basics import use_eager_attention  # noqa: F401  (the callers use it; see above)
+from arena_course.fv_basics import use_eager_attention  # noqa: F401  (for your own experiments: see above)
 
 
 def attention_patterns(

@@ -41,8 +41,9 @@ position again (now edited) and the logits at the last position. A correct answe
 `after == scale * before` and, for `scale = 1`, the same logits as a clean run (exercise 01's).
 
 Then run this file: the section's result. It runs your exercises 01-03 on GPT-J-6B and prints its
-predictions on ICL prompts of the five tasks, with and without the last layer's MLP at the last position,
-and draws the last layer's attention at the last position: results/function_vectors/attention.png. GPT-J
+predictions on ICL prompts of the five tasks, how much each block's MLP output at the last position matters
+to the answer (zeroed one block at a time, with the predictions without the one that matters most), and
+draws the last block's attention at the last position: results/function_vectors/attention.png. GPT-J
 runs remotely on NDIF if NDIF_API_KEY is set (a free key from https://login.ndif.us), else locally if its
 weights (24 GB in float32) are in the Hugging Face cache. With `--tiny` it runs the same code on a tiny
 GPT-J trained here in about half a minute on the chapter's ICL prompts (cached in results/function_vectors),

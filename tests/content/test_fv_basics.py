@@ -34,10 +34,13 @@ def test_result_on_a_tiny_model(reference, tmp_path, capsys):
     summary = fv_basics.run_result(setting, **reference, n_per_task=2, n_prepended=3, out_dir=tmp_path)
     n_prompts = 2 * len(task_names())
     lines = summary.table.splitlines()
-    assert len(lines) == 2 + n_prompts + 1  # header, rule, one row per prompt, accuracy line
+    assert len(lines) == 2 + n_prompts + 2  # header, rule, one row per prompt, accuracy and sweep lines
     for task in task_names():
         assert sum(line.startswith(task) for line in lines) == 2
     assert 0 <= summary.accuracy <= 1 and 0 <= summary.accuracy_ablated <= 1
+    assert sorted(summary.mean_p_answer_ablated) == [0, 1]  # every block's MLP of a 2-block model
+    assert summary.mean_p_answer_ablated[summary.ablated_block] == min(summary.mean_p_answer_ablated.values())
+    assert f"without MLP {summary.ablated_block}" in lines[0]
     assert summary.answer_attention is not None and summary.answer_attention.shape == (4,)
     assert bool(((summary.answer_attention >= 0) & (summary.answer_attention <= 1 + 1e-5)).all())
     png = tmp_path / "attention_tiny.png"
