@@ -30,8 +30,8 @@ real token, so switching changes nothing else:
 
 The tests and the result call `use_eager_attention(model)` (from arena_course.fv_basics) before calling
 your function; you can assume it. If you see "'NoneType' object is not subscriptable" when you
-experiment, the model is still on sdpa. (Another way, with no switch: run the trace with
-`output_attentions=True` and read `model.output.attentions[L]`, the same tensor, for an eager model only.)
+experiment, the model is still on sdpa. (Another way to read the same tensor: run the trace with
+`output_attentions=True` and read `model.output.attentions[L]`; it too needs eager attention.)
 
 Seeing inside a module. A module's `.input` and `.output` are not the only things nnsight can reach:
 `print(model.transformer.h[0].attn.source)` prints the forward method's source with a name for every call

@@ -49,6 +49,19 @@ def test_result_on_a_tiny_model(reference, tmp_path, capsys):
     assert "Wrote" in capsys.readouterr().out
 
 
+def test_remote_without_attention_weights_still_gives_the_table(reference, tmp_path, capsys):
+    """Remotely, a model whose attention returns no pattern (sdpa) is reported in one line; the table still runs"""
+    model = tiny_gptj(0, n_layers=2, d_model=32, n_heads=4)  # sdpa: attn.output[1] is None
+    calls = fv_basics.record_remote(model)  # "remote" traces run locally
+    setting = fv_basics.ResultSetting(model, remote=True, tiny=False)
+    summary = fv_basics.run_result(setting, **reference, n_per_task=1, n_prepended=2, out_dir=tmp_path)
+    assert calls and all(calls)  # every trace was asked to run remotely
+    assert summary.answer_attention is None
+    assert [p.name for p in summary.paths] == ["predictions.txt"]
+    out = capsys.readouterr().out
+    assert "could not be read on NDIF" in out and "GPT-J-6B on NDIF" in out
+
+
 def test_answer_positions_are_the_examples_answers():
     """answer_positions finds the token after each "A:" except the query's"""
     tokenizer = tiny_gptj(0).tokenizer
