@@ -241,3 +241,164 @@ def load_fv_model(name: str = "EleutherAI/gpt-j-6b", *, remote: bool | None = No
         reason = f"loading it failed ({type(e).__name__}: {one_line(e)[:200]})"
         raise ModelUnavailable(f"Needs {describe(name)}: {reason}; {how}.", reason) from e
     return model, remote
+
+
+# --------------------------------------------------------------------------- answers and the tiny trained GPT-J
+
+
+def answer_token_ids(tokenizer, completions: Sequence[str]):
+    """The id of the first token of each completion, as a (batch,) long tensor (" cold" is one token for
+    GPT-J; a longer answer is scored by its first token, as Todd et al. do). Raises ValueError for a
+    completion with no tokens."""
+    import torch
+
+    ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
+    if any(len(i) == 0 for i in ids):
+        empty = [c for c, i in zip(completions, ids) if not i]
+        raise ValueError(f"completions with no tokens: {empty!r}")
+    return torch.tensor([i[0] for i in ids], dtype=torch.long)
+
+
+# The two tasks whose inputs overlap with different answers ("cat" -> "chat" / "cats"): on these queries a
+# zero-shot prompt can't tell which task is meant, so a model has to read the task off the examples (or h).
+AMBIGUOUS_PAIR = ("english_french", "singular_plural")
+
+TINY_ICL_CONFIG = dict(n_layers=3, d_model=64, n_heads=4)
+TINY_ICL_STEPS, TINY_ICL_BATCH, TINY_ICL_EXAMPLES, TINY_ICL_LR = 400, 32, 5, 5e-3
+TINY_TASK_VECTOR_BLOCK = 1  # where the task-vector loss puts the task vector
+
+
+def ambiguous_queries(task_a: str, task_b: str) -> list[str]:
+    """The inputs of both tasks whose answers differ, sorted."""
+    a, b = dict(load_word_pairs(task_a)), dict(load_word_pairs(task_b))
+    return sorted(x for x in set(a) & set(b) if a[x] != b[x])
+
+
+def _training_prompt(pairs, n_examples: int, rng: random.Random, ambiguous: dict[str, str] | None):
+    """Examples and a query of one task; with `ambiguous` (query -> answer), half the time the query is one of
+    them (so the examples are needed to answer it)."""
+    chosen = rng.sample(list(pairs), n_examples + 1)
+    examples, query = chosen[:-1], chosen[-1]
+    if ambiguous and rng.random() < 0.5:
+        word = rng.choice(sorted(ambiguous))
+        query = (word, ambiguous[word])
+        examples = [p for p in rng.sample(list(pairs), n_examples + 1) if p[0] != word][:n_examples]
+    return examples, query
+
+
+def _training_text(examples, query, answer: bool) -> str:
+    prompt = "".join(f"Q: {x}\nA: {y}\n\n" for x, y in examples) + f"Q: {query[0]}\nA:"
+    return prompt + (f" {query[1]}" if answer else "")
+
+
+def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY_ICL_BATCH,
+                        n_examples: int = TINY_ICL_EXAMPLES, block: int = TINY_TASK_VECTOR_BLOCK,
+                        lr: float = TINY_ICL_LR, seed: int = 0, progress: bool = True):
+    """Train a tiny nnsight-wrapped GPT-J, in place, on one torch thread, with two losses per step:
+
+    - ICL: prompts of the chapter's five tasks with `n_examples` examples, cross-entropy of every answer
+      (the first answer of a prompt is a zero-shot one, the last has all the examples before it);
+    - task vector (Yang et al. 2025, "Task Vectors in In-Context Learning", https://arxiv.org/abs/2501.09240,
+      their TVP loss): for one task, the mean over `batch // 2` ICL prompts of block `block`'s output at the
+      last position (h, as in exercise 04, with gradients) replaces the last position of zero-shot prompts of
+      that task at the same block, and the right answers there are trained for.
+
+    Half the queries of english_french and singular_plural are words the two tasks share ("cat"), so the
+    task has to come from the examples (or from h). Without the second loss a model this small does ICL but
+    forms no h that transfers (see arena_course/fv_hidden_states.py). Returns the model, in eval mode.
+    """
+    import torch
+
+    from arena_course.display import ProgressBar
+
+    tok, hf = model.tokenizer, model._module
+    tasks = task_names()
+    pairs = {t: load_word_pairs(t) for t in tasks}
+    shared: dict[str, dict[str, str]] = {t: {} for t in tasks}
+    for task, other in (AMBIGUOUS_PAIR, AMBIGUOUS_PAIR[::-1]):
+        table = dict(pairs[task])
+        shared[task] = {w: table[w] for w in ambiguous_queries(task, other)}
+    colon, a_token = tok.convert_tokens_to_ids(":"), tok.convert_tokens_to_ids("A")
+
+    patch: dict[str, Any] = {}
+
+    def hook(module, args, output):
+        if "h" in patch:  # zero-shot run: the last position becomes h
+            output = output.clone()
+            output[:, -1] = patch["h"]
+            return output
+        patch["last"] = output[:, -1]  # ICL run: keep the last position, to average
+        return None
+
+    handle = hf.transformer.h[block].register_forward_hook(hook)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tensors this small train fastest on one thread
+    rng = random.Random(seed)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            hf.train()
+            optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+            with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
+                for step in range(steps):
+                    # ICL: every answer of every prompt (the position after "A:" predicts it).
+                    texts = []
+                    for _ in range(batch):
+                        task = rng.choice(tasks)
+                        texts.append(_training_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]),
+                                                    answer=True))
+                    enc = tok(texts, return_tensors="pt", padding=True)
+                    ids = enc["input_ids"]
+                    logits = hf(**enc).logits[:, :-1]
+                    at_answer = (ids[:, :-1] == colon) & (ids.roll(1, dims=1)[:, :-1] == a_token)
+                    icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
+
+                    # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
+                    task = rng.choice(tasks)
+                    icl = [_training_text(*_training_prompt(pairs[task], n_examples, rng, None), answer=False)
+                           for _ in range(batch // 2)]
+                    patch.clear()
+                    hf(**tok(icl, return_tensors="pt", padding=True))
+                    patch["h"] = patch.pop("last").mean(dim=0)
+                    queries = [_training_prompt(pairs[task], 0, rng, shared[task])[1] for _ in range(batch // 2)]
+                    zero_shot = tok([_training_text([], q, answer=False) for q in queries], return_tensors="pt",
+                                    padding=True)
+                    targets = answer_token_ids(tok, [" " + y for _, y in queries])
+                    tv_loss = torch.nn.functional.cross_entropy(hf(**zero_shot).logits[:, -1], targets)
+                    patch.clear()
+
+                    optimizer.zero_grad()
+                    (icl_loss + tv_loss).backward()
+                    optimizer.step()
+                    schedule.step()
+                    advance(step, (icl_loss + tv_loss).item())
+    finally:
+        handle.remove()
+        torch.set_num_threads(threads)
+        hf.eval()
+    return model
+
+
+def trained_tiny_icl_gptj(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
+    """The tiny GPT-J (3 blocks, d_model 64) that every section's `--tiny` result runs on: trained on the
+    chapter's ICL prompts with a task-vector loss at block 1 (`train_tiny_icl_gptj`, ~30 s on one CPU
+    thread), and cached in `cache_dir` after the first time (`cache_dir=None`: no cache)."""
+    import torch
+
+    model = tiny_gptj(0, **TINY_ICL_CONFIG)
+    key = "_".join(f"{k}{v}" for k, v in TINY_ICL_CONFIG.items())
+    key += f"_steps{TINY_ICL_STEPS}_batch{TINY_ICL_BATCH}_lr{TINY_ICL_LR}_block{TINY_TASK_VECTOR_BLOCK}"
+    path = Path(cache_dir) / f".tiny_icl_gptj_{key}.pt" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            model._module.load_state_dict(torch.load(path, weights_only=True))
+            model._module.eval()
+            return model
+        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
+            path.unlink(missing_ok=True)
+    train_tiny_icl_gptj(model, progress=progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model._module.state_dict(), path)
+    return model

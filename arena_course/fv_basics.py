@@ -2,7 +2,8 @@
 
 The result (`python exercises/3_function_vectors/03_intervene_on_output.py [--tiny]`) runs the student's
 exercises 01-03 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or, with `--tiny`, on a tiny GPT-J
-trained here in a few seconds on the chapter's ICL prompts:
+trained on the chapter's ICL prompts (`function_vectors.trained_tiny_icl_gptj`, ~30 s the first time, then
+cached; every section's --tiny result runs on it):
 
 - a table of the model's next-token predictions on a few ICL prompts (exercise 01), with the effect of
   zero-ablating the last layer's MLP at the last position (exercise 03);
@@ -23,7 +24,6 @@ Helpers for hidden tests (used by every section of the chapter):
 from __future__ import annotations
 
 import argparse
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,13 @@ import torch
 from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
-from arena_course.function_vectors import ICLDataset, load_word_pairs, task_names, tiny_gptj
+from arena_course.function_vectors import (
+    ICLDataset,
+    answer_token_ids,
+    load_word_pairs,
+    task_names,
+    trained_tiny_icl_gptj,
+)
 
 # --------------------------------------------------------------------------- helpers for hidden tests
 
@@ -109,86 +115,6 @@ def use_eager_attention(model):
     return model
 
 
-# --------------------------------------------------------------------------- a tiny GPT-J that does ICL
-
-TINY_TRAINED = dict(seed=0, n_layers=2, d_model=64, n_heads=4)  # the --tiny result's model
-TINY_STEPS, TINY_BATCH, TINY_MAX_SHOTS = 300, 64, 5
-
-
-def icl_training_batch(tokenizer, rng: random.Random, size: int, max_shots: int = TINY_MAX_SHOTS):
-    """A batch of ICL prompts of random tasks with 0 to `max_shots` examples, each followed by its answer.
-
-    Returns (input_ids, attention_mask, labels): labels are -100 except after every "A:", where they are
-    the answer that follows (of the examples and of the query), so a model learns to answer each pair from
-    the pairs before it."""
-    tasks = task_names()
-    texts = []
-    for _ in range(size):
-        data = ICLDataset(load_word_pairs(rng.choice(tasks)), 1, rng.randint(0, max_shots), seed=rng.randrange(2**31))
-        texts.append(data.prompts[0] + data.completions[0])
-    encoding = tokenizer(texts, padding=True, return_tensors="pt")
-    ids = encoding.input_ids
-    a_token, colon = tokenizer.convert_tokens_to_ids(["A", ":"])
-    after_a = torch.zeros_like(ids, dtype=torch.bool)
-    after_a[:, 1:-1] = (ids[:, 1:-1] == colon) & (ids[:, :-2] == a_token)  # the ":" of each "A:"
-    labels = torch.full_like(ids, -100)
-    labels[:, :-1][after_a[:, :-1]] = ids[:, 1:][after_a[:, :-1]]
-    return ids, encoding.attention_mask, labels
-
-
-def train_on_icl(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr: float = 3e-3, seed: int = 0,
-                 progress: bool = True):
-    """Train an nnsight-wrapped tiny GPT-J (in place) to answer ICL prompts of the chapter's five tasks.
-
-    Some query words belong to two tasks ("cat" -> "chat" in english_french, "cats" in singular_plural), so
-    the model has to read the task off the examples. Returns the model, in eval mode."""
-    from arena_course.display import ProgressBar
-
-    hf = model._module
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # ops this small run faster on one thread than paying for the others' sync
-    optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
-    rng = random.Random(seed)
-    hf.train()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
-                for step in range(steps):
-                    ids, mask, labels = icl_training_batch(model.tokenizer, rng, batch)
-                    logits = hf(input_ids=ids, attention_mask=mask).logits
-                    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                    advance(step, loss.item())
-    finally:
-        torch.set_num_threads(threads)
-    hf.eval()
-    return model
-
-
-def trained_tiny_gptj(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
-    """A tiny GPT-J trained on ICL prompts (see `train_on_icl`); cached in `cache_dir` after the first time."""
-    model = tiny_gptj(**TINY_TRAINED)
-    key = "_".join(f"{k}{v}" for k, v in TINY_TRAINED.items()) + f"_steps{TINY_STEPS}_batch{TINY_BATCH}"
-    path = cache_dir / f".tiny_icl_gptj_{key}.pt" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            model._module.load_state_dict(torch.load(path, weights_only=True))
-            model._module.eval()
-            return model
-        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
-            path.unlink(missing_ok=True)
-    train_on_icl(model, progress=progress)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model._module.state_dict(), path)
-    return model
-
-
 # --------------------------------------------------------------------------- the section's result
 
 
@@ -225,7 +151,7 @@ def result_setting(tiny: bool) -> ResultSetting:
     cache; raises `ModelUnavailable` with one line when neither can be had). A local model is switched to
     eager attention, so its attention patterns exist; NDIF's copy is used as NDIF loaded it."""
     if tiny:
-        return ResultSetting(use_eager_attention(trained_tiny_gptj()), False, True)
+        return ResultSetting(use_eager_attention(trained_tiny_icl_gptj()), False, True)
     from arena_course.function_vectors import load_fv_model
 
     model, remote = load_fv_model()
@@ -246,12 +172,6 @@ class ResultSummary:
     mean_p_answer_ablated: dict[int, float]  # block -> mean P(answer) with its MLP zeroed at the last position
     answer_attention: Tensor | None  # (n_heads,): mean attention from the last token to example answers
     paths: list[Path]
-
-
-def first_token_ids(tokenizer, completions: Sequence[str]) -> list[int]:
-    """The first token of each completion (" cold" -> the id of " cold"; a multi-token answer is scored
-    by its first token, as Todd et al. do)."""
-    return [tokenizer(c, add_special_tokens=False).input_ids[0] for c in completions]
 
 
 def answer_positions(tokens: Sequence[str]) -> list[int]:
@@ -289,7 +209,7 @@ def run_result(
     tasks = [t for t, d in datasets for _ in d.prompts]
     queries = [q for _, d in datasets for q in d.queries]
     completions = [c for _, d in datasets for c in d.completions]
-    answers = torch.tensor(first_token_ids(tokenizer, completions))
+    answers = answer_token_ids(tokenizer, completions)
 
     print(f"Running {len(prompts)} ICL prompts ({n_prepended} examples each, {n_per_task} per task) on "
           f"{setting.model_name}.")
@@ -377,7 +297,9 @@ def run_result(
         "'black': 'white' or 'noir') shows it reads the task off the examples. Zeroing a block's MLP at the last "
         "position shows how much the answer needs it there.\nattention.png: one row per head; does the last token "
         "read the query word, or the examples' answers (*)?"
-        + ("\n(The tiny model answers mostly through attention: its MLPs at the last position matter little.)"
+        + (f"\n(On the tiny model, zeroing block {worst}'s MLP at the last position takes mean P(answer) from "
+           f"{p_answer.mean():.2f} to {mean_p[worst]:.2f}; its last block's heads read the query word, the task having "
+           "been read off the examples by then: it was trained to carry it at block 1's last position, see section 2.)"
            if setting.tiny else "")
     )
     return ResultSummary(table, accuracy, accuracy_ablated, worst, float(p_answer.mean()), mean_p, answer_attention, paths)

@@ -1,8 +1,8 @@
-"""Chapter 3, section 2 (task-encoding hidden states): the section's result, and the tiny model it runs on
-with --tiny.
+"""Chapter 3, section 2 (task-encoding hidden states): the section's result.
 
 The result (`python exercises/3_function_vectors/07_hidden_state_logprobs.py [--tiny]`) runs the student's
-exercises 05-07 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or on a tiny GPT-J trained here:
+exercises 05-07 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or with --tiny on the chapter's tiny
+GPT-J (`function_vectors.trained_tiny_icl_gptj`, shared by every section's --tiny result):
 
 - results/function_vectors/h_by_layer.png: the log-probability of the right answer on zero-shot prompts,
   with h patched in at each block in turn (exercise 07), against no patch and against the same queries
@@ -11,7 +11,7 @@ exercises 05-07 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or on a ti
   without h, with h of the task, and with h of another task (exercise 05), at the best block; and whether
   the one-pass version (exercise 06) agrees.
 
-The tiny model. A 3-block GPT-J trained on ICL prompts alone does not form an h that transfers: we tried
+Why the tiny model has a task-vector loss. A 3-block GPT-J trained on ICL prompts alone does not form an h that transfers: we tried
 (3 and 4 blocks, several seeds, prompts with fixed and varying numbers of examples, ~300 steps each).
 Patched at any block, its h lowered the right answer's log-probability on every task; on the queries
 where the task matters (the words english_french and singular_plural share: "cat" -> "chat" or "cats") it
@@ -22,8 +22,8 @@ Vectors in In-Context Learning: Emergence, Formation, and Benefits", https://arx
 the same in small transformers trained from scratch (task vectors weak or spread out), and proposed an
 auxiliary loss that puts them at a chosen place: run ICL prompts, average the last position's state at a
 chosen block, patch the average into zero-shot prompts, and train on the right answers there. That is
-exactly section 2's experiment, used as a training signal. `train_with_task_vector_loss` adds it at block
-1, so the tiny model's h works there by construction; the --tiny result checks that the student's code
+exactly section 2's experiment, used as a training signal. `function_vectors.train_tiny_icl_gptj` adds it
+at block 1, so the tiny model's h works there by construction; the --tiny result checks that the student's code
 finds it (and shows what a working h does). GPT-J's curve is the real finding.
 """
 
@@ -37,26 +37,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jaxtyping import Int
 from torch import Tensor
 
-from arena_course.function_vectors import ICLDataset, load_word_pairs, task_names, tiny_gptj
-
-# The two tasks whose inputs overlap with different answers ("cat" -> "chat" / "cats"): on these queries a
-# zero-shot prompt can't tell which task is meant, so the tiny model needs h to answer.
-AMBIGUOUS_PAIR = ("english_french", "singular_plural")
-
-
-def ambiguous_queries(task_a: str, task_b: str) -> list[str]:
-    """The inputs of both tasks whose answers differ, sorted."""
-    a, b = dict(load_word_pairs(task_a)), dict(load_word_pairs(task_b))
-    return sorted(x for x in set(a) & set(b) if a[x] != b[x])
-
-
-def answer_ids(tokenizer, completions: Sequence[str]) -> Int[Tensor, "batch"]:
-    """The first token of each completion (" cold" -> its id): what exercise 07 scores."""
-    return torch.tensor([tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in completions])
-
+from arena_course.function_vectors import (
+    AMBIGUOUS_PAIR,
+    TINY_ICL_CONFIG,
+    TINY_ICL_EXAMPLES,
+    TINY_TASK_VECTOR_BLOCK,
+    ICLDataset,
+    ambiguous_queries,
+    answer_token_ids,
+    load_word_pairs,
+    task_names,
+    trained_tiny_icl_gptj,
+)
 
 def with_examples(queries: Sequence[str], pairs: Sequence[tuple[str, str]], n_examples: int,
                   seed: int = 0) -> list[str]:
@@ -67,134 +61,6 @@ def with_examples(queries: Sequence[str], pairs: Sequence[tuple[str, str]], n_ex
         examples = rng.sample([p for p in pairs if p[0] != query], n_examples)
         prompts.append("".join(f"Q: {x}\nA: {y}\n\n" for x, y in examples) + f"Q: {query}\nA:")
     return prompts
-
-
-# --------------------------------------------------------------------------- the tiny model
-
-TINY_CONFIG = dict(n_layers=3, d_model=64, n_heads=4)
-TINY_STEPS, TINY_BATCH, TINY_EXAMPLES, TINY_LR = 400, 32, 5, 5e-3
-TINY_TASK_VECTOR_BLOCK = 1  # where the auxiliary loss puts the task vector
-
-
-def _training_prompt(pairs, n_examples: int, rng: random.Random, ambiguous: dict[str, str] | None):
-    """Examples and a query of one task; with `ambiguous` (query -> answer), half the time the query is one of
-    them (so the examples are needed to answer it)."""
-    chosen = rng.sample(list(pairs), n_examples + 1)
-    examples, query = chosen[:-1], chosen[-1]
-    if ambiguous and rng.random() < 0.5:
-        word = rng.choice(sorted(ambiguous))
-        query = (word, ambiguous[word])
-        examples = [p for p in rng.sample(list(pairs), n_examples + 1) if p[0] != word][:n_examples]
-    return examples, query
-
-
-def _text(examples, query, answer: bool) -> str:
-    prompt = "".join(f"Q: {x}\nA: {y}\n\n" for x, y in examples) + f"Q: {query[0]}\nA:"
-    return prompt + (f" {query[1]}" if answer else "")
-
-
-def train_with_task_vector_loss(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH,
-                                n_examples: int = TINY_EXAMPLES, block: int = TINY_TASK_VECTOR_BLOCK, lr: float = TINY_LR,
-                                seed: int = 0, progress: bool = True):
-    """Train a tiny nnsight-wrapped GPT-J, in place, on two losses per step:
-
-    - ICL: prompts of the chapter's five tasks with `n_examples` examples, cross-entropy of every answer
-      (the first answer of a prompt is a zero-shot one, the last has all the examples before it);
-    - task vector (Yang et al. 2025's TVP loss): for one task, the mean over `batch // 2` ICL prompts of block
-      `block`'s output at the last position (h, as in exercise 04, with gradients) replaces the last position
-      of zero-shot prompts of that task at the same block, and the right answers there are trained for.
-
-    Half the queries of english_french and singular_plural are words the two tasks share ("cat"), so the
-    task has to come from the examples (or from h). 400 steps, ~30-40 s on a laptop CPU.
-    """
-    from arena_course.display import ProgressBar
-
-    tok, hf = model.tokenizer, model._module
-    tasks = task_names()
-    pairs = {t: load_word_pairs(t) for t in tasks}
-    shared = {t: {} for t in tasks}
-    for task, other in (AMBIGUOUS_PAIR, AMBIGUOUS_PAIR[::-1]):
-        table = dict(pairs[task])
-        shared[task] = {w: table[w] for w in ambiguous_queries(task, other)}
-    colon, a_token = tok.convert_tokens_to_ids(":"), tok.convert_tokens_to_ids("A")
-
-    patch: dict[str, Tensor] = {}
-
-    def hook(module, args, output):
-        if "h" in patch:  # zero-shot run: the last position becomes h
-            output = output.clone()
-            output[:, -1] = patch["h"]
-            return output
-        patch["last"] = output[:, -1]  # ICL run: keep the last position, to average
-        return None
-
-    handle = hf.transformer.h[block].register_forward_hook(hook)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-    rng = random.Random(seed)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            hf.train()
-            optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
-            with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
-                for step in range(steps):
-                    # ICL: every answer of every prompt (the position after "A:" predicts it).
-                    texts = []
-                    for _ in range(batch):
-                        task = rng.choice(tasks)
-                        texts.append(_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]), answer=True))
-                    enc = tok(texts, return_tensors="pt", padding=True)
-                    ids = enc["input_ids"]
-                    logits = hf(**enc).logits[:, :-1]
-                    at_answer = (ids[:, :-1] == colon) & (ids.roll(1, dims=1)[:, :-1] == a_token)
-                    icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
-
-                    # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
-                    task = rng.choice(tasks)
-                    icl = [_text(*_training_prompt(pairs[task], n_examples, rng, None), answer=False)
-                           for _ in range(batch // 2)]
-                    patch.clear()
-                    hf(**tok(icl, return_tensors="pt", padding=True))
-                    patch["h"] = patch.pop("last").mean(dim=0)
-                    queries = [_training_prompt(pairs[task], 0, rng, shared[task])[1] for _ in range(batch // 2)]
-                    zero_shot = tok([_text([], q, answer=False) for q in queries], return_tensors="pt", padding=True)
-                    targets = answer_ids(tok, [" " + y for _, y in queries])
-                    tv_loss = torch.nn.functional.cross_entropy(hf(**zero_shot).logits[:, -1], targets)
-                    patch.clear()
-
-                    optimizer.zero_grad()
-                    (icl_loss + tv_loss).backward()
-                    optimizer.step()
-                    schedule.step()
-                    advance(step, (icl_loss + tv_loss).item())
-    finally:
-        handle.remove()
-        torch.set_num_threads(threads)
-        hf.eval()
-    return model
-
-
-def trained_tiny_task_vector_model(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
-    """The tiny GPT-J of the --tiny result (see `train_with_task_vector_loss`), cached in `cache_dir` after the
-    first time."""
-    model = tiny_gptj(0, **TINY_CONFIG)
-    key = "_".join(f"{k}{v}" for k, v in TINY_CONFIG.items())
-    key += f"_steps{TINY_STEPS}_batch{TINY_BATCH}_lr{TINY_LR}_block{TINY_TASK_VECTOR_BLOCK}"
-    path = Path(cache_dir) / f".tiny_task_vector_model_{key}.pt" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            model._module.load_state_dict(torch.load(path, weights_only=True))
-            model._module.eval()
-            return model
-        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
-            path.unlink(missing_ok=True)
-    train_with_task_vector_loss(model, progress=progress)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model._module.state_dict(), path)
-    return model
 
 
 # --------------------------------------------------------------------------- the section's result
@@ -261,7 +127,7 @@ def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., Any] | None = None) -> ResultSetting:
     """GPT-J-6B (remote on NDIF with NDIF_API_KEY, else from the Hugging Face cache), or with `tiny` the tiny
-    GPT-J of `trained_tiny_task_vector_model`.
+    GPT-J of `trained_tiny_icl_gptj` (arena_course/function_vectors.py).
 
     Raises:
         ModelUnavailable: one line, when GPT-J can be had neither way.
@@ -270,9 +136,9 @@ def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., A
 
     if tiny:
         task = task or "singular_plural"
-        model, remote = trained_tiny_task_vector_model(), False
-        name = f"a tiny GPT-J ({TINY_CONFIG['n_layers']} blocks) trained on ICL prompts with a task-vector loss"
-        n_examples, n_icl = TINY_EXAMPLES, 32
+        model, remote = trained_tiny_icl_gptj(), False
+        name = f"a tiny GPT-J ({TINY_ICL_CONFIG['n_layers']} blocks) trained on ICL prompts with a task-vector loss"
+        n_examples, n_icl = TINY_ICL_EXAMPLES, 32
     else:
         task = task or "antonyms"
         try:
@@ -294,7 +160,7 @@ def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., A
         queries = ambiguous_queries(task, other)
         note = (f"The queries are the words {task} and {other} share, so a zero-shot prompt can't say which task is "
                 f"meant. The tiny model was trained to carry the task at block {TINY_TASK_VECTOR_BLOCK}'s last position "
-                "(see arena_course/fv_hidden_states.py), so h works there by construction; where else it works is what "
+                "(see arena_course/function_vectors.py), so h works there by construction; where else it works is what "
                 "the model made of that. On GPT-J the whole curve is a finding.")
     else:
         queries = ICLDataset(pairs, 12 if tiny else 16, 0, seed=2).queries
@@ -364,7 +230,7 @@ def run_result(
     n_layers = len(model.transformer.h)
     if layer is not None and not 0 <= layer < n_layers:
         raise LayerOutOfRange(f"--layer must be a block of the model, 0 to {n_layers - 1}")
-    ids = answer_ids(tok, [" " + a for a in setting.answers])
+    ids = answer_token_ids(tok, [" " + a for a in setting.answers])
 
     # Exercise 07: h_L patched at each block L, and no patch; the same queries with examples, for reference.
     with torch.no_grad():

@@ -3,7 +3,6 @@ exercises use, and the sections' results.
 
 Helpers (imported by exercises 08-12):
 
-- `answer_token_ids(tokenizer, completions)`: the first token of each right answer (" cold" -> its id).
 - `new_token_texts(tokenizer, ids, prompt_width)`: decode what `model.generate` added after the prompts.
 - `with_bos(tokenizer, text)`: a prompt's token ids with the BOS token in front, as Turner et al. run GPT-2.
 - `space_token_id(tokenizer)`: the token Turner et al. pad steering prompts with (GPT-2's " ").
@@ -22,17 +21,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
-from arena_course.function_vectors import ICLDataset, load_fv_model, load_word_pairs, task_names
-
-
-def answer_token_ids(tokenizer, completions: Sequence[str]) -> Int[Tensor, "batch"]:
-    """The id of the first token of each completion (" cold" is one token for GPT-J; a longer answer is
-    scored by its first token, as Todd et al. do)."""
-    ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
-    if any(len(i) == 0 for i in ids):
-        empty = [c for c, i in zip(completions, ids) if not i]
-        raise ValueError(f"completions with no tokens: {empty!r}")
-    return torch.tensor([i[0] for i in ids])
+from arena_course.function_vectors import ICLDataset, load_fv_model, load_word_pairs, task_names, trained_tiny_icl_gptj
 
 
 def prompt_width(tokenizer, prompts: Sequence[str]) -> int:
@@ -109,7 +98,7 @@ def function_vector_args(argv: Sequence[str] | None = None) -> argparse.Namespac
     parser.add_argument("--task", default=None, choices=task_names(),
                         help="the task (default: antonyms; singular_plural with --tiny)")
     parser.add_argument("--prompts", type=int, default=None, help="clean ICL prompts to average over (default 20; 32 tiny)")
-    parser.add_argument("--heads", type=int, default=None, help="heads in the function vector (default 10; 4 tiny)")
+    parser.add_argument("--heads", type=int, default=None, help="heads in the function vector (default 10; 5 tiny)")
     parser.add_argument("--layer", type=int, default=None, help="block whose output gets the vector (default 9; 1 tiny)")
     return parser.parse_args(argv)
 
@@ -138,17 +127,20 @@ def zero_shot_prompts(task: str, size: int, *, ambiguous: bool = False, seed: in
 
 def function_vector_setup(args: argparse.Namespace, *, load: Callable[..., Any] | None = None) -> FunctionVectorSetup:
     """GPT-J-6B (remote on NDIF with NDIF_API_KEY, else from the Hugging Face cache), or with `args.tiny` a tiny
-    GPT-J trained on ICL prompts (cached under results/function_vectors after the first run).
+    GPT-J trained on ICL prompts (`function_vectors.trained_tiny_icl_gptj`, shared by every section's --tiny
+    result; cached under results/function_vectors after the first run).
 
     Raises:
         ModelUnavailable: one line, when GPT-J can be had neither way.
     """
     if args.tiny:
         task = args.task or "singular_plural"
-        model, remote = trained_tiny_icl_model(), False
+        model, remote = trained_tiny_icl_gptj(), False
         config = model.config
         name = f"a tiny GPT-J ({config.n_layer} blocks of {config.n_head} heads) trained on ICL prompts"
-        n_prepended, defaults = 5, dict(prompts=32, heads=4, layer=1, tokens=2)
+        # 5 heads: the tiny model's top 4 (block 1's, effects ~0) alone turn 5/12 zero-shot answers to the task,
+        # with the 5th (a block-0 head) all 12.
+        n_prepended, defaults = 5, dict(prompts=32, heads=5, layer=1, tokens=2)
     else:
         task = args.task or "antonyms"
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -274,7 +266,9 @@ def run_function_vector_result(
             "from it (it reads the task off which words appear as answers, and those are still there), so patching a "
             "head's clean mean can only disturb it. GPT-J shows what the paper found: a few heads with large positive "
             "effects. The zero-shot queries here belong to two tasks (cat: chat or cats), so without examples the "
-            "tiny model has to guess; the function vector tells it which task.",
+            "tiny model has to guess; the function vector tells it which task. With effects this close to 0 the "
+            "ranking says little: for singular_plural the 4 block-1 heads at the top alone fix 5 of these 12 "
+            "answers, and with the next one (a block-0 head; --heads 5, the default) all 12.",
         ]
     return FunctionVectorSummary(effects, top_heads, fv.detach().cpu(), rows, correct_without, correct_with, path,
                                  "\n".join(lines))
@@ -503,69 +497,3 @@ def _cached(model, kind: str, config: dict, steps: int, cache_dir: Path | None, 
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model._module.state_dict(), path)
     return model
-
-
-TINY_ICL_CONFIG = dict(n_layers=2, d_model=64, n_heads=4)
-TINY_ICL_STEPS = 400
-
-
-def icl_training_batch(tokenizer, size: int, seed: int, max_examples: int = 5):
-    """A batch of ICL prompts of every task, each with 0 to `max_examples` examples and its answer appended,
-    and a mask of the positions whose next token is an answer (after each "A:"), where the loss is taken."""
-    import random
-
-    rng = random.Random(seed)
-    texts = []
-    for _ in range(size):
-        pairs = load_word_pairs(rng.choice(task_names()))
-        n = rng.randint(0, max_examples)
-        chosen = rng.sample(pairs, n + 1)
-        texts.append("".join(f"Q: {x}\nA: {y}\n\n" for x, y in chosen[:-1]) + f"Q: {chosen[-1][0]}\nA: {chosen[-1][1]}")
-    encoding = tokenizer(texts, return_tensors="pt", padding=True)
-    ids, mask = encoding["input_ids"], encoding["attention_mask"]
-    colon, answer = tokenizer.convert_tokens_to_ids([":", "A"])
-    before_answer = torch.zeros_like(ids, dtype=torch.bool)
-    before_answer[:, 1:] = (ids[:, 1:] == colon) & (ids[:, :-1] == answer)
-    return ids, mask, before_answer
-
-
-def train_tiny_icl_model(model, *, steps: int = TINY_ICL_STEPS, seed: int = 0, progress: bool = True):
-    """Train a tiny nnsight-wrapped GPT-J on ICL prompts of the chapter's five tasks, in place: the loss is
-    the answer after each "A:", so it learns to read the task from the examples (words such as "cat" belong to
-    two tasks, chat / cats, so the examples matter)."""
-    from arena_course.display import ProgressBar
-
-    hf = model._module
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            hf.train()
-            opt = torch.optim.AdamW(hf.parameters(), lr=3e-3, weight_decay=0.01)
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
-            with ProgressBar(progress, steps, "training the tiny GPT-J") as advance:
-                for step in range(steps):
-                    ids, mask, before_answer = icl_training_batch(model.tokenizer, 64, seed * 100_003 + step)
-                    logits = hf(input_ids=ids, attention_mask=mask).logits[:, :-1]
-                    where = before_answer[:, :-1]
-                    loss = torch.nn.functional.cross_entropy(logits[where], ids[:, 1:][where])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    advance(step, loss.item())
-    finally:
-        torch.set_num_threads(threads)
-        hf.eval()
-    return model
-
-
-def trained_tiny_icl_model(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
-    """A tiny GPT-J trained on ICL prompts (see `train_tiny_icl_model`); cached in `cache_dir` after the first
-    time."""
-    from arena_course.function_vectors import tiny_gptj
-
-    model = tiny_gptj(0, **TINY_ICL_CONFIG)
-    return _cached(model, "icl", TINY_ICL_CONFIG, TINY_ICL_STEPS, cache_dir,
-                   lambda m: train_tiny_icl_model(m, progress=progress))

@@ -45,9 +45,9 @@ predictions on ICL prompts of the five tasks, how much each block's MLP output a
 to the answer (zeroed one block at a time, with the predictions without the one that matters most), and
 draws the last block's attention at the last position: results/function_vectors/attention.png. GPT-J
 runs remotely on NDIF if NDIF_API_KEY is set (a free key from https://login.ndif.us), else locally if its
-weights (24 GB in float32) are in the Hugging Face cache. With `--tiny` it runs the same code on a tiny
-GPT-J trained here in about half a minute on the chapter's ICL prompts (cached in results/function_vectors),
-and writes attention_tiny.png. Without a model it says what it needs in one line.
+weights (24 GB in float32) are in the Hugging Face cache. With `--tiny` it runs the same code on the
+chapter's tiny GPT-J (3 blocks), trained on its ICL prompts in about half a minute the first time, then
+cached in results/function_vectors (every section's --tiny result uses it), and writes attention_tiny.png. Without a model it says what it needs in one line.
 
     python exercises/3_function_vectors/03_intervene_on_output.py [--tiny]
 """

@@ -45,9 +45,10 @@ answer by patched block, against no patch and against prompts with examples, and
 h_completions.txt) the zero-shot completions at the best block without h, with h of antonyms and with h of
 english_french: the same queries, two different h, two different tasks. GPT-J runs remotely on NDIF if
 NDIF_API_KEY is set (a free key from https://login.ndif.us), else locally if its weights are in the Hugging
-Face cache; without either it says so in one line. With `--tiny` it runs on a tiny GPT-J trained here in
-about half a minute (cached in results/function_vectors), on the words singular_plural and english_french
-share ("cat" -> "cats" or "chat"), where only h can tell the model which task is meant. That model was
+Face cache; without either it says so in one line. With `--tiny` it runs on the chapter's tiny GPT-J
+(trained in about half a minute the first time, then cached in results/function_vectors), on the words
+singular_plural and english_french share ("cat" -> "cats" or "chat"), where only h can tell the model which
+task is meant. That model was
 trained to carry the task at block 1 (a model that small trained on ICL prompts alone forms no h that
 transfers; arena_course/fv_hidden_states.py says more), so its curve checks your code rather than
 discovering anything; GPT-J's is the real experiment.
@@ -95,7 +96,7 @@ def hidden_state_logprobs(
 
 if __name__ == "__main__":
     # The section's result: your exercises 04-07 (loaded from the files next to this one) on GPT-J-6B, or
-    # with --tiny on a tiny GPT-J trained here in seconds. Writes results/function_vectors/h_by_layer.png.
+    # with --tiny on the chapter's tiny GPT-J (trained once, then cached). Writes results/function_vectors/h_by_layer.png.
     import sys
     from pathlib import Path
 

@@ -69,8 +69,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.function_vectors import ICLDataset
-from arena_course.fv_vectors import answer_token_ids
+from arena_course.function_vectors import ICLDataset, answer_token_ids
 
 
 def mean_head_outputs(

@@ -47,8 +47,8 @@ What to write: `generate_with_function_vector`, greedy (`do_sample=False`), retu
 without and with the function vector, as lists of strings.
 
 Then run this file, the section's result: your exercises 08-10 on GPT-J-6B (NDIF with NDIF_API_KEY, or
-a local copy), or with `--tiny` on a tiny GPT-J trained on the chapter's five tasks (a minute or so the
-first time, then cached in results/function_vectors):
+a local copy), or with `--tiny` on the chapter's tiny GPT-J, trained on its five tasks (about half a
+minute the first time, then cached in results/function_vectors):
 
     python exercises/3_function_vectors/10_generate_with_function_vector.py [--tiny] [--task antonyms]
 
@@ -116,7 +116,7 @@ def generate_with_function_vector(
 
 if __name__ == "__main__":
     # The section's result: your functions from exercises 08-10 (loaded from the files next to this one)
-    # on GPT-J-6B, or with --tiny on a tiny GPT-J trained in a few seconds on the chapter's ICL prompts.
+    # on GPT-J-6B, or with --tiny on the chapter's tiny GPT-J (trained once, then cached).
     # Writes results/function_vectors/head_effects[_tiny].png and prints the completions.
     import sys
     from pathlib import Path

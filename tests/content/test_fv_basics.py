@@ -1,9 +1,8 @@
 """Function vectors, section 1 (nnsight basics): the result with the reference solutions at reduced scale,
-the ICL training data of the --tiny model, the test helpers the chapter's hidden tests use, and the
-one-line message without a model."""
+the answer ids and the training recipe of the shared --tiny model (arena_course/function_vectors.py), the
+test helpers the chapter's hidden tests use, and the one-line message without a model."""
 
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,14 @@ import torch
 
 from arena_cli.testing import load_module
 from arena_course import fv_basics
-from arena_course.function_vectors import ICLDataset, load_word_pairs, task_names, tiny_gptj
+from arena_course.function_vectors import (
+    ICLDataset,
+    answer_token_ids,
+    load_word_pairs,
+    task_names,
+    tiny_gptj,
+    train_tiny_icl_gptj,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions" / "3_function_vectors"
@@ -71,32 +77,44 @@ def test_answer_positions_are_the_examples_answers():
     assert [tokens[p] for p in positions] == [y for _, y in data.examples[0]]
 
 
-def test_training_batch_labels_the_answers():
-    """Training labels are the answers that follow each "A:" (examples and query), nothing else"""
+def test_answer_token_ids_are_each_answers_first_token():
+    """answer_token_ids gives the first token of each completion, a long tensor; an empty completion is an error"""
     tokenizer = tiny_gptj(0).tokenizer
-    ids, mask, labels = fv_basics.icl_training_batch(tokenizer, random.Random(0), 8, max_shots=3)
-    colon = tokenizer.convert_tokens_to_ids(":")
-    labelled = labels != -100
-    assert labelled.any(dim=1).all()  # every sequence has at least its query's answer
-    assert (ids[labelled] == colon).all()
-    assert (labels[:, :-1][labelled[:, :-1]] == ids[:, 1:][labelled[:, :-1]]).all()
-    assert (mask[labelled] == 1).all()
+    ids = answer_token_ids(tokenizer, [" cold", " Paris", " cold"])
+    assert ids.dtype == torch.long and ids.shape == (3,)
+    assert tokenizer.convert_ids_to_tokens(ids.tolist()) == ["cold", "Paris", "cold"]
+    with pytest.raises(ValueError, match="no tokens"):
+        answer_token_ids(tokenizer, [" cold", ""])
 
 
-def test_training_lowers_the_loss():
-    """A few steps of train_on_icl lower the loss on held-out ICL batches"""
-    torch.manual_seed(0)
-    model = tiny_gptj(1, n_layers=1, d_model=32, n_heads=4)
-    ids, mask, labels = fv_basics.icl_training_batch(model.tokenizer, random.Random(123), 32)
+def _icl_loss(model, texts) -> float:
+    """Cross-entropy of the answers of held-out ICL prompts (the token after each "A:")."""
+    tok = model.tokenizer
+    enc = tok(texts, return_tensors="pt", padding=True)
+    ids = enc["input_ids"]
+    colon, a_token = tok.convert_tokens_to_ids([":", "A"])
+    at_answer = (ids[:, 1:-1] == colon) & (ids[:, :-2] == a_token)
+    with torch.no_grad():
+        logits = model._module(**enc).logits[:, 1:-1]
+    return float(torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 2:][at_answer]))
 
-    def loss() -> float:
-        with torch.no_grad():
-            logits = model._module(input_ids=ids, attention_mask=mask).logits
-        return float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100))
 
-    start = loss()
-    fv_basics.train_on_icl(model, steps=25, batch=16, progress=False)
-    assert loss() < start - 0.2
+def test_training_lowers_the_loss_on_one_thread():
+    """A few steps of train_tiny_icl_gptj (the shared --tiny model's recipe) lower the ICL loss on held-out
+    prompts, and leave torch's thread count as it was"""
+    model = tiny_gptj(1, n_layers=2, d_model=32, n_heads=4)
+    texts = [d.prompts[0] + d.completions[0]
+             for d in (ICLDataset(load_word_pairs(t), 1, 3, seed=100 + i) for i, t in enumerate(task_names() * 4))]
+    start = _icl_loss(model, texts)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # not 1, so that a trainer which leaves its one thread behind is seen
+    try:
+        train_tiny_icl_gptj(model, steps=20, batch=16, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert not model._module.training
+    assert _icl_loss(model, texts) < start - 0.2
 
 
 def test_record_remote_and_call_traced():

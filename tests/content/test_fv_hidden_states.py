@@ -2,7 +2,8 @@
 
 - `run_result` on a tiny random GPT-J (reduced scale): the plot and the completions table are written, the
   shapes and the chosen block follow from exercise 07's numbers, and exercise 06 agrees with exercise 05.
-- The tiny model of the --tiny result (`trained_tiny_task_vector_model`, trained here once, ~30 s of CPU):
+- The tiny model of the --tiny result (`function_vectors.trained_tiny_icl_gptj`, shared by every
+  section's --tiny result; trained here once, ~30 s of CPU):
   it does ICL, and h of english_french / singular_plural patched at block 1 makes it answer the shared words
   ("cat") with that task, far better than the zero-shot prompt alone.
 - Without a model or key the real run prints one line (naming GPT-J, NDIF, the cache and --tiny), exits 1.
@@ -17,7 +18,14 @@ import pytest
 import torch
 
 from arena_course import fv_hidden_states as fvh
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
+from arena_course.function_vectors import (
+    TINY_TASK_VECTOR_BLOCK,
+    ICLDataset,
+    answer_token_ids,
+    load_word_pairs,
+    tiny_gptj,
+    trained_tiny_icl_gptj,
+)
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable
 
@@ -82,7 +90,7 @@ def test_patching_the_last_block_gives_one_distribution(random_result):
     with torch.no_grad(), setting.model.trace(setting.icl):
         h = setting.model.transformer.h[-1].output[:, -1].mean(0).save()
     logprobs = hf.lm_head(hf.transformer.ln_f(h)).log_softmax(-1)
-    ids = fvh.answer_ids(setting.model.tokenizer, [" " + a for a in setting.answers])
+    ids = answer_token_ids(setting.model.tokenizer, [" " + a for a in setting.answers])
     torch.testing.assert_close(summary.patched[-1], logprobs[ids].detach(), atol=1e-4, rtol=1e-4)
 
 
@@ -129,7 +137,7 @@ def test_ambiguous_queries_have_two_answers():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The --tiny result's model, trained from scratch (no cache), ~30 s of CPU."""
-    return fvh.trained_tiny_task_vector_model(cache_dir=tmp_path_factory.mktemp("tv_model"), progress=False)
+    return trained_tiny_icl_gptj(cache_dir=tmp_path_factory.mktemp("tv_model"), progress=False)
 
 
 def test_trained_model_does_icl(trained):
@@ -139,7 +147,7 @@ def test_trained_model_does_icl(trained):
         data = ICLDataset(load_word_pairs(task), 24, 5, seed=7)
         with torch.no_grad(), trained.trace(data.prompts):
             top = trained.lm_head.output[:, -1].argmax(-1).save()
-        right = (top == fvh.answer_ids(tok, data.completions)).float().mean()
+        right = (top == answer_token_ids(tok, data.completions)).float().mean()
         assert right > 0.7, f"{task}: {right:.0%} right with examples"
 
 
@@ -150,11 +158,11 @@ def test_trained_model_h_carries_the_task(trained):
     for task, other in (fvh.AMBIGUOUS_PAIR, fvh.AMBIGUOUS_PAIR[::-1]):
         queries = fvh.ambiguous_queries(task, other)
         table = dict(load_word_pairs(task))
-        ids = fvh.answer_ids(trained.tokenizer, [" " + table[q] for q in queries])
+        ids = answer_token_ids(trained.tokenizer, [" " + table[q] for q in queries])
         icl = ICLDataset(load_word_pairs(task), 32, 5, seed=1).prompts
         with torch.no_grad():
             clean, patched = load(trained, icl, [f"Q: {q}\nA:" for q in queries], ids)
-        block = fvh.TINY_TASK_VECTOR_BLOCK
+        block = TINY_TASK_VECTOR_BLOCK
         assert patched[block].mean() > clean.mean() + 0.4, (task, clean.mean(), patched.mean(1))
         assert patched[block].mean() > -0.6, (task, patched.mean(1))
 

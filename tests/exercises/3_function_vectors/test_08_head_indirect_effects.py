@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, fv_tokenizer, load_word_pairs, tiny_gptj
+from arena_course.function_vectors import ICLDataset, answer_token_ids, fv_tokenizer, load_word_pairs, tiny_gptj
 from arena_course.fv_basics import call_traced, record_remote, sharpened
-from arena_course.fv_vectors import answer_token_ids
 
 N_LAYERS, N_HEADS, D_HEAD = 2, 4, 8
 
