@@ -10,6 +10,7 @@ import difflib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -523,6 +524,16 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
         return 1
     whose = "the reference solution" if reference else "your code"
     ctx.console.print(f"[bold]{section.title}[/] — {section.result}", soft_wrap=True)
+    if not reference:
+        pending = unfinished_for_result(ctx, section)
+        if pending:
+            names = ", ".join(f"{e.stem[:2]} {e.id}" for e in pending)
+            ctx.console.print(
+                f"[yellow]Not passed yet: {names}.[/] The result runs your code for them: finish them first "
+                f"(`arena run <id>` records a pass), or see the reference's with `arena results --reference`.",
+                soft_wrap=True,
+            )
+            return 1
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     before = figures(ctx.course.root)
     for run in section.result_runs:
@@ -544,6 +555,24 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     if written:
         show_figures(ctx, sorted(written))
     return 0
+
+
+SIBLING_CALL = re.compile(r"""load_sibling\(\s*__file__\s*,\s*["'](\w+)["']\s*\)""")
+
+
+def unfinished_for_result(ctx: Context, section: Section) -> list[Exercise]:
+    """The exercises a section's result runs the student's code of (its result-run exercises and every
+    `load_sibling(__file__, "id")` in their masters) that progress.json doesn't record as passed: the
+    result would stop at their NotImplementedError."""
+    needed: set[str] = set()
+    for run in section.result_runs:
+        needed.add(run.id)
+        try:
+            needed.update(SIBLING_CALL.findall(run.solution_path.read_text(encoding="utf-8")))
+        except OSError:
+            pass
+    progress = ctx.load_progress()
+    return [e for e in ctx.course.exercises if e.id in needed and not progress.get(e.id).done]
 
 
 def show_figures(ctx: Context, paths: list[Path]) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from arena_cli.markers import solution_source
+
 COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "results", "dev"]
 ARENA_SCRIPT = Path(sys.executable).with_name("arena")
 
@@ -300,9 +302,23 @@ def test_results_runs_the_sections_result_with_the_students_code_or_the_referenc
     master.write_text(master.read_text() + '\n\nif __name__ == "__main__":\n    print("RESULT", add(2, 3))\n')
     code, out, err = arena("dev", "build")
     assert code == 0, out
-    code, out, err = arena("results", "add_numbers")  # the student's untouched file: it stops, clearly
+    code, out, err = arena("results", "add_numbers")  # not passed yet: says so instead of running it
     assert code == 1
-    assert "exit code 1" in out and "arena run add_numbers" in out
+    assert "Not passed yet: 01 add_numbers." in out and "arena results --reference" in out
+    assert "RESULT" not in out
+
+    # Recorded as passed but broken since (a crash when run as a script): it stops, clearly.
+    arena.write("add_numbers", solution_source(master.read_text(), str(master)))
+    assert arena("run", "add_numbers")[0] == 0
+    arena.write("add_numbers", arena.read("add_numbers").replace('print("RESULT"', 'raise SystemExit(3)  #'))
+    code, out, err = arena("results", "add_numbers")
+    assert code == 1
+    assert "exit code 3" in out and "arena run add_numbers" in out
+
+    arena.write("add_numbers", solution_source(master.read_text(), str(master)))
+    code, out, err = arena("results", "add_numbers")  # the student's own code
+    assert code == 0, out + err
+    assert "RESULT 5" in out
     code, out, err = arena("results", "numbers", "--reference")  # by part of the section's title
     assert code == 0, out + err
     assert "python solutions/1_basics/01_add_numbers.py" in out
@@ -353,3 +369,28 @@ def test_python_without_the_dependencies_gets_one_line_saying_how_to_set_up(tmp_
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert "typer is not installed" in result.stderr and "README" in result.stderr
+
+
+def test_results_names_every_unfinished_exercise_the_result_runs(arena):
+    """A result that uses an earlier exercise (load_sibling) waits for that one too, in course order."""
+    manifest = arena.manifest.read_text()
+    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a doubled sum"\nresult_runs = ["add_numbers"]'))
+    master = arena.master_path("add_numbers")
+    master.write_text(
+        master.read_text()
+        + '\n\nif __name__ == "__main__":\n    import torch\n    from arena_course.loading import load_sibling\n\n'
+        + '    double = load_sibling(__file__, "double_tensor").double\n'
+        + '    print("RESULT", double(torch.tensor(add(2, 3))).item())\n'
+    )
+    assert arena("dev", "build")[0] == 0
+    arena.write("add_numbers", solution_source(master.read_text(), str(master)))
+    assert arena("run", "add_numbers")[0] == 0
+    code, out, err = arena("results", "add_numbers")
+    assert code == 1
+    assert "Not passed yet: 02 double_tensor." in out
+    double = arena.master_path("double_tensor")
+    arena.write("double_tensor", solution_source(double.read_text(), str(double)))
+    assert arena("run", "double_tensor")[0] == 0
+    code, out, err = arena("results", "add_numbers")
+    assert code == 0, out + err
+    assert "RESULT 10" in out
