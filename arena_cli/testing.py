@@ -157,22 +157,22 @@ def reference(request) -> ModuleType:
     return load_module(path, f"arena_reference_{path.stem}")
 
 
+def load_reference(test_file: str | Path, exercise_id: str) -> ModuleType:
+    """Another exercise's reference solution, from the chapter of `test_file` (a hidden test's
+    `__file__`): for tests that need an earlier step's answer (a model class, a metric) without copying
+    its code. Loaded once per process."""
+    chapter = reference_path(Path(test_file)).parent
+    matches = sorted(chapter.glob(f"[0-9][0-9]_{exercise_id}.py"))
+    if not matches:
+        raise LookupError(f"no reference solution for exercise {exercise_id!r} in {display_path(chapter)}")
+    name = f"arena_reference_{matches[0].stem}"
+    return sys.modules.get(name) or load_module(matches[0], name)
+
+
 @pytest.fixture(scope="module")
 def reference_of(request):
-    """`reference_of("exercise_id")`: the reference solution of another exercise of the same chapter, for
-    hidden tests that need an earlier step's answer (e.g. a metric) without copying its code."""
-    chapter = reference_path(Path(request.path)).parent
-    loaded: dict[str, ModuleType] = {}
-
-    def load(exercise_id: str) -> ModuleType:
-        if exercise_id not in loaded:
-            matches = sorted(chapter.glob(f"[0-9][0-9]_{exercise_id}.py"))
-            if not matches:
-                raise LookupError(f"no reference solution for exercise {exercise_id!r} in {display_path(chapter)}")
-            loaded[exercise_id] = load_module(matches[0], f"arena_reference_{matches[0].stem}")
-        return loaded[exercise_id]
-
-    return load
+    """`reference_of("exercise_id")`: `load_reference` for the requesting test's chapter."""
+    return lambda exercise_id: load_reference(request.path, exercise_id)
 
 
 @pytest.fixture(scope="module")

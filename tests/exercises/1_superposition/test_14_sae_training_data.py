@@ -1,27 +1,19 @@
 """Hidden test for exercise 14: sae_training_data, the toy model's hidden activations h = W x."""
 
 import torch
-from torch import nn
 
-from arena_cli.testing import assert_close, call_student, check, seed
+from arena_cli.testing import assert_close, call_student, check, load_reference, seed
 
 
-class _ToyModel(nn.Module):
-    """What sae_training_data uses of exercise 1's ToyModel: W (n_inst, d_hidden, n_features), a trainable
-    parameter, and the buffer feature_probability (n_inst, n_features). (The test's own copy: a hidden
-    test must not read solutions/.)"""
-
-    def __init__(self, n_inst, n_features, d_hidden, feature_probability):
-        super().__init__()
-        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_inst, d_hidden, n_features)))
-        p = torch.as_tensor(feature_probability, dtype=torch.float32).broadcast_to(n_inst, n_features).clone()
-        self.register_buffer("feature_probability", p)
+# Exercise 1's ToyModel (its reference): sae_training_data uses its W (n_inst, d_hidden, n_features) and
+# its feature_probability buffer (n_inst, n_features).
+ToyModel = load_reference(__file__, "toy_model_forward").ToyModel
 
 
 def _toy_model(n_inst=3, n_features=5, d_hidden=2, p=0.2):
     """A toy model with random weights, different per instance."""
     seed(0)
-    return _ToyModel(n_inst, n_features, d_hidden, p)
+    return ToyModel(n_inst, n_features, d_hidden, feature_probability=p)
 
 
 def _data(student, model, batch_size, seed_value=1, diagnosis=""):

@@ -4,57 +4,13 @@ The new directions are random, so most checks are properties: which latents chan
 encoder-decoder relation, zero biases, and that the directions are spread over the whole sphere.
 """
 
-import os
-import traceback
-
 import torch
-from torch import nn
 
-from arena_cli.testing import CheckFailed, assert_close, check, display_path, seed
-
-
-def _call(student, fn, *args, diagnosis=""):
-    """fn(*args); an exception raised in the student's file becomes a failed check naming the line.
-    (Like call_student, but finds the student's line through the file: the function is wrapped by the
-    @torch.no_grad() decorator.)"""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as e:  # noqa: BLE001 - student code may raise anything
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if os.path.realpath(f.filename) == os.path.realpath(student.__file__)]
-        where = f" at {display_path(frames[-1].filename)}:{frames[-1].lineno} (`{(frames[-1].line or '').strip()}`)" if frames else ""
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckFailed(f"{fn.__name__} raised {type(e).__name__}{where}: {detail}", diagnosis=diagnosis) from None
+from arena_cli.testing import assert_close, call_student, check, load_reference, seed
 
 
-class _ToySAE(nn.Module):
-    """The ToySAE of exercise 15, the test's own copy (a hidden test must not read solutions/)."""
-
-    def __init__(self, n_inst, d_in, d_sae, tied=False, weight_normalize_eps=1e-8):
-        super().__init__()
-        self.n_inst, self.d_in, self.d_sae, self.tied = n_inst, d_in, d_sae, tied
-        self.weight_normalize_eps = weight_normalize_eps
-        self.W_enc = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(n_inst, d_in, d_sae)))
-        self._W_dec = None if tied else nn.Parameter(self.W_enc.detach().transpose(-1, -2).clone())
-        self.b_enc = nn.Parameter(torch.zeros(n_inst, d_sae))
-        self.b_dec = nn.Parameter(torch.zeros(n_inst, d_in))
-
-    @property
-    def W_dec(self):
-        return self._W_dec if self._W_dec is not None else self.W_enc.transpose(-1, -2)
-
-    @property
-    def W_dec_normalized(self):
-        return self.W_dec / (self.W_dec.norm(dim=-1, keepdim=True) + self.weight_normalize_eps)
-
-    def forward(self, h, sparsity_coeff):
-        acts = torch.relu(torch.einsum("bid,ids->bis", h - self.b_dec, self.W_enc) + self.b_enc)
-        h_rec = torch.einsum("bis,isd->bid", acts, self.W_dec_normalized) + self.b_dec
-        L_rec = (h_rec - h).pow(2).mean(-1)
-        L_sp = acts.abs().sum(-1)
-        loss = (L_rec + sparsity_coeff * L_sp).mean(0).sum()
-        return {"L_reconstruction": L_rec, "L_sparsity": L_sp}, loss, acts, h_rec
+# Exercise 15's ToySAE (its reference): W_enc, W_dec / W_dec_normalized, b_enc, b_dec, tied, forward.
+ToySAE = load_reference(__file__, "sae_forward").ToySAE
 
 
 SCALE = 0.7
@@ -73,7 +29,7 @@ DEAD = torch.tensor([[False, True, False, False, False], [True, False, False, Tr
 
 def _sae(n_inst=2, d_in=3, d_sae=5, tied=False):
     seed(0)
-    sae = _ToySAE(n_inst, d_in, d_sae, tied=tied)
+    sae = ToySAE(n_inst, d_in, d_sae, tied=tied)
     with torch.no_grad():  # nonzero biases and non-unit rows, so that "unchanged" and "reset" are visible
         sae.W_enc.copy_(torch.randn(n_inst, d_in, d_sae))
         if not tied:
@@ -89,7 +45,7 @@ def _snapshot(sae):
 
 def _resample(student, sae, frac=FRAC, scale=SCALE, seed_value=1):
     seed(seed_value)
-    return _call(student, student.resample_simple, sae, frac.clone(), scale)
+    return call_student(student.resample_simple, sae, frac.clone(), scale)
 
 
 def test_dead_mask(student):
