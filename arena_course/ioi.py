@@ -347,7 +347,9 @@ def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run this section's result.")
     parser.add_argument("--tiny", action="store_true",
                         help="run on a tiny model trained on IOI in seconds instead of GPT-2 small (no download)")
-    parser.add_argument("--prompts", type=int, default=None, help="how many IOI prompts (default: 50 on GPT-2, 100 on the tiny model)")
+    parser.add_argument("--prompts", type=int, default=None,
+                        help="how many IOI prompts (default: the section's own, e.g. 50 on GPT-2 and 100 on the "
+                             "tiny model; path patching 20 on GPT-2, the circuit 100 and 300)")
     return parser.parse_args(argv)
 
 
