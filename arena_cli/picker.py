@@ -12,13 +12,11 @@ Two parts:
 
 from __future__ import annotations
 
-import os
-import select
 import sys
-import termios
-import tty
 from dataclasses import dataclass, field
 from typing import Union
+
+from arena_cli.keys import CbreakInput
 
 FILTERS = ("all", "pending", "done")
 
@@ -258,34 +256,6 @@ def interactive_possible(console) -> bool:
     )
 
 
-class _Terminal:
-    """cbreak mode on stdin (keys without Enter, no echo; Ctrl-C still interrupts) for the loop's life."""
-
-    def __init__(self) -> None:
-        self.fd = sys.stdin.fileno()
-        self.saved = termios.tcgetattr(self.fd)
-
-    def __enter__(self) -> _Terminal:
-        tty.setcbreak(self.fd)
-        return self
-
-    def read(self, timeout: float) -> str | None:
-        """What the terminal sent within `timeout` s ("" on end of input), or None."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return None
-        data = os.read(self.fd, 1024)
-        # An escape sequence can arrive in two reads; give its tail a moment.
-        if data.endswith(b"\x1b") or (data.startswith(b"\x1b") and len(data) < 3):
-            more, _, _ = select.select([self.fd], [], [], 0.03)
-            if more:
-                data += os.read(self.fd, 1024)
-        return data.decode(errors="ignore")
-
-    def __exit__(self, *exc) -> None:
-        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-
 def run_picker(ctx, state: ListState, only: set[str] | None = None) -> int:
     """Show the list until the student leaves it; carry out what they choose. `only`: the ids listed
     (all of the course's by default)."""
@@ -297,7 +267,7 @@ def run_picker(ctx, state: ListState, only: set[str] | None = None) -> int:
 
     loop = _Loop(ctx, state, only)
     try:
-        with _Terminal() as terminal, Live(loop.screen(), console=ctx.console, screen=True, auto_refresh=False) as live:
+        with CbreakInput() as terminal, Live(loop.screen(), console=ctx.console, screen=True, auto_refresh=False) as live:
             loop.run(terminal, live)
     except KeyboardInterrupt:
         pass
@@ -339,7 +309,7 @@ class _Loop:
         self.stamp = self.progress_stamp()
         self.state.refresh(rows_of(self.ctx, self.ctx.load_progress(), self.only))
 
-    def run(self, terminal: _Terminal, live) -> None:
+    def run(self, terminal: CbreakInput, live) -> None:
         while True:
             data = terminal.read(0.5)
             if data is None:  # idle: a resize, progress written by another arena, an editor's warning

@@ -15,12 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import select
 import sys
-import termios
 import threading
 import time
-import tty
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from arena_cli.commands import (
 )
 from arena_cli.course import Exercise
 from arena_cli.hints import HintError
+from arena_cli.keys import CbreakInput
 from arena_cli.links import link
 from arena_cli.runner import run_exercise
 from arena_cli.verdict import Verdict
@@ -69,35 +67,32 @@ class _FolderEvents(FileSystemEventHandler):
 
 
 class _Keys:
-    """Single key presses from a TTY, without Enter; a no-op without a TTY."""
+    """Single key presses from a TTY, without Enter, as ("key", ch) events; a no-op without a TTY."""
 
     def __init__(self, events: queue.Queue):
         self.events = events
-        self.fd = sys.stdin.fileno() if sys.stdin and sys.stdin.isatty() else None
-        self.saved = None
+        self.tty = sys.stdin is not None and sys.stdin.isatty()
+        self.input: CbreakInput | None = None
         self.stop = threading.Event()
 
     def __enter__(self) -> _Keys:
-        if self.fd is not None:
-            self.saved = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd)  # keys without Enter; Ctrl-C still interrupts
+        if self.tty:
+            self.input = CbreakInput().__enter__()
             threading.Thread(target=self._read, daemon=True).start()
         return self
 
     def _read(self) -> None:
         while not self.stop.is_set():
-            ready, _, _ = select.select([self.fd], [], [], 0.1)
-            if ready:
-                data = os.read(self.fd, 32)
-                if not data:
-                    return
-                for ch in data.decode(errors="ignore"):
-                    self.events.put(("key", ch))
+            data = self.input.read(0.1)
+            if data == "":
+                return
+            for ch in data or "":
+                self.events.put(("key", ch))
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
-        if self.fd is not None and self.saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+        if self.input is not None:
+            self.input.__exit__(*exc)
 
 
 @dataclass
@@ -251,7 +246,7 @@ class Watcher:
         self.watch_folder()
         self.start_run()
         with _Keys(self.events) as keys:
-            if keys.fd is None:
+            if not keys.tty:
                 self.ctx.console.print("[dim]No terminal for keys: Ctrl-C stops watching.[/]")
             while True:
                 timeout = None
