@@ -310,6 +310,7 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
     import torch
 
     from arena_course.display import ProgressBar
+    from arena_course.threads import one_thread
 
     tok, hf = model.tokenizer, model._module
     tasks = task_names()
@@ -331,52 +332,50 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
         return None
 
     handle = hf.transformer.h[block].register_forward_hook(hook)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tensors this small train fastest on one thread
     rng = random.Random(seed)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            hf.train()
-            optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
-            with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
-                for step in range(steps):
-                    # ICL: every answer of every prompt (the position after "A:" predicts it).
-                    texts = []
-                    for _ in range(batch):
+    with one_thread():
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                hf.train()
+                optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
+                schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+                with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
+                    for step in range(steps):
+                        # ICL: every answer of every prompt (the position after "A:" predicts it).
+                        texts = []
+                        for _ in range(batch):
+                            task = rng.choice(tasks)
+                            texts.append(_training_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]),
+                                                        answer=True))
+                        enc = tok(texts, return_tensors="pt", padding=True)
+                        ids = enc["input_ids"]
+                        logits = hf(**enc).logits[:, :-1]
+                        at_answer = (ids[:, :-1] == colon) & (ids.roll(1, dims=1)[:, :-1] == a_token)
+                        icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
+
+                        # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
                         task = rng.choice(tasks)
-                        texts.append(_training_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]),
-                                                    answer=True))
-                    enc = tok(texts, return_tensors="pt", padding=True)
-                    ids = enc["input_ids"]
-                    logits = hf(**enc).logits[:, :-1]
-                    at_answer = (ids[:, :-1] == colon) & (ids.roll(1, dims=1)[:, :-1] == a_token)
-                    icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
+                        icl = [_training_text(*_training_prompt(pairs[task], n_examples, rng, None), answer=False)
+                               for _ in range(batch // 2)]
+                        patch.clear()
+                        hf(**tok(icl, return_tensors="pt", padding=True))
+                        patch["h"] = patch.pop("last").mean(dim=0)
+                        queries = [_training_prompt(pairs[task], 0, rng, shared[task])[1] for _ in range(batch // 2)]
+                        zero_shot = tok([_training_text([], q, answer=False) for q in queries], return_tensors="pt",
+                                        padding=True)
+                        targets = answer_token_ids(tok, [" " + y for _, y in queries])
+                        tv_loss = torch.nn.functional.cross_entropy(hf(**zero_shot).logits[:, -1], targets)
+                        patch.clear()
 
-                    # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
-                    task = rng.choice(tasks)
-                    icl = [_training_text(*_training_prompt(pairs[task], n_examples, rng, None), answer=False)
-                           for _ in range(batch // 2)]
-                    patch.clear()
-                    hf(**tok(icl, return_tensors="pt", padding=True))
-                    patch["h"] = patch.pop("last").mean(dim=0)
-                    queries = [_training_prompt(pairs[task], 0, rng, shared[task])[1] for _ in range(batch // 2)]
-                    zero_shot = tok([_training_text([], q, answer=False) for q in queries], return_tensors="pt",
-                                    padding=True)
-                    targets = answer_token_ids(tok, [" " + y for _, y in queries])
-                    tv_loss = torch.nn.functional.cross_entropy(hf(**zero_shot).logits[:, -1], targets)
-                    patch.clear()
-
-                    optimizer.zero_grad()
-                    (icl_loss + tv_loss).backward()
-                    optimizer.step()
-                    schedule.step()
-                    advance(step, (icl_loss + tv_loss).item())
-    finally:
-        handle.remove()
-        torch.set_num_threads(threads)
-        hf.eval()
+                        optimizer.zero_grad()
+                        (icl_loss + tv_loss).backward()
+                        optimizer.step()
+                        schedule.step()
+                        advance(step, (icl_loss + tv_loss).item())
+        finally:
+            handle.remove()
+            hf.eval()
     return model
 
 
@@ -384,21 +383,12 @@ def trained_tiny_icl_gptj(cache_dir: Path | None = Path("results/function_vector
     """The tiny GPT-J (3 blocks, d_model 64) that every section's `--tiny` result runs on: trained on the
     chapter's ICL prompts with a task-vector loss at block 1 (`train_tiny_icl_gptj`, ~30 s on one CPU
     thread), and cached in `cache_dir` after the first time (`cache_dir=None`: no cache)."""
-    import torch
+    from arena_course.models import load_or_train
 
     model = tiny_gptj(0, **TINY_ICL_CONFIG)
     key = "_".join(f"{k}{v}" for k, v in TINY_ICL_CONFIG.items())
     key += f"_steps{TINY_ICL_STEPS}_batch{TINY_ICL_BATCH}_lr{TINY_ICL_LR}_block{TINY_TASK_VECTOR_BLOCK}"
     path = Path(cache_dir) / f".tiny_icl_gptj_{key}.pt" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            model._module.load_state_dict(torch.load(path, weights_only=True))
-            model._module.eval()
-            return model
-        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
-            path.unlink(missing_ok=True)
-    train_tiny_icl_gptj(model, progress=progress)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model._module.state_dict(), path)
+    load_or_train(model._module, path, lambda: train_tiny_icl_gptj(model, progress=progress))
+    model._module.eval()
     return model

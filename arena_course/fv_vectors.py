@@ -22,6 +22,7 @@ from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
 from arena_course.function_vectors import ICLDataset, load_fv_model, load_word_pairs, task_names, trained_tiny_icl_gptj
+from arena_course.threads import one_thread
 
 
 def prompt_width(tokenizer, prompts: Sequence[str]) -> int:
@@ -445,29 +446,27 @@ def train_tiny_steering_model(model, *, steps: int = TINY_STEERING_STEPS, seed: 
 
     tok = model.tokenizer
     hf = model._module
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            hf.train()
-            opt = torch.optim.AdamW(hf.parameters(), lr=3e-3, weight_decay=0.01)
-            with ProgressBar(progress, steps, "training the tiny GPT-2") as advance:
-                for step in range(steps):
-                    rows = [with_bos(tok, s) for s in toy_sentiment_sentences(32, seed=seed * 100_003 + step)]
-                    width = max(map(len, rows))
-                    ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
-                    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-                    logits = hf(input_ids=ids, attention_mask=mask).logits[:, :-1]
-                    keep = mask[:, 1:].bool()
-                    loss = torch.nn.functional.cross_entropy(logits[keep], ids[:, 1:][keep])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    advance(step, loss.item())
-    finally:
-        torch.set_num_threads(threads)
-        hf.eval()
+    with one_thread():
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                hf.train()
+                opt = torch.optim.AdamW(hf.parameters(), lr=3e-3, weight_decay=0.01)
+                with ProgressBar(progress, steps, "training the tiny GPT-2") as advance:
+                    for step in range(steps):
+                        rows = [with_bos(tok, s) for s in toy_sentiment_sentences(32, seed=seed * 100_003 + step)]
+                        width = max(map(len, rows))
+                        ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+                        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+                        logits = hf(input_ids=ids, attention_mask=mask).logits[:, :-1]
+                        keep = mask[:, 1:].bool()
+                        loss = torch.nn.functional.cross_entropy(logits[keep], ids[:, 1:][keep])
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                        advance(step, loss.item())
+        finally:
+            hf.eval()
     return model
 
 
@@ -475,25 +474,11 @@ def trained_tiny_steering_model(cache_dir: Path | None = Path("results/function_
     """A tiny GPT-2 trained on the toy sentiment language (see `train_tiny_steering_model`); cached in
     `cache_dir` after the first time."""
     from arena_course.function_vectors import tiny_gpt2
+    from arena_course.models import load_or_train
 
     model = tiny_gpt2(0, **TINY_STEERING_CONFIG)
-    return _cached(model, "steering", TINY_STEERING_CONFIG, TINY_STEERING_STEPS, cache_dir,
-                   lambda m: train_tiny_steering_model(m, progress=progress))
-
-
-def _cached(model, kind: str, config: dict, steps: int, cache_dir: Path | None, train: Callable):
-    """Load `model`'s weights from the cache, or train it and write them there."""
-    key = "_".join(f"{k}{v}" for k, v in config.items()) + f"_steps{steps}"
-    path = Path(cache_dir) / f".tiny_{kind}_model_{key}.pt" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            model._module.load_state_dict(torch.load(path, weights_only=True))
-            model._module.eval()
-            return model
-        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
-            path.unlink(missing_ok=True)
-    train(model)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model._module.state_dict(), path)
+    key = "_".join(f"{k}{v}" for k, v in TINY_STEERING_CONFIG.items()) + f"_steps{TINY_STEERING_STEPS}"
+    path = Path(cache_dir) / f".tiny_steering_model_{key}.pt" if cache_dir is not None else None
+    load_or_train(model._module, path, lambda: train_tiny_steering_model(model, progress=progress))
+    model._module.eval()
     return model

@@ -37,6 +37,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from arena_course.threads import one_thread
+
 # --------------------------------------------------------------------------- the words
 
 # Names that are one token each (with a leading space) in GPT-2's tokenizer, from the paper's list.
@@ -282,11 +284,7 @@ def train_on_ioi(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr:
     tokenizer = model.tokenizer
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     model.train()
-    # One thread: these matrices are too small to gain from more (two spinning OpenMP threads made it up
-    # to 20x slower on a busy machine), and the trained weights then don't depend on the machine's cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():  # also makes the trained weights the same on every machine
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             with ProgressBar(progress, steps, "training a tiny model on IOI") as advance:
@@ -298,27 +296,18 @@ def train_on_ioi(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr:
                     loss.backward()
                     optimizer.step()
                     advance(step, loss.item())
-    finally:
-        torch.set_num_threads(threads)
     return model.eval()
 
 
 def trained_tiny_ioi_model(cache_dir: Path | None = Path("results/ioi"), progress: bool = True):
     """A tiny model trained on IOI (see `train_on_ioi`); cached in `cache_dir` after the first time."""
+    from arena_course.models import load_or_train
+
     model = tiny_ioi_model(**TINY_TRAINED)
     key = "_".join(f"{k}{v}" for k, v in TINY_TRAINED.items()) + f"_steps{TINY_STEPS}_1thread"
     path = cache_dir / f".tiny_ioi_model_{key}.pt" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            model.load_state_dict(torch.load(path, weights_only=True))
-            return model.eval()
-        except Exception:  # noqa: BLE001 - a stale or broken cache is retrained, not an error
-            path.unlink(missing_ok=True)
-    train_on_ioi(model, progress=progress)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-    return model
+    load_or_train(model, path, lambda: train_on_ioi(model, progress=progress))
+    return model.eval()
 
 
 # --------------------------------------------------------------------------- a section's result

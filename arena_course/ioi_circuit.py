@@ -53,6 +53,7 @@ from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
 from arena_course.ioi import NAMES, IOIDataset, ResultSetting, name_token
+from arena_course.threads import one_thread
 
 Head = tuple[int, int]
 Circuit = dict[str, list[Head]]  # class name -> its heads (layer, head)
@@ -304,15 +305,11 @@ def run_result(
     (on other prompts than the ones it is then tested on)."""
     if setting.tiny and torch.get_num_threads() > 1:
         # A model this small runs fastest on one thread (more threads only add synchronisation per op).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             return run_result(setting, ioi_logit_diff=ioi_logit_diff, mean_ablate_outside_circuit=mean_ablate_outside_circuit,
                               circuit_faithfulness=circuit_faithfulness, minimality_scores=minimality_scores,
                               out_dir=out_dir, n_random=n_random, search_prompts=search_prompts, seed=seed,
                               progress=progress)
-        finally:
-            torch.set_num_threads(threads)
     say = progress or (lambda message: None)
     model, data = setting.model, setting.clean
     means_data = data.abc(seed=seed + 1)

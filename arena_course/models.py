@@ -127,6 +127,24 @@ def tiny_model(
     return TransformerBridge.boot_native(cfg, tokenizer=tokenizer).eval()
 
 
+def load_or_train(module: Any, cache_path: Any, train: Any) -> None:
+    """Give `module` (an nn.Module) its trained weights: from `cache_path` when a readable cache is there,
+    else by calling `train()` and then writing the weights to `cache_path` (None: never cached). A stale
+    or broken cache is retrained, not an error: results' tiny models are rebuilt in seconds."""
+    import torch
+
+    if cache_path is not None and cache_path.is_file():
+        try:
+            module.load_state_dict(torch.load(cache_path, weights_only=True))
+            return
+        except Exception:  # noqa: BLE001 - any unreadable cache is replaced
+            cache_path.unlink(missing_ok=True)
+    train()
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(module.state_dict(), cache_path)
+
+
 # --------------------------------------------------------------------------- pretrained models
 
 

@@ -30,6 +30,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 from arena_course.display import ProgressBar, pyplot, save_figure
+from arena_course.threads import one_thread
 
 # What the exercises provide, as the training loop uses them.
 DataFn = Callable[[int], Float[Tensor, "batch inst d_in"]]
@@ -191,9 +192,7 @@ def train_sae(
     rows: dict[str, list[Tensor]] = {"dead_fraction": [], "L_reconstruction": [], "L0": []}
 
     # The tensors are tiny: one CPU thread is fastest (and much faster on a busy machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         with ProgressBar(progress, steps, description) as advance:
             for step in range(steps):
                 # 1. Resample dead latents.
@@ -243,8 +242,6 @@ def train_sae(
                     rows["L_reconstruction"].append(loss_dict["L_reconstruction"].detach().mean(0))
                     rows["L0"].append(fired.float().sum(-1).mean(0))
                 advance(step, loss.item())
-    finally:
-        torch.set_num_threads(threads)
 
     for name, values in rows.items():
         setattr(log, name, torch.stack(values))

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from arena_course.display import pyplot, save_figure
 from arena_course.models import BOS, UNK, ModelUnavailable, describe, hub_cache_dir, is_cached, one_line
+from arena_course.threads import one_thread
 
 # --------------------------------------------------------------------------- the SAE
 
@@ -352,9 +353,7 @@ def tiny_setup(
 ) -> Setup:
     """A tiny model trained on the toy language, an SAE trained on its residual stream between its
     two layers, and `n_seq` held-out toy sequences: the real run's pipeline at toy scale (~15 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and much faster on a busy machine
-    try:
+    with one_thread():
         model = tiny_lm(seed=seed)
         train_tiny_lm(model, steps=lm_steps, seed=seed, progress=progress)
         # The same weight processing as the real run's GPT-2 (folded LayerNorms, centred residual
@@ -364,8 +363,6 @@ def tiny_setup(
         activations = residual_activations(model, train_tokens, TINY_HOOK)
         sae = SAE(model.cfg.d_model, d_sae, hook_name=TINY_HOOK)
         train_sae(sae, activations, steps=sae_steps, seed=seed, progress=progress)
-    finally:
-        torch.set_num_threads(threads)
     tokens = toy_tokens(n_seq, 24, seed=seed + 3)
     return Setup(model.eval(), sae.eval(), tokens, TINY_HOOK, "tiny toy-language model", tiny=True)
 

@@ -16,6 +16,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from arena_course.display import ProgressBar, pyplot, save_figure
+from arena_course.threads import one_thread
 
 # What the exercises provide, as the training loop uses them.
 BatchFn = Callable[[int, Float[Tensor, "inst feats"]], Float[Tensor, "batch inst feats"]]
@@ -75,9 +76,7 @@ def train_toy_model(
 
     # The tensors are tiny (batch x inst x 5): one CPU thread is fastest. Several threads gain nothing
     # and, on a busy machine, waiting for each other can make training several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         with ProgressBar(progress, steps) as advance:
             for step in range(steps):
                 with torch.no_grad():  # the data needs no gradient
@@ -92,8 +91,6 @@ def train_toy_model(
 
                 losses.append(loss.item())
                 advance(step, losses[-1])
-    finally:
-        torch.set_num_threads(threads)
     return losses
 
 
