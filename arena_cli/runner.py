@@ -40,17 +40,24 @@ def child_env(target: Path, verdict_file: Path) -> dict[str, str]:
 
 
 def pytest_command(exercise: Exercise) -> list[str]:
+    """The child's command line. It sets every option itself: the course's own pytest `addopts` (the
+    project's test suite runs on several processes, with pytest-xdist) must not reach a student's run."""
     return [
         sys.executable,
         "-m",
         "pytest",
         str(exercise.test_path),
+        "-o",
+        "addopts=",
         "-p",
         "arena_cli.pytest_plugin",
         "-q",
         "--no-header",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "--import-mode=importlib",
         "--rootdir",
         str(exercise.root),
     ]
