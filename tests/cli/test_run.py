@@ -64,6 +64,20 @@ def test_correct_code_passes_and_is_recorded(arena):
     assert again["attempts"] == 3 and again["first_pass"] == entry["first_pass"]
 
 
+def test_the_courses_own_pytest_options_do_not_reach_the_run(arena):
+    """A course whose pyproject gives pytest options for its own test suite (here parallel workers and an
+    option no plugin knows) still gets plain verdicts: the run sets its own options."""
+    (arena.root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = "-n 2 --an-option-of-the-suite -x"\n'
+    )
+    code, verdict = run_json(arena, "add_numbers")
+    assert code == 1 and verdict["status"] == "failed", verdict
+    assert [c["status"] for c in verdict["checks"]] == ["failed", "failed"], verdict
+    arena.write("add_numbers", arena.correct["add_numbers"])
+    code, verdict = run_json(arena, "add_numbers")
+    assert code == 0 and verdict["status"] == "passed", verdict
+
+
 def test_run_without_id_runs_the_current_exercise(arena):
     arena.set_progress({}, current="say_hello")
     arena.write("say_hello", arena.correct["say_hello"])
