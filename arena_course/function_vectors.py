@@ -379,16 +379,19 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
     return model
 
 
-def trained_tiny_icl_gptj(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
+def trained_tiny_icl_gptj(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True,
+                          seed: int = 0):
     """The tiny GPT-J (3 blocks, d_model 64) that every section's `--tiny` result runs on: trained on the
     chapter's ICL prompts with a task-vector loss at block 1 (`train_tiny_icl_gptj`, ~30 s on one CPU
-    thread), and cached in `cache_dir` after the first time (`cache_dir=None`: no cache)."""
+    thread), and cached in `cache_dir` after the first time (`cache_dir=None`: no cache). `seed` seeds the
+    initialisation and the training prompts (the results use 0; tests also train others)."""
     from arena_course.models import load_or_train
 
-    model = tiny_gptj(0, **TINY_ICL_CONFIG)
+    model = tiny_gptj(seed, **TINY_ICL_CONFIG)
     key = "_".join(f"{k}{v}" for k, v in TINY_ICL_CONFIG.items())
     key += f"_steps{TINY_ICL_STEPS}_batch{TINY_ICL_BATCH}_lr{TINY_ICL_LR}_block{TINY_TASK_VECTOR_BLOCK}"
+    key += f"_seed{seed}" if seed else ""
     path = Path(cache_dir) / f".tiny_icl_gptj_{key}.pt" if cache_dir is not None else None
-    load_or_train(model._module, path, lambda: train_tiny_icl_gptj(model, progress=progress))
+    load_or_train(model._module, path, lambda: train_tiny_icl_gptj(model, seed=seed, progress=progress))
     model._module.eval()
     return model

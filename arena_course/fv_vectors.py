@@ -470,15 +470,17 @@ def train_tiny_steering_model(model, *, steps: int = TINY_STEERING_STEPS, seed: 
     return model
 
 
-def trained_tiny_steering_model(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True):
+def trained_tiny_steering_model(cache_dir: Path | None = Path("results/function_vectors"), progress: bool = True,
+                                seed: int = 0):
     """A tiny GPT-2 trained on the toy sentiment language (see `train_tiny_steering_model`); cached in
-    `cache_dir` after the first time."""
+    `cache_dir` after the first time. `seed` seeds the initialisation and the training sentences."""
     from arena_course.function_vectors import tiny_gpt2
     from arena_course.models import load_or_train
 
-    model = tiny_gpt2(0, **TINY_STEERING_CONFIG)
+    model = tiny_gpt2(seed, **TINY_STEERING_CONFIG)
     key = "_".join(f"{k}{v}" for k, v in TINY_STEERING_CONFIG.items()) + f"_steps{TINY_STEERING_STEPS}"
+    key += f"_seed{seed}" if seed else ""
     path = Path(cache_dir) / f".tiny_steering_model_{key}.pt" if cache_dir is not None else None
-    load_or_train(model._module, path, lambda: train_tiny_steering_model(model, progress=progress))
+    load_or_train(model._module, path, lambda: train_tiny_steering_model(model, seed=seed, progress=progress))
     model._module.eval()
     return model

@@ -299,14 +299,18 @@ def train_on_ioi(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr:
     return model.eval()
 
 
-def trained_tiny_ioi_model(cache_dir: Path | None = Path("results/ioi"), progress: bool = True):
-    """A tiny model trained on IOI (see `train_on_ioi`); cached in `cache_dir` after the first time."""
+def trained_tiny_ioi_model(cache_dir: Path | None = Path("results/ioi"), progress: bool = True, seed: int = 0):
+    """A tiny model trained on IOI (see `train_on_ioi`); cached in `cache_dir` after the first time.
+
+    `seed` seeds both the initialisation and the training prompts: the results use 0; tests train other
+    seeds to check that what they assert is the model's job, not one run's luck."""
     from arena_course.models import load_or_train
 
-    model = tiny_ioi_model(**TINY_TRAINED)
-    key = "_".join(f"{k}{v}" for k, v in TINY_TRAINED.items()) + f"_steps{TINY_STEPS}_1thread"
+    config = dict(TINY_TRAINED, seed=seed)
+    model = tiny_ioi_model(**config)
+    key = "_".join(f"{k}{v}" for k, v in config.items()) + f"_steps{TINY_STEPS}_1thread"
     path = cache_dir / f".tiny_ioi_model_{key}.pt" if cache_dir is not None else None
-    load_or_train(model, path, lambda: train_on_ioi(model, progress=progress))
+    load_or_train(model, path, lambda: train_on_ioi(model, seed=seed, progress=progress))
     return model.eval()
 
 

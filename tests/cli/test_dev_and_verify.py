@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from arena_cli.markers import solution_source
+
+pytestmark = pytest.mark.slow  # dev check and verify run every exercise of a course
 
 
 def problem_lines(out: str) -> list[str]:

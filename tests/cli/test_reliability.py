@@ -22,6 +22,8 @@ from arena_cli.progress import ProgressStore
 
 from .conftest import ArenaCourse, wait_for
 
+pytestmark = pytest.mark.slow  # every attack is a real `arena run` or `arena watch`
+
 REPORT = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 EXERCISE = "add_numbers"
 TIMEOUT_S = 8

@@ -17,7 +17,10 @@ from contextlib import contextmanager
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+pytestmark = [
+    pytest.mark.slow,  # drives arena in a real tmux
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
+]
 
 DEADLINE_S = 30
 

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test drives a real `arena watch`
+
 VERDICT = re.compile(r"— (passed|failed|error|timed out)\b")
 DEADLINE_S = 30
 

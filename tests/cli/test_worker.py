@@ -24,6 +24,8 @@ from arena_cli.course import Exercise, load_course
 from arena_cli.verdict import Verdict
 from arena_cli.worker import WarmChild, Worker
 
+pytestmark = pytest.mark.slow  # each test starts a real warm worker
+
 FIXTURE_COURSE = Path(__file__).parent / "fixture_course"
 READY_TIMEOUT_S = 120
 

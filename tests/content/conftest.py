@@ -1,14 +1,68 @@
-"""Fixtures shared by the tests of the course's results."""
+"""Fixtures shared by the tests of the course's results.
+
+Every model these tests train is seeded from one number, the `seed` fixture: `ARENA_TEST_SEED` (default 0,
+the seed the results themselves use). What a test asserts about a trained model must hold for any
+reasonable training run, not for the one run seed 0 happens to give: `python tests/content/across_seeds.py`
+runs every test that takes `seed` under seeds 0, 1 and 2 and prints a table.
+
+Tests that train a model are marked `slow` (see pyproject.toml), so that `pytest -m "not slow"` is the quick
+loop. Trained models are never cached between sessions (a cache would hide what a new library release
+changes): each is trained once per session, in memory.
+"""
+
+import os
 
 import pytest
 
+SEED = int(os.environ.get("ARENA_TEST_SEED", "0"))
+
+
+SHARED_MODELS = ("trained_ioi_model", "trained_icl_model", "steering_model")
+
+
+def pytest_collection_modifyitems(items):
+    """A test that takes `seed` trains something: it is `slow`, and `seeded` (what across_seeds.py runs).
+    Under pytest-xdist (`--dist loadgroup`), the tests of one trained model, or of one module's, share a
+    worker, so that each model is trained once."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "seed" not in fixtures:
+            continue
+        item.add_marker(pytest.mark.seeded)
+        item.add_marker(pytest.mark.slow)
+        shared = [name for name in SHARED_MODELS if name in fixtures]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
+
 
 @pytest.fixture(scope="session")
-def trained_ioi_model(tmp_path_factory):
-    """The tiny model that `--tiny` IOI results run on, trained once per test session (~25 s), in
-    compatibility mode like the results use it. Tests must not modify it."""
+def seed() -> int:
+    """The seed of every model trained by these tests (ARENA_TEST_SEED, default 0)."""
+    return SEED
+
+
+@pytest.fixture(scope="session")
+def trained_ioi_model(seed):
+    """The tiny model that `--tiny` IOI results run on (seed 0 is theirs), trained once per test session
+    (~30 s), in compatibility mode like the results use it. Tests must not modify it."""
     from arena_course.ioi import trained_tiny_ioi_model
 
-    model = trained_tiny_ioi_model(cache_dir=tmp_path_factory.mktemp("ioi_model"), progress=False)
+    model = trained_tiny_ioi_model(cache_dir=None, progress=False, seed=seed)
     model.enable_compatibility_mode(disable_warnings=True)
     return model
+
+
+@pytest.fixture(scope="session")
+def trained_icl_model(seed):
+    """The tiny GPT-J that chapter 3's `--tiny` results run on (seed 0 is theirs), trained once per test
+    session (~30 s)."""
+    from arena_course.function_vectors import trained_tiny_icl_gptj
+
+    return trained_tiny_icl_gptj(cache_dir=None, progress=False, seed=seed)
+
+
+@pytest.fixture(scope="session")
+def steering_model(seed):
+    """The tiny GPT-2 that `--tiny` steering runs on (seed 0 is its), trained once per test session."""
+    from arena_course import fv_vectors
+
+    return fv_vectors.trained_tiny_steering_model(cache_dir=None, progress=False, seed=seed)

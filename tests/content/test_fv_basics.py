@@ -99,17 +99,17 @@ def _icl_loss(model, texts) -> float:
     return float(torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 2:][at_answer]))
 
 
-def test_training_lowers_the_loss_on_one_thread():
+def test_training_lowers_the_loss_on_one_thread(seed):
     """A few steps of train_tiny_icl_gptj (the shared --tiny model's recipe) lower the ICL loss on held-out
     prompts, and leave torch's thread count as it was"""
-    model = tiny_gptj(1, n_layers=2, d_model=32, n_heads=4)
+    model = tiny_gptj(1 + seed, n_layers=2, d_model=32, n_heads=4)
     texts = [d.prompts[0] + d.completions[0]
              for d in (ICLDataset(load_word_pairs(t), 1, 3, seed=100 + i) for i, t in enumerate(task_names() * 4))]
     start = _icl_loss(model, texts)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # not 1, so that a trainer which leaves its one thread behind is seen
     try:
-        train_tiny_icl_gptj(model, steps=20, batch=16, progress=False)
+        train_tiny_icl_gptj(model, steps=20, batch=16, seed=seed, progress=False)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

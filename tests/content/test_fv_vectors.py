@@ -111,12 +111,6 @@ def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
 # --------------------------------------------------------------------------- section 4
 
 
-@pytest.fixture(scope="session")
-def steering_model(tmp_path_factory):
-    """The tiny GPT-2 that `--tiny` steering runs on, trained once per test session."""
-    return fv_vectors.trained_tiny_steering_model(cache_dir=tmp_path_factory.mktemp("steering_model"), progress=False)
-
-
 @pytest.fixture(scope="module")
 def steering_summary(steering_model, tmp_path_factory):
     setup = fv_vectors.SteeringSetup(steering_model, False, True, "the tiny GPT-2", fv_vectors.TINY_EXPERIMENTS, 3, 1,

@@ -32,8 +32,8 @@ def _reference(name: str):
 
 
 @pytest.fixture(scope="module")
-def setting(trained_ioi_model):
-    data = IOIDataset.generate(trained_ioi_model.tokenizer, 40, seed=12)
+def setting(trained_ioi_model, seed):
+    data = IOIDataset.generate(trained_ioi_model.tokenizer, 40, seed=12 + seed)
     return ResultSetting(trained_ioi_model, data, tiny=True)
 
 
@@ -129,13 +129,18 @@ def test_later_attention_layers_write_the_answer(attribution):
 
 
 def test_a_few_heads_stand_out(attribution):
-    """Per head: 5 of the 12 heads, all in layers 1-2, carry most of the heads' total; layer 0's heads little."""
+    """Per head: the heads of layers 1-2 carry (nearly) all of the heads' total, and a few of them most of it:
+    the 4 largest are all in layers 1-2, the 5 largest of the 12 carry over 60%; layer 0's heads little.
+    (Which heads, and how evenly they share, changes from one training run to the next: seeds 0-5 measured
+    top-5 shares of 0.71-1.03, layers 1-2 at 0.89-1.03 of the total.)"""
     heads = attribution.heads
     assert tuple(heads.shape) == (3, 4)
+    total = float(heads.sum())
+    assert float(heads[1:].sum()) > 0.8 * total, heads
     top = attribution.top_heads(5)
-    assert sum(value for _, _, value in top) > 0.75 * float(heads.sum()), heads
-    assert all(layer >= 1 for layer, _, _ in top), top
-    assert float(heads[0].abs().sum()) < 0.25 * float(heads.sum()), heads
+    assert sum(value for _, _, value in top) > 0.6 * total, heads
+    assert all(layer >= 1 for layer, _, _ in top[:4]), top
+    assert float(heads[0].abs().sum()) < 0.25 * total, heads
     assert top[0][2] == float(heads.max()) > 1.0, heads
 
 

@@ -38,8 +38,9 @@ def _functions():
 
 
 @pytest.fixture(scope="module")
-def setting(trained_ioi_model):
-    return ResultSetting(trained_ioi_model, IOIDataset.generate(trained_ioi_model.tokenizer, N_PROMPTS, seed=3), tiny=True)
+def setting(trained_ioi_model, seed):
+    data = IOIDataset.generate(trained_ioi_model.tokenizer, N_PROMPTS, seed=3 + seed)
+    return ResultSetting(trained_ioi_model, data, tiny=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +97,9 @@ def test_heads_split_by_role(summary):
     assert set(heads) == set(ioi_patching.HEAD_ACTIVATIONS)
     assert all(tuple(g.shape) == (3, 4) for g in heads.values())
     out = heads["output"].flatten().sort().values
-    assert float(out[-1]) > 0.3 and float(out[:3].abs().max()) < 0.06, out
+    assert float(out[-1]) > 0.2 and float(out[:3].abs().max()) < 0.35 * float(out[-1]), out
     assert float(heads["q"][0].max()) > 0.1 and float(heads["pattern"][0].max()) > 0.1, (heads["q"], heads["pattern"])
-    assert float(heads["v"][0].abs().max()) < 0.06, heads["v"]
+    assert float(heads["v"][0].abs().max()) < 0.05, heads["v"]
     assert float(heads["v"][1:].max()) > 0.1, heads["v"]
     assert float(heads["q"][1:].abs().max()) < 0.05, heads["q"]
 

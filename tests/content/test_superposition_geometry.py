@@ -1,12 +1,12 @@
 """The results of chapter 1, sections 1 (continued) to 3, at reduced scale, with the reference solutions.
 
 - `06_feature_norms_and_interference.py`: (a) 20 features in 5 dimensions keep 5 orthogonal features when
-  dense and many more, in superposition, when sparse; (b) correlated pairs end up orthogonal (or collapse
-  onto one direction when dense), anticorrelated pairs antipodal.
+  dense and many more, in superposition, when sparse; (b) correlated pairs end up orthogonal (or, when
+  dense, collapse onto one direction), anticorrelated pairs antipodal.
 - `10_abs_value_loss.py`: per-neuron weights; neurons are monosemantic when features are dense and
   polysemantic when sparse, for the neuron model and for the |x| model.
-- `11_feature_dimensionality.py`: feature dimensionalities stick at 1/2 (digons) and 2/5 (pentagons), and
-  the dimensions per feature fall with sparsity.
+- `11_feature_dimensionality.py`: feature dimensionalities stick at 1/2 (digons), then between 1/3 and 2/5
+  (pentagons, square antiprisms) as sparsity grows, and the dimensions per feature fall with sparsity.
 
 Each trains only a few instances of the result's experiment (same functions, same training settings),
 and checks the property its plot shows; the plot functions are checked to write PNGs.
@@ -48,12 +48,12 @@ def _assert_png(path: Path) -> None:
 # --------------------------------------------------------------------------- section 1: 06
 
 
-def test_superposition_grows_with_sparsity():
+def test_superposition_grows_with_sparsity(seed):
     """20 features in 5 dimensions, importance 0.9^i: dense keeps exactly the 5 most important features,
     orthogonal (no interference); sparse keeps most of them, in superposition."""
     ToyModel = _sibling("toy_model_forward").ToyModel
     fni = _sibling("feature_norms_and_interference").feature_norms_and_interference
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = ToyModel(
         2, 20, 5, feature_probability=torch.tensor([[1.0], [0.01]]), importance=(0.9 ** torch.arange(20))[None, :]
     )
@@ -76,9 +76,10 @@ def test_superposition_grows_with_sparsity():
     )
 
 
-def test_correlated_pairs_orthogonal_anticorrelated_antipodal():
-    """4 features (2 pairs) in 2 dimensions: sparse correlated pairs orthogonal, dense ones collapsed onto one
-    direction; anticorrelated pairs antipodal. Same seed and settings as the result."""
+def test_correlated_pairs_orthogonal_anticorrelated_antipodal(seed):
+    """4 features (2 pairs) in 2 dimensions: sparse correlated pairs orthogonal, dense ones never antipodal
+    (collapsed onto one direction from most initialisations, orthogonal from some: 4 and 2 of seeds 0-5);
+    anticorrelated pairs antipodal. Same settings as the result."""
     ToyModel = _sibling("toy_model_forward").ToyModel
     loss_fn = _sibling("importance_weighted_loss").importance_weighted_loss
     cosines = {}
@@ -86,7 +87,7 @@ def test_correlated_pairs_orthogonal_anticorrelated_antipodal():
         ("correlated", _sibling("correlated_batch").correlated_batch, torch.tensor([0.3, 0.02])),
         ("anticorrelated", _sibling("anticorrelated_batch").anticorrelated_batch, torch.tensor([0.5, 0.4])),
     ]:
-        torch.manual_seed(1)
+        torch.manual_seed(seed + 1)
         model = ToyModel(len(p), 4, 2, feature_probability=p[:, None])
         train_toy_model(model, batch_fn, loss_fn, steps=3_000, progress=False)
         W = model.W.detach()
@@ -94,7 +95,9 @@ def test_correlated_pairs_orthogonal_anticorrelated_antipodal():
 
     dense, sparse = cosines["correlated"]
     assert all(abs(c) < 0.1 for c in sparse), f"sparse correlated pairs should be orthogonal, cosines {sparse}"
-    assert all(c > 0.95 for c in dense), f"dense correlated pairs should collapse onto one direction, cosines {dense}"
+    assert all(c > 0.95 or abs(c) < 0.15 for c in dense), (
+        f"dense correlated pairs should collapse onto one direction or stay orthogonal, cosines {dense}"
+    )
     for k, pair_cosines in enumerate(cosines["anticorrelated"]):
         assert all(c < -0.95 for c in pair_cosines), f"anticorrelated pairs should be antipodal, cosines {pair_cosines}"
 
@@ -110,11 +113,11 @@ def _polysemantic(W: torch.Tensor, nonnegative_inputs: bool) -> tuple[list[int],
     return alive.sum(-1).tolist(), ((mono < 0.9) & alive).sum(-1).tolist()
 
 
-def test_neuron_model_monosemantic_dense_polysemantic_sparse():
+def test_neuron_model_monosemantic_dense_polysemantic_sparse(seed):
     """The neuron model (10 features, 5 neurons): every neuron serves one feature at S = 0.25; most serve
     several at S = 0.99."""
     NeuronModel = _sibling("neuron_model_forward").NeuronModel
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = NeuronModel(
         2, 10, 5, feature_probability=torch.tensor([[0.75], [0.01]]), importance=(0.75 ** torch.arange(10))[None, :]
     )
@@ -129,11 +132,11 @@ def test_neuron_model_monosemantic_dense_polysemantic_sparse():
     assert poly[1] >= 4, f"sparse: expected >= 4 of 5 neurons polysemantic, got {poly[1]}"
 
 
-def test_abs_model_monosemantic_dense_polysemantic_sparse():
-    """The |x| model (20 features, 10 neurons): one feature per neuron when dense (two neurons per feature,
-    ±x), most neurons shared when sparse."""
+def test_abs_model_monosemantic_dense_polysemantic_sparse(seed):
+    """The |x| model (20 features, 10 neurons): one feature per neuron when dense, mostly two neurons per
+    feature (±x: |x| = ReLU(x) + ReLU(-x)), most neurons shared when sparse."""
     AbsValueModel = _sibling("abs_value_model_forward").AbsValueModel
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = AbsValueModel(
         2, 20, 10, feature_probability=torch.tensor([[1.0], [0.03]]), importance=(0.9 ** torch.arange(20))[None, :]
     )
@@ -148,24 +151,27 @@ def test_abs_model_monosemantic_dense_polysemantic_sparse():
     assert alive[0] >= 8 and poly[0] == 0, f"dense: expected monosemantic neurons, got {poly[0]} of {alive[0]} poly"
     assert poly[1] >= 8, f"sparse: expected >= 8 of 10 neurons polysemantic, got {poly[1]}"
 
-    # Dense: each kept feature is read by exactly two neurons, one with a positive weight, one negative.
+    # Dense: kept features are mostly read by two neurons, one with a positive weight, one negative (seeds 0-5:
+    # 4 or 5 such pairs, and 0 or 2 features read by one neuron); none by two neurons of the same sign.
     W1 = model.W1.detach()[0]
     strongest = W1.abs().argmax(-1)
-    for feature in strongest.unique().tolist():
-        signs = torch.sign(W1[strongest == feature, feature])
-        assert sorted(signs.tolist()) == [-1.0, 1.0], f"dense: feature {feature} read by neurons of signs {signs}"
+    readers = {f: sorted(torch.sign(W1[strongest == f, f]).tolist()) for f in strongest.unique().tolist()}
+    pairs = sum(signs == [-1.0, 1.0] for signs in readers.values())
+    alone = sum(len(signs) == 1 for signs in readers.values())
+    assert pairs >= 3 and pairs + alone == len(readers) and 2 * pairs > alone, f"dense: readers' signs {readers}"
 
 
 # --------------------------------------------------------------------------- section 3: 11
 
 
-def test_dimensionality_sticks_at_fractions():
+def test_dimensionality_sticks_at_fractions(seed):
     """40 features in 4 dimensions at 1/(1-S) = 1.6, 3, 5.5: at 3 every kept feature is in a digon (1/2), at 5.5
-    most are in pentagons (2/5), and the dimensions per feature fall with sparsity."""
+    most sit between 1/3 and 2/5 (all in pentagons, 2/5, in half of seeds 0-9; in square antiprisms, 3/8,
+    in most others), and the dimensions per feature fall with sparsity."""
     ToyModel = _sibling("toy_model_forward").ToyModel
     feature_dimensionality = _sibling("feature_dimensionality").feature_dimensionality
     feature_probability = 1 / torch.tensor([1.6, 3.0, 5.5])
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = ToyModel(3, 40, 4, feature_probability=feature_probability[:, None])
     train_toy_model(
         model,
@@ -185,8 +191,10 @@ def test_dimensionality_sticks_at_fractions():
     assert int(alive.sum()) >= 6 and digons >= 6, (
         f"1/(1-S) = 3: expected >= 6 features at D = 1/2, got {digons} of {int(alive.sum())}: {D[1][alive]}"
     )
-    pentagons = int(((D[2] - 0.4).abs() < 0.03).sum())
-    assert pentagons >= 5, f"1/(1-S) = 5.5: expected >= 5 features at D = 2/5, got {pentagons}: {D[2][D[2] > 0.05]}"
+    below_digons = int(((D[2] > 0.32) & (D[2] < 0.42)).sum())
+    assert below_digons >= 6, (
+        f"1/(1-S) = 5.5: expected >= 6 features at D between 1/3 and 2/5, got {below_digons}: {D[2][D[2] > 0.05]}"
+    )
     assert (torch.diff(dims_per_feature) < 0).all(), f"dimensions per feature should fall: {dims_per_feature}"
     assert (D.sum(-1) <= 4 + 1e-3).all(), f"dimensionalities sum to at most d_hidden: {D.sum(-1)}"
 

@@ -20,13 +20,13 @@ HERE = SOLUTIONS / "03_importance_weighted_loss.py"  # load_sibling finds the ex
 
 
 @pytest.fixture(scope="module")
-def trained_W() -> torch.Tensor:
+def trained_W(seed) -> torch.Tensor:
     """W of shape (2, 2, 5) after training instance 0 dense (p = 1) and instance 1 sparse (p = 1/400)."""
     toy = load_sibling(HERE, "toy_model_forward")
     generate_batch = load_sibling(HERE, "generate_batch").generate_batch
     loss_fn = load_sibling(HERE, "importance_weighted_loss").importance_weighted_loss
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = toy.ToyModel(
         n_instances=2,
         n_features=5,

@@ -2,7 +2,8 @@
 solutions: fewer instances and steps than the results, the same functions and settings otherwise.
 
 - Section 4 (solutions/.../15_sae_forward.py): an SAE initialised with W_dec = W_encᵀ finds all 5 features
-  of the pentagon; with the decoder drawn independently, latents die.
+  of the pentagon in most instances, with no dead latents; with the decoder drawn independently, latents
+  die and fewer features are found.
 - Section 5 (17_resample_advanced.py): with that independent init, resampling (simple or loss-weighted)
   leaves fewer dead latents and finds more features than no resampling.
 - Section 6 (19_jumprelu_sae.py): at about the same L0, a JumpReLU SAE reconstructs with much less error
@@ -41,13 +42,14 @@ def _png(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(seed):
     """The results' toy model: 5 features of probability 0.025 in 2 dimensions, in N_INST copies."""
     return toy_model_for_sae(
         load_sibling(HERE, "toy_model_forward").ToyModel,
         load_sibling(HERE, "generate_batch").generate_batch,
         load_sibling(HERE, "importance_weighted_loss").importance_weighted_loss,
         N_INST,
+        seed=seed,
         progress=False,
     )
 
@@ -66,24 +68,29 @@ def test_toy_model_is_a_pentagon(model):
     assert (gaps - 72).abs().max() < 8, f"expected a pentagon, got gaps {gaps.tolist()}"
 
 
-def test_section4_sae_finds_the_features(model):
+def test_section4_sae_finds_the_features(model, seed):
     ToySAE = load_sibling(HERE, "sae_forward").ToySAE
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     sae = ToySAE(N_INST, 2, 5)
     log = train_sae(sae, _data(model), sparsity_coeff=0.2, steps=STEPS, progress=False)
-    found = feature_recovery(sae.W_dec_normalized, model.W) >= 0.99
-    assert found.all(), f"features found per instance: {found.sum(-1).tolist()} (expected 5 everywhere)"
-    assert int(log.dead.sum()) == 0, f"dead latents per instance: {log.dead.sum(-1).tolist()}"
+    tied = (feature_recovery(sae.W_dec_normalized, model.W) >= 0.99).sum(-1)
+    # Seeds 0-5: all 5 features in 5 to 8 of the 8 instances (2 in the others), at most 1 dead latent in all.
+    assert int((tied == 5).sum()) >= N_INST // 2, f"features found per instance: {tied.tolist()}"
+    assert int(log.dead.sum()) <= N_INST // 4, f"dead latents per instance: {log.dead.sum(-1).tolist()}"
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     sae = independent_decoder_init_(ToySAE(N_INST, 2, 5))
     log = train_sae(sae, _data(model), sparsity_coeff=0.2, steps=STEPS, progress=False)
+    independent = (feature_recovery(sae.W_dec_normalized, model.W) >= 0.99).sum(-1)
     assert int(log.dead.sum()) >= N_INST // 2, (
         f"with an independent decoder init, expected dead latents in most instances; got {log.dead.sum(-1).tolist()}"
     )
+    assert float(tied.float().mean()) >= float(independent.float().mean()) + 1.0, (
+        f"features found: tied init {tied.tolist()}, independent init {independent.tolist()}"
+    )
 
 
-def test_section5_resampling_revives_latents(model):
+def test_section5_resampling_revives_latents(model, seed):
     ToySAE = load_sibling(HERE, "sae_forward").ToySAE
     resample_simple = load_sibling(HERE, "resample_simple").resample_simple
     resample_advanced = load_sibling(HERE, "resample_advanced").resample_advanced
@@ -95,7 +102,7 @@ def test_section5_resampling_revives_latents(model):
     }
     found, dead = {}, {}
     for name, resample in methods.items():
-        torch.manual_seed(2)
+        torch.manual_seed(seed + 2)
         sae = independent_decoder_init_(ToySAE(N_INST, 2, 5))
         log = train_sae(sae, data, sparsity_coeff=0.2, steps=STEPS, resample=resample, progress=False)
         found[name] = float((feature_recovery(sae.W_dec_normalized, model.W) >= 0.99).sum(-1).float().mean())
@@ -108,7 +115,7 @@ def test_section5_resampling_revives_latents(model):
         assert found[name] >= found["none"] + 1.0, f"features found (mean of 5): {found}"
 
 
-def test_section6_jumprelu_beats_relu(model):
+def test_section6_jumprelu_beats_relu(model, seed):
     ToySAE = load_sibling(HERE, "sae_forward").ToySAE
     JumpReLUToySAE = load_sibling(HERE, "jumprelu_sae").JumpReLUToySAE
     data = _data(model)
@@ -117,7 +124,7 @@ def test_section6_jumprelu_beats_relu(model):
         ("relu", ToySAE, torch.tensor([0.2, 0.3] * (N_INST // 2))),
         ("jumprelu", JumpReLUToySAE, torch.tensor([0.03, 0.06] * (N_INST // 2))),
     ]:
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         sae = cls(N_INST, 2, 5)
         train_sae(sae, data, sparsity_coeff=coeffs, steps=STEPS, progress=False)
         results[name] = evaluate_sae(sae, data, coeffs)

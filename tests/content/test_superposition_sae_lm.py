@@ -40,8 +40,8 @@ def _functions():
 
 
 @pytest.fixture(scope="module")
-def tiny_summary(tmp_path_factory):
-    setup = sae_lm.tiny_setup(lm_steps=150, sae_steps=600, n_seq=64, progress=False)
+def tiny_summary(tmp_path_factory, seed):
+    setup = sae_lm.tiny_setup(seed=seed, lm_steps=150, sae_steps=600, n_seq=64, progress=False)
     out = tmp_path_factory.mktemp("sae_lm")
     return setup, sae_lm.run_result(setup, **_functions(), out_dir=out, progress=False)
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the shipped course's exercises through arena
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
