@@ -15,6 +15,7 @@ from rich.console import Console
 
 from arena_cli.course import Course, CourseError, Exercise, load_course
 from arena_cli.hints import HintError, load_hints
+from arena_cli.layout import Place, chapter_folders, manifest_of
 from arena_cli.markers import MarkerError, student_source_for
 
 MIN_HINT_LEVELS = 2
@@ -56,18 +57,13 @@ def _orphans(course: Course) -> list[str]:
     for ex in course.exercises:
         expected |= {ex.exercise_path, ex.solution_path, ex.hint_path, ex.test_path}
     problems = []
-    folders = [
-        (course.root / "exercises", "*.py"),
-        (course.root / "solutions", "*.py"),
-        (course.root / "hints", "*.md"),
-        (course.root / "tests" / "exercises", "test_*.py"),
-    ]
-    for base, pattern in folders:
+    for base, pattern in chapter_folders(course.root):
         if not base.is_dir():
             continue
         for chapter in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
             if chapter.name not in chapter_dirs:
-                problems.append(f"{chapter.relative_to(course.root)}: no chapter.toml in exercises/{chapter.name}")
+                manifest = manifest_of(course.root, chapter.name).relative_to(course.root)
+                problems.append(f"{chapter.relative_to(course.root)}: no {manifest.name} in {manifest.parent}")
                 continue
             for path in sorted(chapter.glob(pattern)):
                 if path not in expected:
@@ -156,7 +152,7 @@ def _test_problems(exercises: tuple[Exercise, ...], console: Console, show_bar: 
         fresh: dict[str, Path] = {}
         for ex in runnable:
             try:
-                path = Path(tmp) / ex.chapter_dir / f"{ex.stem}.py"
+                path = Place(Path(tmp), ex.chapter_dir, ex.stem).student_file
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(student_source_for(ex.solution_path), encoding="utf-8")
                 fresh[ex.id] = path

@@ -1,12 +1,8 @@
 """The course catalogue: chapter manifests loaded into frozen dataclasses, validated on load.
 
 One source of truth: `exercises/<N>_<chapter>/chapter.toml` lists the sections in order, each with its
-learning objectives and exercises in order. An exercise's files are derived from its position and id:
-
-    exercises/<chapter_dir>/<NN>_<id>.py              the student's file (generated from the master)
-    solutions/<chapter_dir>/<NN>_<id>.py              the master: reference solution with markers
-    hints/<chapter_dir>/<NN>_<id>.md                  "## Hint 1", "## Hint 2", ...
-    tests/exercises/<chapter_dir>/test_<NN>_<id>.py   the hidden test
+learning objectives and exercises in order. An exercise's files follow from its chapter, position and id
+(`layout.Place`: its student file, master, hint file and hidden test).
 
 Must stay free of heavy imports: `next`, `list`, `hint` and `progress` only read this and progress.json.
 """
@@ -19,6 +15,9 @@ import tomllib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+from arena_cli import layout
+from arena_cli.layout import Place, is_course_root, stem
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 6144  # per test run: far above any hidden test, well below this 24 GiB machine
@@ -49,23 +48,27 @@ class Exercise:
 
     @property
     def stem(self) -> str:
-        return f"{self.number:02d}_{self.id}"
+        return stem(self.number, self.id)
+
+    @property
+    def place(self) -> Place:
+        return Place(self.root, self.chapter_dir, self.stem)
 
     @property
     def exercise_path(self) -> Path:
-        return self.root / "exercises" / self.chapter_dir / f"{self.stem}.py"
+        return self.place.student_file
 
     @property
     def solution_path(self) -> Path:
-        return self.root / "solutions" / self.chapter_dir / f"{self.stem}.py"
+        return self.place.master
 
     @property
     def hint_path(self) -> Path:
-        return self.root / "hints" / self.chapter_dir / f"{self.stem}.md"
+        return self.place.hint_file
 
     @property
     def test_path(self) -> Path:
-        return self.root / "tests" / "exercises" / self.chapter_dir / f"test_{self.stem}.py"
+        return self.place.test_file
 
     def rel(self, path: Path) -> str:
         """A path relative to the course root, as VSCode's terminal makes clickable."""
@@ -142,7 +145,7 @@ def find_root(start: Path | None = None) -> Path:
         return Path(os.environ[ROOT_ENV]).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "exercises").is_dir() and (folder / "solutions").is_dir():
+        if is_course_root(folder):
             return folder
     return Path(__file__).resolve().parents[1]
 
@@ -255,11 +258,11 @@ def load_course(root: Path | None = None) -> Course:
     """Load every chapter under `<root>/exercises`, in the order of their folder numbers."""
     root = (root or find_root()).resolve()
     manifests = sorted(
-        (root / "exercises").glob("*/chapter.toml"),
+        layout.manifests(root),
         key=lambda p: (int(m.group(1)) if (m := _CHAPTER_DIR_RE.match(p.parent.name)) else 0, p),
     )
     if not manifests:
-        raise CourseError(f"No chapters found: expected {root / 'exercises'}/<N>_<name>/chapter.toml")
+        raise CourseError(f"No chapters found: expected {layout.manifest_of(root, '<N>_<name>')}")
     chapters = tuple(load_chapter(m, root) for m in manifests)
     seen: dict[str, Path] = {}
     for chapter in chapters:

@@ -25,6 +25,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from arena_cli.layout import COURSE_FOLDERS
+
 HYPERLINKS_ENV = "ARENA_HYPERLINKS"
 # Terminals that print an OSC 8 escape as text.
 _NO_OSC8_TERMS = ("dumb", "linux")
@@ -98,7 +100,7 @@ def link_location(text: str, root: Path | None = None, style: str | Style = "") 
 # Paths inside free text that came from the test process (messages, tracebacks): course-relative paths
 # with an optional `:line:col`, and Python's `File "path", line N`.
 _PATH_RE = re.compile(
-    r"""(?P<path>(?:exercises|solutions|results|hints|tests)/[^\s:"'`()\[\]]+\.[A-Za-z0-9]+)"""
+    rf"""(?P<path>(?:{"|".join(COURSE_FOLDERS)})/[^\s:"'`()\[\]]+\.[A-Za-z0-9]+)"""
     r"""(?::(?P<line>\d+)(?::(?P<col>\d+))?)?"""
 )
 _TRACEBACK_RE = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from arena_cli import testing
+from arena_cli.layout import masters_dir
 from arena_cli.locate import where_to_look
 from arena_cli.testing import (
     TARGET_ENV,
@@ -145,7 +146,7 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
 
 def pytest_configure(config):
     if os.environ.get(TARGET_ENV):  # a student's run (not the plain suite, not the worker's warm-up)
-        testing.watch_solution_reads(config.rootpath / "solutions")
+        testing.watch_solution_reads(masters_dir(config.rootpath))
 
 
 def _solution_files_read() -> list[str]:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from arena_cli.course import Exercise
+from arena_cli.layout import tests_dir
 from arena_cli.verdict import Check, Verdict, truncate
 
 _POLL_S = 0.02
@@ -172,7 +173,7 @@ def run_exercise(
     target = target or exercise.exercise_path
     limit = timeout_s or exercise.timeout_s
     memory_limit = exercise.memory_mb * 2**20
-    guarded = _Guard([exercise.test_path, exercise.solution_path, exercise.test_path.parent.parent / "conftest.py"])
+    guarded = _Guard([exercise.test_path, exercise.solution_path, tests_dir(exercise.root) / "conftest.py"])
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="arena-run-") as tmp:
         verdict_file = Path(tmp) / "verdict.jsonl"

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from arena_cli.layout import Place, chapter_file, import_once
+
 TARGET_ENV = "ARENA_TARGET"
 
 
@@ -54,8 +56,7 @@ class StudentCodeError(Exception):
 
 def reference_path(test_file: Path) -> Path:
     """solutions/<chapter>/<stem>.py for tests/exercises/<chapter>/test_<stem>.py."""
-    stem = test_file.stem.removeprefix("test_")
-    return test_file.parents[3] / "solutions" / test_file.parent.name / f"{stem}.py"
+    return Place.of_test(test_file).master
 
 
 def target_path(test_file: Path) -> Path:
@@ -162,11 +163,10 @@ def load_reference(test_file: str | Path, exercise_id: str) -> ModuleType:
     `__file__`): for tests that need an earlier step's answer (a model class, a metric) without copying
     its code. Loaded once per process."""
     chapter = reference_path(Path(test_file)).parent
-    matches = sorted(chapter.glob(f"[0-9][0-9]_{exercise_id}.py"))
-    if not matches:
+    path = chapter_file(chapter, exercise_id)
+    if path is None:
         raise LookupError(f"no reference solution for exercise {exercise_id!r} in {display_path(chapter)}")
-    name = f"arena_reference_{matches[0].stem}"
-    return sys.modules.get(name) or load_module(matches[0], name)
+    return import_once(path, f"arena_reference_{path.stem}", load=load_module)
 
 
 @pytest.fixture(scope="module")
