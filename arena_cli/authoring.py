@@ -16,7 +16,7 @@ from rich.console import Console
 from arena_cli.course import Course, CourseError, Exercise, load_course
 from arena_cli.hints import HintError, load_hints
 from arena_cli.layout import Place, chapter_folders, manifest_of
-from arena_cli.markers import MarkerError, student_source_for
+from arena_cli.markers import MarkerError, student_source_for, write_student_file
 
 MIN_HINT_LEVELS = 2
 
@@ -33,20 +33,19 @@ def build(course: Course) -> BuildResult:
     result = BuildResult()
     for ex in course.exercises:
         try:
-            text = student_source_for(ex.solution_path)
+            master = ex.solution_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             result.problems.append(f"{ex.rel(ex.solution_path)}: master missing for {ex.id}")
             continue
+        try:
+            written = write_student_file(ex.exercise_path, master, str(ex.solution_path))
         except MarkerError as e:
             result.problems.append(str(e))
             continue
-        path = ex.exercise_path
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
+        if written:
+            result.written.append(ex.exercise_path)
+        else:
             result.unchanged += 1
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        result.written.append(path)
     return result
 
 
@@ -151,10 +150,9 @@ def _test_problems(exercises: tuple[Exercise, ...], console: Console, show_bar: 
     with tempfile.TemporaryDirectory(prefix="arena-check-") as tmp:
         fresh: dict[str, Path] = {}
         for ex in runnable:
+            path = Place(Path(tmp), ex.chapter_dir, ex.stem).student_file
             try:
-                path = Place(Path(tmp), ex.chapter_dir, ex.stem).student_file
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(student_source_for(ex.solution_path), encoding="utf-8")
+                write_student_file(path, ex.solution_path.read_text(encoding="utf-8"), str(ex.solution_path))
                 fresh[ex.id] = path
             except MarkerError:
                 pass  # reported by static_problems

@@ -27,7 +27,7 @@ from arena_cli.course import Course, CourseError, Exercise, Section, load_course
 from arena_cli.editor import EDIT_CMD_ENV, Editor, editor_template
 from arena_cli.hints import load_hints
 from arena_cli.links import link
-from arena_cli.markers import solution_source, student_source
+from arena_cli.markers import solution_source, write_student_file
 from arena_cli.progress import Progress, ProgressStore, default_path, now_iso
 from arena_cli.verdict import Verdict
 
@@ -362,11 +362,7 @@ def read_master(ex: Exercise) -> str:
 
 def reset_file(ctx: Context, ex: Exercise) -> None:
     """Regenerate the student's file from its master (atomically) and mark the exercise pending."""
-    fresh = student_source(read_master(ex), ex.rel(ex.solution_path))
-    ex.exercise_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ex.exercise_path.with_name(f".{ex.exercise_path.name}.arena-tmp")
-    tmp.write_text(fresh, encoding="utf-8")
-    os.replace(tmp, ex.exercise_path)
+    write_student_file(ex.exercise_path, read_master(ex), ex.rel(ex.solution_path))
 
     def change(p: Progress) -> None:
         entry = p.of(ex.id)

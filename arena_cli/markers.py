@@ -15,6 +15,7 @@ The student file drops SOLUTION blocks and uncomments EXERCISE blocks; everythin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 SOLUTION, END_SOLUTION = "# SOLUTION", "# END SOLUTION"
@@ -75,6 +76,23 @@ def student_source(master: str, filename: str = "<master>") -> str:
 
 def student_source_for(master_path: Path) -> str:
     return student_source(master_path.read_text(encoding="utf-8"), str(master_path))
+
+
+def write_student_file(path: Path, master: str, filename: str = "<master>") -> bool:
+    """Write the student file for a master's text at `path` (atomically: a temp file renamed over it),
+    unless it holds that text already. True if it was written. The one place a student file is made:
+    `arena dev build`, `arena reset`, the untouched copies `arena dev check` runs."""
+    text = student_source(master, filename)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # missing or unreadable: written afresh
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.arena-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
 
 
 def solution_source(master: str, filename: str = "<master>") -> str:
