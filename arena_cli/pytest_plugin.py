@@ -1,13 +1,11 @@
-"""Runs inside the test child process: turns pytest's reports into verdict events.
+"""Runs inside the test child process: turns pytest's reports into the protocol's events (see
+`protocol.py`: a Check per test, written as it happens).
 
-Loaded with `-p arena_cli.pytest_plugin` by the runner. Each event is one JSON line appended (and
-flushed) to the file named by ARENA_VERDICT_FILE, so that if the student's code kills the process
-half-way, the runner still knows which checks ran and which one was running.
+Loaded with `-p arena_cli.pytest_plugin` by the runner.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
 from pathlib import Path
@@ -15,30 +13,14 @@ from typing import Any
 
 import pytest
 
-from arena_cli import testing
+from arena_cli import protocol, testing
 from arena_cli.layout import masters_dir
 from arena_cli.locate import where_to_look
-from arena_cli.testing import (
-    TARGET_ENV,
-    CheckFailed,
-    StudentCodeError,
-    display_path,
-    student_traceback,
-    target_path,
-)
-from arena_cli.verdict import truncate
+from arena_cli.protocol import Checked, Finished, LoadFailed, Started
+from arena_cli.testing import CheckFailed, StudentCodeError, display_path, student_traceback, target_path
+from arena_cli.verdict import Check, truncate
 
-VERDICT_ENV = "ARENA_VERDICT_FILE"
 _seen_load_error = False
-
-
-def _emit(event: dict[str, Any]) -> None:
-    path = os.environ.get(VERDICT_ENV)
-    if not path:
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(event) + "\n")
-        f.flush()
 
 
 def _check_name(item: pytest.Item) -> str:
@@ -68,7 +50,7 @@ def pytest_pyfunc_call(pyfuncitem):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    _emit({"event": "start", "nodeid": item.nodeid, "name": _check_name(item)})
+    protocol.emit(Started(_check_name(item), item.nodeid))
 
 
 def _location(item: pytest.Item, call: pytest.CallInfo) -> str:
@@ -99,6 +81,7 @@ def _location(item: pytest.Item, call: pytest.CallInfo) -> str:
 
 
 def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[str, Any]:
+    """The failed check's fields (a Check's, but its name and output)."""
     global _seen_load_error
     exc = call.excinfo.value
     if isinstance(exc, CheckFailed):
@@ -112,14 +95,7 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
     if isinstance(exc, StudentCodeError):
         if not _seen_load_error:
             _seen_load_error = True
-            _emit(
-                {
-                    "event": "load_error",
-                    "message": str(exc),
-                    "location": exc.location,
-                    "traceback": exc.student_traceback,
-                }
-            )
+            protocol.emit(LoadFailed(str(exc), exc.location, exc.student_traceback))
         return dict(status="error", message=str(exc))
     tb = student_traceback(call.excinfo.tb, _student_file(item))
     if isinstance(exc, NotImplementedError):
@@ -145,7 +121,7 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
 
 
 def pytest_configure(config):
-    if os.environ.get(TARGET_ENV):  # a student's run (not the plain suite, not the worker's warm-up)
+    if protocol.target_file():  # a student's run (not the plain suite, not the worker's warm-up)
         testing.watch_solution_reads(masters_dir(config.rootpath))
 
 
@@ -173,30 +149,16 @@ def pytest_runtest_makereport(item, call):
         outcome = _describe_failure(item, call, report)
     if outcome["status"] != "passed" or call.when == "call":
         output = "".join(text for _, text in report.sections if text)
-        _emit(
-            {
-                "event": "check",
-                "name": _check_name(item),
-                "phase": call.when,
-                "output": truncate(output),
-                **outcome,
-            }
-        )
+        check = Check(name=_check_name(item), output=truncate(output), **outcome)
+        protocol.emit(Checked(check, call.when))
     return report
 
 
 def pytest_collectreport(report):
     if report.failed:
-        _emit(
-            {
-                "event": "check",
-                "name": f"collect {report.nodeid}",
-                "phase": "collect",
-                "status": "error",
-                "message": truncate(str(report.longrepr)),
-            }
-        )
+        check = Check(f"collect {report.nodeid}", "error", message=truncate(str(report.longrepr)))
+        protocol.emit(Checked(check, "collect"))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    _emit({"event": "done", "exitstatus": int(exitstatus)})
+    protocol.emit(Finished(int(exitstatus)))

@@ -8,7 +8,6 @@ limit. Whatever the student's code does to the child, the runner returns a Verdi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,9 +18,13 @@ import threading
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
+from arena_cli import protocol
 from arena_cli.course import Exercise
 from arena_cli.layout import tests_dir
-from arena_cli.verdict import Check, Verdict, truncate
+from arena_cli.protocol import Checked, Event, Finished, LoadFailed, Started
+from arena_cli.verdict import Check, Status, Verdict, truncate
 
 _POLL_S = 0.02
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -30,8 +33,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def child_env(target: Path, verdict_file: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        ARENA_TARGET=str(target),
-        ARENA_VERDICT_FILE=str(verdict_file),
+        protocol.environment(target, verdict_file),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ in the student's folders
@@ -72,20 +74,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _read_events(path: Path) -> list[dict]:
-    events = []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return events
-    for line in text.splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
-    return events
-
-
 def _crash_message(returncode: int, running: str | None) -> str:
     during = f" during check {running!r}" if running else ""
     if returncode < 0:
@@ -103,52 +91,68 @@ def _crash_message(returncode: int, running: str | None) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """A run arena ended itself (a limit): the verdict's status, and its message, in which `{during}`
+    stands for the check that was running."""
+
+    status: Status
+    message: str
+
+
 def verdict_from_events(
-    exercise_id: str, events: list[dict], returncode: int, duration_s: float, output: str
+    exercise_id: str,
+    events: list[Event],
+    returncode: int | None,
+    duration_s: float,
+    output: str,
+    *,
+    stopped: Stopped | None = None,
+    touched: list[str] | None = None,
 ) -> Verdict:
-    """Build the verdict from the plugin's event lines and how the child process ended."""
+    """The one place a Verdict is made: from the child's events and how the run ended (arena stopped
+    it; it changed course files, which were put back; else the child's own end)."""
     checks: dict[str, Check] = {}
-    running: str | None = None
-    load_error: dict | None = None
+    running: str | None = None  # started and not reported: the check a crash happened in
+    last_started: str | None = None
+    load_error: LoadFailed | None = None
     done = False
     for ev in events:
-        kind = ev.get("event")
-        if kind == "start":
-            running = ev.get("name") or ev.get("nodeid", "").split("::")[-1]
-        elif kind == "load_error" and load_error is None:
+        if isinstance(ev, Started):
+            running = last_started = ev.check_name
+        elif isinstance(ev, LoadFailed) and load_error is None:
             load_error = ev
-        elif kind == "check":
-            check = Check.from_dict(ev)
-            previous = checks.get(check.name)
+        elif isinstance(ev, Checked):
+            previous = checks.get(ev.check.name)
             if previous is None or previous.status == "passed":
-                checks[check.name] = check
+                checks[ev.check.name] = ev.check  # a failed teardown outranks a passed call
             running = None
-        elif kind == "done":
+        elif isinstance(ev, Finished):
             done = True
     check_list = list(checks.values())
+
+    def error(message: str, output: str = "") -> Verdict:
+        return Verdict(exercise_id, "error", duration_s, check_list, message, output)
+
+    if stopped is not None:
+        during = f" in check {last_started!r}" if last_started else ""
+        return Verdict(exercise_id, stopped.status, duration_s, check_list, stopped.message.format(during=during))
+    if touched:
+        return error(
+            f"Your code changed {', '.join(touched)}; arena put it back. Exercise code must not write to "
+            "the course's tests or solutions."
+        )
     if load_error is not None:
-        location = load_error.get("location") or ""
-        message = f"{location}: {load_error['message']}" if location else load_error["message"]
-        return Verdict(
-            exercise_id,
-            "error",
-            duration_s,
-            check_list,
-            message=message,
-            output=load_error.get("traceback") or "",
-        )
+        location = load_error.location
+        return error(f"{location}: {load_error.message}" if location else load_error.message, load_error.traceback)
     if not done:
-        return Verdict(
-            exercise_id, "error", duration_s, check_list, _crash_message(returncode, running), output
-        )
+        return error(_crash_message(returncode or 0, running), output)
     if not check_list:
-        return Verdict(
-            exercise_id, "error", duration_s, [], "The hidden test ran no checks.", output
-        )
+        return error("The hidden test ran no checks.", output)
     if any(c.status == "error" for c in check_list):
         # The student's code crashed a check (an exception, sys.exit, KeyboardInterrupt) rather than
         # returning a wrong answer; the check carries the message and traceback.
-        status = "error"
+        status: Status = "error"
     elif all(c.status in ("passed", "skipped") for c in check_list):
         status = "passed"
     else:
@@ -179,7 +183,7 @@ def run_exercise(
         verdict_file = Path(tmp) / "verdict.jsonl"
         output_file = Path(tmp) / "output.txt"
         proc = _launch(exercise, child_env(target, verdict_file), output_file, worker)
-        stopped: tuple[str, str] | None = None  # (status, message) when arena stopped the run
+        stopped: Stopped | None = None
         try:
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
@@ -187,12 +191,12 @@ def run_exercise(
                     guarded.restore()
                     return None
                 if time.monotonic() - start > limit:
-                    stopped = ("timeout", f"Stopped after the {limit:g} s time limit{{during}}: "
-                               "is there an infinite loop, or a much slower algorithm than needed?")
+                    stopped = Stopped("timeout", f"Stopped after the {limit:g} s time limit{{during}}: "
+                                      "is there an infinite loop, or a much slower algorithm than needed?")
                 elif _rss(proc.pid) > memory_limit:
-                    stopped = ("error", f"Stopped: the test process used more than {exercise.memory_mb:,} MB "
-                               "of memory (the limit per run){during}. Are you building a tensor far "
-                               "larger than needed, or keeping every step's tensors in a list?")
+                    stopped = Stopped("error", f"Stopped: the test process used more than {exercise.memory_mb:,} "
+                                      "MB of memory (the limit per run){during}. Are you building a tensor far "
+                                      "larger than needed, or keeping every step's tensors in a list?")
                 if stopped:
                     _kill_group(proc)
                     break
@@ -207,25 +211,11 @@ def run_exercise(
                 except (ProcessLookupError, PermissionError):
                     pass
         duration = time.monotonic() - start
-        events = _read_events(verdict_file)
+        events = protocol.read_events(verdict_file)
         touched = guarded.restore()
-        if stopped is not None:
-            running = next((e.get("name") for e in reversed(events) if e.get("event") == "start"), None)
-            during = f" in check {running!r}" if running else ""
-            checks = [Check.from_dict(e) for e in events if e.get("event") == "check"]
-            return Verdict(exercise.id, stopped[0], duration, checks, message=stopped[1].format(during=during))
-        if touched:
-            names = ", ".join(touched)
-            return Verdict(
-                exercise.id,
-                "error",
-                duration,
-                [Check.from_dict(e) for e in events if e.get("event") == "check"],
-                message=f"Your code changed {names}; arena put it back. Exercise code must not write to "
-                "the course's tests or solutions.",
-            )
+        output = "" if stopped or touched else _crash_report(_tail(output_file), target)
         return verdict_from_events(
-            exercise.id, events, proc.returncode, duration, _crash_report(_tail(output_file), target)
+            exercise.id, events, proc.returncode, duration, output, stopped=stopped, touched=touched
         )
 
 

@@ -3,12 +3,13 @@ fail with a structured, student-readable mismatch.
 
 A hidden test `tests/exercises/<chapter>/test_<stem>.py` gets two fixtures:
 
-- `student`: the module under test. The runner names the student's file in `ARENA_TARGET`; without it
-  (plain `pytest`, as in CI) it is the reference solution, so the suite is green on a fresh clone.
+- `student`: the module under test. The runner names the student's file (`protocol.TARGET_ENV`);
+  without it (plain `pytest`, as in CI) it is the reference solution, so the suite is green on a fresh
+  clone.
 - `reference`: `solutions/<chapter>/<stem>.py`, always.
 
-Checks raise `CheckFailed`, an AssertionError that carries a `Mismatch` dict and a diagnosis; the
-pytest plugin turns it into the verdict's structured failure.
+Checks raise `CheckFailed`, an AssertionError that carries a `Mismatch` and a diagnosis; the pytest
+plugin turns it into the verdict's structured failure.
 """
 
 from __future__ import annotations
@@ -25,19 +26,19 @@ from typing import Any
 
 import pytest
 
+from arena_cli import protocol
 from arena_cli.layout import Place, chapter_file, import_once
-
-TARGET_ENV = "ARENA_TARGET"
+from arena_cli.verdict import Mismatch
 
 
 class CheckFailed(AssertionError):
     """A check failed; carries what differs and what the student probably did wrong."""
 
     def __init__(
-        self, message: str, *, mismatch: dict[str, Any] | None = None, diagnosis: str = "", location: str = ""
+        self, message: str, *, mismatch: Mismatch | dict[str, Any] | None = None, diagnosis: str = "", location: str = ""
     ):
         super().__init__(message)
-        self.mismatch = mismatch
+        self.mismatch = Mismatch.from_dict(mismatch) if isinstance(mismatch, dict) else mismatch
         self.diagnosis = diagnosis
         self.location = location  # `path:line:col` in the student's file, when the check knows it
 
@@ -61,7 +62,7 @@ def reference_path(test_file: Path) -> Path:
 
 def target_path(test_file: Path) -> Path:
     """The file under test: the one the runner names, else (plain pytest) the reference."""
-    return Path(os.environ.get(TARGET_ENV) or reference_path(test_file))
+    return Path(protocol.target_file() or reference_path(test_file))
 
 
 def student_traceback(tb, student_file: str) -> str:
@@ -128,7 +129,7 @@ def watch_solution_reads(solutions_dir: Path) -> None:
     library such as nnsight reading its source while it runs) are not the student's. Installed once
     per test process by the pytest plugin (audit hooks can't be removed)."""
     prefix = os.path.realpath(solutions_dir) + os.sep
-    target = os.path.realpath(os.environ.get(TARGET_ENV, ""))  # when checking a solution, it is the target
+    target = os.path.realpath(protocol.target_file() or "")  # when checking a solution, it is the target
 
     def hook(event: str, args: tuple) -> None:
         if event != "open" or not args or args[0] is None:
@@ -262,19 +263,19 @@ def assert_close(
         hint = " (did you forget a `return`?)" if actual is None else ""
         raise CheckFailed(
             f"{name}: expected {_describe(expected)}, got {type(actual).__name__}{hint}",
-            mismatch=dict(kind="type", name=name, expected=_describe(expected), actual=_describe(actual)),
+            mismatch=Mismatch("type", name, expected=_describe(expected), actual=_describe(actual)),
             diagnosis="Your function returned None: did you forget a `return`?" if actual is None else "",
         )
     if tuple(act.shape) != tuple(exp.shape):
         raise CheckFailed(
             f"{name}: expected shape {tuple(exp.shape)}, got {tuple(act.shape)}",
-            mismatch=dict(kind="shape", name=name, expected=_describe(exp), actual=_describe(act)),
+            mismatch=Mismatch("shape", name, expected=_describe(exp), actual=_describe(act)),
             diagnosis=_mistake(act, mistakes, atol, rtol) or _shape_diagnosis(tuple(act.shape), tuple(exp.shape)),
         )
     if check_dtype and isinstance(expected, torch.Tensor) and act.dtype != exp.dtype:
         raise CheckFailed(
             f"{name}: expected dtype {exp.dtype}, got {act.dtype}",
-            mismatch=dict(kind="dtype", name=name, expected=_describe(exp), actual=_describe(act)),
+            mismatch=Mismatch("dtype", name, expected=_describe(exp), actual=_describe(act)),
             diagnosis=_mistake(act, mistakes, atol, rtol)
             or "Convert with `.to(dtype)` or build the tensor with the dtype of the input.",
         )
@@ -302,9 +303,9 @@ def assert_close(
         summary = f"{name}: {int(bad.sum())} of {bad.numel()} values differ (max abs error {float(abs_err.max()):.3g})"
     raise CheckFailed(
         summary,
-        mismatch=dict(
-            kind="value",
-            name=name,
+        mismatch=Mismatch(
+            "value",
+            name,
             expected=_describe(exp),
             actual=_describe(act),
             max_abs_err=float(abs_err.max()),

@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from arena_cli.progress import SCHEMA_VERSION, ExerciseProgress, Progress, ProgressFormatError, parse_progress
+from arena_cli import protocol
+from arena_cli.protocol import Checked, Finished, LoadFailed, Started
 from arena_cli.runner import verdict_from_events
 from arena_cli.testing import CheckFailed, assert_close
+from arena_cli.verdict import Check, Mismatch
 
 # --------------------------------------------------------------------------- parse_progress
 
@@ -115,27 +118,27 @@ def test_assert_close_passes_within_tolerance():
 def test_assert_close_value_mismatch():
     e = failure(X * 2, X, name="scores")
     m = e.mismatch
-    assert m["kind"] == "value" and m["name"] == "scores"
-    assert m["where"] == [1, 2]  # the worst element: 10 vs 5
-    assert m["worst"] == [5.0, 10.0]
-    assert m["max_abs_err"] == 5.0
-    assert m["max_rel_err"] == 1.0
-    assert (m["n_mismatched"], m["n_total"]) == (5, 6)
-    assert m["sample"][0] == {"index": [0, 1], "expected": 1.0, "actual": 2.0}
-    assert len(m["sample"]) == 5
+    assert m.kind == "value" and m.name == "scores"
+    assert m.where == [1, 2]  # the worst element: 10 vs 5
+    assert m.worst == [5.0, 10.0]
+    assert m.max_abs_err == 5.0
+    assert m.max_rel_err == 1.0
+    assert (m.n_mismatched, m.n_total) == (5, 6)
+    assert m.sample[0] == {"index": [0, 1], "expected": 1.0, "actual": 2.0}
+    assert len(m.sample) == 5
     assert str(e).startswith("scores: 5 of 6 values differ")
     assert e.diagnosis == ""
 
 
 def test_assert_close_value_mismatch_with_nan():
     m = failure(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0])).mismatch
-    assert m["kind"] == "value" and m["where"] == [1] and m["n_mismatched"] == 1
+    assert m.kind == "value" and m.where == [1] and m.n_mismatched == 1
 
 
 def test_assert_close_shape_mismatch():
     e = failure(X.T, X)
-    assert e.mismatch["kind"] == "shape"
-    assert e.mismatch["expected"] == "(2, 3) float32" and e.mismatch["actual"] == "(3, 2) float32"
+    assert e.mismatch.kind == "shape"
+    assert e.mismatch.expected == "(2, 3) float32" and e.mismatch.actual == "(3, 2) float32"
     assert "order" in e.diagnosis
     assert "fewer dimensions" in failure(X.sum(0), X).diagnosis
     assert "more dimensions" in failure(X[None], X).diagnosis
@@ -143,29 +146,29 @@ def test_assert_close_shape_mismatch():
 
 def test_assert_close_dtype_mismatch():
     e = failure(X.long(), X)
-    assert e.mismatch["kind"] == "dtype"
-    assert "int64" in e.mismatch["actual"] and "float32" in e.mismatch["expected"]
+    assert e.mismatch.kind == "dtype"
+    assert "int64" in e.mismatch.actual and "float32" in e.mismatch.expected
     assert str(e) == "output: expected dtype torch.float32, got torch.int64"
 
 
 def test_assert_close_type_mismatch():
     e = failure(None, X)
-    assert e.mismatch["kind"] == "type" and e.mismatch["actual"] == "None"
+    assert e.mismatch.kind == "type" and e.mismatch.actual == "None"
     assert "return" in e.diagnosis
     e = failure("5", 5)
-    assert e.mismatch["kind"] == "type" and e.diagnosis == ""
+    assert e.mismatch.kind == "type" and e.diagnosis == ""
     e = failure([[1.0, 2.0, 3.0]] * 2, X)  # a list where a tensor is expected
-    assert e.mismatch["kind"] == "type"
+    assert e.mismatch.kind == "type"
 
 
 def test_assert_close_scalars():
     m = failure(5.0, 6.0).mismatch
-    assert m["kind"] == "value"
-    assert m["where"] == [] and m["worst"] == [6.0, 5.0]
-    assert m["sample"] == [{"index": [], "expected": 6.0, "actual": 5.0}]
+    assert m.kind == "value"
+    assert m.where == [] and m.worst == [6.0, 5.0]
+    assert m.sample == [{"index": [], "expected": 6.0, "actual": 5.0}]
     m = failure(torch.tensor(1.0), torch.tensor(3.0)).mismatch
-    assert m["kind"] == "value" and m["max_abs_err"] == 2.0
-    assert failure(torch.tensor([1.0]), torch.tensor(1.0)).mismatch["kind"] == "shape"
+    assert m.kind == "value" and m.max_abs_err == 2.0
+    assert failure(torch.tensor([1.0]), torch.tensor(1.0)).mismatch.kind == "shape"
 
 
 def test_assert_close_names_the_matching_mistake():
@@ -181,10 +184,10 @@ def test_assert_close_names_the_matching_mistake():
 def test_assert_close_mistake_of_another_shape_or_dtype():
     mistakes = {"You summed over the wrong dimension.": X.sum(0), "You used integer division.": (X // 2).long()}
     e = failure(X.sum(0), X.sum(1), mistakes=mistakes)
-    assert e.mismatch["kind"] == "shape"
+    assert e.mismatch.kind == "shape"
     assert e.diagnosis == "You summed over the wrong dimension."
     e = failure((X // 2).long(), X / 2, mistakes=mistakes)
-    assert e.mismatch["kind"] == "dtype"
+    assert e.mismatch.kind == "dtype"
     assert e.diagnosis == "You used integer division."
 
 
@@ -193,30 +196,54 @@ def test_assert_close_rejects_an_unsupported_expected_value():
         assert_close(1, "one")
 
 
-# --------------------------------------------------------------------------- verdict_from_events
+# --------------------------------------------------------------------------- the protocol and verdict_from_events
 
 
-def check_event(name: str, status: str, **extra) -> dict:
-    return {"event": "check", "name": name, "status": status, "phase": "call", **extra}
+def check_event(name: str, status: str, phase: str = "call", **extra) -> Checked:
+    return Checked(Check(name, status, **extra), phase)
+
+
+DONE = Finished(0)
+
+
+def test_events_round_trip_through_the_verdict_file(tmp_path, monkeypatch):
+    """What the test child writes (a Check with its Mismatch, and every other event) the runner reads
+    back as it was; a line cut short by a crash is skipped."""
+    path = tmp_path / "verdict.jsonl"
+    monkeypatch.setenv(protocol.VERDICT_FILE_ENV, str(path))
+    mismatch = Mismatch("value", "scores", "(2, 3) float32", "(2, 3) float32", 5.0, 1.0, [1, 2], [5.0, 10.0], 5, 6,
+                        [{"index": [0, 1], "expected": 1.0, "actual": 2.0}])
+    events = [
+        Started("Adds numbers", "t.py::test_add"),
+        LoadFailed("SyntaxError: invalid syntax", "exercises/x.py:3:1", "  File ..."),
+        check_event("Adds numbers", "failed", message="scores: 5 of 6 values differ", diagnosis="d", mismatch=mismatch,
+                    location="exercises/x.py:2:5", output="printed"),
+        check_event("collect t.py", "error", phase="collect", traceback="tb"),
+        DONE,
+    ]
+    for event in events:
+        protocol.emit(event)
+    with open(path, "a") as f:
+        f.write('{"event": "check", "name": "cut sh')
+    assert protocol.read_events(path) == events
 
 
 def test_verdict_passed_failed_error():
-    done = {"event": "done", "exitstatus": 0}
-    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "skipped"), done], 0, 1.0, "")
+    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "skipped"), DONE], 0, 1.0, "")
     assert v.status == "passed"
-    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "failed"), done], 1, 1.0, "")
+    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "failed"), DONE], 1, 1.0, "")
     assert v.status == "failed" and v.first_failure.name == "b"
-    v = verdict_from_events("x", [check_event("a", "failed"), check_event("b", "error", message="boom"), done], 1, 1.0, "")
+    v = verdict_from_events("x", [check_event("a", "failed"), check_event("b", "error", message="boom"), DONE], 1, 1.0, "")
     assert v.status == "error"
-    v = verdict_from_events("x", [done], 5, 1.0, "")
+    v = verdict_from_events("x", [DONE], 5, 1.0, "")
     assert v.status == "error" and "no checks" in v.message
 
 
 def test_verdict_of_a_crash_names_the_running_check():
     events = [
-        {"event": "start", "nodeid": "t.py::test_one"},
+        Started(nodeid="t.py::test_one"),
         check_event("one", "passed"),
-        {"event": "start", "nodeid": "t.py::test_two"},
+        Started(nodeid="t.py::test_two"),
     ]
     v = verdict_from_events("x", events, -11, 1.0, "Fatal Python error")
     assert v.status == "error"
@@ -229,7 +256,7 @@ def test_verdict_teardown_failure_overrides_a_passed_call():
     events = [
         check_event("a", "passed"),
         check_event("a", "error", phase="teardown", message="teardown broke"),
-        {"event": "done", "exitstatus": 1},
+        DONE,
     ]
     v = verdict_from_events("x", events, 1, 1.0, "")
     assert [c.status for c in v.checks] == ["error"]
