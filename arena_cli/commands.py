@@ -28,7 +28,7 @@ from arena_cli.editor import EDIT_CMD_ENV, Editor, editor_template
 from arena_cli.hints import load_hints
 from arena_cli.links import link
 from arena_cli.markers import solution_source, write_student_file
-from arena_cli.progress import Progress, ProgressStore, default_path, now_iso
+from arena_cli.progress import Progress, ProgressStore, T, default_path
 from arena_cli.verdict import Verdict
 
 
@@ -69,10 +69,11 @@ class Context:
         self.flush_notices()
         return progress
 
-    def update(self, change: Callable[[Progress], object]) -> Progress:
-        progress = self.store.update(change)
+    def update(self, change: Callable[[Progress], T]) -> tuple[Progress, T]:
+        """Change progress (one write); the progress as saved, and what `change` returned."""
+        saved = self.store.update(change)
         self.flush_notices()
-        return progress
+        return saved
 
 
 def _strict(value: object) -> object:
@@ -91,7 +92,7 @@ def emit_json(data: object) -> None:
 
 
 def first_pending(course: Course, progress: Progress) -> Exercise | None:
-    return next((e for e in course.exercises if not progress.get(e.id).done), None)
+    return next((e for e in course.exercises if not progress.find(e.id).done), None)
 
 
 def next_pending(course: Course, progress: Progress) -> Exercise | None:
@@ -102,7 +103,7 @@ def next_pending(course: Course, progress: Progress) -> Exercise | None:
     at = next((i for i, e in enumerate(exercises) if e.id == progress.current), None)
     if at is None:
         return first_pending(course, progress)
-    return next((e for e in exercises[at:] if not progress.get(e.id).done), None) or first_pending(course, progress)
+    return next((e for e in exercises[at:] if not progress.find(e.id).done), None) or first_pending(course, progress)
 
 
 def resolve(ctx: Context, exercise_id: str | None, progress: Progress | None = None) -> Exercise:
@@ -123,7 +124,7 @@ def resolve(ctx: Context, exercise_id: str | None, progress: Progress | None = N
 
 def exercise_json(course: Course, ex: Exercise, progress: Progress) -> dict:
     section = course.section_of(ex)
-    entry = progress.get(ex.id)
+    entry = progress.find(ex.id)
     return {
         "id": ex.id,
         "path": ex.rel(ex.exercise_path),
@@ -135,7 +136,7 @@ def exercise_json(course: Course, ex: Exercise, progress: Progress) -> dict:
         "importance": ex.importance,
         "minutes": ex.minutes,
         "objectives": list(section.objectives) if ex.first_in_section else [],
-        "status": render.status_of(ex, progress),
+        "status": progress.status(ex.id),
         "attempts": entry.attempts,
         "hints": entry.hints,
     }
@@ -147,10 +148,7 @@ def exercise_json(course: Course, ex: Exercise, progress: Progress) -> dict:
 def set_current(ctx: Context, ex: Exercise) -> Progress:
     """Make `ex` the current exercise (and open it in the editor, if asked for)."""
 
-    def change(p: Progress) -> None:
-        p.current = ex.id
-
-    progress = ctx.update(change)
+    progress, _ = ctx.update(lambda p: p.set_current(ex.id))
     if ctx.editor is not None:
         ctx.editor.open(ex.exercise_path)
     return progress
@@ -189,25 +187,14 @@ def show_exercise(ctx: Context, ex: Exercise, progress: Progress, steps: bool = 
 # --------------------------------------------------------------------------- run
 
 
-def record_run(ctx: Context, ex: Exercise, verdict: Verdict, record_pass: bool = True) -> bool:
-    """Count the attempt and record a pass. True if this run passed the exercise for the first time."""
-    newly = False
-
-    def change(p: Progress) -> None:
-        nonlocal newly
-        entry = p.of(ex.id)
-        entry.attempts += 1
-        if record_pass and verdict.passed and not entry.done:
-            entry.status, entry.first_pass = "done", now_iso()
-            newly = True
-
-    ctx.update(change)
-    return newly
+def record_run(ctx: Context, ex: Exercise, verdict: Verdict, record_pass: bool = True) -> Progress:
+    """Count the attempt and record a pass (unless not `record_pass`); the progress as saved."""
+    progress, _ = ctx.update(lambda p: p.record_attempt(ex.id, passed=record_pass and verdict.passed))
+    return progress
 
 
-def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, *, in_watch: bool) -> None:
-    """What to do next, under a verdict."""
-    progress = ctx.load_progress()
+def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progress, *, in_watch: bool) -> None:
+    """What to do next, under a verdict (`progress`: as recorded with it)."""
     if verdict.passed:
         following = next_pending(ctx.course, progress)
         steps = [
@@ -222,7 +209,7 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, *, in_watch: boo
             steps.append(("arena next", f"next exercise: {following.title}"))
         ctx.console.print(render.next_steps(steps))
         return
-    entry = progress.get(ex.id)
+    entry = progress.find(ex.id)
     try:
         n_hints = len(load_hints(ex.hint_path))
     except Exception:  # noqa: BLE001 - a broken hint file is reported by `arena hint`, not here
@@ -251,12 +238,12 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
 
     verdict = run_exercise(ex, worker=find_running(ctx.course.root))
     assert verdict is not None
-    record_run(ctx, ex, verdict)
+    progress = record_run(ctx, ex, verdict)
     if as_json:
         emit_json(verdict.to_json())
     else:
         ctx.console.print(render.verdict_view(ex, verdict))
-        after_verdict(ctx, ex, verdict, in_watch=False)
+        after_verdict(ctx, ex, verdict, progress, in_watch=False)
     return 0 if verdict.passed else 1
 
 
@@ -266,19 +253,11 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
 def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False) -> int:
     ex = resolve(ctx, exercise_id)
     hints = load_hints(ex.hint_path)
-    shown = 0
-
-    def change(p: Progress) -> None:
-        nonlocal shown
-        entry = p.of(ex.id)
-        entry.hints = min(entry.hints + 1, len(hints))
-        shown = entry.hints
-
-    already_all = ctx.load_progress().get(ex.id).hints >= len(hints)
-    ctx.update(change)
+    progress, revealed = ctx.update(lambda p: p.reveal_hint(ex.id, len(hints)))
+    shown = progress.find(ex.id).hints
     ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
     ctx.console.print(render.hints_view(ex, hints, shown))
-    if already_all:
+    if not revealed:
         ctx.console.print(
             f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
             "(or now, with --force).[/]"
@@ -307,7 +286,7 @@ def list_exercises(
         ids = {c.id for c in matching}
         exercises = [e for e in exercises if e.chapter_id in ids]
     if pending:
-        exercises = [e for e in exercises if not progress.get(e.id).done]
+        exercises = [e for e in exercises if not progress.find(e.id).done]
     if as_json:
         emit_json([exercise_json(ctx.course, e, progress) for e in exercises])
         return 0
@@ -333,12 +312,12 @@ def show_progress(ctx: Context, as_json: bool) -> int:
                     {
                         "id": c.id,
                         "title": c.title,
-                        "done": sum(progress.get(e.id).done for e in c.exercises),
+                        "done": sum(progress.find(e.id).done for e in c.exercises),
                         "total": len(c.exercises),
                     }
                     for c in ctx.course.chapters
                 ],
-                "done": sum(progress.get(e.id).done for e in ctx.course.exercises),
+                "done": sum(progress.find(e.id).done for e in ctx.course.exercises),
                 "total": len(ctx.course.exercises),
                 "current": progress.current,
             }
@@ -364,11 +343,7 @@ def reset_file(ctx: Context, ex: Exercise) -> None:
     """Regenerate the student's file from its master (atomically) and mark the exercise pending."""
     write_student_file(ex.exercise_path, read_master(ex), ex.rel(ex.solution_path))
 
-    def change(p: Progress) -> None:
-        entry = p.of(ex.id)
-        entry.status, entry.first_pass = "pending", None
-
-    ctx.update(change)
+    ctx.update(lambda p: p.reset(ex.id))
 
 
 def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
@@ -384,7 +359,7 @@ def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[
 
 def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
     ex = ctx.course.get(exercise_id)
-    if not force and not ctx.load_progress().get(ex.id).done:
+    if not force and not ctx.load_progress().find(ex.id).done:
         ctx.console.print(
             f"[yellow]{ex.id} isn't done yet.[/] Try `arena hint {ex.id}` first, "
             f"or `arena solution {ex.id} --force` to see the answer anyway."
@@ -568,7 +543,7 @@ def unfinished_for_result(ctx: Context, section: Section) -> list[Exercise]:
         except OSError:
             pass
     progress = ctx.load_progress()
-    return [e for e in ctx.course.exercises if e.id in needed and not progress.get(e.id).done]
+    return [e for e in ctx.course.exercises if e.id in needed and not progress.find(e.id).done]
 
 
 def show_figures(ctx: Context, paths: list[Path]) -> None:

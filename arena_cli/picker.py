@@ -228,17 +228,15 @@ class ListState:
 
 def rows_of(ctx, progress, only: set[str] | None = None) -> list[Row]:
     """One row per exercise of the course (or of the ids in `only`), in course order."""
-    from arena_cli.render import status_of
-
     return [
         Row(
             id=e.id,
             chapter=ctx.course.chapter_of(e).title,
             number=e.number,
             title=e.title,
-            status=status_of(e, progress),
-            hints=progress.get(e.id).hints,
-            attempts=progress.get(e.id).attempts,
+            status=progress.status(e.id),
+            hints=progress.find(e.id).hints,
+            attempts=progress.find(e.id).attempts,
             path=e.rel(e.exercise_path),
         )
         for e in ctx.course.exercises

@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
 PROGRESS_ENV = "ARENA_PROGRESS"
 STATUSES = ("pending", "done")
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,13 +46,47 @@ class Progress:
     current: str | None = None
     exercises: dict[str, ExerciseProgress] = field(default_factory=dict)
 
-    def of(self, exercise_id: str) -> ExerciseProgress:
-        """This exercise's entry (created, pending, if absent)."""
+    def entry_for(self, exercise_id: str) -> ExerciseProgress:
+        """This exercise's entry, to change it: created (pending) if absent."""
         return self.exercises.setdefault(exercise_id, ExerciseProgress())
 
-    def get(self, exercise_id: str) -> ExerciseProgress:
-        """This exercise's entry without creating it."""
+    def find(self, exercise_id: str) -> ExerciseProgress:
+        """This exercise's entry, to read it: a pending one (not stored) if absent."""
         return self.exercises.get(exercise_id) or ExerciseProgress()
+
+    def status(self, exercise_id: str) -> str:
+        """"done", "current" (the current exercise, not done) or "pending"."""
+        if self.find(exercise_id).done:
+            return "done"
+        return "current" if self.current == exercise_id else "pending"
+
+    # The changes a session makes (each inside `ProgressStore.update`).
+
+    def set_current(self, exercise_id: str) -> None:
+        self.current = exercise_id
+
+    def record_attempt(self, exercise_id: str, passed: bool) -> bool:
+        """Count a test run; a pass marks the exercise done, with the time of its first pass. True if
+        this run passed it for the first time."""
+        entry = self.entry_for(exercise_id)
+        entry.attempts += 1
+        if passed and not entry.done:
+            entry.status, entry.first_pass = "done", now_iso()
+            return True
+        return False
+
+    def reveal_hint(self, exercise_id: str, levels: int) -> bool:
+        """Reveal the next of an exercise's `levels` hint levels. False if all were revealed already."""
+        entry = self.entry_for(exercise_id)
+        revealed = min(entry.hints + 1, levels)
+        new = revealed > entry.hints
+        entry.hints = revealed
+        return new
+
+    def reset(self, exercise_id: str) -> None:
+        """Pending again (its file was reset); attempts and hints are kept."""
+        entry = self.entry_for(exercise_id)
+        entry.status, entry.first_pass = "pending", None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -213,13 +248,14 @@ class ProgressStore:
         with self._locked():
             return self._read()
 
-    def update(self, change: Callable[[Progress], Any]) -> Progress:
-        """Apply `change` to the latest progress and save it, atomically, under the lock."""
+    def update(self, change: Callable[[Progress], T]) -> tuple[Progress, T]:
+        """Apply `change` to the latest progress and save it, atomically, under the lock. Returns the
+        progress as saved and what `change` returned."""
         with self._locked():
             progress = self._read()
-            change(progress)
+            result = change(progress)
             self._write(progress)
-            return progress
+            return progress, result
 
     def _write(self, progress: Progress) -> None:
         """Write under the lock: any temp file already there was left by a writer that was killed.

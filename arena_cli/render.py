@@ -38,7 +38,7 @@ def dots(value: int, of: int = 5) -> str:
 def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objectives: bool) -> RenderableType:
     chapter = course.chapter_of(ex)
     section = course.section_of(ex)
-    entry = progress.get(ex.id)
+    entry = progress.find(ex.id)
     head = Text()
     head.append(f"{chapter.title}  ›  {section.title}\n", style="dim")
     head.append(f"{ex.number:02d}. {ex.title}", style="bold")
@@ -185,12 +185,6 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int) -> RenderableTyp
 # --------------------------------------------------------------------------- list & progress
 
 
-def status_of(ex: Exercise, progress: Progress) -> str:
-    if progress.get(ex.id).done:
-        return "done"
-    return "current" if progress.current == ex.id else "pending"
-
-
 def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise]) -> Group:
     """One table per chapter, titled with the chapter."""
     tables = []
@@ -206,8 +200,8 @@ def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise
         table.add_column("hints", justify="right", no_wrap=True)
         table.add_column("tries", justify="right", no_wrap=True)
         for ex in rows:
-            entry = progress.get(ex.id)
-            status = status_of(ex, progress)
+            entry = progress.find(ex.id)
+            status = progress.status(ex.id)
             style = {"done": "green", "current": "bold yellow", "pending": "dim"}[status]
             table.add_row(
                 f"{ex.number:02d}",
@@ -228,12 +222,12 @@ def progress_view(course: Course, progress: Progress) -> RenderableType:
     table.add_column("done", justify="right")
     total_done = 0
     for chapter in course.chapters:
-        done = sum(progress.get(e.id).done for e in chapter.exercises)
+        done = sum(progress.find(e.id).done for e in chapter.exercises)
         total_done += done
         n = len(chapter.exercises)
         table.add_row(chapter.title, ProgressBar(total=n, completed=done, width=30), f"{done}/{n}")
     n_all = len(course.exercises)
-    hints = sum(progress.get(e.id).hints for e in course.exercises)
+    hints = sum(progress.find(e.id).hints for e in course.exercises)
     summary = Text(f"{total_done} of {n_all} exercises done ({100 * total_done / n_all:.0f}%), {hints} hints used")
     return Group(table, summary)
 

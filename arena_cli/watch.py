@@ -157,18 +157,18 @@ class Watcher:
             self.fs_dirty_at = time.monotonic()
             return
         self.run = None
-        record_run(self.ctx, self.ex, verdict)
+        progress = record_run(self.ctx, self.ex, verdict)
         self.last_verdict = verdict
         console = self.ctx.console
         if self.clear:
             console.clear()
         if self.show_card:
-            show_exercise(self.ctx, self.ex, self.ctx.load_progress(), steps=False)
+            show_exercise(self.ctx, self.ex, progress, steps=False)
             self.show_card = False
         else:
             console.print(Rule(Text.assemble(self.ex.title, "  ", self.path_link(style="dim")), align="left"))
         console.print(render.verdict_view(self.ex, verdict))
-        after_verdict(self.ctx, self.ex, verdict, in_watch=True)
+        after_verdict(self.ctx, self.ex, verdict, progress, in_watch=True)
         console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {KEYS}[/]")
 
     # ----------------------------------------------------------------- saves
@@ -213,7 +213,7 @@ class Watcher:
     def go_next(self) -> None:
         console = self.ctx.console
         progress = self.ctx.load_progress()
-        if not progress.get(self.ex.id).done:
+        if not progress.find(self.ex.id).done:
             console.print("[yellow]Pass this exercise first[/] (`h` for a hint).")
             return
         following = next_pending(self.ctx.course, progress)

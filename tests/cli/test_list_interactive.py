@@ -144,8 +144,8 @@ def test_nothing_to_select_is_harmless():
 def real_rows() -> list[Row]:
     course = load_course(REPO)
     progress = Progress(current=course.exercises[3].id)
-    progress.of(course.exercises[0].id).status = "done"
-    progress.of(course.exercises[1].id).hints = 3
+    progress.entry_for(course.exercises[0].id).status = "done"
+    progress.entry_for(course.exercises[1].id).hints = 3
     return rows_of(SimpleNamespace(course=course), progress)
 
 

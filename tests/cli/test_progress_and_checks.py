@@ -93,6 +93,46 @@ def test_parse_progress_rejects_untrustworthy_files(text, reason):
         parse_progress(text)
 
 
+# --------------------------------------------------------------------------- the changes a session makes
+
+
+def test_find_does_not_create_an_entry_and_entry_for_does():
+    progress = Progress()
+    assert progress.find("a") == ExerciseProgress() and progress.exercises == {}
+    progress.entry_for("a").hints = 1
+    assert progress.find("a").hints == 1 and list(progress.exercises) == ["a"]
+
+
+def test_record_attempt_counts_every_run_and_the_first_pass_once():
+    progress = Progress()
+    assert progress.record_attempt("a", passed=False) is False
+    assert progress.find("a").attempts == 1 and not progress.find("a").done
+    assert progress.record_attempt("a", passed=True) is True
+    first = progress.find("a").first_pass
+    assert progress.find("a").done and first
+    assert progress.record_attempt("a", passed=True) is False
+    assert (progress.find("a").attempts, progress.find("a").first_pass) == (3, first)
+
+
+def test_reveal_hint_stops_at_the_last_level_and_reset_keeps_counts():
+    progress = Progress()
+    assert [progress.reveal_hint("a", 2) for _ in range(3)] == [True, True, False]
+    assert progress.find("a").hints == 2
+    progress.record_attempt("a", passed=True)
+    progress.reset("a")
+    entry = progress.find("a")
+    assert (entry.status, entry.first_pass, entry.attempts, entry.hints) == ("pending", None, 1, 2)
+
+
+def test_status_done_current_pending():
+    progress = Progress(current="b")
+    progress.record_attempt("a", passed=True)
+    progress.set_current("b")
+    assert [progress.status(i) for i in "abc"] == ["done", "current", "pending"]
+    progress.set_current("a")
+    assert progress.status("a") == "done"
+
+
 # --------------------------------------------------------------------------- assert_close
 
 

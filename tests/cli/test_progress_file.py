@@ -114,7 +114,7 @@ def _increment(path: str, n: int) -> None:
     store = ProgressStore(Path(path))
 
     def change(p) -> None:
-        p.of("add_numbers").attempts += 1
+        p.entry_for("add_numbers").attempts += 1
 
     for _ in range(n):
         store.update(change)
@@ -129,7 +129,7 @@ def test_concurrent_updates_are_not_lost(tmp_path):
     for w in workers:
         w.join(timeout=60)
     assert [w.exitcode for w in workers] == [0, 0]
-    assert ProgressStore(path).load().get("add_numbers").attempts == 100
+    assert ProgressStore(path).load().find("add_numbers").attempts == 100
     assert json.loads(path.read_text())["exercises"]["add_numbers"]["attempts"] == 100
 
 
@@ -141,8 +141,8 @@ from arena_cli.progress import ProgressStore
 store = ProgressStore(Path(sys.argv[1]))
 
 def change(p):
-    p.of("add_numbers").attempts += 1
-    p.of("say_hello").hints = p.of("add_numbers").attempts % 7
+    p.entry_for("add_numbers").attempts += 1
+    p.entry_for("say_hello").hints = p.entry_for("add_numbers").attempts % 7
     p.current = "add_numbers"
 
 while True:
@@ -169,13 +169,13 @@ def test_sigkill_mid_write_never_leaves_an_unreadable_file(tmp_path):
             proc.wait()
         progress, problems = parse_progress(path.read_text(encoding="utf-8"))
         assert problems == []
-        attempts = progress.get("add_numbers").attempts
+        attempts = progress.find("add_numbers").attempts
         assert attempts > last  # the killed process had written, and nothing went backwards
         last = attempts
     # Nothing was moved aside as corrupt, and the store still works.
     assert list(tmp_path.glob("progress.json.corrupt-*")) == []
     store = ProgressStore(path)
-    assert store.load().get("add_numbers").attempts == last
+    assert store.load().find("add_numbers").attempts == last
     assert store.notices == []
     # The next write clears the temp files that killed writers left behind.
     store.update(lambda p: None)
@@ -200,16 +200,16 @@ def test_a_corrupted_file_is_restored_from_the_last_good_copy(tmp_path):
     store = ProgressStore(path)
 
     def finish(p):
-        p.of("add_numbers").status = "done"
-        p.of("add_numbers").first_pass = "2026-01-01T00:00:00+00:00"
+        p.entry_for("add_numbers").status = "done"
+        p.entry_for("add_numbers").first_pass = "2026-01-01T00:00:00+00:00"
 
     store.update(finish)
     with open(path, "w") as f:  # in place, same inode: what a careless `open(..., "w")` does
         f.write("{ oops")
     again = ProgressStore(path)
     progress = again.load()
-    assert progress.get("add_numbers").done
+    assert progress.find("add_numbers").done
     assert len(again.notices) == 1
     assert "restored the last good copy (progress.json.bak)" in again.notices[0]
     assert len(list(tmp_path.glob("progress.json.corrupt-*"))) == 1
-    assert parse_progress(path.read_text())[0].get("add_numbers").done
+    assert parse_progress(path.read_text())[0].find("add_numbers").done
