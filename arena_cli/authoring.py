@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from arena_cli.batch import run_many, warm_worker, worker_wanted
 from arena_cli.course import Course, CourseError, Exercise, load_course
 from arena_cli.hints import HintError, load_hints
 from arena_cli.layout import Place, chapter_folders, manifest_of
@@ -122,15 +123,11 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
 
 def test_problems(course: Course, exercises: tuple[Exercise, ...], console: Console, show_bar: bool) -> list[str]:
     """Run every hidden test on the solution (must pass) and on the untouched student file (must fail)."""
-    from arena_cli.commands import warm_worker, worker_wanted
-
     with warm_worker(course.root, worker_wanted(2 * len(exercises))) as worker:
         return _test_problems(exercises, console, show_bar, worker)
 
 
 def _test_problems(exercises: tuple[Exercise, ...], console: Console, show_bar: bool, worker: Path | None) -> list[str]:
-    from arena_cli.commands import run_many
-
     runnable = [e for e in exercises if e.solution_path.is_file() and e.test_path.is_file()]
     problems = []
     on_solutions = run_many(

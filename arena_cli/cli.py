@@ -57,7 +57,7 @@ EditCmdOpt = Annotated[
 
 
 def _ctx(no_color: bool = False, edit: bool = False, edit_cmd: str | None = None):
-    from arena_cli.commands import Context
+    from arena_cli.session import Context
 
     return Context.create(no_color, edit, edit_cmd)
 
@@ -83,7 +83,7 @@ def watch(
     exercise: ExerciseArg = None, no_color: NoColor = False, edit: EditOpt = False, edit_cmd: EditCmdOpt = None
 ) -> None:
     """Rerun the hidden test on every save (keys: h n l r q)."""
-    from arena_cli.commands import resolve
+    from arena_cli.session import resolve
     from arena_cli.watch import watch as watch_loop
 
     ctx = _ctx(no_color, edit, edit_cmd)
@@ -169,7 +169,7 @@ def results(
     no_color: NoColor = False,
 ) -> None:
     """Run a section's result (its plots) with your code."""
-    from arena_cli.commands import run_results
+    from arena_cli.results import run_results
 
     raise typer.Exit(run_results(_ctx(no_color), section, reference, list(ctx.args)))
 

@@ -70,6 +70,14 @@ class Exercise:
     def test_path(self) -> Path:
         return self.place.test_file
 
+    def read_master(self) -> str:
+        """The master's text; a clear course error if it can't be read."""
+        try:
+            return self.solution_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = "missing" if isinstance(e, FileNotFoundError) else f"unreadable ({e})"
+            raise CourseError(f"{self.rel(self.solution_path)}: the master of {self.id!r} is {reason}") from None
+
     def rel(self, path: Path) -> str:
         """A path relative to the course root, as VSCode's terminal makes clickable."""
         try:
@@ -126,6 +134,16 @@ class Course:
         close = [e.id for e in self.exercises if key and key in e.id][:5]
         suggestion = f" Did you mean: {', '.join(close)}?" if close else " See `arena list`."
         raise CourseError(f"Unknown exercise {exercise_id!r}.{suggestion}")
+
+    def chapters_matching(self, name: str) -> list[Chapter]:
+        """The chapters whose id or folder is `name`, or whose title contains it (any case); a clear
+        error if none does."""
+        key = name.lower()
+        matching = [c for c in self.chapters if key in (c.id, c.dir) or key in c.title.lower()]
+        if not matching:
+            names = ", ".join(c.id for c in self.chapters)
+            raise CourseError(f"No chapter matches {name!r}; chapters: {names}")
+        return matching
 
     def chapter_of(self, exercise: Exercise) -> Chapter:
         return next(c for c in self.chapters if c.id == exercise.chapter_id)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from arena_cli.keys import CbreakInput
+from arena_cli.session import reset_file, set_current
 
 FILTERS = ("all", "pending", "done")
 
@@ -333,8 +334,6 @@ class _Loop:
             live.update(self.screen(), refresh=True)
 
     def act(self, action: Action) -> None:
-        from arena_cli.commands import reset_file, set_current
-
         ex = self.ctx.course.get(action.id)
         if isinstance(action, Choose):
             set_current(self.ctx, ex)

@@ -13,7 +13,6 @@ One event loop owns the screen and the state; three sources feed it through a qu
 from __future__ import annotations
 
 import hashlib
-import os
 import queue
 import sys
 import threading
@@ -27,21 +26,14 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from arena_cli import render
-from arena_cli.commands import (
-    Context,
-    after_verdict,
-    next_pending,
-    list_exercises,
-    record_run,
-    reveal_hint,
-    set_current,
-    show_exercise,
-)
+from arena_cli.batch import workers_allowed
+from arena_cli.commands import after_verdict, list_exercises, reveal_hint, show_exercise
 from arena_cli.course import Exercise
 from arena_cli.hints import HintError
 from arena_cli.keys import CbreakInput
 from arena_cli.links import link
 from arena_cli.runner import run_exercise
+from arena_cli.session import Context, next_pending, record_run, set_current
 from arena_cli.verdict import Verdict
 
 DEBOUNCE_S = 0.15
@@ -279,11 +271,10 @@ class Watcher:
 
 
 def watch(ctx: Context, exercise: Exercise) -> int:
-    from arena_cli.commands import NO_WORKER_ENV
     from arena_cli.worker import Worker
 
     set_current(ctx, exercise)
-    worker = None if os.environ.get(NO_WORKER_ENV) else Worker(ctx.course.root).start()
+    worker = Worker(ctx.course.root).start() if workers_allowed() else None
     watcher = Watcher(ctx, exercise, worker=worker)
     try:
         return watcher.loop()

@@ -12,7 +12,7 @@ What it measures (medians, so that a noisy neighbour shifts them less than means
 2. Wall time of `arena next`, `arena list`, `arena hint` (the installed entry point next to
    sys.executable), on the real course at the repo root, with ARENA_PROGRESS in a temp folder.
 3. `arena verify` on the real course: wall time (including the worker's start-up when verify starts one:
-   it does from WARM_MIN_RUNS exercises on, see arena_cli/commands.py) and peak memory, three ways:
+   it does from WARM_MIN_RUNS exercises on, see arena_cli/batch.py) and peak memory, three ways:
    the peak over time of the sum of VmRSS and of Pss over the process tree, sampled from /proc every
    20 ms (RSS counts pages the forked children share with the worker once per process, so it
    over-counts; Pss splits shared pages between their users), and getrusage(RUSAGE_CHILDREN).ru_maxrss

@@ -1,0 +1,128 @@
+"""`arena results`: a section's result (its plots), run with the student's code or the reference's.
+
+Which section (named by an exercise or part of its title; default the current one's), which exercises
+it needs that haven't passed yet (it would stop at their NotImplementedError), running its exercise
+files as scripts, and listing (and, where the terminal can, drawing) the figures it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.text import Text
+
+from arena_cli.course import CourseError, Exercise, Section
+from arena_cli.layout import results_dir
+from arena_cli.links import link
+from arena_cli.session import Context, resolve
+
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".pdf")
+
+
+def find_section(ctx: Context, which: str | None) -> tuple[Exercise, Section]:
+    """A section named by an exercise id, or by part of its title; default: the current one's.
+    Returns (an exercise of it, the section)."""
+    if which:
+        try:
+            ex = ctx.course.get(which)
+            return ex, ctx.course.section_of(ex)
+        except CourseError:
+            key = which.lower()
+            for ex in ctx.course.exercises:
+                if ex.first_in_section and key in ctx.course.section_of(ex).title.lower():
+                    return ex, ctx.course.section_of(ex)
+            titles = "; ".join(
+                ctx.course.section_of(e).title for e in ctx.course.exercises if e.first_in_section
+            )
+            raise CourseError(f"No section matches {which!r}. Sections: {titles}") from None
+    ex = resolve(ctx, None)
+    return ex, ctx.course.section_of(ex)
+
+
+def run_results(ctx: Context, which: str | None, reference: bool, extra: list[str]) -> int:
+    """Run a section's result with the student's code (or the reference's) and show where it went."""
+    ex, section = find_section(ctx, which)
+    if not section.result_runs:
+        ctx.console.print(f"The section {section.title!r} has no result to run.")
+        return 1
+    whose = "the reference solution" if reference else "your code"
+    ctx.console.print(f"[bold]{section.title}[/] — {section.result}", soft_wrap=True)
+    if not reference:
+        pending = unfinished_for_result(ctx, section)
+        if pending:
+            names = ", ".join(f"{e.stem[:2]} {e.id}" for e in pending)
+            ctx.console.print(
+                f"[yellow]Not passed yet: {names}.[/] The result runs your code for them: finish them first "
+                f"(`arena run <id>` records a pass), or see the reference's with `arena results --reference`.",
+                soft_wrap=True,
+            )
+            return 1
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    before = figures(ctx.course.root)
+    for run in section.result_runs:
+        path = run.solution_path if reference else run.exercise_path
+        ctx.console.print(
+            Text.assemble(
+                (f"\nRunning the result with {whose}: ", "dim"),
+                "python ",
+                link(path, root=ctx.course.root),
+                f" {' '.join(extra)}".rstrip(),
+            )
+        )
+        code = subprocess.run([sys.executable, str(path), *extra], cwd=ctx.course.root, env=env).returncode
+        if code != 0:
+            hint = "" if reference else f" (does `arena run {run.id}` pass? `arena results --reference` shows the reference's)"
+            ctx.console.print(f"[red]The result stopped with exit code {code}{hint}.[/]", soft_wrap=True)
+            return 1
+    written = [p for p, mtime in figures(ctx.course.root).items() if before.get(p) != mtime]
+    if written:
+        show_figures(ctx, sorted(written))
+    return 0
+
+
+SIBLING_CALL = re.compile(r"""load_sibling\(\s*__file__\s*,\s*["'](\w+)["']\s*\)""")
+
+
+def unfinished_for_result(ctx: Context, section: Section) -> list[Exercise]:
+    """The exercises a section's result runs the student's code of (its result-run exercises and every
+    `load_sibling(__file__, "id")` in their masters) that progress.json doesn't record as passed: the
+    result would stop at their NotImplementedError."""
+    needed: set[str] = set()
+    for run in section.result_runs:
+        needed.add(run.id)
+        try:
+            needed.update(SIBLING_CALL.findall(run.solution_path.read_text(encoding="utf-8")))
+        except OSError:
+            pass
+    progress = ctx.load_progress()
+    return [e for e in ctx.course.exercises if e.id in needed and not progress.find(e.id).done]
+
+
+def show_figures(ctx: Context, paths: list[Path]) -> None:
+    """Each figure's path; in a terminal that shows images (kitty, iTerm2), the figure under it."""
+    from arena_cli import images
+
+    how = images.protocol(ctx.console.is_terminal)
+    ctx.console.print("\n[bold]Figures written:[/]")
+    for path in paths:
+        ctx.console.print(Text.assemble("  ", link(path, root=ctx.course.root, style="cyan")))
+        drawing = images.inline_image(path, how, min(ctx.console.width - 2, 100)) if how else None
+        if drawing:
+            ctx.console.file.write(drawing + "\n")
+            ctx.console.file.flush()
+
+
+def figures(root: Path) -> dict[Path, int]:
+    """Every figure under `<root>/results` with its modification time (ns)."""
+    found = {}
+    for path in results_dir(root).rglob("*"):
+        if path.suffix.lower() in FIGURE_SUFFIXES:
+            try:
+                found[path] = path.stat().st_mtime_ns
+            except OSError:
+                pass
+    return found
