@@ -7,8 +7,9 @@ reference solution passes its hidden test and every untouched student file fails
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import ast
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -116,8 +117,65 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
                     )
             except HintError as e:
                 problems.append(str(e))
+    problems += result_problems(course, exercises)
     if exercises is None:
         problems += _orphans(course)
+    return problems
+
+
+def sibling_loads(source: str, filename: str) -> tuple[set[str], list[str]]:
+    """The exercise ids a file's code loads with `load_sibling(..., "id")`, and the places (`file:line`)
+    of calls whose id isn't written out (they can't be checked)."""
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return set(), []
+    ids, unknown = set(), []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if name != "load_sibling":
+            continue
+        arg = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "exercise_id"), None)
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            ids.add(arg.value)
+        else:
+            unknown.append(f"{filename}:{node.lineno}")
+    return ids, unknown
+
+
+def result_problems(course: Course, exercises: tuple[Exercise, ...] | None = None) -> list[str]:
+    """Where a section's declared `result_needs` differs from what its result's code loads (the
+    `load_sibling` calls in its `result_runs` masters), so the declaration can't go stale. Only the
+    sections of `exercises` when given."""
+    problems = []
+    for chapter in course.chapters:
+        order = [e.id for e in chapter.exercises]
+        for section in chapter.sections:
+            if exercises is not None and not set(section.exercises) & set(exercises):
+                continue
+            loaded: set[str] = set()
+            for run in section.result_runs:
+                try:
+                    ids, unchecked = sibling_loads(run.read_master(), run.rel(run.solution_path))
+                except CourseError:
+                    continue  # a missing master is a problem of its own
+                loaded |= ids
+                problems += [f"{place}: load_sibling's exercise id isn't a string: `result_needs` can't be checked"
+                             for place in unchecked]
+            loaded -= {r.id for r in section.result_runs}
+            declared = {e.id for e in section.result_needs}
+            where = f"{chapter.manifest.relative_to(course.root)}: section {section.title!r}"
+            if loaded - set(order):
+                problems.append(f"{where}: its result loads {', '.join(sorted(loaded - set(order)))}, not an exercise of the chapter")
+            if (loaded & set(order)) - declared:
+                missing = sorted((loaded & set(order)) - declared, key=order.index)
+                problems.append(f"{where}: `result_needs` leaves out {', '.join(missing)}, which its result loads (load_sibling)")
+            if declared - loaded:
+                extra = sorted(declared - loaded, key=order.index)
+                problems.append(f"{where}: `result_needs` names {', '.join(extra)}, which its result doesn't load")
     return problems
 
 

@@ -93,6 +93,14 @@ class Section:
     exercises: tuple[Exercise, ...]
     result: str  # what the section ends with, in words
     result_runs: tuple[Exercise, ...] = ()  # exercise files whose __main__ produces the result, in order
+    # The other exercises whose code the result runs (each `load_sibling` in those files; `arena dev
+    # check` holds the two together): the result waits until they pass too.
+    result_needs: tuple[Exercise, ...] = ()
+
+    @property
+    def result_uses(self) -> tuple[Exercise, ...]:
+        """Every exercise whose code the result runs: its own files' and those they load."""
+        return self.result_runs + tuple(e for e in self.result_needs if e not in self.result_runs)
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,17 @@ def _scale(table: dict, key: str, where: str) -> int:
     return value
 
 
+def _exercise_list(table: dict, key: str, where: str, known: dict[str, Exercise]) -> tuple[Exercise, ...]:
+    """A list of exercise ids (of this chapter so far) in a section's `key`, as the exercises."""
+    ids = table.get(key, [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise CourseError(f"{where}: `{key}` must be a list of exercise ids")
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise CourseError(f"{where}: `{key}` names {unknown[0]!r}, not an exercise of this chapter so far")
+    return tuple(known[i] for i in ids)
+
+
 def load_chapter(manifest: Path, root: Path) -> Chapter:
     chapter_dir = manifest.parent.name
     match = _CHAPTER_DIR_RE.match(chapter_dir)
@@ -245,20 +264,15 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
                     root=root,
                 )
             )
-        runs = s.get("result_runs", [])
-        if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
-            raise CourseError(f"{s_where}: `result_runs` must be a list of exercise ids")
         chapter_so_far = {e.id: e for sec in sections for e in sec.exercises} | {e.id: e for e in exercises}
-        unknown = [r for r in runs if r not in chapter_so_far]
-        if unknown:
-            raise CourseError(f"{s_where}: `result_runs` names {unknown[0]!r}, not an exercise of this chapter so far")
         sections.append(
             Section(
                 s_title,
                 tuple(objectives),
                 tuple(exercises),
                 str(s.get("result", "")),
-                tuple(chapter_so_far[r] for r in runs),
+                _exercise_list(s, "result_runs", s_where, chapter_so_far),
+                _exercise_list(s, "result_needs", s_where, chapter_so_far),
             )
         )
     return Chapter(

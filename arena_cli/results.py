@@ -1,14 +1,13 @@
 """`arena results`: a section's result (its plots), run with the student's code or the reference's.
 
-Which section (named by an exercise or part of its title; default the current one's), which exercises
-it needs that haven't passed yet (it would stop at their NotImplementedError), running its exercise
-files as scripts, and listing (and, where the terminal can, drawing) the figures it wrote.
+Which section (named by an exercise or part of its title; default the current one's), which of the
+exercises it uses (`result_runs` and `result_needs` in the manifest) haven't passed yet, running its
+exercise files as scripts, and listing (and, where the terminal can, drawing) the figures it wrote.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,22 +83,12 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     return 0
 
 
-SIBLING_CALL = re.compile(r"""load_sibling\(\s*__file__\s*,\s*["'](\w+)["']\s*\)""")
-
-
 def unfinished_for_result(ctx: Context, section: Section) -> list[Exercise]:
-    """The exercises a section's result runs the student's code of (its result-run exercises and every
-    `load_sibling(__file__, "id")` in their masters) that progress.json doesn't record as passed: the
-    result would stop at their NotImplementedError."""
-    needed: set[str] = set()
-    for run in section.result_runs:
-        needed.add(run.id)
-        try:
-            needed.update(SIBLING_CALL.findall(run.solution_path.read_text(encoding="utf-8")))
-        except OSError:
-            pass
+    """The exercises whose code a section's result runs (declared in the manifest) that progress.json
+    doesn't record as passed, in course order: the result would stop at their NotImplementedError."""
+    uses = {e.id for e in section.result_uses}
     progress = ctx.load_progress()
-    return [e for e in ctx.course.exercises if e.id in needed and not progress.find(e.id).done]
+    return [e for e in ctx.course.exercises if e.id in uses and not progress.find(e.id).done]
 
 
 def show_figures(ctx: Context, paths: list[Path]) -> None:

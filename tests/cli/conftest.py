@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from arena_cli.markers import solution_source
+
 FIXTURE_COURSE = Path(__file__).parent / "fixture_course"
 CHAPTER_DIR = "1_basics"
 IDS = ("add_numbers", "double_tensor", "say_hello")
@@ -133,6 +135,26 @@ class ArenaCourse:
 
     def read(self, exercise_id: str) -> str:
         return self.student_path(exercise_id).read_text(encoding="utf-8")
+
+    def solve(self, exercise_id: str) -> Path:
+        """Save the student's file as the reference solution (its master without markers)."""
+        master = self.master_path(exercise_id)
+        return self.write(exercise_id, solution_source(master.read_text(encoding="utf-8"), str(master)))
+
+    def give_result(self, main: str, title: str = "a result") -> Path:
+        """End the first section (add_numbers') in a result: its master gets `if __name__ == "__main__":`
+        with the body `main` (unindented), its student file is rebuilt. Returns the master."""
+        manifest = self.manifest.read_text(encoding="utf-8")
+        self.manifest.write_text(
+            manifest.replace('result = "nothing to see"', f'result = "{title}"\nresult_runs = ["add_numbers"]'),
+            encoding="utf-8",
+        )
+        master = self.master_path("add_numbers")
+        block = "".join(f"    {line}" if line.strip() else line for line in main.splitlines(keepends=True))
+        master.write_text(master.read_text(encoding="utf-8") + f'\n\nif __name__ == "__main__":\n{block}', encoding="utf-8")
+        code, out, err = self("dev", "build")
+        assert code == 0, out + err
+        return master
 
     def original(self, exercise_id: str) -> str:
         """The student file as shipped in the fixture course."""

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from arena_cli.markers import solution_source
-
 COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "results", "dev"]
 ARENA_SCRIPT = Path(sys.executable).with_name("arena")
 
@@ -296,26 +294,21 @@ def test_unknown_exercise_suggests_close_ids(arena):
 
 
 def test_results_runs_the_sections_result_with_the_students_code_or_the_reference(arena):
-    manifest = arena.manifest.read_text()
-    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a greeting"\nresult_runs = ["add_numbers"]'))
-    master = arena.master_path("add_numbers")
-    master.write_text(master.read_text() + '\n\nif __name__ == "__main__":\n    print("RESULT", add(2, 3))\n')
-    code, out, err = arena("dev", "build")
-    assert code == 0, out
+    arena.give_result('print("RESULT", add(2, 3))\n', "a greeting")
     code, out, err = arena("results", "add_numbers")  # not passed yet: says so instead of running it
     assert code == 1
     assert "Not passed yet: 01 add_numbers." in out and "arena results --reference" in out
     assert "RESULT" not in out
 
     # Recorded as passed but broken since (a crash when run as a script): it stops, clearly.
-    arena.write("add_numbers", solution_source(master.read_text(), str(master)))
+    arena.solve("add_numbers")
     assert arena("run", "add_numbers")[0] == 0
     arena.write("add_numbers", arena.read("add_numbers").replace('print("RESULT"', 'raise SystemExit(3)  #'))
     code, out, err = arena("results", "add_numbers")
     assert code == 1
     assert "exit code 3" in out and "arena run add_numbers" in out
 
-    arena.write("add_numbers", solution_source(master.read_text(), str(master)))
+    arena.solve("add_numbers")
     code, out, err = arena("results", "add_numbers")  # the student's own code
     assert code == 0, out + err
     assert "RESULT 5" in out
@@ -327,17 +320,9 @@ def test_results_runs_the_sections_result_with_the_students_code_or_the_referenc
 
 
 def test_results_lists_the_figures_it_wrote(arena):
-    manifest = arena.manifest.read_text()
-    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a figure"\nresult_runs = ["add_numbers"]'))
     (arena.root / "results" / "basics").mkdir(parents=True)
     (arena.root / "results" / "basics" / "old.png").write_bytes(b"an older figure")
-    master = arena.master_path("add_numbers")
-    master.write_text(
-        master.read_text()
-        + '\n\nif __name__ == "__main__":\n    from pathlib import Path\n'
-        + '    Path("results/basics/sum.png").write_bytes(b"png")\n'
-    )
-    assert arena("dev", "build")[0] == 0
+    arena.give_result('from pathlib import Path\nPath("results/basics/sum.png").write_bytes(b"png")\n', "a figure")
     code, out, err = arena("results", "add_numbers", "--reference")
     assert code == 0, out + err
     written = out[out.index("Figures written:") :].split()[2:]
@@ -371,26 +356,20 @@ def test_python_without_the_dependencies_gets_one_line_saying_how_to_set_up(tmp_
     assert "typer is not installed" in result.stderr and "README" in result.stderr
 
 
-def test_results_names_every_unfinished_exercise_the_result_runs(arena):
-    """A result that uses an earlier exercise (load_sibling) waits for that one too, in course order."""
-    manifest = arena.manifest.read_text()
-    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a doubled sum"\nresult_runs = ["add_numbers"]'))
-    master = arena.master_path("add_numbers")
-    master.write_text(
-        master.read_text()
-        + '\n\nif __name__ == "__main__":\n    import torch\n    from arena_course.loading import load_sibling\n\n'
-        + '    double = load_sibling(__file__, "double_tensor").double\n'
-        + '    print("RESULT", double(torch.tensor(add(2, 3))).item())\n'
-    )
-    assert arena("dev", "build")[0] == 0
-    arena.write("add_numbers", solution_source(master.read_text(), str(master)))
-    assert arena("run", "add_numbers")[0] == 0
-    code, out, err = arena("results", "add_numbers")
+def test_results_wait_for_every_exercise_the_result_uses(arena):
+    """The fixture's second section ends in a result that runs say_hello's file, which loads add_numbers
+    (load_sibling; declared in the manifest's `result_needs`): it names both until they pass, in course
+    order."""
+    code, out, err = arena("results", "say_hello")
     assert code == 1
-    assert "Not passed yet: 02 double_tensor." in out
-    double = arena.master_path("double_tensor")
-    arena.write("double_tensor", solution_source(double.read_text(), str(double)))
-    assert arena("run", "double_tensor")[0] == 0
-    code, out, err = arena("results", "add_numbers")
+    assert "Not passed yet: 01 add_numbers, 03 say_hello." in out
+    arena.solve("say_hello")
+    assert arena("run", "say_hello")[0] == 0
+    code, out, err = arena("results", "say_hello")
+    assert code == 1
+    assert "Not passed yet: 01 add_numbers." in out
+    arena.solve("add_numbers")
+    assert arena("run", "add_numbers")[0] == 0
+    code, out, err = arena("results", "wrapping")
     assert code == 0, out + err
-    assert "RESULT 10" in out
+    assert "hello, arena and 5" in out

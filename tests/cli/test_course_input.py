@@ -34,7 +34,7 @@ def test_a_difficulty_out_of_range_is_named(arena):
 
 
 def test_a_duplicate_id_is_named(arena):
-    arena.manifest.write_text(arena.manifest.read_text().replace('id = "say_hello"', 'id = "add_numbers"'))
+    arena.manifest.write_text(arena.manifest.read_text().replace('"say_hello"', '"add_numbers"'))  # its id, its result
     code, out, err = arena("list")
     assert_one_line_error(code, err, "add_numbers", "already used")
 
@@ -66,3 +66,27 @@ def test_no_chapters_at_all(arena, tmp_path):
     arena.env["ARENA_ROOT"] = str(empty)
     code, out, err = arena("list")
     assert_one_line_error(code, err, "No chapters found")
+
+
+def test_result_needs_naming_an_unknown_exercise_is_named(arena):
+    arena.manifest.write_text(arena.manifest.read_text().replace('result_needs = ["add_numbers"]', 'result_needs = ["add_numberz"]'))
+    code, out, err = arena("results", "say_hello")
+    assert_one_line_error(code, err, "chapter.toml", "Wrapping up", "result_needs", "add_numberz")
+
+
+def test_dev_check_holds_result_needs_to_what_the_result_loads(arena):
+    """The fixture's second section declares `result_needs = ["add_numbers"]`: say_hello's master loads it."""
+    manifest = arena.manifest.read_text()
+    arena.manifest.write_text(manifest.replace('result_needs = ["add_numbers"]', 'result_needs = ["double_tensor"]'))
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    section = "exercises/1_basics/chapter.toml: section 'Wrapping up': `result_needs`"
+    assert f"{section} leaves out add_numbers, which its result loads (load_sibling)" in out
+    assert f"{section} names double_tensor, which its result doesn't load" in out
+
+    arena.manifest.write_text(manifest)
+    master = arena.master_path("say_hello")
+    master.write_text(master.read_text().replace('load_sibling(__file__, "add_numbers")', 'load_sibling(__file__, name)'))
+    code, out, err = arena("dev", "check", "--no-tests")
+    assert code == 1
+    assert "solutions/1_basics/03_say_hello.py:" in out and "can't be checked" in out

@@ -83,17 +83,13 @@ def test_kitty_draws_only_pngs(tmp_path):
 @pytest.fixture
 def figure_result(arena):
     """The fixture course's first section ends in a result that writes results/basics/sum.png."""
-    manifest = arena.manifest.read_text()
-    arena.manifest.write_text(manifest.replace('result = "nothing to see"', 'result = "a figure"\nresult_runs = ["add_numbers"]'))
     (arena.root / "figure.png").write_bytes(png())
-    master = arena.master_path("add_numbers")
-    master.write_text(
-        master.read_text()
-        + '\n\nif __name__ == "__main__":\n    import shutil\n    from pathlib import Path\n'
-        + '    Path("results/basics").mkdir(parents=True, exist_ok=True)\n'
-        + '    shutil.copy("figure.png", "results/basics/sum.png")\n'
+    arena.give_result(
+        "import shutil\nfrom pathlib import Path\n"
+        'Path("results/basics").mkdir(parents=True, exist_ok=True)\n'
+        'shutil.copy("figure.png", "results/basics/sum.png")\n',
+        "a figure",
     )
-    assert arena("dev", "build")[0] == 0
     return png()
 
 
