@@ -9,6 +9,7 @@ import typer
 
 from arena_cli.course import CourseError
 from arena_cli.hints import HintError
+from arena_cli.keys import LIST_KEYS, WATCH_KEYS
 from arena_cli.markers import MarkerError
 from arena_cli.progress import ProgressFormatError
 
@@ -78,11 +79,10 @@ def run(exercise: ExerciseArg = None, as_json: JsonOpt = False, no_color: NoColo
     raise typer.Exit(run_once(_ctx(no_color), exercise, as_json))
 
 
-@app.command()
+@app.command(help=f"Rerun the hidden test on every save (keys: {WATCH_KEYS.help(' ')}).")
 def watch(
     exercise: ExerciseArg = None, no_color: NoColor = False, edit: EditOpt = False, edit_cmd: EditCmdOpt = None
 ) -> None:
-    """Rerun the hidden test on every save (keys: h n l r q)."""
     from arena_cli.session import resolve
     from arena_cli.watch import watch as watch_loop
 
@@ -98,7 +98,7 @@ def hint(exercise: ExerciseArg = None, no_color: NoColor = False) -> None:
     raise typer.Exit(reveal_hint(_ctx(no_color), exercise))
 
 
-@app.command("list")
+@app.command("list", help=f"List the exercises with their status. In a terminal: {LIST_KEYS.help(', ')}.")
 def list_(
     pending: Annotated[bool, typer.Option("--pending", help="Only exercises not done yet.")] = False,
     chapter: Annotated[Optional[str], typer.Option("--chapter", help="Only this chapter (id or part of its title).")] = None,
@@ -108,8 +108,6 @@ def list_(
     edit: EditOpt = False,
     edit_cmd: EditCmdOpt = None,
 ) -> None:
-    """List the exercises with their status. In a terminal: move with ↑↓/jk, Enter makes one current,
-    f filters, / searches, r resets, q leaves."""
     from arena_cli.commands import list_exercises
 
     raise typer.Exit(list_exercises(_ctx(no_color, edit, edit_cmd), pending, chapter, as_json, interactive=not static))

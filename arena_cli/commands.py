@@ -17,6 +17,7 @@ from arena_cli import picker, render
 from arena_cli.batch import run_many, warm_worker, worker_wanted
 from arena_cli.course import Exercise
 from arena_cli.hints import load_hints
+from arena_cli.keys import WATCH_KEYS
 from arena_cli.json_output import emit_json, exercise_json, progress_json
 from arena_cli.links import link
 from arena_cli.markers import solution_source
@@ -72,7 +73,7 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progre
         if following is None:
             steps.append(("", "That was the last pending exercise: the course is complete!"))
         elif in_watch:
-            steps.append(("n", f"next exercise: {following.title}"))
+            steps.append((WATCH_KEYS.key_for("next"), f"next exercise: {following.title}"))
         else:
             steps.append(("arena next", f"next exercise: {following.title}"))
         ctx.console.print(render.next_steps(steps))
@@ -84,7 +85,7 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progre
         n_hints = 0
     steps = []
     if n_hints:
-        hint_key = "h" if in_watch else f"arena hint {ex.id}"
+        hint_key = WATCH_KEYS.key_for("hint") if in_watch else f"arena hint {ex.id}"
         if entry.hints < n_hints:
             steps.append((hint_key, f"hint {entry.hints + 1} of {n_hints}"))
         else:
@@ -131,7 +132,7 @@ def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False) -
             "(or now, with --force).[/]"
         )
     elif shown < len(hints):
-        again = "press h" if in_watch else "run `arena hint` again"
+        again = f"press {WATCH_KEYS.key_for('hint')}" if in_watch else "run `arena hint` again"
         ctx.console.print(f"[dim]{len(hints) - shown} more: {again}.[/]")
     return 0
 

@@ -1,9 +1,9 @@
 """The interactive `arena list` (in a terminal): move, filter, search, make an exercise current, reset it.
 
 Two parts:
-- `ListState`: a pure state machine. `press(key)` takes one decoded key ("up", "enter", "j", ...) and
-  returns what to do (`Choose`, `Reset`, `Quit`) or None; it does no I/O, so it is tested with key
-  sequences and no terminal.
+- `ListState`: a pure state machine. `press(key)` takes one decoded key ("up", "enter", "j", ...),
+  looks it up in `keys.LIST_KEYS` and returns what to do (`Choose`, `Reset`, `Quit`) or None; it does
+  no I/O, so it is tested with key sequences and no terminal.
 - `run_picker`: the thin terminal loop. Reads keys in cbreak mode, draws the screen (render.list_screen)
   on the alternate screen with rich's Live, and carries out the actions with the same functions the
   commands use (`set_current`, the reset of `arena reset`). Progress written by another arena (a pass
@@ -16,57 +16,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Union
 
-from arena_cli.keys import CbreakInput
+from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, CbreakInput, decode_keys
 from arena_cli.session import reset_file, set_current
 
 FILTERS = ("all", "pending", "done")
-
-# Escape sequences of the keys the list understands, as terminals send them.
-_SEQUENCES = {
-    "\x1b[A": "up",
-    "\x1b[B": "down",
-    "\x1b[C": "right",
-    "\x1b[D": "left",
-    "\x1bOA": "up",
-    "\x1bOB": "down",
-    "\x1b[5~": "pgup",
-    "\x1b[6~": "pgdn",
-    "\x1b[H": "home",
-    "\x1b[F": "end",
-    "\x1bOH": "home",
-    "\x1bOF": "end",
-    "\x1b[1~": "home",
-    "\x1b[4~": "end",
-}
-_SINGLE = {"\r": "enter", "\n": "enter", "\t": "tab", "\x7f": "backspace", "\x08": "backspace", "\x1b": "esc"}
-
-
-def decode_keys(data: str) -> list[str]:
-    """Split what the terminal sent into keys: named keys ("up", "enter", "esc", ...) or characters.
-    A lone ESC (nothing after it in the same read) is the Escape key; unknown sequences are dropped."""
-    keys: list[str] = []
-    i = 0
-    while i < len(data):
-        if data[i] == "\x1b" and i + 1 < len(data):
-            for seq, name in _SEQUENCES.items():
-                if data.startswith(seq, i):
-                    keys.append(name)
-                    i += len(seq)
-                    break
-            else:
-                if data[i + 1] in "[O":  # an escape sequence we don't use: skip to its final byte
-                    j = i + 2
-                    while j < len(data) and not ("@" <= data[j] <= "~"):
-                        j += 1
-                    i = j + 1
-                else:  # ESC then another key (Alt-key, or Esc typed quickly before a key)
-                    keys.append("esc")
-                    i += 1
-            continue
-        keys.append(_SINGLE.get(data[i], data[i]))
-        i += 1
-    return keys
-
 
 @dataclass(frozen=True)
 class Row:
@@ -147,37 +100,31 @@ class ListState:
     # ------------------------------------------------------------------ keys
 
     def press(self, key: str) -> Action | None:
+        """One key (as `keys.decode_keys` names it), dispatched through `keys.LIST_KEYS`."""
         if self.confirming is not None:
             return self._confirm(key)
         if self.searching:
             return self._search(key)
         self.message = ""
-        if key in ("q", "Q", "esc"):
+        action = LIST_KEYS.action(key)
+        moves = {"down": 1, "up": -1, "page_down": self.page, "page_up": -self.page,
+                 "first": -len(self.rows), "last": len(self.rows)}
+        if action == "quit":
             return Quit()
-        if key in ("down", "j"):
-            self._move(1)
-        elif key in ("up", "k"):
-            self._move(-1)
-        elif key in ("pgdn", " ", "right"):
-            self._move(self.page)
-        elif key in ("pgup", "left"):
-            self._move(-self.page)
-        elif key in ("home", "g"):
-            self._move(-len(self.rows))
-        elif key in ("end", "G"):
-            self._move(len(self.rows))
-        elif key in ("f", "tab"):
+        if action in moves:
+            self._move(moves[action])
+        elif action == "filter":
             self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
             self._keep_selection()
-        elif key == "/":
+        elif action == "search":
             self.searching = True
             self.query = ""
             self._keep_selection()
-        elif key == "enter":
+        elif action == "choose":
             row = self.current_row
             if row is not None:
                 return Choose(row.id)
-        elif key == "r":
+        elif action == "reset":
             row = self.current_row
             if row is not None:
                 self.confirming = row.id
@@ -185,18 +132,19 @@ class ListState:
 
     def _confirm(self, key: str) -> Action | None:
         chosen, self.confirming = self.confirming, None
-        if key in ("y", "Y") and chosen is not None:
+        if CONFIRM_KEYS.action(key) == "yes" and chosen is not None:
             return Reset(chosen)
         self.message = "Nothing changed."
         return None
 
     def _search(self, key: str) -> Action | None:
-        if key == "enter":
+        action = SEARCH_KEYS.action(key)
+        if action == "keep":
             self.searching = False
-        elif key == "esc":
+        elif action == "clear":
             self.searching = False
             self.query = ""
-        elif key == "backspace":
+        elif action == "erase":
             self.query = self.query[:-1]
         elif len(key) == 1 and key.isprintable():
             self.query += key

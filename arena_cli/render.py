@@ -15,6 +15,7 @@ from rich.text import Text
 
 from arena_cli.course import Course, Exercise
 from arena_cli.hints import Hint
+from arena_cli.keys import LIST_KEYS, SEARCH_KEYS
 from arena_cli.links import LinkConsole, link, link_location, linkify
 from arena_cli.progress import Progress
 from arena_cli.verdict import Check, Mismatch, Verdict
@@ -284,7 +285,6 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
 # --------------------------------------------------------------------------- interactive list
 
 _LIST_STATUS = {"done": ("✓ done", "green"), "current": ("▶ current", "bold yellow"), "pending": ("pending", "dim")}
-LIST_KEYS = "↑↓/jk move · ⏎ make current · f filter · / search · r reset · q quit"
 
 
 def _cell(text: str, width: int, style: str = "", justify: str = "left") -> Text:
@@ -368,10 +368,10 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
             (f"Reset {state.confirming}? y/n", "bold yellow"), ("  a fresh copy of its file, marked pending", "yellow")
         )
     elif state.searching:
-        prompt = Text.assemble(("/", "bold cyan"), state.query, ("█", "cyan"), ("   Enter keeps it · Esc clears", "dim"))
+        prompt = Text.assemble(("/", "bold cyan"), state.query, ("█", "cyan"), (f"   {SEARCH_KEYS.footer()}", "dim"))
     else:
         prompt = Text(state.message, style="green" if state.message.startswith(("▶", "Reset")) else "")
-    keys = Text(LIST_KEYS, style="dim")
+    keys = Text(LIST_KEYS.footer(), style="dim")
     lines = [head, columns, *shown, detail, prompt, keys]
     for line in lines:
         line.no_wrap, line.overflow = True, "ellipsis"

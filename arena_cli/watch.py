@@ -30,14 +30,13 @@ from arena_cli.batch import workers_allowed
 from arena_cli.commands import after_verdict, list_exercises, reveal_hint, show_exercise
 from arena_cli.course import Exercise
 from arena_cli.hints import HintError
-from arena_cli.keys import CbreakInput
+from arena_cli.keys import WATCH_KEYS, CbreakInput
 from arena_cli.links import link
 from arena_cli.runner import run_exercise
 from arena_cli.session import Context, next_pending, record_run, set_current
 from arena_cli.verdict import Verdict
 
 DEBOUNCE_S = 0.15
-KEYS = "h hint · l list · r rerun · n next · q quit"
 
 
 def content_hash(path: Path) -> str | None:
@@ -161,7 +160,7 @@ class Watcher:
             console.print(Rule(Text.assemble(self.ex.title, "  ", self.path_link(style="dim")), align="left"))
         console.print(render.verdict_view(self.ex, verdict))
         after_verdict(self.ctx, self.ex, verdict, progress, in_watch=True)
-        console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {KEYS}[/]")
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {WATCH_KEYS.footer()}[/]")
 
     # ----------------------------------------------------------------- saves
 
@@ -185,28 +184,29 @@ class Watcher:
     # ----------------------------------------------------------------- keys
 
     def on_key(self, key: str) -> bool:
-        """Handle a key; False means quit."""
-        console = self.ctx.console
-        if key in ("q", "Q"):
+        """Handle a key (through `keys.WATCH_KEYS`); False means quit."""
+        action = WATCH_KEYS.action(key)
+        if action == "quit":
             return False
-        if key == "r":
-            self.start_run()
-        elif key == "h":
-            try:
-                reveal_hint(self.ctx, self.ex.id, in_watch=True)
-            except HintError as e:
-                console.print(f"[red]{e}[/]")
-        elif key == "l":
-            list_exercises(self.ctx, pending=False, chapter=None, as_json=False)
-        elif key == "n":
-            self.go_next()
+        handlers = {"rerun": self.start_run, "hint": self.show_hint, "list": self.show_list, "next": self.go_next}
+        if action in handlers:
+            handlers[action]()
         return True
+
+    def show_hint(self) -> None:
+        try:
+            reveal_hint(self.ctx, self.ex.id, in_watch=True)
+        except HintError as e:
+            self.ctx.console.print(f"[red]{e}[/]")
+
+    def show_list(self) -> None:
+        list_exercises(self.ctx, pending=False, chapter=None, as_json=False)
 
     def go_next(self) -> None:
         console = self.ctx.console
         progress = self.ctx.load_progress()
         if not progress.find(self.ex.id).done:
-            console.print("[yellow]Pass this exercise first[/] (`h` for a hint).")
+            console.print(f"[yellow]Pass this exercise first[/] (`{WATCH_KEYS.key_for('hint')}` for a hint).")
             return
         following = next_pending(self.ctx.course, progress)
         if following is None:

@@ -17,7 +17,9 @@ import pytest
 from rich.console import Console
 
 from arena_cli.course import load_course
-from arena_cli.picker import Choose, ListState, Quit, Reset, Row, decode_keys, rows_of
+from arena_cli.cli import app
+from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, WATCH_KEYS, decode_keys
+from arena_cli.picker import Choose, ListState, Quit, Reset, Row, rows_of
 from arena_cli.progress import Progress
 from arena_cli.render import list_screen
 
@@ -56,6 +58,17 @@ def test_decode_keys_names_arrows_enter_escape_and_backspace():
     assert decode_keys("\x1b") == ["esc"]
     assert decode_keys("\x1bq") == ["esc", "q"]
     assert decode_keys("\x1b[1;5Cx") == ["x"]  # an unknown sequence (Ctrl-Right) is dropped whole
+
+
+def test_one_key_table_gives_each_screen_its_footer_dispatch_and_help():
+    assert WATCH_KEYS.footer() == "h hint · l list · r rerun · n next · q quit"
+    assert LIST_KEYS.footer() == "↑↓/jk move · ⏎ make current · f filter · / search · r reset · q quit"
+    for keymap in (WATCH_KEYS, LIST_KEYS, SEARCH_KEYS, CONFIRM_KEYS):
+        for binding in keymap.bindings:
+            assert [keymap.action(key) for key in binding.keys] == [binding.action] * len(binding.keys)
+    helps = {c.name or c.callback.__name__: c.help for c in app.registered_commands}
+    assert helps["watch"].endswith("(keys: h l r n q).")
+    assert helps["list"].endswith("In a terminal: move with ↑↓/jk, Enter makes one current, f filters, / searches, r resets, q leaves.")
 
 
 def test_the_cursor_starts_on_the_current_exercise_else_the_first_pending():
