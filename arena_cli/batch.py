@@ -34,7 +34,7 @@ def warm_worker(root: Path, warm: bool) -> Iterator[Path | None]:
     if not warm:
         yield None
         return
-    from arena_cli.worker import Worker
+    from arena_cli.worker_client import Worker
 
     with Worker(root) as worker:
         yield worker.path if worker.wait_ready() else None

@@ -103,7 +103,7 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
     ex = resolve(ctx, exercise_id)
     if not as_json:
         ctx.console.print(Text.assemble(("Running the hidden test of ", "dim"), link(ex.exercise_path, root=ex.root), " …"))
-    from arena_cli.worker import find_running
+    from arena_cli.worker_client import find_running
 
     verdict = run_exercise(ex, worker=find_running(ctx.course.root))
     assert verdict is not None

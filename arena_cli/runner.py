@@ -268,7 +268,7 @@ def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, worker: 
     """Start the test child: forked by the warm worker when there is one, else a fresh interpreter."""
     command = pytest_command(exercise)
     if worker is not None:
-        from arena_cli.worker import WarmChild, WorkerUnavailable
+        from arena_cli.worker_client import WarmChild, WorkerUnavailable
 
         try:
             return WarmChild(worker, command[3:], exercise.root, env, output_file)

@@ -271,7 +271,7 @@ class Watcher:
 
 
 def watch(ctx: Context, exercise: Exercise) -> int:
-    from arena_cli.worker import Worker
+    from arena_cli.worker_client import Worker
 
     set_current(ctx, exercise)
     worker = Worker(ctx.course.root).start() if workers_allowed() else None

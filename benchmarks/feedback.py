@@ -40,7 +40,7 @@ from pathlib import Path
 from arena_cli.course import Exercise, load_course
 from arena_cli.markers import solution_source
 from arena_cli.runner import run_exercise
-from arena_cli.worker import Worker
+from arena_cli.worker_client import Worker
 
 HERE = Path(__file__).resolve().parent
 BENCH_COURSE = HERE / "fixture_course"

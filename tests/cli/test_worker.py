@@ -22,7 +22,7 @@ import pytest
 from arena_cli import runner
 from arena_cli.course import Exercise, load_course
 from arena_cli.verdict import Verdict
-from arena_cli.worker import WarmChild, Worker
+from arena_cli.worker_client import WarmChild, Worker
 
 pytestmark = pytest.mark.slow  # each test starts a real warm worker
 
