@@ -30,6 +30,11 @@ class CourseError(Exception):
     """The course files are inconsistent; the message names the file (and line where known)."""
 
 
+def _place_file(name: str) -> property:
+    """An exercise's file: its `layout.Place`'s `name`."""
+    return property(lambda exercise: getattr(exercise.place, name))
+
+
 @dataclass(frozen=True)
 class Exercise:
     id: str
@@ -54,21 +59,11 @@ class Exercise:
     def place(self) -> Place:
         return Place(self.root, self.chapter_dir, self.stem)
 
-    @property
-    def exercise_path(self) -> Path:
-        return self.place.student_file
-
-    @property
-    def solution_path(self) -> Path:
-        return self.place.master
-
-    @property
-    def hint_path(self) -> Path:
-        return self.place.hint_file
-
-    @property
-    def test_path(self) -> Path:
-        return self.place.test_file
+    # Its files, where the layout puts them (Paths).
+    exercise_path = _place_file("student_file")  # the student's file (generated from the master)
+    solution_path = _place_file("master")  # the reference solution, with markers
+    hint_path = _place_file("hint_file")
+    test_path = _place_file("test_file")  # the hidden test
 
     def read_master(self) -> str:
         """The master's text; a clear course error if it can't be read."""
