@@ -81,6 +81,13 @@ class ArenaCourse:
         )
         return proc.returncode, proc.stdout, proc.stderr
 
+    def ok(self, *args: str, timeout: float = 120) -> str:
+        """Run `arena ARGS`, which must succeed without a traceback; its stdout."""
+        code, out, err = self(*args, timeout=timeout)
+        assert code == 0, out + err
+        assert "Traceback" not in out + err
+        return out
+
     def json(self, *args: str, timeout: float = 120) -> tuple[int, Any]:
         """Run `arena ARGS --json`; (exit code, parsed stdout). Fails the test on a traceback."""
         code, out, err = self(*args, "--json", timeout=timeout)
@@ -152,8 +159,7 @@ class ArenaCourse:
         master = self.master_path("add_numbers")
         block = "".join(f"    {line}" if line.strip() else line for line in main.splitlines(keepends=True))
         master.write_text(master.read_text(encoding="utf-8") + f'\n\nif __name__ == "__main__":\n{block}', encoding="utf-8")
-        code, out, err = self("dev", "build")
-        assert code == 0, out + err
+        self.ok("dev", "build")
         return master
 
     def original(self, exercise_id: str) -> str:
@@ -194,10 +200,26 @@ class ArenaCourse:
         self.progress_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
+def copy_course(root: Path) -> Path:
+    """A fresh copy of the fixture course at `root`."""
+    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__", "progress.json*"))
+    return root
+
+
 @pytest.fixture
 def arena(tmp_path: Path) -> ArenaCourse:
     """A fresh copy of the fixture course; call it like the `arena` command."""
-    root = tmp_path / "course"
-    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__", "progress.json*"))
-    return ArenaCourse(root, tmp_path / "progress.json")
+    return ArenaCourse(copy_course(tmp_path / "course"), tmp_path / "progress.json")
+
+
+@pytest.fixture(name="copy_course", scope="session")
+def copy_course_fixture() -> Callable[[Path], Path]:
+    """`copy_course(root)`, for tests that need the course without `arena` (or once per module)."""
+    return copy_course
+
+
+@pytest.fixture(name="wait_for", scope="session")
+def wait_for_fixture() -> Callable[..., Any]:
+    """`wait_for(condition, timeout, what)`, for tests without `arena`."""
+    return wait_for
 

@@ -42,8 +42,7 @@ def test_verify_fails_while_exercises_are_pending_then_passes(arena):
 
 
 def test_dev_build_is_green_on_the_fixture(arena):
-    code, out, err = arena("dev", "build")
-    assert code == 0, out + err
+    out = arena.ok("dev", "build")
     assert "0 written, 3 unchanged" in out
     assert arena.read("add_numbers") == arena.original("add_numbers")
 
@@ -51,8 +50,7 @@ def test_dev_build_is_green_on_the_fixture(arena):
 def test_dev_build_regenerates_a_changed_master(arena):
     master = arena.master_path("say_hello")
     master.write_text(master.read_text().replace('"greet name"', '"say hello to name"'))
-    code, out, err = arena("dev", "build")
-    assert code == 0, out + err
+    out = arena.ok("dev", "build")
     assert "wrote exercises/1_basics/03_say_hello.py" in out
     assert 'raise NotImplementedError("say hello to name")' in arena.read("say_hello")
     assert "# EXERCISE" not in arena.read("say_hello")
@@ -73,8 +71,7 @@ def test_dev_build_reports_an_unbalanced_marker(arena):
 
 
 def test_dev_check_is_green_on_the_fixture(arena):
-    code, out, err = arena("dev", "check")
-    assert code == 0, out + err
+    out = arena.ok("dev", "check")
     assert "✓" in out and "consistent" in out
     assert not arena.progress_path.exists()  # checking the course is no student's attempt
 
@@ -140,8 +137,7 @@ def test_dev_check_of_named_exercises_looks_only_at_them(arena):
     master = arena.master_path("add_numbers")
     master.write_text(master.read_text().replace("return a + b", "return a - b"))
 
-    code, out, err = arena("dev", "check", "double_tensor")
-    assert code == 0, out + err
+    out = arena.ok("dev", "check", "double_tensor")
     assert "every solution passes" in out
 
     code, out, err = arena("dev", "check", "01_add_numbers", "say_hello")

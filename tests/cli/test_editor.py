@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -102,13 +101,11 @@ def test_a_command_that_cannot_start_is_one_line_of_warning(arena, editor, comma
     assert arena.progress()["current"] == "add_numbers"
 
 
-def test_a_command_that_fails_is_one_line_of_warning(tmp_path):
+def test_a_command_that_fails_is_one_line_of_warning(tmp_path, wait_for):
     warnings: list[str] = []
     proc = Editor("sh -c 'echo cannot connect >&2; exit 3' {path}", warnings.append).open(tmp_path / "x.py")
     proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while not warnings and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: warnings, 10, "the editor's warning")
     (line,) = warnings
     assert "exited with code 3" in line and "cannot connect" in line and "\n" not in line
 

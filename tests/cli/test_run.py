@@ -45,8 +45,7 @@ def test_correct_code_passes_and_is_recorded(arena):
     code, _ = run_json(arena, "add_numbers")  # a failed attempt first
     assert code == 1
     arena.write("add_numbers", arena.correct["add_numbers"])
-    code, out, err = arena("run", "add_numbers")
-    assert code == 0, out + err
+    out = arena.ok("run", "add_numbers")
     assert "passed" in out
     assert "arena solution add_numbers" in out
     assert "Double a tensor" in out  # the next exercise
@@ -81,8 +80,7 @@ def test_the_courses_own_pytest_options_do_not_reach_the_run(arena):
 def test_run_without_id_runs_the_current_exercise(arena):
     arena.set_progress({}, current="say_hello")
     arena.write("say_hello", arena.correct["say_hello"])
-    code, out, err = arena("run")
-    assert code == 0, out + err
+    out = arena.ok("run")
     assert "03_say_hello.py" in out
     assert arena.entry("say_hello")["status"] == "done"
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -26,24 +24,12 @@ from arena_cli.worker_client import WarmChild, Worker
 
 pytestmark = pytest.mark.slow  # each test starts a real warm worker
 
-FIXTURE_COURSE = Path(__file__).parent / "fixture_course"
 READY_TIMEOUT_S = 120
 
 
-def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
-    return value
-
-
 @pytest.fixture(scope="module")
-def course_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("worker") / "course"
-    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+def course_root(tmp_path_factory, copy_course) -> Path:
+    return copy_course(tmp_path_factory.mktemp("worker") / "course")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +48,20 @@ def student_file(tmp_path: Path, source: str, name: str = "student.py") -> Path:
     path = tmp_path / name
     path.write_text(source, encoding="utf-8")
     return path
+
+
+def recording_student(tmp_path: Path, log: Path, expression: str) -> Path:
+    """A student file with a correct `add` whose module, when imported, first appends `expression`
+    (evaluated there, with os and gc imported) to `log`: what a test learns about that process."""
+    source = f"""
+import gc, os
+with open({str(log)!r}, "a") as f:
+    f.write(f"{{{expression}}}\\n")
+
+def add(a, b):
+    return a + b
+"""
+    return student_file(tmp_path, source)
 
 
 def run_warm(exercise: Exercise, target: Path, worker: Worker, timeout_s: float = 20) -> Verdict:
@@ -136,15 +136,7 @@ def add(a, b):
 def test_the_worker_never_imports_an_exercise_file(exercise, worker, tmp_path):
     """N runs import the student file N times, each in a different child, never in the worker."""
     pids = tmp_path / "pids.txt"
-    source = f"""
-import os
-with open({str(pids)!r}, "a") as f:
-    f.write(f"{{os.getpid()}}\\n")
-
-def add(a, b):
-    return a + b
-"""
-    target = student_file(tmp_path, source)
+    target = recording_student(tmp_path, pids, "os.getpid()")
     n = 3
     for _ in range(n):
         verdict = run_warm(exercise, target, worker)
@@ -216,15 +208,7 @@ def test_a_run_after_a_crash_still_works(exercise, worker, tmp_path):
 
 def test_the_parent_froze_its_heap_before_forking(exercise, worker, tmp_path):
     report = tmp_path / "freeze.txt"
-    source = f"""
-import gc
-with open({str(report)!r}, "w") as f:
-    f.write(str(gc.get_freeze_count()))
-
-def add(a, b):
-    return a + b
-"""
-    verdict = run_warm(exercise, student_file(tmp_path, source), worker)
+    verdict = run_warm(exercise, recording_student(tmp_path, report, "gc.get_freeze_count()"), worker)
     assert verdict.status == "passed", describe(verdict)
     assert int(report.read_text()) > 0, "gc.get_freeze_count() is 0 in the test child"
 
@@ -232,22 +216,13 @@ def add(a, b):
 # --------------------------------------------------------------------------- life cycle
 
 
-def test_the_worker_restarts_after_being_killed_and_stop_removes_it(tmp_path):
+def test_the_worker_restarts_after_being_killed_and_stop_removes_it(tmp_path, copy_course, wait_for):
     # A course of its own: a Worker's socket path is keyed by course and owner pid, so a second
     # Worker on the module's course, in this same process, would share the module worker's socket.
-    root = tmp_path / "course"
-    shutil.copytree(FIXTURE_COURSE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_course(tmp_path / "course")
     exercise = load_course(root).get("add_numbers")
     parents = tmp_path / "ppids.txt"
-    source = f"""
-import os
-with open({str(parents)!r}, "a") as f:
-    f.write(f"{{os.getppid()}}\\n")
-
-def add(a, b):
-    return a + b
-"""
-    target = student_file(tmp_path, source)
+    target = recording_student(tmp_path, parents, "os.getppid()")
     worker = Worker(root).start()
     try:
         assert worker.wait_ready(READY_TIMEOUT_S)
