@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, CbreakInput, decode_keys
+from arena_cli.progress import Progress
 from arena_cli.session import reset_file, set_current
 
 FILTERS = ("all", "pending", "done")
@@ -252,9 +253,10 @@ class _Loop:
         except OSError:
             return None
 
-    def reload(self) -> None:
+    def reload(self, progress: Progress | None = None) -> None:
+        """New rows from `progress` (as an action saved it), else from the file."""
         self.stamp = self.progress_stamp()
-        self.state.refresh(rows_of(self.ctx, self.ctx.load_progress(), self.only))
+        self.state.refresh(rows_of(self.ctx, progress or self.ctx.load_progress(), self.only))
 
     def run(self, terminal: CbreakInput, live) -> None:
         while True:
@@ -284,10 +286,10 @@ class _Loop:
     def act(self, action: Action) -> None:
         ex = self.ctx.course.get(action.id)
         if isinstance(action, Choose):
-            set_current(self.ctx, ex)
+            progress = set_current(self.ctx, ex)
             self.chosen = ex.id
             self.state.message = f"▶ {ex.id} is current: `arena watch` (or `arena next`) starts it."
-        elif isinstance(action, Reset):
-            reset_file(self.ctx, ex)
+        else:
+            progress = reset_file(self.ctx, ex)
             self.state.message = f"Reset {ex.rel(ex.exercise_path)}; {ex.id} is pending again."
-        self.reload()
+        self.reload(progress)

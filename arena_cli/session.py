@@ -119,7 +119,8 @@ def record_run(ctx: Context, ex: Exercise, verdict: Verdict, record_pass: bool =
     return progress
 
 
-def reset_file(ctx: Context, ex: Exercise) -> None:
-    """Regenerate the student's file from its master and mark the exercise pending."""
+def reset_file(ctx: Context, ex: Exercise) -> Progress:
+    """Regenerate the student's file from its master and mark the exercise pending; the progress as saved."""
     write_student_file(ex.exercise_path, ex.read_master(), ex.rel(ex.solution_path))
-    ctx.update(lambda p: p.reset(ex.id))
+    progress, _ = ctx.update(lambda p: p.reset(ex.id))
+    return progress
