@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from arena_cli import protocol
-from arena_cli.layout import Place, chapter_file, import_once
+from arena_cli.layout import MASTER_DIR, Place, chapter_file, import_once
 from arena_cli.verdict import Mismatch
 
 
@@ -138,7 +138,7 @@ def watch_solution_reads(solutions_dir: Path) -> None:
             raw = os.fsdecode(args[0])
         except (TypeError, ValueError):
             return  # an open() of a file descriptor
-        if "solutions" not in raw and not os.path.islink(raw):
+        if MASTER_DIR not in raw and not os.path.islink(raw):
             return  # cheap: most opens (imports) are nowhere near solutions/
         path = os.path.realpath(raw)
         if not path.startswith(prefix) or path == target:
