@@ -1,8 +1,11 @@
 """The course catalogue: chapter manifests loaded into frozen dataclasses, validated on load.
 
 One source of truth: `exercises/<N>_<chapter>/chapter.toml` lists the sections in order, each with its
-learning objectives and exercises in order. An exercise's files follow from its chapter, position and id
-(`layout.Place`: its student file, master, hint file and hidden test).
+learning objectives and exercises in order, and the result it ends in: `result` (in words),
+`result_runs` (the exercise files whose `__main__` makes it) and `result_needs` (the other exercises
+whose code those files load with `load_sibling`; `arena dev check` holds the two together). An
+exercise's files follow from its chapter, position and id (`layout.Place`: its student file, master,
+hint file and hidden test).
 
 Must stay free of heavy imports: `next`, `list`, `hint` and `progress` only read this and progress.json.
 """

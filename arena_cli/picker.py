@@ -5,8 +5,8 @@ Two parts:
   looks it up in `keys.LIST_KEYS` and returns what to do (`Choose`, `Reset`, `Quit`) or None; it does
   no I/O, so it is tested with key sequences and no terminal.
 - `run_picker`: the thin terminal loop. Reads keys in cbreak mode, draws the screen (render.list_screen)
-  on the alternate screen with rich's Live, and carries out the actions with the same functions the
-  commands use (`set_current`, the reset of `arena reset`). Progress written by another arena (a pass
+  on the alternate screen with rich's Live, and carries out the actions with the session's functions
+  the commands use (`session.set_current`, `session.reset_file`). Progress written by another arena (a pass
   in `arena watch`) shows up within a second.
 """
 

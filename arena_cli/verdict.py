@@ -1,7 +1,7 @@
 """The verdict: what one run of an exercise's hidden test found.
 
-This is the contract between the test child process (which writes it, see `pytest_plugin`), the runner
-(which reads it), the renderer and `--json`. Plain dataclasses of plain values, so it crosses processes
+This is the contract between the test child process (which writes its checks, see `protocol.py`), the
+runner (which reads them and builds the verdict), the renderer and `--json`. Plain dataclasses of plain values, so it crosses processes
 as JSON and never needs torch to be read.
 """
 
