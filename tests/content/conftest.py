@@ -44,7 +44,7 @@ def seed() -> int:
 def trained_ioi_model(seed):
     """The tiny model that `--tiny` IOI results run on (seed 0 is theirs), trained once per test session
     (~30 s), in compatibility mode like the results use it. Tests must not modify it."""
-    from arena_course.ioi import trained_tiny_ioi_model
+    from arena_course.ioi.models import trained_tiny_ioi_model
 
     model = trained_tiny_ioi_model(cache_dir=None, progress=False, seed=seed)
     model.enable_compatibility_mode(disable_warnings=True)
@@ -55,7 +55,7 @@ def trained_ioi_model(seed):
 def trained_icl_model(seed):
     """The tiny GPT-J that chapter 3's `--tiny` results run on (seed 0 is theirs), trained once per test
     session (~30 s)."""
-    from arena_course.function_vectors import trained_tiny_icl_gptj
+    from arena_course.function_vectors.models import trained_tiny_icl_gptj
 
     return trained_tiny_icl_gptj(cache_dir=None, progress=False, seed=seed)
 
@@ -63,6 +63,6 @@ def trained_icl_model(seed):
 @pytest.fixture(scope="session")
 def steering_model(seed):
     """The tiny GPT-2 that `--tiny` steering runs on (seed 0 is its), trained once per test session."""
-    from arena_course import fv_vectors
+    from arena_course.function_vectors import steering
 
-    return fv_vectors.trained_tiny_steering_model(cache_dir=None, progress=False, seed=seed)
+    return steering.trained_tiny_steering_model(cache_dir=None, progress=False, seed=seed)

@@ -17,14 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from arena_course import fv_hidden_states as fvh
-from arena_course.function_vectors import (
-    TINY_TASK_VECTOR_BLOCK,
-    ICLDataset,
-    answer_token_ids,
-    load_word_pairs,
-    tiny_gptj,
-)
+from arena_course.function_vectors import hidden_states as fvh
+from arena_course.function_vectors.models import TINY_TASK_VECTOR_BLOCK, tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from arena_course import ioi_attribution
-from arena_course.ioi import IOIDataset, ResultSetting
+from arena_course.ioi import attribution as ioi_attribution
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]

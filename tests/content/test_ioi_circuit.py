@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from arena_course import ioi_circuit
-from arena_course.ioi import IOIDataset, ResultSetting, ioi_tokenizer, tiny_ioi_model
-from arena_course.ioi_circuit import GPT2_CIRCUIT, GPT2_K_SETS, GPT2_POSITIONS, heads_of, random_circuits
+from arena_course.ioi import circuit as ioi_circuit
+from arena_course.ioi.circuit import GPT2_CIRCUIT, GPT2_K_SETS, GPT2_POSITIONS, heads_of, random_circuits
+from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
+from arena_course.ioi.models import tiny_ioi_model
+from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +47,10 @@ def tiny_result(trained_ioi_model, seed, tmp_path_factory):
 
 
 def test_tiny_circuit_is_the_one_described(tiny_result):
-    """Knockouts find the circuit arena_course/ioi_circuit.py describes: heads of layers 1-2 at the end
+    """Knockouts find the circuit arena_course/ioi/circuit.py describes: heads of layers 1-2 at the end
     attending to S2, and layer-0 heads at S2 (attending to an earlier name: IO in most training runs)"""
     spec = tiny_result.spec
-    found = f"found {spec.circuit}: if the tiny model changed, update the description in arena_course/ioi_circuit.py"
+    found = f"found {spec.circuit}: if the tiny model changed, update the description in arena_course/ioi/circuit.py"
     movers = spec.circuit.get("end → S2", [])
     at_s2 = [h for cls, heads in spec.circuit.items() if spec.positions[cls] == "S2" for h in heads]
     assert len(movers) >= 3 and all(layer >= 1 for layer, _ in movers), found

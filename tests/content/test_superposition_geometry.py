@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from arena_course.loading import load_sibling
-from arena_course.superposition import (
+from arena_course.superposition.toy_models import (
     neuron_monosemanticity,
     plot_feature_dimensionality,
     plot_feature_norms,

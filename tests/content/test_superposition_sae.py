@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from arena_course.loading import load_sibling
-from arena_course.sae import (
+from arena_course.superposition.toy_sae import (
     SAELog,
     evaluate_sae,
     feature_recovery,

@@ -113,7 +113,7 @@ def test_matches_reference(student, reference):
     expected = _data(reference, model, 64)
     actual = _data(student, model, 64, diagnosis=_SIZE)
     seed(1)
-    from arena_course.sae import sparse_features
+    from arena_course.superposition.toy_sae import sparse_features
 
     x = sparse_features(64, model.feature_probability)
     W = model.W.detach()

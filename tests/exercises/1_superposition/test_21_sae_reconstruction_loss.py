@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import SAE, random_sae, tiny_lm, toy_tokens
+from arena_course.superposition.lm_sae import SAE, random_sae, tiny_lm, toy_tokens
 
 HOOK = "blocks.1.hook_resid_pre"
 D_MODEL = 32

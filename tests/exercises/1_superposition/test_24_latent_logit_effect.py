@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import random_sae, tiny_lm
+from arena_course.superposition.lm_sae import random_sae, tiny_lm
 
 HOOK = "blocks.1.hook_resid_pre"
 D_MODEL, K, LATENT = 32, 5, 7

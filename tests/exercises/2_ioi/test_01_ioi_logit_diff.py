@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import ABBA_TEMPLATES, BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_course.ioi.dataset import ABBA_TEMPLATES, BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
 
 N = 8
 

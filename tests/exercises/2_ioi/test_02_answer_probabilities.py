@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, ioi_tokenizer
+from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
 
 N = 8
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, IOIPrompt, BABA_TEMPLATES, tiny_ioi_model
+from arena_course.ioi.dataset import IOIDataset, IOIPrompt, BABA_TEMPLATES
+from arena_course.ioi.models import tiny_ioi_model
 
 N, D_MODEL = 8, 32
 

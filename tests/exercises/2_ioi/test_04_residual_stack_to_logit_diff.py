@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.models import tiny_ioi_model
 
 N = 8
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
-from arena_course.ioi_attribution import at_end, residual_stack_to_logit_diff
+from arena_course.ioi.attribution import at_end, residual_stack_to_logit_diff
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.models import tiny_ioi_model
 
 N = 8
 

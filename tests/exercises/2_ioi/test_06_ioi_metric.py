@@ -10,7 +10,8 @@ import torch
 import transformer_lens.model_bridge  # noqa: F401  (arena's worker pre-imports it: import time is not test time)
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, ioi_tokenizer, tiny_ioi_model
+from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
+from arena_course.ioi.models import tiny_ioi_model
 
 N = 8
 CLEAN, CORRUPTED = 2.5, -1.5  # baselines for the random-logit tests

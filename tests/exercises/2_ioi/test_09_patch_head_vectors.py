@@ -18,7 +18,8 @@ import transformer_lens.patching as tl_patching
 from transformer_lens.ActivationCache import ActivationCache
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, tiny_ioi_model
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset
+from arena_course.ioi.models import tiny_ioi_model
 
 TEMPLATES = (BABA_TEMPLATES[5], BABA_TEMPLATES[14])  # 15 and 16 tokens with BOS
 ACTIVATIONS = ("q", "k", "v", "pattern")

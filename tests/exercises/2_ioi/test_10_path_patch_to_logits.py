@@ -15,7 +15,8 @@ from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.models import tiny_ioi_model
 
 N_LAYERS, N_HEADS = 2, 4
 SENDER = (1, 2)

@@ -13,7 +13,8 @@ import torch
 from transformer_lens import ActivationCache
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.models import tiny_ioi_model
 
 N_LAYERS, N_HEADS = 3, 2
 RECEIVERS = [(1, 1), (2, 0)]

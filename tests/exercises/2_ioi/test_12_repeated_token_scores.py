@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import tiny_ioi_model
+from arena_course.ioi.models import tiny_ioi_model
 
 N, BATCH = 7, 3
 SEQ = 1 + 2 * N

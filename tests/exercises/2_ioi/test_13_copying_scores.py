@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import NAMES, ioi_tokenizer, name_token, tiny_ioi_model
+from arena_course.ioi.dataset import NAMES, ioi_tokenizer, name_token
+from arena_course.ioi.models import tiny_ioi_model
 
 K = 5
 

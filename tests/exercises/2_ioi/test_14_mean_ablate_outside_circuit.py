@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer, tiny_ioi_model
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_course.ioi.models import tiny_ioi_model
 
 CIRCUIT = {
     "name mover": [(1, 0), (1, 3)],

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, ioi_tokenizer, tiny_ioi_model
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, ioi_tokenizer
+from arena_course.ioi.models import tiny_ioi_model
 
 A, B, C, D = (2, 0), (2, 1), (1, 3), (0, 2)
 CIRCUIT = {"name mover": [A, B], "S-inhibition": [C], "negative": [D]}

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.models import tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.testing import call_traced, record_remote, sharpened
 
 N_LAYERS, D_MODEL = 3, 64
 

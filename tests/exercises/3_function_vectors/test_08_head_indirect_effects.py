@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, answer_token_ids, fv_tokenizer, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.models import fv_tokenizer, tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
+from arena_course.function_vectors.testing import call_traced, record_remote, sharpened
 
 N_LAYERS, N_HEADS, D_HEAD = 2, 4, 8
 

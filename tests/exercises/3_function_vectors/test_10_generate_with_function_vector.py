@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from arena_cli.testing import CheckFailed, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, sharpened
-from arena_course.fv_vectors import new_token_texts, prompt_width
+from arena_course.function_vectors.generation import new_token_texts, prompt_width
+from arena_course.function_vectors.models import tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.testing import call_traced, sharpened
 
 N_LAYERS, D_MODEL, N_NEW = 2, 32, 4
 

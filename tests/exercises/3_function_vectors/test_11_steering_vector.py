@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import tiny_gpt2
-from arena_course.fv_basics import call_traced, record_remote, sharpened
-from arena_course.fv_vectors import space_token_id, with_bos
+from arena_course.function_vectors.generation import space_token_id, with_bos
+from arena_course.function_vectors.models import tiny_gpt2
+from arena_course.function_vectors.testing import call_traced, record_remote, sharpened
 
 N_LAYERS, D_MODEL = 3, 32
 ADD, SUB = "I love you", "I hate"  # 4 and 3 tokens with BOS: the second is padded

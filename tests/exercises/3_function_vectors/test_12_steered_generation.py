@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from arena_cli.testing import CheckFailed, check
-from arena_course.function_vectors import tiny_gpt2
-from arena_course.fv_basics import call_traced, sharpened
-from arena_course.fv_vectors import new_token_texts, space_token_id, with_bos
+from arena_course.function_vectors.generation import new_token_texts, space_token_id, with_bos
+from arena_course.function_vectors.models import tiny_gpt2
+from arena_course.function_vectors.testing import call_traced, sharpened
 
 N_LAYERS, N_NEW = 3, 5
 PROMPT = "I hate the weather today"
