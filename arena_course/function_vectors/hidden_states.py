@@ -39,7 +39,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from arena_course.display import result_parser
 from arena_course.function_vectors.models import (
+    ModelSetting,
     TINY_ICL_CONFIG,
     TINY_ICL_EXAMPLES,
     TINY_TASK_VECTOR_BLOCK,
@@ -48,11 +50,12 @@ from arena_course.function_vectors.models import (
 from arena_course.function_vectors.tasks import (
     AMBIGUOUS_PAIR,
     ICLDataset,
+    add_task_option,
     ambiguous_queries,
     answer_token_ids,
     load_word_pairs,
-    task_names,
 )
+
 
 def with_examples(queries: Sequence[str], pairs: Sequence[tuple[str, str]], n_examples: int,
                   seed: int = 0) -> list[str]:
@@ -73,13 +76,9 @@ class LayerOutOfRange(ValueError):
 
 
 @dataclass
-class ResultSetting:
+class ResultSetting(ModelSetting):
     """What the result runs on: the model, the task and another one, the prompts h comes from, the queries."""
 
-    model: Any
-    remote: bool
-    tiny: bool
-    name: str  # the model, for titles
     task: str
     other_task: str  # its h goes into the same queries, to show h picks the task
     icl: list[str]  # ICL prompts of `task`: h
@@ -88,11 +87,6 @@ class ResultSetting:
     answers: list[str]  # the right answers for `task`
     n_examples: int
     note: str = ""  # what to keep in mind reading the result
-
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
 
     @property
     def zero_shot(self) -> list[str]:
@@ -113,15 +107,14 @@ class ResultSummary:
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of the section's result (exercise 07's `__main__`)."""
-    parser = argparse.ArgumentParser(
-        description="Task-encoding hidden states: h patched into zero-shot prompts at every block (exercise 07) and "
-        "the completions it changes (exercises 05-06), on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or "
-        "with --tiny on a tiny GPT-J trained here."
+    parser = result_parser(
+        "Task-encoding hidden states: h patched into zero-shot prompts at every block (exercise 07) "
+        "and the completions it changes (exercises 05-06), "
+        "on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) "
+        "or with --tiny on a tiny GPT-J trained here.",
+        "a tiny GPT-J trained on the chapter's ICL prompts (no download)",
     )
-    parser.add_argument("--tiny", action="store_true",
-                        help="a tiny GPT-J trained on the chapter's ICL prompts (no download)")
-    parser.add_argument("--task", default=None, choices=task_names(),
-                        help="the task (default: antonyms; singular_plural with --tiny)")
+    add_task_option(parser)
     parser.add_argument("--layer", type=int, default=None,
                         help="the block the completions table patches (default: the best one by log-probability)")
     return parser.parse_args(argv)

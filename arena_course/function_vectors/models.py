@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from arena_course.function_vectors.tasks import (
     load_word_pairs,
     task_names,
 )
+
+from arena_course.display import TinySuffix
 
 UNK, BOS = "<unk>", "<bos>"
 
@@ -139,6 +142,17 @@ def load_fv_model(name: str = "EleutherAI/gpt-j-6b", *, remote: bool | None = No
         reason = f"loading it failed ({type(e).__name__}: {one_line(e)[:200]})"
         raise ModelUnavailable(f"Needs {describe(name)}: {reason}; {how}.", reason) from e
     return model, remote
+
+
+@dataclass
+class ModelSetting(TinySuffix):
+    """What a section's result runs on: the model, whether it runs on NDIF, whether it is a --tiny model, and
+    the model's name for titles and reports."""
+
+    model: Any
+    remote: bool
+    tiny: bool
+    name: str
 
 
 def load_or_say_tiny(load: Callable[..., Any] | None, exercise_file: str, *args: Any, **kwargs: Any):

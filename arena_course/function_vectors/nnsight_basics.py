@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from arena_course.display import pyplot, save_figure
+from arena_course.display import TinySuffix, pyplot, result_parser, save_figure
 from arena_course.function_vectors.models import trained_tiny_icl_gptj, use_eager_attention
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs, task_names
 
@@ -31,7 +31,7 @@ from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, lo
 
 
 @dataclass
-class ResultSetting:
+class ResultSetting(TinySuffix):
     """What the result runs on: the model, whether it runs on NDIF, and how to name it."""
 
     model: Any
@@ -44,16 +44,10 @@ class ResultSetting:
             return f"a tiny GPT-J ({self.model.config.n_layer} blocks) trained on ICL prompts"
         return "GPT-J-6B" + (" on NDIF" if self.remote else "")
 
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
-
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Run section 1's result (nnsight basics).")
-    parser.add_argument("--tiny", action="store_true",
-                        help="run on a tiny GPT-J trained on ICL prompts in about half a minute (no download, no key)")
+    parser = result_parser("Run section 1's result (nnsight basics).",
+                           "run on a tiny GPT-J trained on ICL prompts in about half a minute (no download, no key)")
     parser.add_argument("--prompts", type=int, default=2, help="ICL prompts per task (default 2)")
     return parser.parse_args(argv)
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
+from arena_course.display import result_parser
 from arena_course.function_vectors.generation import with_bos
-from arena_course.function_vectors.models import load_or_say_tiny, quiet_transformers
+from arena_course.function_vectors.models import ModelSetting, load_or_say_tiny, quiet_transformers
 from arena_course.threads import one_thread
 
 
@@ -54,19 +55,13 @@ TINY_EXPERIMENTS = (
 
 
 @dataclass
-class SteeringSetup:
-    model: Any
-    remote: bool
-    tiny: bool
-    name: str
+class SteeringSetup(ModelSetting):
+    """What section 4's result runs on: the model, the experiments, and how to generate."""
+
     experiments: tuple[SteeringExperiment, ...]
     max_new_tokens: int
     n_completions: int
     generate_kwargs: dict
-
-    @property
-    def suffix(self) -> str:
-        return "_tiny" if self.tiny else ""
 
 
 @dataclass
@@ -78,11 +73,11 @@ class SteeringSummary:
 
 def steering_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of section 4's result (exercise 12's `__main__`)."""
-    parser = argparse.ArgumentParser(
-        description="Steering with activation addition (exercises 11-12) on GPT-2 XL (NDIF with NDIF_API_KEY, or "
-        "the weights in the Hugging Face cache) or with --tiny on a tiny GPT-2 trained on a toy language."
+    parser = result_parser(
+        "Steering with activation addition (exercises 11-12) on GPT-2 XL (NDIF with NDIF_API_KEY, or "
+        "the weights in the Hugging Face cache) or with --tiny on a tiny GPT-2 trained on a toy language.",
+        "a tiny GPT-2 trained on toy sentences (no download)",
     )
-    parser.add_argument("--tiny", action="store_true", help="a tiny GPT-2 trained on toy sentences (no download)")
     parser.add_argument("--completions", type=int, default=None, help="completions of each kind per prompt (default 3; 1 tiny)")
     parser.add_argument("--tokens", type=int, default=None, help="tokens to generate (default 40; 6 tiny)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (GPT-2 XL samples; the tiny model is greedy)")

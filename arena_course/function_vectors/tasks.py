@@ -20,6 +20,7 @@ Turner et al. 2023, "Activation Addition: Steering Language Models Without Optim
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,12 @@ def load_word_pairs(task: str) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"{path.name}:{n}: expected 'x<TAB>y', got {line!r}")
         pairs.append((parts[0].strip(), parts[1].strip()))
     return tuple(pairs)
+
+
+def add_task_option(parser: argparse.ArgumentParser) -> None:
+    """A result's `--task`: one of `task_names()`, by default antonyms (GPT-J), or singular_plural with --tiny."""
+    parser.add_argument("--task", default=None, choices=task_names(),
+                        help="the task (default: antonyms; singular_plural with --tiny)")
 
 
 # --------------------------------------------------------------------------- ICL prompts

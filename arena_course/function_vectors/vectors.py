@@ -17,31 +17,27 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from arena_course.display import pyplot, save_figure
-from arena_course.function_vectors.models import load_or_say_tiny, quiet_transformers, trained_tiny_icl_gptj
-from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs, task_names
+from arena_course.display import pyplot, result_parser, save_figure
+from arena_course.function_vectors.models import (
+    ModelSetting,
+    load_or_say_tiny,
+    quiet_transformers,
+    trained_tiny_icl_gptj,
+)
+from arena_course.function_vectors.tasks import ICLDataset, add_task_option, load_word_pairs, task_names
 
 
 @dataclass
-class FunctionVectorSetup:
+class FunctionVectorSetup(ModelSetting):
     """What section 3's result runs on: the model, the task's clean prompts (for the effects and the
     function vector), the zero-shot prompts to generate from, and where and how much to add."""
 
-    model: Any
-    remote: bool
-    tiny: bool
-    name: str
     task: str
     dataset: ICLDataset  # clean ICL prompts: the heads' effects and their mean outputs
     zero_shot: ICLDataset  # zero-shot prompts ("Q: x\nA:") to generate from
     layer: int  # the block whose output the function vector is added to
     k: int  # how many heads make the function vector
     max_new_tokens: int
-
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
 
 
 @dataclass
@@ -58,14 +54,13 @@ class FunctionVectorSummary:
 
 def function_vector_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of section 3's result (exercise 10's `__main__`)."""
-    parser = argparse.ArgumentParser(
-        description="Function vectors: each head's causal indirect effect (exercise 08), the function vector "
+    parser = result_parser(
+        "Function vectors: each head's causal indirect effect (exercise 08), the function vector "
         "(09) and generation with it (10), on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or with --tiny "
-        "on a tiny GPT-J."
+        "on a tiny GPT-J.",
+        "a tiny GPT-J trained on the chapter's prompts (no download)",
     )
-    parser.add_argument("--tiny", action="store_true", help="a tiny GPT-J trained on the chapter's prompts (no download)")
-    parser.add_argument("--task", default=None, choices=task_names(),
-                        help="the task (default: antonyms; singular_plural with --tiny)")
+    add_task_option(parser)
     parser.add_argument("--prompts", type=int, default=None, help="clean ICL prompts to average over (default 20; 32 tiny)")
     parser.add_argument("--heads", type=int, default=None, help="heads in the function vector (default 10; 5 tiny)")
     parser.add_argument("--layer", type=int, default=None, help="block whose output gets the vector (default 9; 1 tiny)")

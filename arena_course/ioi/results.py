@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from arena_course.display import TinySuffix, result_parser
 from arena_course.ioi.dataset import IOIDataset
 from arena_course.ioi.models import trained_tiny_ioi_model
 
 
 @dataclass
-class ResultSetting:
+class ResultSetting(TinySuffix):
     """What a section's result runs on: the model, clean prompts, and how to describe it."""
 
     model: Any
@@ -26,17 +27,11 @@ class ResultSetting:
     def model_name(self) -> str:
         return "a tiny 3-layer model trained on IOI" if self.tiny else "GPT-2 small"
 
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
-
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of a section's result: `--tiny` and `--prompts N`."""
-    parser = argparse.ArgumentParser(description="Run this section's result.")
-    parser.add_argument("--tiny", action="store_true",
-                        help="run on a tiny model trained on IOI in seconds instead of GPT-2 small (no download)")
+    parser = result_parser("Run this section's result.",
+                           "run on a tiny model trained on IOI in seconds instead of GPT-2 small (no download)")
     parser.add_argument("--prompts", type=int, default=None,
                         help="how many IOI prompts (default: the section's own, e.g. 50 on GPT-2 and 100 on the "
                              "tiny model; path patching 20 on GPT-2, the circuit 100 and 300)")
