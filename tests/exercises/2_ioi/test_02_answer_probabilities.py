@@ -12,6 +12,7 @@ import torch
 
 from arena_cli.testing import assert_close, call_student, check
 from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
+from arena_course.ioi.testing import random_logits
 
 N = 8
 
@@ -24,10 +25,8 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    data = IOIDataset.generate(ioi_tokenizer(), N, seed=4)
+    data, logits = random_logits(N, seed=4, logits_seed=1, scale=2)
     assert (data.word_idx["end"] < data.toks.shape[1] - 1).sum() >= 4  # most prompts are padded
-    gen = torch.Generator().manual_seed(1)
-    logits = torch.randn(N, data.toks.shape[1], len(data.tokenizer), generator=gen) * 2
     return data, logits
 
 

@@ -10,8 +10,9 @@ import torch
 import transformer_lens.model_bridge  # noqa: F401  (arena's worker pre-imports it: import time is not test time)
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
+from arena_course.ioi.dataset import IOIDataset
 from arena_course.ioi.models import tiny_ioi_model
+from arena_course.ioi.testing import random_logits
 
 N = 8
 CLEAN, CORRUPTED = 2.5, -1.5  # baselines for the random-logit tests
@@ -24,10 +25,8 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    data = IOIDataset.generate(ioi_tokenizer(), N, seed=5)
+    data, logits = random_logits(N, seed=5, logits_seed=1, scale=3)
     assert len(set(data.word_idx["end"].tolist())) > 1  # prompts of different lengths: -1 is padding for some
-    gen = torch.Generator().manual_seed(1)
-    logits = torch.randn(N, data.toks.shape[1], len(data.tokenizer), generator=gen) * 3
     return data, logits
 
 
