@@ -11,7 +11,8 @@ import torch
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, record_remote, sharpened
+from arena_course.function_vectors.testing import call_traced, icl_prompts, model_fixture, record_remote, sharp
+from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -23,19 +24,16 @@ _CRASH = (
 
 
 def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS, d_model=D_MODEL))
+    return sharp(tiny_gptj, n_layers=N_LAYERS, d_model=D_MODEL)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = model_fixture(_model)
 
 
 @pytest.fixture(scope="module")
 def data(model):
-    pairs = load_word_pairs("antonyms")
-    icl = ICLDataset(pairs, 4, 2, seed=0).prompts + ICLDataset(pairs, 3, 3, seed=1).prompts
-    zero_shot = ICLDataset(pairs, 6, 2, seed=2).zero_shot()
+    icl = icl_prompts("antonyms", (4, 2, 0), (3, 3, 1))
+    zero_shot = ICLDataset(load_word_pairs("antonyms"), 6, 2, seed=2).zero_shot()
     ids = model.tokenizer(zero_shot.completions, add_special_tokens=False)["input_ids"]
     answer_ids = torch.tensor([i[0] for i in ids])
     return icl, zero_shot.prompts, answer_ids
@@ -76,14 +74,8 @@ def _run(student, model, icl, zero_shot, answer_ids, **kwargs):
     with torch.no_grad():
         out = call_traced(student.hidden_state_logprobs, model, icl, zero_shot, answer_ids, diagnosis=_CRASH,
                           **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 2,
-        f"hidden_state_logprobs returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected two tensors (clean, patched)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `clean, patched`.",
-    )
-    clean, patched = out
+    clean, patched = check_sequence(out, "hidden_state_logprobs", 2, "two tensors (clean, patched)",
+                                    "Return `clean, patched`.")
     check(
         not (isinstance(patched, (list, tuple)) and all(isinstance(p, torch.Tensor) for p in patched)),
         f"patched is a {type(patched).__name__} of tensors, expected one (n_layers, batch) tensor",

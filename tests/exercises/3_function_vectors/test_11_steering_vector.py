@@ -13,7 +13,8 @@ import torch
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.generation import space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import call_traced, record_remote, sharpened
+from arena_course.function_vectors.testing import check_remote_everywhere, model_fixture, record_remote, sharp
+from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, D_MODEL = 3, 32
 ADD, SUB = "I love you", "I hate"  # 4 and 3 tokens with BOS: the second is padded
@@ -25,12 +26,10 @@ _CRASH = (
 
 
 def _model():
-    return sharpened(tiny_gpt2(0, n_layers=N_LAYERS), std=0.3)
+    return sharp(tiny_gpt2, n_layers=N_LAYERS, std=0.3)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = model_fixture(_model)
 
 
 def _inputs(model, rows, layer, *, site="input"):
@@ -70,14 +69,8 @@ def _mistakes(model, add, sub, layer):
 
 
 def _run(student, model, add, sub, layer, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.steering_vector, model, add, sub, layer, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"steering_vector returned {type(out).__name__}, expected a tensor (pos, d_model)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `resid[0] - resid[1]`, a tensor.",
-    )
-    return out.detach()
+    return traced_tensor(student.steering_vector, model, add, sub, layer, crash=_CRASH,
+                         expected="a tensor (pos, d_model)", hint="Return `resid[0] - resid[1]`, a tensor.", **kwargs)
 
 
 def test_shape_and_bos_row(student, model):
@@ -127,8 +120,4 @@ def test_passes_remote_on(student):
     model = _model()
     calls = record_remote(model)
     _run(student, model, ADD, SUB, 1, remote=True)
-    check(
-        len(calls) > 0 and all(c is True for c in calls),
-        f"model.trace was called with remote={calls}" if calls else "model.trace was never called",
-        diagnosis="Write `with model.trace(torch.tensor([add_ids, sub_ids]), remote=remote):`.",
-    )
+    check_remote_everywhere(calls, "Write `with model.trace(torch.tensor([add_ids, sub_ids]), remote=remote):`.")
