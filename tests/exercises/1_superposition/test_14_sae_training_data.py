@@ -3,6 +3,7 @@
 import torch
 
 from arena_cli.testing import assert_close, call_student, check, load_reference, seed
+from arena_course.testing import check_tensor
 
 
 # Exercise 1's ToyModel (its reference): sae_training_data uses its W (n_inst, d_hidden, n_features) and
@@ -19,12 +20,7 @@ def _toy_model(n_inst=3, n_features=5, d_hidden=2, p=0.2):
 def _data(student, model, batch_size, seed_value=1, diagnosis=""):
     seed(seed_value)
     h = call_student(student.sae_training_data, model, batch_size, diagnosis=diagnosis)
-    check(
-        isinstance(h, torch.Tensor),
-        f"sae_training_data returned {type(h).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if h is None else "",
-    )
-    return h
+    return check_tensor(h, "sae_training_data", "not a Tensor")
 
 
 _SIZE = (
