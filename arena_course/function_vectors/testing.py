@@ -3,12 +3,14 @@
 - Tiny models whose predictions differ: `sharpened(model)` redraws a tiny model's weights at a larger
   scale, so that its predictions differ from prompt to prompt and position to position (GPT-J's default
   init, std 0.02, makes a random tiny model predict the same token almost everywhere, which would let a
-  wrong position pass a test); `sharp(tiny_gptj, ...)` builds one; `model_fixture(make)` is the module's
-  `model` fixture.
+  wrong position pass a test); `sharp(tiny_gptj, ...)` builds one (`basics_model`, `hidden_state_model`: the
+  ones several exercises use); `shared(make, name)` is a module-scoped fixture.
 - Prompts: `icl_prompts(task, (size, n_prepended, seed), ...)`, ICL prompts with different numbers of
   examples (a left-padded batch); `icl_and_zero_shot()`, the ICL and zero-shot prompts of exercises 05-06.
 - `remote=`: `record_remote(model)` makes `model.trace` / `model.generate` record the `remote=` they were
-  called with and then run locally; `check_remote_once` / `check_remote_everywhere` check what was recorded.
+  called with and then run locally (`recording(make)`: a fresh model and its record); `check_remote_once` /
+  `check_remote_everywhere` check what was recorded.
+- `matching_mistake`: the label of the common mistake that gives what the student's function gave.
 - The student's call: `call_traced(fn, ...)` is `arena_cli.testing.call_student` plus diagnoses for
   nnsight's usual errors (a value not saved, modules read out of order); `traced_tensor` / `traced_tensors`
   also check that it returned a tensor / a tuple of them.
@@ -27,6 +29,7 @@ import torch
 from torch import Tensor
 
 from arena_cli.testing import check
+from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
 from arena_course.testing import check_sequence, check_tensor
 
@@ -61,9 +64,20 @@ def sharp(tiny: Callable, seed: int = 0, *, std: float = 1.0, **kwargs: Any):
     return sharpened(tiny(seed, **kwargs), std=std)
 
 
-def model_fixture(make: Callable[[], Any]):
-    """The module-scoped fixture `model`, `make()`: in a test module, `model = model_fixture(_model)`."""
-    return pytest.fixture(scope="module", name="model")(lambda: make())
+def basics_model():
+    """The tiny GPT-J of exercises 01, 03 and 09: 3 blocks, d_model 32, weights redrawn at std 1."""
+    return sharp(tiny_gptj, n_layers=3)
+
+
+def hidden_state_model():
+    """The tiny GPT-J of exercises 04-07: 3 blocks, d_model 64, weights redrawn at std 1."""
+    return sharp(tiny_gptj, n_layers=3, d_model=64)
+
+
+def shared(make: Callable[[], Any], name: str):
+    """The module-scoped fixture `name`, `make()`, shared by the module's tests: in a test module,
+    `model = shared(basics_model, "model")`."""
+    return pytest.fixture(scope="module", name=name)(lambda: make())
 
 
 def icl_prompts(task: str, *batches: tuple[int, int, int]) -> list[str]:
@@ -125,6 +139,20 @@ def record_remote(model, methods: Sequence[str] = ("trace", "generate")) -> list
 
         setattr(model, name, local)
     return calls
+
+
+def recording(make: Callable[[], Any], methods: Sequence[str] = ("trace", "generate")) -> tuple[Any, list]:
+    """(a fresh model from `make()`, the list its calls' `remote=` are recorded in: `record_remote`)."""
+    model = make()
+    return model, record_remote(model, methods)
+
+
+def matching_mistake(actual: Any, mistakes: dict | Callable[[], dict]) -> str:
+    """The label of the first of `mistakes` (label -> what that mistake gives; or a callable computing them,
+    called only now) whose value equals `actual`, or ""."""
+    if callable(mistakes):
+        mistakes = mistakes()
+    return next((label for label, value in mistakes.items() if actual == value), "")
 
 
 def check_remote_once(calls: list, name: str, diagnosis: str) -> None:

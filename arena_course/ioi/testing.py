@@ -1,16 +1,15 @@
 """What chapter 2's hidden tests share, so that no test carries a copy of another's set-up.
 
 - Tiny models and prompts: `compat_model` (a tiny IOI model in compatibility mode, as the results run it),
-  `random_logits` (seeded logits for padded prompts), `attribution_setting` (exercises 4-5).
+  `random_logits` (seeded logits for padded prompts) and its fixture, `attribution_setting` (exercises 4-5).
 - The student's call: `returned_tensor` (call_student without gradients, checked to give a tensor).
-- Activation patching (exercises 7-9): `TWO_LENGTHS`, `patching_setting` and `main_setting` (a 2-layer
-  model, 4 clean prompts, their flipped versions, both caches and the IOI metric; `main_setting_fixture`), `other_setting`
-  (a 1-layer model and the raw logit difference), `copy_cache`, `PatchingGrid` (the student's grid, checked; run once on the main
-  setting), `assert_grid`,
-  `sweep` (transformer_lens.patching without its progress bar), `whole_layer_patched`, `changed_entries`.
-- Path patching (exercises 10-11): `Z_HOOKS`, `logit_diff_metric`, `path_setting` (and its fixture),
-  `noising_caches`,
-  `cache_copies`, `path_grid`, `check_no_hooks_left`.
+- Activation patching (exercises 7-9): `TWO_LENGTHS`; `patching_setting`, `main_setting` and its fixture (a
+  2-layer model, 4 clean prompts, their flipped versions, both caches and the IOI metric); `other_setting`
+  (a 1-layer model and the raw logit difference); `PatchingGrid` (the student's grid, checked, run once on
+  the main setting); `copy_cache`, `assert_grid`, `sweep` (transformer_lens.patching without its progress
+  bar), `whole_layer_patched`, `changed_entries`.
+- Path patching (exercises 10-11): `Z_HOOKS`, `logit_diff_metric`, `path_setting` and its fixture,
+  `noising_caches`, `per_sender`, `cache_copies`, `path_grid`, `check_no_hooks_left`.
 """
 
 from __future__ import annotations
@@ -46,6 +45,21 @@ def random_logits(n: int, seed: int, logits_seed: int, scale: float) -> tuple[IO
     data = IOIDataset.generate(ioi_tokenizer(), n, seed=seed)
     gen = torch.Generator().manual_seed(logits_seed)
     return data, torch.randn(n, data.toks.shape[1], len(data.tokenizer), generator=gen) * scale
+
+
+def random_logits_fixture(n: int, *, seed: int, logits_seed: int, scale: float, min_padded: int = 1):
+    """The module-scoped fixture `setting`, `random_logits(...)`, checked to hold prompts of different lengths,
+    at least `min_padded` of them padded (so that position -1 is padding for some): in a test module,
+    `setting = random_logits_fixture(8, seed=3, logits_seed=0, scale=3)`."""
+
+    @pytest.fixture(scope="module", name="setting")
+    def fixture():
+        data, logits = random_logits(n, seed=seed, logits_seed=logits_seed, scale=scale)
+        ends = data.word_idx["end"]
+        assert len(set(ends.tolist())) > 1 and int((ends < data.toks.shape[1] - 1).sum()) >= min_padded
+        return data, logits
+
+    return fixture
 
 
 def returned_tensor(fn: Callable, *args: Any, crash: str, expected: str, hint: str = "", **kwargs: Any) -> Tensor:
@@ -305,6 +319,15 @@ def noising_caches(model, orig: IOIDataset, new: IOIDataset, direction: str, sou
     _, run_cache = model.run_with_cache(run.toks, names_filter=Z_HOOKS)
     _, source_cache = model.run_with_cache(source.toks, names_filter=source_names)
     return run, run_cache, source_cache
+
+
+def per_sender(model, value: Callable[[int, int], Tensor]) -> Tensor:
+    """(n_layers, n_heads): `value(layer, head)` of every sender head, e.g. the metric of its path-patched run."""
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            out[layer, head] = value(layer, head)
+    return out
 
 
 def cache_copies(model, caches) -> tuple:

@@ -4,12 +4,11 @@ Runs on seeded random logits for 8 IOI prompts of different lengths (so position
 of them), on a hand-built case, and checks that swapping IO and S negates the answer.
 """
 
-import pytest
 import torch
 
 from arena_cli.testing import assert_close
 from arena_course.ioi.dataset import ABBA_TEMPLATES, BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
-from arena_course.ioi.testing import random_logits, returned_tensor
+from arena_course.ioi.testing import random_logits_fixture, returned_tensor
 
 N = 8
 
@@ -20,12 +19,7 @@ _CRASH = (
 )
 
 
-@pytest.fixture(scope="module")
-def setting():
-    data, logits = random_logits(N, seed=3, logits_seed=0, scale=3)
-    ends = data.word_idx["end"]
-    assert len(set(ends.tolist())) > 1 and (ends < data.toks.shape[1] - 1).any()  # padded prompts
-    return data, logits
+setting = random_logits_fixture(N, seed=3, logits_seed=0, scale=3)
 
 
 def _at(logits, pos, tokens):

@@ -12,8 +12,8 @@ import transformer_lens.model_bridge  # noqa: F401  (arena's worker pre-imports 
 import transformer_lens.patching as tl_patching
 
 from arena_cli.testing import check
-from arena_course.ioi.testing import PatchingGrid, assert_grid, copy_cache, main_setting_fixture
-from arena_course.ioi.testing import quiet, sweep, whole_layer_patched
+from arena_course.ioi.testing import PatchingGrid, assert_grid, copy_cache, main_setting_fixture, quiet, sweep
+from arena_course.ioi.testing import whole_layer_patched
 
 _CRASH = (
     "blocks.L.hook_resid_pre is (batch, seq, d_model): position p of every prompt is activation[:, p]. A hook "

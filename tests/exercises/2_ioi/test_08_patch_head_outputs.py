@@ -11,8 +11,8 @@ import torch
 import transformer_lens.model_bridge  # noqa: F401  (arena's worker pre-imports it: import time is not test time)
 import transformer_lens.patching as tl_patching
 
-from arena_course.ioi.testing import PatchingGrid, assert_grid, copy_cache, main_setting_fixture, quiet
-from arena_course.ioi.testing import sweep, whole_layer_patched
+from arena_course.ioi.testing import PatchingGrid, assert_grid, copy_cache, main_setting_fixture, quiet, sweep
+from arena_course.ioi.testing import whole_layer_patched
 
 _CRASH = (
     "blocks.L.attn.hook_z is (batch, seq, n_heads, d_head): head h at every position of every prompt is "

@@ -12,7 +12,7 @@ from transformer_lens.hook_points import HookPoint
 
 from arena_cli.testing import assert_close, call_student, check
 from arena_course.ioi.testing import Z_HOOKS, cache_copies, check_caches_unchanged, check_no_hooks_left
-from arena_course.ioi.testing import logit_diff_metric, noising_caches, path_grid, path_setting_fixture
+from arena_course.ioi.testing import logit_diff_metric, noising_caches, path_grid, path_setting_fixture, per_sender
 from arena_course.testing import assert_close_lazily
 
 N_LAYERS, N_HEADS = 2, 4
@@ -35,24 +35,23 @@ def _variant(model, orig, new, metric, *, freeze=True, direction="noising", axis
     """Path patching to the logits, done right or with one classic mistake."""
     with torch.no_grad():
         run, run_cache, source_cache = noising_caches(model, orig, new, direction)
-        out = torch.zeros(N_LAYERS, N_HEADS)
-        for layer in range(N_LAYERS):
-            for head in range(N_HEADS):
 
-                def hook_fn(z, hook, layer=layer, head=head):
-                    if freeze:
-                        z[...] = run_cache[hook.name]
-                    if hook.layer() == layer or every_layer:
-                        if whole_layer:
-                            z[...] = source_cache[hook.name]
-                        elif axis == "head":
-                            z[:, :, head] = source_cache[hook.name][:, :, head]
-                        else:
-                            z[:, head] = source_cache[hook.name][:, head]
-                    return z
+        def patched_metric(layer, head):
+            def hook_fn(z, hook, layer=layer, head=head):
+                if freeze:
+                    z[...] = run_cache[hook.name]
+                if hook.layer() == layer or every_layer:
+                    if whole_layer:
+                        z[...] = source_cache[hook.name]
+                    elif axis == "head":
+                        z[:, :, head] = source_cache[hook.name][:, :, head]
+                    else:
+                        z[:, head] = source_cache[hook.name][:, head]
+                return z
 
-                out[layer, head] = metric(model.run_with_hooks(run.toks, fwd_hooks=[(Z_HOOKS, hook_fn)]))
-    return out
+            return metric(model.run_with_hooks(run.toks, fwd_hooks=[(Z_HOOKS, hook_fn)]))
+
+        return per_sender(model, patched_metric)
 
 
 def _mistakes(model, orig, new, metric, baseline):

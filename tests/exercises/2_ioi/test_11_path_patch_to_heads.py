@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from arena_cli.testing import check
-from arena_course.ioi.testing import Z_HOOKS, check_no_hooks_left, logit_diff_metric
-from arena_course.ioi.testing import noising_caches, path_grid, path_setting_fixture
+from arena_course.ioi.testing import Z_HOOKS, check_no_hooks_left, logit_diff_metric, noising_caches, path_grid
+from arena_course.ioi.testing import path_setting_fixture, per_sender
 from arena_course.testing import assert_close_lazily
 
 N_LAYERS, N_HEADS = 3, 2
@@ -37,49 +37,48 @@ def _variant(model, orig, new, metric, receivers, inp, *, freeze2=True, freeze_s
     names = sorted({f"blocks.{layer}.attn.hook_{inp}" for layer, _ in receivers})
     with torch.no_grad():
         run, run_cache, source_cache = noising_caches(model, orig, new, direction, lambda n: n in names or Z_HOOKS(n))
-        out = torch.zeros(N_LAYERS, N_HEADS)
-        for layer in range(N_LAYERS):
-            for head in range(N_HEADS):
 
-                def freeze(z, hook, layer=layer, head=head):
-                    if freeze2:
-                        z[...] = run_cache[hook.name]
-                    if hook.layer() == layer and not freeze_sender:
-                        z[:, :, head] = source_cache[hook.name][:, :, head]
-                    return z
+        def patched_metric(layer, head):
+            def freeze(z, hook, layer=layer, head=head):
+                if freeze2:
+                    z[...] = run_cache[hook.name]
+                if hook.layer() == layer and not freeze_sender:
+                    z[:, :, head] = source_cache[hook.name][:, :, head]
+                return z
 
-                saved = {}
+            saved = {}
 
-                def save(x, hook):
-                    saved[hook.name] = x.clone()
-                    return x
+            def save(x, hook):
+                saved[hook.name] = x.clone()
+                return x
 
-                if activation:  # the receivers' input straight from the source run
-                    saved = {name: source_cache[name] for name in names}
-                else:
-                    hooks = [(Z_HOOKS, freeze), *[(name, save) for name in names]]
-                    model.run_with_hooks(run.toks, return_type=None, fwd_hooks=hooks)
+            if activation:  # the receivers' input straight from the source run
+                saved = {name: source_cache[name] for name in names}
+            else:
+                hooks = [(Z_HOOKS, freeze), *[(name, save) for name in names]]
+                model.run_with_hooks(run.toks, return_type=None, fwd_hooks=hooks)
 
-                def patch(x, hook):
-                    if freeze3 and hook.name.endswith("hook_z"):
-                        frozen = run_cache[hook.name].clone()
-                        for rl, rh in receivers:
-                            if rl == hook.layer():
-                                frozen[:, :, rh] = x[:, :, rh]
-                        return frozen
+            def patch(x, hook):
+                if freeze3 and hook.name.endswith("hook_z"):
+                    frozen = run_cache[hook.name].clone()
                     for rl, rh in receivers:
                         if rl == hook.layer():
-                            if all_heads:
-                                x[...] = saved[hook.name]
-                            else:
-                                x[:, :, rh] = saved[hook.name][:, :, rh]
-                    return x
+                            frozen[:, :, rh] = x[:, :, rh]
+                    return frozen
+                for rl, rh in receivers:
+                    if rl == hook.layer():
+                        if all_heads:
+                            x[...] = saved[hook.name]
+                        else:
+                            x[:, :, rh] = saved[hook.name][:, :, rh]
+                return x
 
-                hooks = [(name, patch) for name in names]
-                if freeze3:
-                    hooks.append((Z_HOOKS, patch))
-                out[layer, head] = metric(model.run_with_hooks(run.toks, fwd_hooks=hooks))
-    return out
+            hooks = [(name, patch) for name in names]
+            if freeze3:
+                hooks.append((Z_HOOKS, patch))
+            return metric(model.run_with_hooks(run.toks, fwd_hooks=hooks))
+
+        return per_sender(model, patched_metric)
 
 
 def _mistakes(model, orig, new, metric, receivers, inp, baseline):

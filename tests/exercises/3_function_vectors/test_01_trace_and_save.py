@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.models import tiny_gptj
-from arena_course.function_vectors.testing import check_remote_once, icl_prompts, model_fixture, record_remote, sharp
-from arena_course.function_vectors.testing import block_states, traced_tensors
+from arena_course.function_vectors.testing import basics_model, block_states, check_remote_once, icl_prompts, recording
+from arena_course.function_vectors.testing import shared, traced_tensors
 
 N_LAYERS = 3
 
@@ -22,11 +21,7 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS)
-
-
-model = model_fixture(_model)
+model = shared(basics_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +173,7 @@ def test_last_block_gives_logits(student, model, prompts):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace (so the same code runs on NDIF)"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(basics_model)
     _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check_remote_once(calls, "trace_and_save", "Write `with model.trace(prompts, remote=remote):` so the caller "
                       "decides where it runs (one trace for everything)." if calls

@@ -11,7 +11,7 @@ import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import tiny_gptj, use_eager_attention
-from arena_course.function_vectors.testing import check_remote_once, icl_prompts, model_fixture, record_remote, sharp
+from arena_course.function_vectors.testing import check_remote_once, icl_prompts, recording, shared, sharp
 from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, N_HEADS = 2, 4
@@ -27,7 +27,7 @@ def _model(seed=0):
     return use_eager_attention(sharp(tiny_gptj, seed, n_layers=N_LAYERS, n_heads=N_HEADS, std=0.3))
 
 
-model = model_fixture(_model)
+model = shared(_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,6 @@ def test_uniform_when_queries_are_zero(student):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(_model)
     _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check_remote_once(calls, "attention_patterns", "Write `with model.trace(prompts, remote=remote):`.")

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.models import tiny_gptj
-from arena_course.function_vectors.testing import check_remote_once, icl_prompts, model_fixture, record_remote, sharp
+from arena_course.function_vectors.testing import basics_model, check_remote_once, icl_prompts, recording, shared
 from arena_course.function_vectors.testing import traced_tensors
 
 N_LAYERS = 3
@@ -31,11 +30,7 @@ NOT_APPLIED = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS)
-
-
-model = model_fixture(_model)
+model = shared(basics_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +175,7 @@ def test_hand_computed_last_layer_ablation(student, model, prompts, clean):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(basics_model)
     _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, 0.0, remote=True)
     check_remote_once(calls, "intervene_on_output",
                       "Write `with model.trace(prompts, remote=remote):` (one trace for everything).")

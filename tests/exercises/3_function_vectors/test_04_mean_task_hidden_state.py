@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.models import tiny_gptj
-from arena_course.function_vectors.testing import block_states, icl_prompts, model_fixture, record_remote, sharp
+from arena_course.function_vectors.testing import block_states, hidden_state_model, icl_prompts, recording, shared
 from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
@@ -21,11 +20,7 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS, d_model=D_MODEL)
-
-
-model = model_fixture(_model)
+model = shared(hidden_state_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +110,7 @@ def test_mean_of_single_prompts(student, model, prompts):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace, one trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check(
         calls == [True],

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.models import tiny_gptj
-from arena_course.function_vectors.testing import icl_and_zero_shot, mean_last_state, model_fixture, next_tokens
-from arena_course.function_vectors.testing import record_remote, sharp, traced_tensors
+from arena_course.function_vectors.testing import hidden_state_model, icl_and_zero_shot, mean_last_state, next_tokens
+from arena_course.function_vectors.testing import recording, shared, traced_tensors
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -23,16 +22,10 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS, d_model=D_MODEL)
+model = shared(hidden_state_model, "model")
 
 
-model = model_fixture(_model)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return icl_and_zero_shot()
+data = shared(icl_and_zero_shot, "data")
 
 
 def _tokens(model, prompts, layer, vector, how):
@@ -148,8 +141,7 @@ def test_own_state_changes_nothing(student, model, data):
 
 def test_passes_remote_on(student, data):
     """Passes `remote` on to every model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     icl, zero_shot = data
     _run(student, model, icl[:2], zero_shot[:2], 0, remote=True)
     check(

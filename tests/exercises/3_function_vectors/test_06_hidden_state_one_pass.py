@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.models import tiny_gptj
-from arena_course.function_vectors.testing import NOT_SAVED, OUT_OF_ORDER, icl_and_zero_shot, mean_last_state
-from arena_course.function_vectors.testing import model_fixture, next_tokens, record_remote, sharp, traced_tensor
+from arena_course.function_vectors.testing import NOT_SAVED, OUT_OF_ORDER, hidden_state_model, icl_and_zero_shot
+from arena_course.function_vectors.testing import mean_last_state, next_tokens, recording, shared, traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -34,16 +33,10 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS, d_model=D_MODEL)
+model = shared(hidden_state_model, "model")
 
 
-model = model_fixture(_model)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return icl_and_zero_shot()
+data = shared(icl_and_zero_shot, "data")
 
 
 # nnsight's errors in a trace with invokes and a barrier, and what they mean (the first that matches is shown).
@@ -117,8 +110,7 @@ def test_same_as_two_traces(student, model, data, layer):
 
 def test_one_forward_pass(student, data):
     """Runs the model once, on the ICL and zero-shot prompts together, in one trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     batches = []
     hook = model._module.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: batches.append(int(kwargs["input_ids"].shape[0]) if "input_ids" in kwargs

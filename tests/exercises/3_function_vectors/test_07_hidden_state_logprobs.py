@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, icl_prompts, model_fixture, record_remote, sharp
+from arena_course.function_vectors.testing import call_traced, hidden_state_model, icl_prompts, recording, shared
 from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL = 3, 64
@@ -23,11 +22,7 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS, d_model=D_MODEL)
-
-
-model = model_fixture(_model)
+model = shared(hidden_state_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -181,8 +176,7 @@ def test_last_block_is_h_alone(student, model, data, truth):
 
 def test_passes_remote_on(student, data):
     """Passes `remote` on to every model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     icl, zero_shot, answer_ids = data
     _run(student, model, icl[:2], zero_shot[:2], answer_ids[:2], remote=True)
     check(

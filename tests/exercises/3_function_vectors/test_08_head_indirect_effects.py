@@ -13,8 +13,7 @@ import torch
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import fv_tokenizer, tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
-from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, record_remote, sharp
-from arena_course.function_vectors.testing import traced_tensor
+from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, recording, sharp, traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 2, 4, 8
 
@@ -257,8 +256,7 @@ def test_head_that_writes_nothing_has_no_effect(student, dataset):
 
 def test_batched_and_remote(student, dataset):
     """Batches the heads (a few traces, not one per head) and passes `remote` on to every trace"""
-    model = _model(dataset)
-    calls = record_remote(model)
+    model, calls = recording(lambda: _model(dataset))
     _run(student, model, dataset, remote=True)
     check_remote_everywhere(calls, "Pass `remote=remote` to every `model.trace(...)`, including the one in "
                             "mean_head_outputs (call it with `remote=remote`).")

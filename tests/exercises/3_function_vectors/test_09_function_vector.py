@@ -14,8 +14,8 @@ import torch
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import NOT_SAVED, check_remote_everywhere, icl_prompts, model_fixture
-from arena_course.function_vectors.testing import record_remote, sharp, traced_tensor
+from arena_course.function_vectors.testing import NOT_SAVED, basics_model, check_remote_everywhere, icl_prompts
+from arena_course.function_vectors.testing import recording, shared, sharp, traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 3, 4, 8
 D_MODEL = N_HEADS * D_HEAD
@@ -34,11 +34,7 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharp(tiny_gptj, n_layers=N_LAYERS)
-
-
-model = model_fixture(_model)
+model = shared(basics_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +188,7 @@ def test_left_padded_prompts(student, reference, model):
 
 def test_passes_remote_on(student, dataset):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(basics_model)
     _run(student, model, dataset, EFFECTS, 2, remote=True)
     check_remote_everywhere(
         calls,

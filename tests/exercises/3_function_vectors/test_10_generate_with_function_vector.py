@@ -14,8 +14,8 @@ from arena_cli.testing import CheckFailed, check
 from arena_course.function_vectors.generation import new_token_texts, prompt_width
 from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, model_fixture, record_remote
-from arena_course.function_vectors.testing import sharp
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, recording
+from arena_course.function_vectors.testing import shared, sharp
 from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL, N_NEW = 2, 32, 4
@@ -31,7 +31,7 @@ def _model(seed=0):
     return sharp(tiny_gptj, seed, n_layers=N_LAYERS, std=0.3)
 
 
-model = model_fixture(_model)
+model = shared(_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +89,12 @@ def _show(texts):
 
 
 def _compare(name, actual, expected, mistakes):
-    if actual == expected:
-        return
-    if callable(mistakes):  # computed only when needed: each is a generation
-        mistakes = mistakes()
-    diagnosis = next((label for label, value in mistakes.items() if actual == value), "")
-    wrong = sum(a != e for a, e in zip(actual, expected))
-    raise CheckFailed(
-        f"{name}: {wrong} of {len(expected)} completions differ; expected {_show(expected)}, got {_show(actual)}",
-        diagnosis=diagnosis,
-    )
+    """The completions are the expected ones; else which mistake gives them (`mistakes` computed only then: each
+    is a generation)."""
+    if actual != expected:
+        wrong = sum(a != e for a, e in zip(actual, expected))
+        raise CheckFailed(f"{name}: {wrong} of {len(expected)} completions differ; expected {_show(expected)}, got "
+                          f"{_show(actual)}", diagnosis=matching_mistake(actual, mistakes))
 
 
 def test_without_is_plain_generation(student, model, prompts, fv):
@@ -179,8 +175,7 @@ def test_generation_that_stops_early(student, prompts, fv):
 
 def test_passes_remote_on(student, prompts, fv):
     """Passes `remote` on to model.generate"""
-    model = _model()
-    calls = record_remote(model, methods=("trace",))  # model.generate opens its trace through model.trace
+    model, calls = recording(_model, methods=("trace",))  # model.generate opens its trace through model.trace
     _run(student, model, prompts, fv, 0, remote=True)
     check_remote_everywhere(calls, "Write `model.generate(max_new_tokens=..., do_sample=False, remote=remote)`.",
                             what="model.generate / model.trace")

@@ -13,8 +13,7 @@ import torch
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.generation import space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import check_remote_everywhere, model_fixture, record_remote, sharp
-from arena_course.function_vectors.testing import traced_tensor
+from arena_course.function_vectors.testing import check_remote_everywhere, recording, shared, sharp, traced_tensor
 
 N_LAYERS, D_MODEL = 3, 32
 ADD, SUB = "I love you", "I hate"  # 4 and 3 tokens with BOS: the second is padded
@@ -29,7 +28,7 @@ def _model():
     return sharp(tiny_gpt2, n_layers=N_LAYERS, std=0.3)
 
 
-model = model_fixture(_model)
+model = shared(_model, "model")
 
 
 def _inputs(model, rows, layer, *, site="input"):
@@ -117,7 +116,6 @@ def test_layer_zero_is_embedding_difference(student, model):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(_model)
     _run(student, model, ADD, SUB, 1, remote=True)
     check_remote_everywhere(calls, "Write `with model.trace(torch.tensor([add_ids, sub_ids]), remote=remote):`.")

@@ -14,8 +14,8 @@ import torch
 from arena_cli.testing import CheckFailed, check
 from arena_course.function_vectors.generation import new_token_texts, space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, model_fixture, record_remote
-from arena_course.function_vectors.testing import sharp
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, recording
+from arena_course.function_vectors.testing import shared, sharp
 from arena_course.testing import check_sequence
 
 N_LAYERS, N_NEW = 3, 5
@@ -35,7 +35,7 @@ def _model():
     return sharp(tiny_gpt2, n_layers=N_LAYERS, std=0.3)
 
 
-model = model_fixture(_model)
+model = shared(_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +103,10 @@ def _run(student, model, prompt, steering, layer, coeff, **kwargs):
 
 
 def _compare(name, actual, expected, mistakes):
-    if actual == expected:
-        return
-    if callable(mistakes):  # computed only when needed: each is a generation
-        mistakes = mistakes()
-    diagnosis = next((label for label, value in mistakes.items() if actual == value), "")
-    raise CheckFailed(f"{name}: expected {expected!r}, got {actual!r}", diagnosis=diagnosis)
+    """The completions are the expected ones; else which mistake gives them (`mistakes` computed only then: each
+    is a generation)."""
+    if actual != expected:
+        raise CheckFailed(f"{name}: expected {expected!r}, got {actual!r}", diagnosis=matching_mistake(actual, mistakes))
 
 
 def test_unsteered_is_plain_generation(student, model, steering):
@@ -157,8 +155,7 @@ def test_several_completions(student, reference, model, steering):
 
 def test_passes_remote_on(student, steering):
     """Passes `remote` on to model.generate"""
-    model = _model()
-    calls = record_remote(model, methods=("trace",))  # model.generate opens its trace through model.trace
+    model, calls = recording(_model, methods=("trace",))  # model.generate opens its trace through model.trace
     _run(student, model, PROMPT, steering, LAYER, COEFF, remote=True)
     check_remote_everywhere(calls, "Write `model.generate(max_new_tokens=max_new_tokens, remote=remote, "
                             "**generate_kwargs)`.", what="model.generate")
