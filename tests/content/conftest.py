@@ -11,6 +11,8 @@ changes): each is trained once per session, in memory.
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -32,6 +34,28 @@ def pytest_collection_modifyitems(items):
         item.add_marker(pytest.mark.slow)
         shared = [name for name in SHARED_MODELS if name in fixtures]
         item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
+
+
+@pytest.fixture
+def offline_result(tmp_path):
+    """`offline_result(script, needed)`: run a result script in tmp_path offline (no NDIF_API_KEY, an empty
+    Hugging Face cache); it must print exactly one line, containing each of `needed`, and write nothing.
+    Returns its exit code."""
+
+    def run(script, needed) -> int:
+        env = {k: v for k, v in os.environ.items()
+               if k != "NDIF_API_KEY" and not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+        env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
+        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
+        for word in needed:
+            assert word in lines[0], f"{word!r} missing from: {lines[0]}"
+        assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+        return proc.returncode
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,6 @@ reference solutions.
   key print one line naming it, the two ways to get it and --tiny, and exit 1.
 """
 
-import os
-import subprocess
-import sys
 from argparse import Namespace
 from pathlib import Path
 
@@ -194,17 +191,7 @@ def test_unavailable_model_message_adds_tiny():
 
 
 @pytest.mark.parametrize("result, model", [(FV_RESULT, "GPT-J-6B"), (STEERING_RESULT, "GPT-2 XL")])
-def test_without_a_model_the_result_is_one_line(tmp_path, result, model):
+def test_without_a_model_the_result_is_one_line(offline_result, result, model):
     """Offline, with no NDIF_API_KEY and an empty Hugging Face cache, the result prints one line naming the
     model, NDIF and --tiny, exits 1, and writes nothing."""
-    env = {k: v for k, v in os.environ.items()
-           if k != "NDIF_API_KEY" and not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(result)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in [model, "NDIF_API_KEY", "Hugging Face cache", "--tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists()
+    assert offline_result(result, [model, "NDIF_API_KEY", "Hugging Face cache", "--tiny"]) == 1

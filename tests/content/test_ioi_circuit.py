@@ -7,9 +7,6 @@ code path (the paper's 26-head circuit and K sets) runs, here on a random 12-lay
 shape; and that without GPT-2 the result prints one line and exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -138,14 +135,6 @@ def test_head_validation_lines(trained_ioi_model, tiny_result):
     assert ioi_circuit.head_validation(trained_ioi_model, tiny_result.spec.circuit, Path("/nonexistent/x.py")) == []
 
 
-def test_offline_without_gpt2_prints_one_line(tmp_path):
+def test_offline_without_gpt2_prints_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line naming GPT-2 small and exits 1"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    assert "GPT-2 small" in lines[0] and "gpt2" in lines[0] and "--tiny" in lines[0], lines[0]
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    assert offline_result(RESULT, ["GPT-2 small", "gpt2", "--tiny"]) == 1

@@ -3,15 +3,8 @@
 import pytest
 import torch
 
-from arena_course.ioi.dataset import (
-    ABBA_TEMPLATES,
-    BABA_TEMPLATES,
-    NAMES,
-    IOIDataset,
-    IOIPrompt,
-    ioi_tokenizer,
-    name_token,
-)
+from arena_course.ioi.dataset import ABBA_TEMPLATES, BABA_TEMPLATES, NAMES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_course.ioi.dataset import name_token
 from arena_course.ioi.models import tiny_ioi_model
 
 

@@ -8,9 +8,6 @@ what the maps show, the position labels, the printed lines, that the PNGs are wr
 GPT-2 the result prints one line and exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -136,16 +133,8 @@ def test_wrong_grid_is_one_clear_error(setting, tmp_path):
     assert not list(tmp_path.iterdir()), "nothing should be written"
 
 
-def test_without_gpt2_one_line(tmp_path):
+def test_without_gpt2_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "09_patch_head_vectors.py --tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    needed = ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "09_patch_head_vectors.py --tiny"]
+    assert offline_result(RESULT, needed) == 1

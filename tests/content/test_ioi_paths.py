@@ -7,9 +7,6 @@ matters most (the name movers). These tests check what the two plots show, that 
 and that without GPT-2 the result prints one line and exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -102,16 +99,7 @@ def test_name_movers_helper():
     assert path_patching.n_prompts(True) == 100 and path_patching.n_prompts(False) == 20 and path_patching.n_prompts(False, 7) == 7
 
 
-def test_without_gpt2_one_line(tmp_path):
+def test_without_gpt2_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    assert offline_result(RESULT, ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]) == 1

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from arena_course.superposition import lm_sae
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable, tiny_model
+from arena_course.superposition import lm_sae
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULT = ROOT / "solutions" / "1_superposition" / "24_latent_logit_effect.py"
@@ -129,21 +129,11 @@ def test_pretrained_loading_failure_is_one_line():
         assert needed in message, f"{needed!r} missing from: {message}"
 
 
-def test_missing_weights_message(tmp_path):
+def test_missing_weights_message(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line naming what it needs and exits 1."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode != 0
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    line = lines[0]
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", lm_sae.SAE_REPO, lm_sae.SAE_ID, lm_sae.SAE_SIZE,
-                   "HF_HUB_OFFLINE=1", "network connection", "--tiny"]:
-        assert needed in line, f"{needed!r} missing from: {line}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the weights"
+    needed = ["GPT-2 small", "'gpt2'", "~550 MB", lm_sae.SAE_REPO, lm_sae.SAE_ID, lm_sae.SAE_SIZE, "HF_HUB_OFFLINE=1",
+              "network connection", "--tiny"]
+    assert offline_result(RESULT, needed) != 0
 
 
 def test_tiny_model_is_seeded_and_offline():
