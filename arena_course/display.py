@@ -1,8 +1,10 @@
-"""How the course's given code shows things: a training progress bar, and matplotlib figures saved to
-files. Shared by every chapter module."""
+"""How the course's given code shows things: a training progress bar, matplotlib figures saved to files,
+and a section's result: its command line (with `--tiny`) and the suffix that keeps `--tiny` files apart.
+Shared by every chapter."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,3 +61,21 @@ def save_figure(fig, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     pyplot().close(fig)
     return path
+
+
+def result_parser(description: str, tiny: str) -> argparse.ArgumentParser:
+    """The command line of a section's result: `description`, and `--tiny` (`tiny`: what it runs on then)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tiny", action="store_true", help=tiny)
+    return parser
+
+
+class TinySuffix:
+    """Mixin for what a section's result runs on (a dataclass with a `tiny` field): its `suffix`."""
+
+    tiny: bool
+
+    @property
+    def suffix(self) -> str:
+        """Appended to result file names, so tiny and real results don't overwrite each other."""
+        return "_tiny" if self.tiny else ""

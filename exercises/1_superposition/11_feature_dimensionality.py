@@ -76,7 +76,7 @@ if __name__ == "__main__":
     from pathlib import Path
 
     from arena_course.loading import load_sibling
-    from arena_course.superposition import plot_feature_dimensionality, train_toy_model
+    from arena_course.superposition.toy_models import plot_feature_dimensionality, train_toy_model
 
     ToyModel = load_sibling(__file__, "toy_model_forward").ToyModel
     generate_batch = load_sibling(__file__, "generate_batch").generate_batch

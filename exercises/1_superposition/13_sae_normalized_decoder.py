@@ -18,7 +18,7 @@ how much of direction j is present, and the penalty measures what we want. We do
   - the forward pass never uses W_dec directly, only `W_dec_normalized`, each row of W_dec divided by
     its norm. This is what you write, as a property of the SAE. Because the normalisation is part of
     the forward pass, gradients know about it: the loss cannot depend on a decoder row's length.
-  - after each optimiser step, the given training loop (`arena_course/sae.py`) writes
+  - after each optimiser step, the given training loop (`arena_course/superposition/toy_sae.py`) writes
     `W_dec_normalized` back into an untied W_dec, so the stored rows stay at length 1 too. (For a
     tied SAE that would rescale the encoder, so there only the property is used.)
 

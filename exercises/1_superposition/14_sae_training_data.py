@@ -41,7 +41,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from arena_course.sae import sparse_features
+from arena_course.superposition.toy_sae import sparse_features
 
 
 def sae_training_data(model: nn.Module, batch_size: int) -> Float[Tensor, "batch inst d_hidden"]:

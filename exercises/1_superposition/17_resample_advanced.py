@@ -93,7 +93,7 @@ if __name__ == "__main__":
     from pathlib import Path
 
     from arena_course.loading import load_sibling
-    from arena_course.sae import (
+    from arena_course.superposition.toy_sae import (
         feature_recovery,
         independent_decoder_init_,
         plot_resampling,

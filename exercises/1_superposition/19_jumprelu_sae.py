@@ -191,7 +191,7 @@ if __name__ == "__main__":
     from pathlib import Path
 
     from arena_course.loading import load_sibling
-    from arena_course.sae import evaluate_sae, plot_tradeoff, toy_model_for_sae, train_sae
+    from arena_course.superposition.toy_sae import evaluate_sae, plot_tradeoff, toy_model_for_sae, train_sae
 
     # Your autograd functions (exercise 18) replace the given ones used by JumpReLUToySAE.forward.
     jumprelu_autograd = load_sibling(__file__, "jumprelu_autograd")

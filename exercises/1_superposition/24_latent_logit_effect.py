@@ -45,7 +45,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from arena_course.sae_lm import SAE
+from arena_course.superposition.lm_sae import SAE
 
 
 def latent_logit_effect(
@@ -79,18 +79,18 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import sae_lm
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
+    from arena_course.superposition import lm_sae
 
-    args = sae_lm.result_args()
+    args = lm_sae.result_args()
     try:
-        setup = sae_lm.tiny_setup() if args.tiny else sae_lm.pretrained_setup()
+        setup = lm_sae.tiny_setup() if args.tiny else lm_sae.pretrained_setup()
     except ModelUnavailable as e:
         print(e, file=sys.stderr)  # one line: what is needed and how to get it
         sys.exit(1)
 
-    summary = sae_lm.run_result(
+    summary = lm_sae.run_result(
         setup,
         latent_activation_probability=load_sibling(__file__, "latent_activation_probability").latent_activation_probability,
         sae_reconstruction_loss=load_sibling(__file__, "sae_reconstruction_loss").sae_reconstruction_loss,

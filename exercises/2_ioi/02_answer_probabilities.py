@@ -40,7 +40,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 def answer_probabilities(
@@ -66,18 +66,18 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import ioi, ioi_attribution
+    from arena_course.ioi import attribution, results
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = ioi.result_args()
+    args = results.result_args()
     try:
-        setting = ioi.result_setting(args.tiny, args.prompts)
+        setting = results.result_setting(args.tiny, args.prompts)
     except ModelUnavailable as e:
-        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)
+        print(results.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)
         sys.exit(1)
 
-    summary = ioi_attribution.run_task_result(
+    summary = attribution.run_task_result(
         setting,
         ioi_logit_diff=load_sibling(__file__, "ioi_logit_diff").ioi_logit_diff,
         answer_probabilities=answer_probabilities,
@@ -86,7 +86,7 @@ if __name__ == "__main__":
     for path in summary.paths:
         print(f"Wrote {path}")
     print(f"{setting.model_name}, {len(setting.clean)} prompts.")
-    print(ioi_attribution.task_report(summary))
+    print(attribution.task_report(summary))
     print(
         "Look for: nearly every prompt right of 0 in the plot, and P(IO) far above P(S); in the worst prompts, "
         "which templates they come from and whether the model's top prediction ('top') is still the right name."

@@ -43,7 +43,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 def logit_diff_directions(model, data: IOIDataset) -> Float[Tensor, "batch d_model"]:
@@ -62,7 +62,7 @@ def logit_diff_directions(model, data: IOIDataset) -> Float[Tensor, "batch d_mod
 if __name__ == "__main__":
     # A check on an untrained tiny model: the logit difference is the dot product of the final
     # LayerNorm's output with your directions (b_U is 0 in an untrained model).
-    from arena_course.ioi import tiny_ioi_model
+    from arena_course.ioi.models import tiny_ioi_model
 
     model = tiny_ioi_model()
     model.enable_compatibility_mode(disable_warnings=True)

@@ -70,7 +70,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 # Given (exercise 1, solved): the logit difference at each prompt's end position.
@@ -116,7 +116,7 @@ if __name__ == "__main__":
     # corrupted run, which must be exactly 1 and 0. The section's result is exercise 9's file.
     from functools import partial
 
-    from arena_course.ioi import tiny_ioi_model
+    from arena_course.ioi.models import tiny_ioi_model
 
     model = tiny_ioi_model()
     clean = IOIDataset.generate(model.tokenizer, 8)

@@ -40,7 +40,7 @@ Which positions each circuit head keeps is given by its class: `positions[cls]` 
     duplicate token          0.1 0.10 3.0                             S2
     previous token           2.2 4.11                                 S1+1
 
-(arena_course/ioi_circuit.py has them as `GPT2_CIRCUIT` and `GPT2_POSITIONS`.)
+(arena_course/ioi/circuit.py has them as `GPT2_CIRCUIT` and `GPT2_POSITIONS`.)
 
 Where to intervene: `blocks.{L}.attn.hook_z`, shape (batch, seq, head, d_head), each head's weighted
 sum of values before the output matrix W_O. Head h's contribution to the residual stream is
@@ -68,7 +68,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 def mean_ablate_outside_circuit(

@@ -28,7 +28,7 @@ real token, so switching changes nothing else:
     model.set_attn_implementation("eager")             # on a loaded model (what `use_eager_attention` does)
     TransformersModel(name, attn_implementation="eager", ...)   # or when loading it
 
-The tests and the result call `use_eager_attention(model)` (from arena_course.fv_basics) before calling
+The tests and the result call `use_eager_attention(model)` (from arena_course.function_vectors.models) before calling
 your function; you can assume it. If you see "'NoneType' object is not subscriptable" when you
 experiment, the model is still on sdpa. (Another way to read the same tensor: run the trace with
 `output_attentions=True` and read `model.output.attentions[L]`; it too needs eager attention.)
@@ -57,7 +57,7 @@ prompt and head. Correct answers sum to 1 over the last dimension and are 0 afte
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.fv_basics import use_eager_attention  # noqa: F401  (for your own experiments: see above)
+from arena_course.function_vectors.models import use_eager_attention  # noqa: F401  (for your own experiments: see above)
 
 
 def attention_patterns(

@@ -50,7 +50,7 @@ Face cache; without either it says so in one line. With `--tiny` it runs on the 
 singular_plural and english_french share ("cat" -> "cats" or "chat"), where only h can tell the model which
 task is meant. That model was
 trained to carry the task at block 1 (a model that small trained on ICL prompts alone forms no h that
-transfers; arena_course/fv_hidden_states.py says more), so its curve checks your code rather than
+transfers; arena_course/function_vectors/hidden_states.py says more), so its curve checks your code rather than
 discovering anything; GPT-J's is the real experiment.
 
     python exercises/3_function_vectors/07_hidden_state_logprobs.py [--tiny] [--task TASK] [--layer L]
@@ -100,19 +100,19 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import fv_hidden_states
+    from arena_course.function_vectors import hidden_states
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = fv_hidden_states.result_args()
+    args = hidden_states.result_args()
     try:
-        setting = fv_hidden_states.result_setting(args.tiny, task=args.task)
+        setting = hidden_states.result_setting(args.tiny, task=args.task)
     except ModelUnavailable as e:
         print(e, file=sys.stderr)  # one line: what is needed and how to get it
         sys.exit(1)
 
     try:
-        summary = fv_hidden_states.run_result(
+        summary = hidden_states.run_result(
             setting,
             patch_hidden_state=load_sibling(__file__, "patch_hidden_state").patch_hidden_state,
             hidden_state_one_pass=load_sibling(__file__, "hidden_state_one_pass").hidden_state_one_pass,
@@ -120,7 +120,7 @@ if __name__ == "__main__":
             out_dir=Path("results/function_vectors"),
             layer=args.layer,
         )
-    except fv_hidden_states.LayerOutOfRange as e:  # a --layer the model doesn't have
+    except hidden_states.LayerOutOfRange as e:  # a --layer the model doesn't have
         print(e, file=sys.stderr)
         sys.exit(2)
     print(summary.report)

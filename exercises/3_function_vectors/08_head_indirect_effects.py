@@ -69,7 +69,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.function_vectors import ICLDataset, answer_token_ids
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids
 
 
 def mean_head_outputs(

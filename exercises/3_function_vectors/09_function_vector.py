@@ -47,7 +47,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.function_vectors import ICLDataset
+from arena_course.function_vectors.tasks import ICLDataset
 
 
 def function_vector(

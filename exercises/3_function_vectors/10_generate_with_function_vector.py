@@ -64,7 +64,7 @@ Without a model it prints one line saying what it needs and stops.
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.fv_vectors import new_token_texts, prompt_width
+from arena_course.function_vectors.generation import new_token_texts, prompt_width
 
 
 def generate_with_function_vector(
@@ -101,19 +101,19 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import fv_vectors
+    from arena_course.function_vectors import vectors
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = fv_vectors.function_vector_args()
+    args = vectors.function_vector_args()
     try:
-        setup = fv_vectors.function_vector_setup(args)
+        setup = vectors.function_vector_setup(args)
     except ModelUnavailable as e:
         print(e, file=sys.stderr)  # one line: what is needed and how to get it
         sys.exit(1)
 
     effects_module = load_sibling(__file__, "head_indirect_effects")
-    summary = fv_vectors.run_function_vector_result(
+    summary = vectors.run_function_vector_result(
         setup,
         head_indirect_effects=effects_module.head_indirect_effects,
         function_vector=load_sibling(__file__, "function_vector").function_vector,

@@ -43,7 +43,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.fv_vectors import space_token_id, with_bos
+from arena_course.function_vectors.generation import space_token_id, with_bos
 
 
 def steering_vector(

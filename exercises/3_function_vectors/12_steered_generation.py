@@ -58,7 +58,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.fv_vectors import new_token_texts, with_bos
+from arena_course.function_vectors.generation import new_token_texts, with_bos
 
 
 def steered_generation(
@@ -107,18 +107,18 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import fv_vectors
+    from arena_course.function_vectors import steering
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = fv_vectors.steering_args()
+    args = steering.steering_args()
     try:
-        setup = fv_vectors.steering_setup(args)
+        setup = steering.steering_setup(args)
     except ModelUnavailable as e:
         print(e, file=sys.stderr)  # one line: what is needed and how to get it
         sys.exit(1)
 
-    summary = fv_vectors.run_steering_result(
+    summary = steering.run_steering_result(
         setup,
         steering_vector=load_sibling(__file__, "steering_vector").steering_vector,
         steered_generation=steered_generation,

@@ -63,7 +63,7 @@ if __name__ == "__main__":
     from pathlib import Path
 
     from arena_course.loading import load_sibling
-    from arena_course.superposition import plot_neuron_weights, train_toy_model
+    from arena_course.superposition.toy_models import plot_neuron_weights, train_toy_model
 
     NeuronModel = load_sibling(__file__, "neuron_model_forward").NeuronModel
     generate_batch = load_sibling(__file__, "generate_batch").generate_batch

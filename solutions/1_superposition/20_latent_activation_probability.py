@@ -16,7 +16,7 @@ and the SAE rewrites it as a sparse combination of d_sae >> d_model latent direc
     x̂       = latents @ W_dec + b_dec
 
 `sae.encode(x)` computes the first line, `sae.decode(latents)` the second (the SAE class is in
-arena_course/sae_lm.py; SAELens' pretrained SAEs have the same attributes and methods).
+arena_course/superposition/lm_sae.py; SAELens' pretrained SAEs have the same attributes and methods).
 
 The first thing to look at in a trained SAE is how often each latent fires: its *activation
 probability* (or "density"), the fraction of tokens on which it is > 0. A latent that never fires is
@@ -32,7 +32,7 @@ The recipe, with the shapes:
     sae.encode        (batch, seq - 1, d_sae)
     fraction > 0, over batch and positions  ->  (d_sae,)
 
-**BOS is left out** of every statistic in this section (see arena_course/sae_lm.py): the residual
+**BOS is left out** of every statistic in this section (see arena_course/superposition/lm_sae.py): the residual
 stream at the first position is unlike any other (in GPT-2 its norm is many times larger) and would
 distort the counts. So a correct answer is a float tensor of shape (d_sae,), every value in [0, 1] and a
 multiple of 1 / (batch × (seq - 1)).
@@ -45,7 +45,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from arena_course.sae_lm import SAE
+from arena_course.superposition.lm_sae import SAE
 
 
 def latent_activation_probability(
@@ -87,7 +87,7 @@ def latent_activation_probability(
 
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE. The section's result is exercise 24's.
-    from arena_course.sae_lm import quick_setup
+    from arena_course.superposition.lm_sae import quick_setup
 
     setup = quick_setup()
     with torch.no_grad():

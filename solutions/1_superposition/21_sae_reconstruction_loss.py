@@ -36,7 +36,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from arena_course.sae_lm import SAE
+from arena_course.superposition.lm_sae import SAE
 
 
 def sae_reconstruction_loss(
@@ -85,7 +85,7 @@ def sae_reconstruction_loss(
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE (a bad reconstruction: FVU above 1).
     # The section's result is exercise 24's.
-    from arena_course.sae_lm import quick_setup
+    from arena_course.superposition.lm_sae import quick_setup
 
     setup = quick_setup()
     with torch.no_grad():

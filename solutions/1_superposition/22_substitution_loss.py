@@ -18,7 +18,7 @@ still wreck the predictions. So we splice the SAE into the model and measure the
 
 and report how much of the gap the SAE closes, the **loss recovered**
 (zero_ablated - with_sae) / (zero_ablated - clean): 100% is as good as the real activations, 0% no
-better than deleting them. (`loss_recovered` in arena_course/sae_lm.py computes it from your three
+better than deleting them. (`loss_recovered` in arena_course/superposition/lm_sae.py computes it from your three
 numbers; the section's result reports it.)
 
 **The next-token loss.** The logits at position t predict token t + 1, so the loss pairs
@@ -44,7 +44,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from arena_course.sae_lm import SAE
+from arena_course.superposition.lm_sae import SAE
 
 
 def substitution_loss(
@@ -94,7 +94,7 @@ def substitution_loss(
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE: all three losses are about
     # log(vocabulary size), since the model has learned nothing. The section's result is exercise 24's.
-    from arena_course.sae_lm import loss_recovered, quick_setup
+    from arena_course.superposition.lm_sae import loss_recovered, quick_setup
 
     setup = quick_setup()
     with torch.no_grad():

@@ -12,7 +12,7 @@ travel, it is probably a "capital city" latent. (Only a first look: top activati
 latent responds to at its strongest, not everything it does.)
 
 Your function finds, for one latent, the k (batch, position) pairs of a token batch where it is
-largest, with those activations, strongest first. The given code in arena_course/sae_lm.py
+largest, with those activations, strongest first. The given code in arena_course/superposition/lm_sae.py
 (`format_context`) turns each pair into the text around it, and the section's result prints them.
 
 Shapes and steps:
@@ -35,7 +35,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from arena_course.sae_lm import SAE
+from arena_course.superposition.lm_sae import SAE
 
 
 def top_activating_tokens(
@@ -82,7 +82,7 @@ def top_activating_tokens(
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE (so the latent means nothing).
     # The section's result is exercise 24's.
-    from arena_course.sae_lm import format_context, quick_setup
+    from arena_course.superposition.lm_sae import format_context, quick_setup
 
     setup = quick_setup()
     with torch.no_grad():

@@ -37,9 +37,9 @@ GPT-2 small is loaded with `TransformerBridge.boot_transformers("gpt2")` followe
 weights folded into the next layer, weights centred) and gives the familiar hook names
 (`blocks.3.attn.hook_z`, `ln_final.hook_scale`, ...). The course's `arena_course.models.load_pretrained
 ("gpt2")` does both. The hidden tests use a tiny randomly initialised bridge over a word-level vocabulary
-(`arena_course.ioi.tiny_ioi_model()`): same interface, no download.
+(`arena_course.ioi.models.tiny_ioi_model()`): same interface, no download.
 
-**The data: an IOIDataset.** `arena_course.ioi.IOIDataset.generate(model.tokenizer, n)` builds n
+**The data: an IOIDataset.** `arena_course.ioi.dataset.IOIDataset.generate(model.tokenizer, n)` builds n
 prompts from the paper's templates (alternating BABA and ABBA; `order="BABA"` for one kind only). It
 gives you:
 
@@ -80,7 +80,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 def ioi_logit_diff(
@@ -119,7 +119,7 @@ if __name__ == "__main__":
     # A first look, on an untrained tiny model (no download, instant): one prompt's tokens with the named
     # positions marked, and the logit differences (about 0: an untrained model has no preference).
     # The section's result, on GPT-2 small or the trained tiny model, is exercise 2's file.
-    from arena_course.ioi import tiny_ioi_model
+    from arena_course.ioi.models import tiny_ioi_model
 
     model = tiny_ioi_model()
     data = IOIDataset.generate(model.tokenizer, 6)

@@ -56,7 +56,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 def residual_stack_to_logit_diff(
@@ -102,7 +102,7 @@ def residual_stack_to_logit_diff(
 if __name__ == "__main__":
     # A check on an untrained tiny model (compatibility mode, as the results use): the final residual
     # stream's attribution is the mean logit difference, and the per-layer pieces add up to it.
-    from arena_course.ioi import tiny_ioi_model
+    from arena_course.ioi.models import tiny_ioi_model
     from arena_course.loading import load_sibling
 
     ioi_logit_diff = load_sibling(__file__, "ioi_logit_diff").ioi_logit_diff

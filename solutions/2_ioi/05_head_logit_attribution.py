@@ -49,8 +49,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
-from arena_course.ioi_attribution import residual_stack_to_logit_diff  # exercise 4's answer, given
+from arena_course.ioi.attribution import residual_stack_to_logit_diff  # exercise 4's answer, given
+from arena_course.ioi.dataset import IOIDataset
 
 
 def head_logit_attribution(
@@ -95,18 +95,18 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import ioi, ioi_attribution
+    from arena_course.ioi import attribution, results
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = ioi.result_args()
+    args = results.result_args()
     try:
-        setting = ioi.result_setting(args.tiny, args.prompts)
+        setting = results.result_setting(args.tiny, args.prompts)
     except ModelUnavailable as e:
-        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)
+        print(results.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)
         sys.exit(1)
 
-    summary = ioi_attribution.run_attribution_result(
+    summary = attribution.run_attribution_result(
         setting,
         ioi_logit_diff=load_sibling(__file__, "ioi_logit_diff").ioi_logit_diff,
         logit_diff_directions=load_sibling(__file__, "logit_diff_directions").logit_diff_directions,
@@ -116,7 +116,7 @@ if __name__ == "__main__":
     )
     for path in summary.paths:
         print(f"Wrote {path}")
-    print(ioi_attribution.attribution_report(summary))
+    print(attribution.attribution_report(summary))
     print(
         "Layers: the accumulated line should climb to the model's logit difference in the last layers, and the "
         "bars say which attention layers write it.\nHeads: a few heads should stand out"

@@ -126,19 +126,19 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import ioi, ioi_patching
+    from arena_course.ioi import patching, results
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = ioi.result_args()
+    args = results.result_args()
     try:
-        setting = ioi.result_setting(args.tiny, args.prompts)
+        setting = results.result_setting(args.tiny, args.prompts)
     except ModelUnavailable as e:
-        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
+        print(results.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
         sys.exit(1)
 
     metrics = load_sibling(__file__, "ioi_metric")
-    summary = ioi_patching.run_result(
+    summary = patching.run_result(
         setting,
         ioi_logit_diff=metrics.ioi_logit_diff,
         ioi_metric=metrics.ioi_metric,
@@ -147,4 +147,4 @@ if __name__ == "__main__":
         patch_head_vectors=patch_head_vectors,
         out_dir=Path("results/ioi"),
     )
-    print("\n".join(ioi_patching.describe(summary)))
+    print("\n".join(patching.describe(summary)))

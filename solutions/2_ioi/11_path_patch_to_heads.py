@@ -82,7 +82,7 @@ from jaxtyping import Float
 from torch import Tensor
 from transformer_lens import ActivationCache
 
-from arena_course.ioi import IOIDataset
+from arena_course.ioi.dataset import IOIDataset
 
 
 # Given (exercise 10, solved): the z hooks, the two caches, and the freezing hook.
@@ -188,18 +188,18 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import ioi, ioi_paths
+    from arena_course.ioi import path_patching, results
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = ioi.result_args()
+    args = results.result_args()
     try:
-        setting = ioi.result_setting(args.tiny, ioi_paths.n_prompts(args.tiny, args.prompts))
+        setting = results.result_setting(args.tiny, path_patching.n_prompts(args.tiny, args.prompts))
     except ModelUnavailable as e:
-        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
+        print(results.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
         sys.exit(1)
 
-    summary = ioi_paths.run_result(
+    summary = path_patching.run_result(
         setting,
         ioi_logit_diff=load_sibling(__file__, "ioi_logit_diff").ioi_logit_diff,
         ioi_metric=load_sibling(__file__, "ioi_metric").ioi_metric,

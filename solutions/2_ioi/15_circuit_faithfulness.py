@@ -29,7 +29,7 @@ average of per-prompt ratios (a prompt where the model's logit difference is nea
 it reads each prompt's logits at its own end position (`data.word_idx["end"]`: prompts are padded on
 the right, so that is not always position -1).
 
-Return a `Faithfulness(full, circuit, ratio, gap)` (a named tuple from arena_course/ioi_circuit.py) of
+Return a `Faithfulness(full, circuit, ratio, gap)` (a named tuple from arena_course/ioi/circuit.py) of
 Python floats: F(M), F(C), F(C) / F(M), |F(M) − F(C)|.
 """
 
@@ -37,8 +37,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset
-from arena_course.ioi_circuit import Faithfulness
+from arena_course.ioi.circuit import Faithfulness
+from arena_course.ioi.dataset import IOIDataset
 
 
 # Given: exercise 01, solved. Logit of IO minus logit of S at each prompt's end position.

@@ -18,7 +18,7 @@ the other heads of v's class, the ones that would stand in for it), and scores
 
 where C \ S is the circuit with the heads of S taken out (mean-ablated like everything outside the
 circuit) and F is the average logit difference with everything outside the circuit mean-ablated. K is
-chosen per head (`GPT2_K_SETS` in arena_course/ioi_circuit.py has the paper's; K can be empty). A head
+chosen per head (`GPT2_K_SETS` in arena_course/ioi/circuit.py has the paper's; K can be empty). A head
 with a large score matters; the paper finds a clear effect for every one of its 26 heads.
 
 What you write: the set arithmetic and the two evaluations per head. F itself is given to you as a
@@ -32,7 +32,7 @@ Return a dict {(layer, head): score} with a Python float for every head of the c
 
 Then run this file, the section's result: your exercises 01, 14, 15 and 16 on GPT-2 small (~550 MB,
 downloaded once; a few minutes on a laptop CPU), or, with `--tiny`, on a small model trained on IOI in
-seconds, whose own circuit is first found with knockouts (arena_course/ioi_circuit.py, `find_circuit`):
+seconds, whose own circuit is first found with knockouts (arena_course/ioi/circuit.py, `find_circuit`):
 
     python exercises/2_ioi/16_minimality_scores.py [--tiny] [--prompts N]
 
@@ -89,19 +89,19 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from arena_course import ioi, ioi_circuit
+    from arena_course.ioi import circuit, results
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = ioi.result_args()
+    args = results.result_args()
     try:
         # Means per template need a few prompts per template: 100 on GPT-2, 300 on the (fast) tiny model.
-        setting = ioi.result_setting(args.tiny, args.prompts or (300 if args.tiny else 100))
+        setting = results.result_setting(args.tiny, args.prompts or (300 if args.tiny else 100))
     except ModelUnavailable as e:
-        print(ioi.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
+        print(results.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
         sys.exit(1)
 
-    result = ioi_circuit.run_result(
+    result = circuit.run_result(
         setting,
         ioi_logit_diff=load_sibling(__file__, "ioi_logit_diff").ioi_logit_diff,
         mean_ablate_outside_circuit=load_sibling(__file__, "mean_ablate_outside_circuit").mean_ablate_outside_circuit,
@@ -112,7 +112,7 @@ if __name__ == "__main__":
     )
     for path in result.paths:
         print(f"Wrote {path}")
-    for line in ioi_circuit.describe(result) + ioi_circuit.head_validation(setting.model, result.spec.circuit, __file__):
+    for line in circuit.describe(result) + circuit.head_validation(setting.model, result.spec.circuit, __file__):
         print(line)
     print(
         "circuit: the circuit's bar should be close to the full model's (the paper: F(C)/F(M) about 87% on "

@@ -18,7 +18,7 @@ that adding that vector to a prompt with no examples at all makes the model do t
 replicate that. The tool is nnsight, which lets you read and edit any activation of a PyTorch model from
 a few lines of ordinary code, on your own machine or remotely on NDIF's servers for models too big for it.
 
-The prompts. `arena_course.function_vectors` has five word-pair tasks (`task_names()`: antonyms,
+The prompts. `arena_course.function_vectors.tasks` has five word-pair tasks (`task_names()`: antonyms,
 country_capital, english_french, present_past, singular_plural) and `ICLDataset`, which builds batches of
 ICL prompts from them:
 

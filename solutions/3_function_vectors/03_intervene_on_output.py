@@ -104,18 +104,18 @@ if __name__ == "__main__":
     # (NDIF or a local copy), or with --tiny on a tiny GPT-J trained on the chapter's ICL prompts.
     import sys
 
-    from arena_course import fv_basics
+    from arena_course.function_vectors import nnsight_basics
     from arena_course.loading import load_sibling
     from arena_course.models import ModelUnavailable
 
-    args = fv_basics.result_args()
+    args = nnsight_basics.result_args()
     try:
-        setting = fv_basics.result_setting(tiny=args.tiny)
+        setting = nnsight_basics.result_setting(tiny=args.tiny)
     except ModelUnavailable as e:
         print(e, file=sys.stderr)  # one line: what is needed and how to get it
         sys.exit(1)
 
-    fv_basics.run_result(
+    nnsight_basics.run_result(
         setting,
         trace_and_save=load_sibling(__file__, "trace_and_save").trace_and_save,
         attention_patterns=load_sibling(__file__, "attention_patterns").attention_patterns,

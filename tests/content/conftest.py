@@ -11,6 +11,8 @@ changes): each is trained once per session, in memory.
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -34,6 +36,28 @@ def pytest_collection_modifyitems(items):
         item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
 
 
+@pytest.fixture
+def offline_result(tmp_path):
+    """`offline_result(script, needed)`: run a result script in tmp_path offline (no NDIF_API_KEY, an empty
+    Hugging Face cache); it must print exactly one line, containing each of `needed`, and write nothing.
+    Returns its exit code."""
+
+    def run(script, needed) -> int:
+        env = {k: v for k, v in os.environ.items()
+               if k != "NDIF_API_KEY" and not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+        env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
+        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
+        for word in needed:
+            assert word in lines[0], f"{word!r} missing from: {lines[0]}"
+        assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+        return proc.returncode
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def seed() -> int:
     """The seed of every model trained by these tests (ARENA_TEST_SEED, default 0)."""
@@ -44,7 +68,7 @@ def seed() -> int:
 def trained_ioi_model(seed):
     """The tiny model that `--tiny` IOI results run on (seed 0 is theirs), trained once per test session
     (~30 s), in compatibility mode like the results use it. Tests must not modify it."""
-    from arena_course.ioi import trained_tiny_ioi_model
+    from arena_course.ioi.models import trained_tiny_ioi_model
 
     model = trained_tiny_ioi_model(cache_dir=None, progress=False, seed=seed)
     model.enable_compatibility_mode(disable_warnings=True)
@@ -55,7 +79,7 @@ def trained_ioi_model(seed):
 def trained_icl_model(seed):
     """The tiny GPT-J that chapter 3's `--tiny` results run on (seed 0 is theirs), trained once per test
     session (~30 s)."""
-    from arena_course.function_vectors import trained_tiny_icl_gptj
+    from arena_course.function_vectors.models import trained_tiny_icl_gptj
 
     return trained_tiny_icl_gptj(cache_dir=None, progress=False, seed=seed)
 
@@ -63,6 +87,6 @@ def trained_icl_model(seed):
 @pytest.fixture(scope="session")
 def steering_model(seed):
     """The tiny GPT-2 that `--tiny` steering runs on (seed 0 is its), trained once per test session."""
-    from arena_course import fv_vectors
+    from arena_course.function_vectors import steering
 
-    return fv_vectors.trained_tiny_steering_model(cache_dir=None, progress=False, seed=seed)
+    return steering.trained_tiny_steering_model(cache_dir=None, progress=False, seed=seed)

@@ -1,5 +1,5 @@
 """Function vectors, section 1 (nnsight basics): the result with the reference solutions at reduced scale,
-the answer ids and the training recipe of the shared --tiny model (arena_course/function_vectors.py), the
+the answer ids and the training recipe of the shared --tiny model (arena_course/function_vectors/models.py), the
 test helpers the chapter's hidden tests use, and the one-line message without a model."""
 
 import os
@@ -11,15 +11,9 @@ import pytest
 import torch
 
 from arena_cli.testing import load_module
-from arena_course import fv_basics
-from arena_course.function_vectors import (
-    ICLDataset,
-    answer_token_ids,
-    load_word_pairs,
-    task_names,
-    tiny_gptj,
-    train_tiny_icl_gptj,
-)
+from arena_course.function_vectors import models, nnsight_basics, testing
+from arena_course.function_vectors.models import tiny_gptj, train_tiny_icl_gptj
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs, task_names
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions" / "3_function_vectors"
@@ -35,9 +29,9 @@ def reference():
 
 def test_result_on_a_tiny_model(reference, tmp_path, capsys):
     """The result runs the three functions: a table row per prompt, accuracies, attention shares, the PNG"""
-    model = fv_basics.use_eager_attention(tiny_gptj(0, n_layers=2, d_model=32, n_heads=4))
-    setting = fv_basics.ResultSetting(model, remote=False, tiny=True)
-    summary = fv_basics.run_result(setting, **reference, n_per_task=2, n_prepended=3, out_dir=tmp_path)
+    model = models.use_eager_attention(tiny_gptj(0, n_layers=2, d_model=32, n_heads=4))
+    setting = nnsight_basics.ResultSetting(model, remote=False, tiny=True)
+    summary = nnsight_basics.run_result(setting, **reference, n_per_task=2, n_prepended=3, out_dir=tmp_path)
     n_prompts = 2 * len(task_names())
     lines = summary.table.splitlines()
     assert len(lines) == 2 + n_prompts + 2  # header, rule, one row per prompt, accuracy and sweep lines
@@ -58,9 +52,9 @@ def test_result_on_a_tiny_model(reference, tmp_path, capsys):
 def test_remote_without_attention_weights_still_gives_the_table(reference, tmp_path, capsys):
     """Remotely, a model whose attention returns no pattern (sdpa) is reported in one line; the table still runs"""
     model = tiny_gptj(0, n_layers=2, d_model=32, n_heads=4)  # sdpa: attn.output[1] is None
-    calls = fv_basics.record_remote(model)  # "remote" traces run locally
-    setting = fv_basics.ResultSetting(model, remote=True, tiny=False)
-    summary = fv_basics.run_result(setting, **reference, n_per_task=1, n_prepended=2, out_dir=tmp_path)
+    calls = testing.record_remote(model)  # "remote" traces run locally
+    setting = nnsight_basics.ResultSetting(model, remote=True, tiny=False)
+    summary = nnsight_basics.run_result(setting, **reference, n_per_task=1, n_prepended=2, out_dir=tmp_path)
     assert calls and all(calls)  # every trace was asked to run remotely
     assert summary.answer_attention is None
     assert [p.name for p in summary.paths] == ["predictions.txt"]
@@ -73,7 +67,7 @@ def test_answer_positions_are_the_examples_answers():
     tokenizer = tiny_gptj(0).tokenizer
     data = ICLDataset(load_word_pairs("antonyms"), 1, 3, seed=0)
     tokens = tokenizer.convert_ids_to_tokens(tokenizer(data.prompts[0]).input_ids)
-    positions = fv_basics.answer_positions(tokens)
+    positions = nnsight_basics.answer_positions(tokens)
     assert [tokens[p] for p in positions] == [y for _, y in data.examples[0]]
 
 
@@ -122,7 +116,7 @@ def test_record_remote_and_call_traced():
     from arena_cli.testing import CheckFailed
 
     model = tiny_gptj(0)
-    calls = fv_basics.record_remote(model)
+    calls = testing.record_remote(model)
     prompts = ICLDataset(load_word_pairs("antonyms"), 2, 1, seed=0).prompts
     with model.trace(prompts, remote=True):
         logits = model.lm_head.output.save()
@@ -134,13 +128,13 @@ def test_record_remote_and_call_traced():
         return hidden
 
     with pytest.raises(CheckFailed) as failure:
-        fv_basics.call_traced(forgets_to_save, model, prompts)
-    assert failure.value.diagnosis == fv_basics.NOT_SAVED
+        testing.call_traced(forgets_to_save, model, prompts)
+    assert failure.value.diagnosis == testing.NOT_SAVED
 
 
 def test_sharpened_predictions_vary():
     """sharpened() makes a random tiny model's last-position predictions differ between prompts"""
-    model = fv_basics.sharpened(tiny_gptj(0, n_layers=3))
+    model = testing.sharpened(tiny_gptj(0, n_layers=3))
     prompts = ICLDataset(load_word_pairs("antonyms"), 8, 2, seed=0).prompts
     with model.trace(prompts):
         predictions = model.lm_head.output[:, -1].argmax(-1).save()

@@ -1,5 +1,5 @@
-"""Chapter 3's given code (arena_course/function_vectors.py): task files, ICL prompts, tiny models, and
-the one-line message when the real model can't be had."""
+"""Chapter 3's given code (arena_course/function_vectors/tasks.py, models.py): task files, ICL prompts, tiny
+models, and the one-line message when the real model can't be had."""
 
 import os
 import subprocess
@@ -8,15 +8,8 @@ import sys
 import pytest
 import torch
 
-from arena_course.function_vectors import (
-    ICLDataset,
-    fv_tokenizer,
-    fv_words,
-    load_word_pairs,
-    task_names,
-    tiny_gpt2,
-    tiny_gptj,
-)
+from arena_course.function_vectors.models import fv_tokenizer, fv_words, tiny_gpt2, tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs, task_names
 
 
 def test_every_task_file_is_well_formed_and_in_the_tiny_vocabulary():
@@ -80,7 +73,7 @@ def test_tiny_models_trace_with_gpt_module_names(build):
 
 
 def test_without_weights_or_key_the_real_model_is_one_line(tmp_path):
-    code = "from arena_course.function_vectors import load_fv_model\nload_fv_model()\n"
+    code = "from arena_course.function_vectors.models import load_fv_model\nload_fv_model()\n"
     env = {k: v for k, v in os.environ.items() if k != "NDIF_API_KEY"}
     env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

@@ -9,22 +9,14 @@
 - Without a model or key the real run prints one line (naming GPT-J, NDIF, the cache and --tiny), exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from arena_course import fv_hidden_states as fvh
-from arena_course.function_vectors import (
-    TINY_TASK_VECTOR_BLOCK,
-    ICLDataset,
-    answer_token_ids,
-    load_word_pairs,
-    tiny_gptj,
-)
+from arena_course.function_vectors import hidden_states as fvh
+from arena_course.function_vectors.models import TINY_TASK_VECTOR_BLOCK, tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable
 
@@ -184,17 +176,7 @@ def test_unavailable_model_message_adds_tiny():
     assert "\n" not in message and "Needs GPT-J-6B" in message and "07_hidden_state_logprobs.py --tiny" in message
 
 
-def test_without_a_model_the_result_is_one_line(tmp_path):
+def test_without_a_model_the_result_is_one_line(offline_result):
     """Offline, with no NDIF_API_KEY and an empty Hugging Face cache, the result prints one line naming the
     model, NDIF and --tiny, exits 1, and writes nothing."""
-    env = {k: v for k, v in os.environ.items()
-           if k != "NDIF_API_KEY" and not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in ["GPT-J-6B", "NDIF_API_KEY", "Hugging Face cache", "--tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists()
+    assert offline_result(RESULT, ["GPT-J-6B", "NDIF_API_KEY", "Hugging Face cache", "--tiny"]) == 1

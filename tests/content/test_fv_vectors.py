@@ -13,18 +13,16 @@ reference solutions.
   key print one line naming it, the two ways to get it and --tiny, and exit 1.
 """
 
-import os
-import subprocess
-import sys
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
 import torch
 
-from arena_course import fv_vectors
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gpt2, tiny_gptj
-from arena_course.fv_basics import sharpened
+from arena_course.function_vectors import generation, steering, vectors
+from arena_course.function_vectors.models import tiny_gpt2, tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.testing import sharpened
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable
 
@@ -52,13 +50,13 @@ def fv_summary(tmp_path_factory):
     torch.manual_seed(0)
     model = sharpened(tiny_gptj(0, n_layers=2), std=0.3)
     pairs = load_word_pairs("antonyms")
-    setup = fv_vectors.FunctionVectorSetup(
+    setup = vectors.FunctionVectorSetup(
         model=model, remote=False, tiny=True, name="a tiny random GPT-J", task="antonyms",
         dataset=ICLDataset(pairs, 8, 3, seed=0), zero_shot=ICLDataset(pairs, 6, 0, seed=1),
         layer=0, k=3, max_new_tokens=3,
     )
     out = tmp_path_factory.mktemp("fv")
-    return setup, fv_vectors.run_function_vector_result(setup, **_fv_functions(), out_dir=out), out
+    return setup, vectors.run_function_vector_result(setup, **_fv_functions(), out_dir=out), out
 
 
 def test_function_vector_result_writes_the_heatmap(fv_summary):
@@ -80,15 +78,15 @@ def test_function_vector_result_top_heads_and_table(fv_summary):
         assert float(summary.effects[layer, head]) == pytest.approx(value)
     assert summary.fv.shape == (setup.model.config.n_embd,)
     assert len(summary.rows) == len(setup.zero_shot)
-    assert summary.correct_with == sum(fv_vectors.first_word(f) == a for _, a, _, f in summary.rows)
+    assert summary.correct_with == sum(vectors.first_word(f) == a for _, a, _, f in summary.rows)
     assert "with the function vector" in summary.report and "First word right" in summary.report
 
 
 def test_first_word():
     """A completion's first word, without punctuation or case: what the table compares with the answer."""
-    assert fv_vectors.first_word(" Cold.\n\nQ: hot") == "cold"
-    assert fv_vectors.first_word("cold") == "cold"
-    assert fv_vectors.first_word("\n") == ""
+    assert vectors.first_word(" Cold.\n\nQ: hot") == "cold"
+    assert vectors.first_word("cold") == "cold"
+    assert vectors.first_word("\n") == ""
 
 
 def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
@@ -100,7 +98,7 @@ def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
         calls.append((args, kwargs))
         return tiny_gptj(0), True
 
-    setup = fv_vectors.function_vector_setup(Namespace(tiny=False, task="antonyms", prompts=None, heads=None, layer=None),
+    setup = vectors.function_vector_setup(Namespace(tiny=False, task="antonyms", prompts=None, heads=None, layer=None),
                                              load=load)
     assert len(calls) == 1 and calls[0][0] == () and "device" in calls[0][1]
     assert setup.remote is True and setup.name == "GPT-J-6B on NDIF" and not setup.tiny
@@ -113,10 +111,10 @@ def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
 
 @pytest.fixture(scope="module")
 def steering_summary(steering_model, tmp_path_factory):
-    setup = fv_vectors.SteeringSetup(steering_model, False, True, "the tiny GPT-2", fv_vectors.TINY_EXPERIMENTS, 3, 1,
+    setup = steering.SteeringSetup(steering_model, False, True, "the tiny GPT-2", steering.TINY_EXPERIMENTS, 3, 1,
                                      {"do_sample": False})
     out = tmp_path_factory.mktemp("steering")
-    return fv_vectors.run_steering_result(setup, **_steering_functions(), out_dir=out), out
+    return steering.run_steering_result(setup, **_steering_functions(), out_dir=out), out
 
 
 def _ending(text):
@@ -127,7 +125,7 @@ def test_tiny_steering_model_learned_the_toy_language(steering_model):
     """The tiny GPT-2 ends "I love ..." sentences well and "I hate ..." ones badly."""
     results = []
     for prompt in ["I love the city . it was very", "you hate the day today . it is very"]:
-        ids = torch.tensor([fv_vectors.with_bos(steering_model.tokenizer, prompt)])
+        ids = torch.tensor([generation.with_bos(steering_model.tokenizer, prompt)])
         with torch.no_grad():
             logits = steering_model._module(ids).logits[0, -1]
         results.append(steering_model.tokenizer.convert_ids_to_tokens(int(logits.argmax())))
@@ -157,8 +155,8 @@ def test_steering_result_is_written(steering_summary):
     summary, out = steering_summary
     assert summary.path == out / "steering_tiny.txt"
     text = summary.path.read_text(encoding="utf-8")
-    assert text.count("unsteered |") == len(fv_vectors.TINY_EXPERIMENTS)
-    assert text.count("steered   |") == len(fv_vectors.TINY_EXPERIMENTS)
+    assert text.count("unsteered |") == len(steering.TINY_EXPERIMENTS)
+    assert text.count("steered   |") == len(steering.TINY_EXPERIMENTS)
     assert "entering block 0" in text and "entering block 1" in text
 
 
@@ -171,10 +169,10 @@ def test_steering_setup_loads_gpt2_xl_with_turner_et_al_settings():
         calls.append((args, kwargs))
         return tiny_gpt2(0), False
 
-    setup = fv_vectors.steering_setup(Namespace(tiny=False, completions=None, tokens=None, seed=0), load=load)
+    setup = steering.steering_setup(Namespace(tiny=False, completions=None, tokens=None, seed=0), load=load)
     assert calls and calls[0][0] == ("gpt2-xl",)
     assert setup.name == "GPT-2 XL" and setup.generate_kwargs["do_sample"] and setup.generate_kwargs["top_p"] == 0.3
-    assert fv_vectors.SteeringExperiment("Love", "Hate", 6, 5.0, "I hate you because") in setup.experiments
+    assert steering.SteeringExperiment("Love", "Hate", 6, 5.0, "I hate you because") in setup.experiments
 
 
 def test_unavailable_model_message_adds_tiny():
@@ -184,7 +182,7 @@ def test_unavailable_model_message_adds_tiny():
         raise ModelUnavailable("Needs GPT-2 XL: no key.", "no key")
 
     with pytest.raises(ModelUnavailable) as info:
-        fv_vectors.steering_setup(Namespace(tiny=False, completions=None, tokens=None, seed=0), load=load)
+        steering.steering_setup(Namespace(tiny=False, completions=None, tokens=None, seed=0), load=load)
     message = str(info.value)
     assert "\n" not in message and "Needs GPT-2 XL" in message and "12_steered_generation.py --tiny" in message
 
@@ -193,17 +191,7 @@ def test_unavailable_model_message_adds_tiny():
 
 
 @pytest.mark.parametrize("result, model", [(FV_RESULT, "GPT-J-6B"), (STEERING_RESULT, "GPT-2 XL")])
-def test_without_a_model_the_result_is_one_line(tmp_path, result, model):
+def test_without_a_model_the_result_is_one_line(offline_result, result, model):
     """Offline, with no NDIF_API_KEY and an empty Hugging Face cache, the result prints one line naming the
     model, NDIF and --tiny, exits 1, and writes nothing."""
-    env = {k: v for k, v in os.environ.items()
-           if k != "NDIF_API_KEY" and not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(result)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in [model, "NDIF_API_KEY", "Hugging Face cache", "--tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists()
+    assert offline_result(result, [model, "NDIF_API_KEY", "Hugging Face cache", "--tiny"]) == 1

@@ -9,16 +9,14 @@ that the PNGs are written, and that without GPT-2 each result prints one line an
 """
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from arena_course import ioi_attribution
-from arena_course.ioi import IOIDataset, ResultSetting
+from arena_course.ioi import attribution as ioi_attribution
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,28 +35,21 @@ def setting(trained_ioi_model, seed):
     return ResultSetting(trained_ioi_model, data, tiny=True)
 
 
+def _run(result, setting, out_dir, *exercises):
+    """A section's result run with the reference functions of `exercises`, writing into `out_dir`."""
+    return result(setting, **{name: _reference(name) for name in exercises}, out_dir=out_dir)
+
+
 @pytest.fixture(scope="module")
 def task(setting, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ioi_task")
-    return ioi_attribution.run_task_result(
-        setting,
-        ioi_logit_diff=_reference("ioi_logit_diff"),
-        answer_probabilities=_reference("answer_probabilities"),
-        out_dir=out,
-    )
+    return _run(ioi_attribution.run_task_result, setting, tmp_path_factory.mktemp("ioi_task"), "ioi_logit_diff",
+                "answer_probabilities")
 
 
 @pytest.fixture(scope="module")
 def attribution(setting, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ioi_attribution")
-    return ioi_attribution.run_attribution_result(
-        setting,
-        ioi_logit_diff=_reference("ioi_logit_diff"),
-        logit_diff_directions=_reference("logit_diff_directions"),
-        residual_stack_to_logit_diff=_reference("residual_stack_to_logit_diff"),
-        head_logit_attribution=_reference("head_logit_attribution"),
-        out_dir=out,
-    )
+    return _run(ioi_attribution.run_attribution_result, setting, tmp_path_factory.mktemp("ioi_attribution"),
+                "ioi_logit_diff", "logit_diff_directions", "residual_stack_to_logit_diff", "head_logit_attribution")
 
 
 def _assert_png(path: Path, name: str) -> None:
@@ -158,16 +149,7 @@ def test_attribution_plots_written(attribution):
 
 
 @pytest.mark.parametrize("result", [TASK_RESULT, ATTRIBUTION_RESULT], ids=["section1", "section2"])
-def test_without_gpt2_one_line(result, tmp_path):
+def test_without_gpt2_one_line(result, offline_result):
     """Offline with an empty Hugging Face cache, each result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(result)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    assert offline_result(result, ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]) == 1

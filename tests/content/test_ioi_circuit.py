@@ -7,17 +7,16 @@ code path (the paper's 26-head circuit and K sets) runs, here on a random 12-lay
 shape; and that without GPT-2 the result prints one line and exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from arena_course import ioi_circuit
-from arena_course.ioi import IOIDataset, ResultSetting, ioi_tokenizer, tiny_ioi_model
-from arena_course.ioi_circuit import GPT2_CIRCUIT, GPT2_K_SETS, GPT2_POSITIONS, heads_of, random_circuits
+from arena_course.ioi import circuit as ioi_circuit
+from arena_course.ioi.circuit import GPT2_CIRCUIT, GPT2_K_SETS, GPT2_POSITIONS, heads_of, random_circuits
+from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
+from arena_course.ioi.models import tiny_ioi_model
+from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +44,10 @@ def tiny_result(trained_ioi_model, seed, tmp_path_factory):
 
 
 def test_tiny_circuit_is_the_one_described(tiny_result):
-    """Knockouts find the circuit arena_course/ioi_circuit.py describes: heads of layers 1-2 at the end
+    """Knockouts find the circuit arena_course/ioi/circuit.py describes: heads of layers 1-2 at the end
     attending to S2, and layer-0 heads at S2 (attending to an earlier name: IO in most training runs)"""
     spec = tiny_result.spec
-    found = f"found {spec.circuit}: if the tiny model changed, update the description in arena_course/ioi_circuit.py"
+    found = f"found {spec.circuit}: if the tiny model changed, update the description in arena_course/ioi/circuit.py"
     movers = spec.circuit.get("end → S2", [])
     at_s2 = [h for cls, heads in spec.circuit.items() if spec.positions[cls] == "S2" for h in heads]
     assert len(movers) >= 3 and all(layer >= 1 for layer, _ in movers), found
@@ -136,14 +135,6 @@ def test_head_validation_lines(trained_ioi_model, tiny_result):
     assert ioi_circuit.head_validation(trained_ioi_model, tiny_result.spec.circuit, Path("/nonexistent/x.py")) == []
 
 
-def test_offline_without_gpt2_prints_one_line(tmp_path):
+def test_offline_without_gpt2_prints_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line naming GPT-2 small and exits 1"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    assert "GPT-2 small" in lines[0] and "gpt2" in lines[0] and "--tiny" in lines[0], lines[0]
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    assert offline_result(RESULT, ["GPT-2 small", "gpt2", "--tiny"]) == 1

@@ -1,18 +1,11 @@
-"""The IOI dataset of chapter 2 (arena_course/ioi.py): prompts, positions, variants, tokenizers."""
+"""The IOI dataset of chapter 2 (arena_course/ioi/dataset.py, models.py): prompts, positions, variants, tokenizers."""
 
 import pytest
 import torch
 
-from arena_course.ioi import (
-    ABBA_TEMPLATES,
-    BABA_TEMPLATES,
-    NAMES,
-    IOIDataset,
-    IOIPrompt,
-    ioi_tokenizer,
-    name_token,
-    tiny_ioi_model,
-)
+from arena_course.ioi.dataset import ABBA_TEMPLATES, BABA_TEMPLATES, NAMES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_course.ioi.dataset import name_token
+from arena_course.ioi.models import tiny_ioi_model
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,14 @@ what the maps show, the position labels, the printed lines, that the PNGs are wr
 GPT-2 the result prints one line and exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from arena_course import ioi_patching
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, ResultSetting, ioi_tokenizer
+from arena_course.ioi import patching
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, ioi_tokenizer
+from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +44,7 @@ def setting(trained_ioi_model, seed):
 @pytest.fixture(scope="module")
 def summary(setting, tmp_path_factory):
     out = tmp_path_factory.mktemp("ioi_patching")
-    return ioi_patching.run_result(setting, **_functions(), out_dir=out, progress=False)
+    return patching.run_result(setting, **_functions(), out_dir=out, progress=False)
 
 
 def test_runs_are_far_apart(summary):
@@ -81,12 +79,12 @@ def test_residual_stream_ends_at_end(summary):
 def test_position_labels():
     """Positions are labelled by role where every prompt agrees, by token, or by slot; mixed orders give 'IO/S1'."""
     tokenizer = ioi_tokenizer()
-    one_order = ioi_patching.one_template_prompts(tokenizer, 6)
-    labels = ioi_patching.position_labels(one_order)
+    one_order = patching.one_template_prompts(tokenizer, 6)
+    labels = patching.position_labels(one_order)
     assert labels[:6] == ["<bos>", "Then", ",", "S1", "and", "IO"], labels
     assert labels[-1] == "to (end)" and "S2" in labels and "[PLACE]" in labels and "[OBJECT]" in labels
     mixed = IOIDataset.generate(tokenizer, 6, templates=BABA_TEMPLATES[:1])  # BABA and ABBA
-    labels = ioi_patching.position_labels(mixed)
+    labels = patching.position_labels(mixed)
     assert labels[3] == labels[5] == "IO/S1" and labels[-1] == "to (end)", labels
 
 
@@ -94,7 +92,7 @@ def test_heads_split_by_role(summary):
     """Heads: some restore a lot and some nothing; layer 0 through its queries and patterns (not its values),
     later layers through their values (not their queries): the tiny model's circuit, as the printed lines say."""
     heads = summary.heads
-    assert set(heads) == set(ioi_patching.HEAD_ACTIVATIONS)
+    assert set(heads) == set(patching.HEAD_ACTIVATIONS)
     assert all(tuple(g.shape) == (3, 4) for g in heads.values())
     out = heads["output"].flatten().sort().values
     assert float(out[-1]) > 0.2 and float(out[:3].abs().max()) < 0.35 * float(out[-1]), out
@@ -106,13 +104,13 @@ def test_heads_split_by_role(summary):
 
 def test_printed_lines(summary):
     """The printed lines give the baselines, the files, where the information is per layer and the top heads."""
-    lines = ioi_patching.describe(summary)
+    lines = patching.describe(summary)
     text = "\n".join(lines)
     assert summary.model_name in lines[0] and f"{summary.clean_logit_diff:.2f}" in lines[0]
     for path in summary.paths:
         assert f"Wrote {path}" in lines
     assert "0: S2 1.00" in text
-    layer, head, value = ioi_patching.top_heads(summary.heads["output"], 1)[0]
+    layer, head, value = patching.top_heads(summary.heads["output"], 1)[0]
     assert f"{layer}.{head} ({value:+.2f})" in text
     assert lines[-1].startswith("Look for:")
 
@@ -131,20 +129,12 @@ def test_wrong_grid_is_one_clear_error(setting, tmp_path):
     functions = _functions()
     functions["patch_residual_stream"] = lambda model, tokens, cache, metric: torch.zeros(2, 2)
     with pytest.raises(ValueError, match=r"patch_residual_stream returned shape \(2, 2\), expected \(3, "):
-        ioi_patching.run_result(setting, **functions, out_dir=tmp_path, progress=False)
+        patching.run_result(setting, **functions, out_dir=tmp_path, progress=False)
     assert not list(tmp_path.iterdir()), "nothing should be written"
 
 
-def test_without_gpt2_one_line(tmp_path):
+def test_without_gpt2_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "09_patch_head_vectors.py --tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    needed = ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "09_patch_head_vectors.py --tiny"]
+    assert offline_result(RESULT, needed) == 1

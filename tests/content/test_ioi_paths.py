@@ -7,16 +7,14 @@ matters most (the name movers). These tests check what the two plots show, that 
 and that without GPT-2 the result prints one line and exits 1.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from arena_course import ioi_paths
-from arena_course.ioi import IOIDataset, ResultSetting
+from arena_course.ioi import path_patching
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +33,7 @@ def summary(trained_ioi_model, seed, tmp_path_factory):
     data = IOIDataset.generate(trained_ioi_model.tokenizer, 40, seed=12 + seed)
     setting = ResultSetting(trained_ioi_model, data, tiny=True)
     out = tmp_path_factory.mktemp("ioi_paths")
-    return ioi_paths.run_result(setting, **_functions(), out_dir=out, progress=False)
+    return path_patching.run_result(setting, **_functions(), out_dir=out, progress=False)
 
 
 def test_metric_separates_the_runs(summary):
@@ -52,7 +50,7 @@ def test_name_movers_stand_out(summary):
     assert effect.shape == (3, 4)
     assert float(effect.min()) < -0.05, effect
     assert float(effect.abs().median()) < 0.6 * float(effect.abs().max()), effect
-    assert len(summary.receivers) == ioi_paths.N_RECEIVERS
+    assert len(summary.receivers) == path_patching.N_RECEIVERS
     values = [float(effect[h]) for h in summary.receivers]
     assert all(v < 0 for v in values), (summary.receivers, values)
     others = [float(v) for i, v in enumerate(effect.flatten()) if (i // 4, i % 4) not in summary.receivers]
@@ -81,7 +79,7 @@ def test_report(summary):
     """The printed report names the receivers, each panel's strongest senders, and the files."""
     text = "\n".join(summary.report())
     for head in summary.receivers:
-        assert ioi_paths.head_name(head) in text
+        assert path_patching.head_name(head) in text
     for word in ["queries", "keys", "values", "S-inhibition", "Wrote"]:
         assert word in text, word
 
@@ -97,20 +95,11 @@ def test_plots_written(summary):
 def test_name_movers_helper():
     """`name_movers` keeps only heads that lower the metric, most negative first."""
     effect = torch.tensor([[0.3, -0.2], [-0.05, 0.1]])
-    assert ioi_paths.name_movers(effect, 3) == [(0, 1), (1, 0)]
-    assert ioi_paths.n_prompts(True) == 100 and ioi_paths.n_prompts(False) == 20 and ioi_paths.n_prompts(False, 7) == 7
+    assert path_patching.name_movers(effect, 3) == [(0, 1), (1, 0)]
+    assert path_patching.n_prompts(True) == 100 and path_patching.n_prompts(False) == 20 and path_patching.n_prompts(False, 7) == 7
 
 
-def test_without_gpt2_one_line(tmp_path):
+def test_without_gpt2_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]:
-        assert needed in lines[0], f"{needed!r} missing from: {lines[0]}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the model"
+    assert offline_result(RESULT, ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "--tiny"]) == 1

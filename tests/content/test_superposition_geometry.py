@@ -18,14 +18,9 @@ import pytest
 import torch
 
 from arena_course.loading import load_sibling
-from arena_course.superposition import (
-    neuron_monosemanticity,
-    plot_feature_dimensionality,
-    plot_feature_norms,
-    plot_neuron_weights,
-    plot_pair_directions,
-    train_toy_model,
-)
+from arena_course.superposition.toy_models import neuron_monosemanticity, plot_feature_dimensionality
+from arena_course.superposition.toy_models import plot_feature_norms, plot_neuron_weights, plot_pair_directions
+from arena_course.superposition.toy_models import train_toy_model
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions" / "1_superposition"
 HERE = SOLUTIONS / "11_feature_dimensionality.py"  # load_sibling finds the exercises next to it
@@ -33,6 +28,12 @@ HERE = SOLUTIONS / "11_feature_dimensionality.py"  # load_sibling finds the exer
 
 def _sibling(exercise_id: str):
     return load_sibling(HERE, exercise_id)
+
+
+def _train(model, batch: str = "generate_batch", loss: str = "importance_weighted_loss", **kwargs):
+    """Train `model` in place with the reference solutions' batch function and loss (exercises 02 and 03 by
+    default); `kwargs` go to train_toy_model."""
+    train_toy_model(model, getattr(_sibling(batch), batch), getattr(_sibling(loss), loss), progress=False, **kwargs)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -57,12 +58,7 @@ def test_superposition_grows_with_sparsity(seed):
     model = ToyModel(
         2, 20, 5, feature_probability=torch.tensor([[1.0], [0.01]]), importance=(0.9 ** torch.arange(20))[None, :]
     )
-    train_toy_model(
-        model,
-        _sibling("generate_batch").generate_batch,
-        _sibling("importance_weighted_loss").importance_weighted_loss,
-        progress=False,
-    )
+    _train(model)
     norms, interference = fni(model.W.detach())
 
     dense_kept = norms[0] > 0.5
@@ -121,12 +117,7 @@ def test_neuron_model_monosemantic_dense_polysemantic_sparse(seed):
     model = NeuronModel(
         2, 10, 5, feature_probability=torch.tensor([[0.75], [0.01]]), importance=(0.75 ** torch.arange(10))[None, :]
     )
-    train_toy_model(
-        model,
-        _sibling("generate_batch").generate_batch,
-        _sibling("importance_weighted_loss").importance_weighted_loss,
-        progress=False,
-    )
+    _train(model)
     alive, poly = _polysemantic(model.W.detach(), nonnegative_inputs=True)
     assert alive[0] == 5 and poly[0] == 0, f"dense: expected 5 monosemantic neurons, got {poly[0]} of {alive[0]} poly"
     assert poly[1] >= 4, f"sparse: expected >= 4 of 5 neurons polysemantic, got {poly[1]}"
@@ -140,13 +131,7 @@ def test_abs_model_monosemantic_dense_polysemantic_sparse(seed):
     model = AbsValueModel(
         2, 20, 10, feature_probability=torch.tensor([[1.0], [0.03]]), importance=(0.9 ** torch.arange(20))[None, :]
     )
-    train_toy_model(
-        model,
-        _sibling("signed_batch").signed_batch,
-        _sibling("abs_value_loss").abs_value_loss,
-        lr=5e-3,
-        progress=False,
-    )
+    _train(model, "signed_batch", "abs_value_loss", lr=5e-3)
     alive, poly = _polysemantic(model.W1.detach(), nonnegative_inputs=False)
     assert alive[0] >= 8 and poly[0] == 0, f"dense: expected monosemantic neurons, got {poly[0]} of {alive[0]} poly"
     assert poly[1] >= 8, f"sparse: expected >= 8 of 10 neurons polysemantic, got {poly[1]}"
@@ -173,15 +158,7 @@ def test_dimensionality_sticks_at_fractions(seed):
     feature_probability = 1 / torch.tensor([1.6, 3.0, 5.5])
     torch.manual_seed(seed)
     model = ToyModel(3, 40, 4, feature_probability=feature_probability[:, None])
-    train_toy_model(
-        model,
-        _sibling("generate_batch").generate_batch,
-        _sibling("importance_weighted_loss").importance_weighted_loss,
-        steps=3_000,
-        batch_size=256,
-        warmup=750,
-        progress=False,
-    )
+    _train(model, steps=3_000, batch_size=256, warmup=750)
     W = model.W.detach()
     D = feature_dimensionality(W)
     dims_per_feature = 4 / W.pow(2).sum(dim=(1, 2))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from arena_course.loading import load_sibling
-from arena_course.superposition import plot_feature_directions, train_toy_model
+from arena_course.superposition.toy_models import plot_feature_directions, train_toy_model
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions" / "1_superposition"
 HERE = SOLUTIONS / "03_importance_weighted_loss.py"  # load_sibling finds the exercises next to it

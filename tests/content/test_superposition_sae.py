@@ -17,17 +17,9 @@ import pytest
 import torch
 
 from arena_course.loading import load_sibling
-from arena_course.sae import (
-    SAELog,
-    evaluate_sae,
-    feature_recovery,
-    independent_decoder_init_,
-    plot_resampling,
-    plot_sae_features,
-    plot_tradeoff,
-    toy_model_for_sae,
-    train_sae,
-)
+from arena_course.superposition.toy_sae import SAELog, evaluate_sae, feature_recovery, independent_decoder_init_
+from arena_course.superposition.toy_sae import plot_resampling, plot_sae_features, plot_tradeoff, toy_model_for_sae
+from arena_course.superposition.toy_sae import train_sae
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions" / "1_superposition"
 HERE = SOLUTIONS / "19_jumprelu_sae.py"  # load_sibling finds the exercises next to it

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from arena_course import sae_lm
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable, tiny_model
+from arena_course.superposition import lm_sae
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULT = ROOT / "solutions" / "1_superposition" / "24_latent_logit_effect.py"
@@ -41,9 +41,9 @@ def _functions():
 
 @pytest.fixture(scope="module")
 def tiny_summary(tmp_path_factory, seed):
-    setup = sae_lm.tiny_setup(seed=seed, lm_steps=150, sae_steps=600, n_seq=64, progress=False)
+    setup = lm_sae.tiny_setup(seed=seed, lm_steps=150, sae_steps=600, n_seq=64, progress=False)
     out = tmp_path_factory.mktemp("sae_lm")
-    return setup, sae_lm.run_result(setup, **_functions(), out_dir=out, progress=False)
+    return setup, lm_sae.run_result(setup, **_functions(), out_dir=out, progress=False)
 
 
 def test_sae_recovers_the_loss(tiny_summary):
@@ -104,14 +104,14 @@ def test_pretrained_path_with_tiny_model_injected(tmp_path):
 
     def load_sae(repo, sae_id):
         calls.append((repo, sae_id))
-        return sae_lm.random_sae(32, 64, seed=0, hook_name=sae_id)
+        return lm_sae.random_sae(32, 64, seed=0, hook_name=sae_id)
 
-    setup = sae_lm.pretrained_setup(n_seq=6, seq_len=16, load_model=load_model, load_sae=load_sae, sae_id=hook)
-    assert calls == [sae_lm.PRETRAINED_MODEL, (sae_lm.SAE_REPO, hook)]
+    setup = lm_sae.pretrained_setup(n_seq=6, seq_len=16, load_model=load_model, load_sae=load_sae, sae_id=hook)
+    assert calls == [lm_sae.PRETRAINED_MODEL, (lm_sae.SAE_REPO, hook)]
     assert setup.tokens.shape == (6, 16) and setup.hook_name == hook and not setup.tiny
     assert (setup.tokens[:, 0] == model.tokenizer.bos_token_id).all(), "every row must start with BOS"
     assert setup.loss_rows == 3
-    summary = sae_lm.run_result(setup, **_functions(), out_dir=tmp_path, progress=False)
+    summary = lm_sae.run_result(setup, **_functions(), out_dir=tmp_path, progress=False)
     assert sorted(p.name for p in summary.paths) == ["sae_lm_latents.png", "sae_lm_overview.png"]
 
 
@@ -122,28 +122,18 @@ def test_pretrained_loading_failure_is_one_line():
         raise OSError("disk on fire\nsecond line")
 
     with pytest.raises(ModelUnavailable) as info:
-        sae_lm.pretrained_setup(load_model=broken, load_sae=lambda r, i: None)
+        lm_sae.pretrained_setup(load_model=broken, load_sae=lambda r, i: None)
     message = str(info.value)
     assert "\n" not in message
-    for needed in ["GPT-2 small", "gpt2", sae_lm.SAE_REPO, sae_lm.SAE_ID, "MB", "--tiny", "disk on fire"]:
+    for needed in ["GPT-2 small", "gpt2", lm_sae.SAE_REPO, lm_sae.SAE_ID, "MB", "--tiny", "disk on fire"]:
         assert needed in message, f"{needed!r} missing from: {message}"
 
 
-def test_missing_weights_message(tmp_path):
+def test_missing_weights_message(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line naming what it needs and exits 1."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty_hf_home"), PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, str(RESULT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode != 0
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one line, got:\n{proc.stdout}{proc.stderr}"
-    line = lines[0]
-    for needed in ["GPT-2 small", "'gpt2'", "~550 MB", sae_lm.SAE_REPO, sae_lm.SAE_ID, sae_lm.SAE_SIZE,
-                   "HF_HUB_OFFLINE=1", "network connection", "--tiny"]:
-        assert needed in line, f"{needed!r} missing from: {line}"
-    assert not (tmp_path / "results").exists(), "nothing should be written without the weights"
+    needed = ["GPT-2 small", "'gpt2'", "~550 MB", lm_sae.SAE_REPO, lm_sae.SAE_ID, lm_sae.SAE_SIZE, "HF_HUB_OFFLINE=1",
+              "network connection", "--tiny"]
+    assert offline_result(RESULT, needed) != 0
 
 
 def test_tiny_model_is_seeded_and_offline():

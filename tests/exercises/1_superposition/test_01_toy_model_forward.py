@@ -1,21 +1,19 @@
 """Hidden test for exercise 01: ToyModel.forward, x -> ReLU(WᵀWx + b) per instance."""
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
-from arena_cli.testing import assert_close, call_student, check, seed
+from arena_cli.testing import assert_close, call_student
+from arena_course.superposition.testing import biased_twins, check_forward_matches, check_gradients, check_leading_dims
+from arena_course.superposition.testing import check_output_shape
 
 
 def _models(student, reference, n_instances=3, n_features=5, d_hidden=2):
     """The student's and the reference's ToyModel with the same weights, and a nonzero bias (so that
     bias mistakes show)."""
-    seed(0)
-    ref = reference.ToyModel(n_instances, n_features, d_hidden)
-    with torch.no_grad():
-        ref.b_final.copy_(0.3 * torch.randn(n_instances, n_features))
-    stu = student.ToyModel(n_instances, n_features, d_hidden)
-    stu.load_state_dict(ref.state_dict())
-    return stu, ref
+    return biased_twins(student, reference, "ToyModel", n_instances, n_features, d_hidden)
 
 
 def _forward_variants(W, b, x):
@@ -38,37 +36,22 @@ _SIZE_DIAGNOSIS = (
 )
 
 
-def _forward(model, x, diagnosis=_SIZE_DIAGNOSIS):
-    """model(x); a size error inside the student's forward becomes a failed check with a diagnosis."""
-    return call_student(model, x, diagnosis=diagnosis)
+_forward = partial(call_student, diagnosis=_SIZE_DIAGNOSIS)  # model(x): a crash becomes a failed check
 
 
 def test_shape(student, reference):
     """Output has shape (batch, instances, features)"""
     stu, _ = _models(student, reference)
-    out = _forward(stu, torch.rand(4, 3, 5))
-    check(
-        isinstance(out, torch.Tensor),
-        f"forward returned {type(out).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    check(
-        tuple(out.shape) == (4, 3, 5),
-        f"input of shape (batch=4, inst=3, feats=5) gave output of shape {tuple(out.shape)}, expected (4, 3, 5)",
-        diagnosis="The output has the input's shape: W maps features to d_hidden, Wᵀ maps back to features. "
-        "Keep the `inst` dimension in both products.",
-    )
+    check_output_shape(_forward(stu, torch.rand(4, 3, 5)), (4, 3, 5),
+                       "The output has the input's shape: W maps features to d_hidden, Wᵀ maps back to features. "
+                       "Keep the `inst` dimension in both products.")
 
 
 def test_matches_reference(student, reference):
     """Output matches the reference on a random batch (5 features, 2 dimensions, 3 instances)"""
     stu, ref = _models(student, reference)
     x = torch.rand(8, 3, 5)
-    with torch.no_grad():
-        expected = ref(x)
-        actual = _forward(stu, x)
-        mistakes = _forward_variants(ref.W, ref.b_final, x)
-    assert_close(actual, expected, name="forward(x)", mistakes=mistakes)
+    check_forward_matches(stu, ref, _forward, x, lambda: _forward_variants(ref.W, ref.b_final, x))
 
 
 def test_hand_computed(student):
@@ -127,36 +110,15 @@ def test_transpose(student, reference):
 def test_leading_dims(student, reference):
     """Works for any leading dimensions: no batch, or two batch dimensions"""
     stu, ref = _models(student, reference)
-    _forward(stu, torch.rand(4, 3, 5))  # first, the usual (batch, inst, feats) must work
-    for shape in [(3, 5), (2, 4, 3, 5)]:
-        x = torch.rand(shape)
-        with torch.no_grad():
-            expected = ref(x)
-            actual = _forward(
-                stu,
-                x,
-                diagnosis="Your forward assumes exactly one batch dimension. Use `...` in your einsum "
-                "pattern (\"... inst feats, inst d_hidden feats -> ... inst d_hidden\") so any leading "
-                "dimensions pass through.",
-            )
-        assert_close(actual, expected, name=f"forward(x) for x of shape {shape}")
+    check_leading_dims(stu, ref, _forward, torch.rand(4, 3, 5), torch.rand,
+                       "Your forward assumes exactly one batch dimension. Use `...` in your einsum pattern (\"... "
+                       "inst feats, inst d_hidden feats -> ... inst d_hidden\") so any leading dimensions pass through.")
 
 
 def test_gradients(student, reference):
     """Gradients flow back to W and b_final"""
     stu, _ = _models(student, reference)
-    out = _forward(stu, torch.rand(4, 3, 5))
-    check(
-        isinstance(out, torch.Tensor) and out.requires_grad,
-        "the output does not depend on the parameters through autograd",
-        diagnosis="Don't use `.detach()`, `.data`, `.numpy()` or `torch.no_grad()` in forward: training "
-        "needs the gradient with respect to W and b_final.",
-    )
-    out.sum().backward()
-    for name in ["W", "b_final"]:
-        grad = getattr(stu, name).grad
-        check(
-            grad is not None and bool(grad.abs().sum() > 0),
-            f"{name}.grad is {'None' if grad is None else 'all zero'} after backward",
-            diagnosis=f"Use self.{name} itself in forward (not a copy), so gradients reach it.",
-        )
+    check_gradients(_forward(stu, torch.rand(4, 3, 5)), stu, ["W", "b_final"],
+                    "Don't use `.detach()`, `.data`, `.numpy()` or `torch.no_grad()` in forward: training needs the "
+                    "gradient with respect to W and b_final.",
+                    "Use self.{name} itself in forward (not a copy), so gradients reach it.")

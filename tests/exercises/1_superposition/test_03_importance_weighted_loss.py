@@ -6,6 +6,7 @@ loss[k] = mean over batch of Σ_features importance[k, i] * (batch[b, k, i] - ou
 import torch
 
 from arena_cli.testing import assert_close, check, seed
+from arena_course.superposition.testing import check_loss_gradient, check_loss_shape
 
 
 def _inputs(n_batch=6, n_instances=3, n_features=4):
@@ -52,20 +53,11 @@ def test_shape(student):
         f"importance_weighted_loss returned {type(loss).__name__}, not a Tensor",
         diagnosis="Did you forget a `return`?" if loss is None else "",
     )
-    shape = tuple(loss.shape)
-    if shape == ():
-        diagnosis = "You reduced over the instances too: keep one loss per instance (the training loop sums them)."
-    elif shape == (6, 3):
-        diagnosis = "You kept the batch dimension: take the mean over the batch."
-    elif shape == (3, 4):
-        diagnosis = "You kept the feature dimension: sum over the features."
-    else:
-        diagnosis = "Sum over features (the last dimension) and average over the batch (the first)."
-    check(
-        shape == (3,),
-        f"for out and batch of shape (batch=6, inst=3, feats=4), got a loss of shape {shape}, expected (3,)",
-        diagnosis=diagnosis,
-    )
+    check_loss_shape(tuple(loss.shape), {
+        (): "You reduced over the instances too: keep one loss per instance (the training loop sums them).",
+        (6, 3): "You kept the batch dimension: take the mean over the batch.",
+        (3, 4): "You kept the feature dimension: sum over the features.",
+    })
 
 
 def test_matches_reference(student, reference):
@@ -115,14 +107,6 @@ def test_unimportant_features_ignored(student):
 def test_gradients(student):
     """Gradients flow back to the model's output"""
     out, batch, importance = _inputs()
-    out.requires_grad_(True)
-    loss = student.importance_weighted_loss(out, batch, importance)
-    check(
-        isinstance(loss, torch.Tensor) and loss.requires_grad,
-        "the loss does not depend on `out` through autograd",
-        diagnosis="Don't use `.detach()`, `.item()`, `.numpy()` or `torch.no_grad()`: training needs the "
-        "gradient of the loss with respect to the model's output.",
-    )
-    loss.sum().backward()
-    expected = 2 * importance * (out.detach() - batch) / batch.shape[0]
-    assert_close(out.grad, expected, name="d loss.sum() / d out")
+    check_loss_gradient(student.importance_weighted_loss, out, batch, importance, batch,
+                        "Don't use `.detach()`, `.item()`, `.numpy()` or `torch.no_grad()`: training needs the "
+                        "gradient of the loss with respect to the model's output.")

@@ -6,7 +6,9 @@ standard deviations of the sampling noise.
 
 import torch
 
-from arena_cli.testing import call_student, check, seed
+from arena_cli.testing import check
+from arena_course.superposition.testing import check_float32, check_presence, check_uniform, check_unit_range
+from arena_course.superposition.testing import magnitude_diagnosis, max_correlation, present_values, sample_batch
 
 BATCH = 4000
 # 2 instances x 3 pairs (6 features); the two features of a pair share a probability.
@@ -20,57 +22,27 @@ P = torch.tensor(
 
 def _sample(student, batch_size=BATCH, p=P):
     """A seeded batch from the student's correlated_batch, checked to be a tensor of the right shape."""
-    seed(0)
-    out = call_student(
-        student.correlated_batch,
-        batch_size,
-        p.clone(),
-        diagnosis="Draw one flip per pair, shape (batch_size, n_instances, n_features // 2), and compare it with "
+    return sample_batch(
+        student.correlated_batch, batch_size, p,
+        crash="Draw one flip per pair, shape (batch_size, n_instances, n_features // 2), and compare it with "
         "pair_probability (n_instances, n_pairs); then repeat it to (batch_size, n_instances, n_features).",
-    )
-    check(
-        isinstance(out, torch.Tensor),
-        f"correlated_batch returned {type(out).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    expected = (batch_size, *p.shape)
-    check(
-        tuple(out.shape) == expected,
-        f"correlated_batch({batch_size}, p) with p of shape {tuple(p.shape)} returned shape {tuple(out.shape)}, "
-        f"expected {expected}",
-        diagnosis="One value per feature: the pair mask has n_features // 2 entries per instance, and must be "
-        "repeated to n_features (each pair's flip used for both of its features)."
+        shape_diagnosis=lambda out: "One value per feature: the pair mask has n_features // 2 entries per instance, "
+        "and must be repeated to n_features (each pair's flip used for both of its features)."
         if len(out.shape) == 3 and out.shape[-1] == p.shape[-1] // 2
         else "The result has the shape of generate_batch's: (batch_size, n_instances, n_features).",
     )
-    return out
-
-
-def _fmt(t: torch.Tensor) -> str:
-    return "[" + ", ".join("[" + ", ".join(f"{v:.3f}" for v in row) + "]" for row in t.tolist()) + "]"
 
 
 def test_shape(student):
     """Returns shape (batch, instances, features), float32"""
-    out = _sample(student, batch_size=7)
-    check(
-        out.dtype == torch.float32,
-        f"expected dtype float32, got {out.dtype}",
-        diagnosis="Turn the boolean mask into values with torch.where(present, magnitude, 0.0)."
-        if out.dtype == torch.bool
-        else "Build the batch in float32, torch.rand's default dtype.",
-    )
+    check_float32(_sample(student, batch_size=7), "Build the batch in float32, torch.rand's default dtype.",
+                  "Turn the boolean mask into values with torch.where(present, magnitude, 0.0).")
 
 
 def test_range(student):
     """All values are in [0, 1]"""
-    out = _sample(student)
-    lo, hi = float(out.min()), float(out.max())
-    check(
-        lo >= 0.0 and hi <= 1.0,
-        f"values range from {lo:.3f} to {hi:.3f}, expected within [0, 1]",
-        diagnosis="Magnitudes are uniform on [0, 1]: use torch.rand (not torch.randn), without scaling.",
-    )
+    check_unit_range(_sample(student), lambda lo: "Magnitudes are uniform on [0, 1]: use torch.rand (not torch.randn), "
+                     "without scaling.")
 
 
 def test_pairs_present_together(student):
@@ -105,36 +77,23 @@ def test_pairs_present_together(student):
 
 def test_probability(student):
     """Each pair (so each feature) is present with its own probability p"""
-    out = _sample(student)
-    frac = (out != 0).float().mean(0)  # (inst, feats)
-    tol = 5 * (P * (1 - P) / BATCH).sqrt() + 1e-3
-    if bool(((frac - P).abs() <= tol).all()):
-        return
+    check_presence(_sample(student), P, _presence_diagnosis)
+
+
+def _presence_diagnosis(frac, tol):
     if bool(((frac - (1 - P)).abs() <= tol).all()):
-        diagnosis = "Pairs are present with probability 1 - p: a pair is present when rand < p, not rand > p."
-    elif bool(((frac - P**2).abs() <= tol).all()):
-        diagnosis = (
-            "Features are present with probability p²: you combined two independent flips (e.g. a pair flip and "
-            "a feature flip). One flip per pair, with probability p, is all there is."
-        )
-    else:
-        diagnosis = (
-            "Pair k's probability is pair_probability[:, k] (= feature_probability[:, 2k]): compare the pair's "
-            "flip, torch.rand(batch, inst, n_pairs), with pair_probability."
-        )
-    check(
-        False,
-        f"fraction of nonzero entries per (instance, feature), over {BATCH} examples:\n"
-        f"  got      {_fmt(frac)}\n  expected {_fmt(P)}",
-        diagnosis=diagnosis,
-    )
+        return "Pairs are present with probability 1 - p: a pair is present when rand < p, not rand > p."
+    if bool(((frac - P**2).abs() <= tol).all()):
+        return ("Features are present with probability p²: you combined two independent flips (e.g. a pair flip and "
+                "a feature flip). One flip per pair, with probability p, is all there is.")
+    return ("Pair k's probability is pair_probability[:, k] (= feature_probability[:, 2k]): compare the pair's "
+            "flip, torch.rand(batch, inst, n_pairs), with pair_probability.")
 
 
 def test_magnitudes(student):
     """Present features have independent magnitudes, uniform on [0, 1]"""
     out = _sample(student, p=torch.full((2, 6), 0.5))
-    values = out[out != 0]
-    check(values.numel() > 100, f"only {values.numel()} nonzero values in {out.numel()}: cannot check magnitudes")
+    values = present_values(out)
     both = (out[..., 0::2] != 0) & (out[..., 1::2] != 0)
     same = both & (out[..., 0::2] == out[..., 1::2])
     check(
@@ -143,35 +102,22 @@ def test_magnitudes(student):
         diagnosis="The two features of a pair share the coin flip, not the value: draw magnitudes with the full "
         "shape (batch_size, n_instances, n_features).",
     )
-    mean = float(values.mean())
-    quartiles = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75])).tolist()
-    ok = abs(mean - 0.5) < 0.03 and all(abs(q - e) < 0.04 for q, e in zip(quartiles, [0.25, 0.5, 0.75]))
-    if bool((values == 1).all()):
-        diagnosis = "Every present feature has value 1: the values are uniform on [0, 1], not the 0/1 mask itself."
-    elif float(values.max()) <= 0.5 + 1e-6:
-        diagnosis = (
-            "All present values are below p: you reused the random numbers that decided presence as magnitudes. "
-            "Draw a second, independent torch.rand for the magnitudes."
-        )
-    else:
-        diagnosis = "Present features take a value drawn from torch.rand (uniform on [0, 1])."
-    check(
-        ok,
-        f"present values have mean {mean:.3f} and quartiles {', '.join(f'{q:.3f}' for q in quartiles)}; "
-        "for U[0, 1] expected mean 0.5 and quartiles 0.25, 0.5, 0.75",
-        diagnosis=diagnosis,
-    )
+    check_uniform(values, [0.25, 0.5, 0.75], 0.03, 0.04, "U[0, 1] expected mean 0.5 and quartiles 0.25, 0.5, 0.75",
+                  lambda values: magnitude_diagnosis(
+                      values,
+                      "Every present feature has value 1: the values are uniform on [0, 1], not the 0/1 mask itself.",
+                      0.5,
+                      "All present values are below p: you reused the random numbers that decided presence as magnitudes. "
+                      "Draw a second, independent torch.rand for the magnitudes."))
 
 
 def test_pairs_independent(student):
     """Different pairs, instances and examples are independent of each other"""
     out = _sample(student, p=torch.full((2, 6), 0.5))
-    pair_present = (out[..., 0::2] != 0).float().flatten(1)  # (batch, inst * pairs)
-    corr = torch.corrcoef(pair_present.T).nan_to_num(0.0)
-    off_diagonal = (corr - torch.eye(corr.shape[0])).abs().max()
+    off_diagonal = max_correlation((out[..., 0::2] != 0).float().flatten(1))  # over (batch, inst * pairs)
     check(
-        float(off_diagonal) < 0.12,
-        f"the presence of two different pairs is correlated (|correlation| up to {float(off_diagonal):.2f}, "
+        off_diagonal < 0.12,
+        f"the presence of two different pairs is correlated (|correlation| up to {off_diagonal:.2f}, "
         "expected ≈ 0)",
         diagnosis="Draw one flip per (example, instance, pair): a draw of shape (batch, inst, 1) or (batch, 1, 1) "
         "makes all the pairs appear together.",

@@ -7,7 +7,9 @@ seeded sample; tolerances are about 5 standard deviations of the sampling noise.
 
 import torch
 
-from arena_cli.testing import call_student, check, seed
+from arena_cli.testing import check
+from arena_course.superposition.testing import check_float32, check_presence, check_uniform, check_unit_range, fmt
+from arena_course.superposition.testing import magnitude_diagnosis, max_correlation, present_values, sample_batch
 
 BATCH = 4000
 # 2 instances x 3 pairs (6 features); the two features of a pair share a probability, at most 1/2.
@@ -21,57 +23,27 @@ P = torch.tensor(
 
 def _sample(student, batch_size=BATCH, p=P):
     """A seeded batch from the student's anticorrelated_batch, checked to be a tensor of the right shape."""
-    seed(0)
-    out = call_student(
-        student.anticorrelated_batch,
-        batch_size,
-        p.clone(),
-        diagnosis="Draw the per-pair random numbers with shape (batch_size, n_instances, n_features // 2), and "
+    return sample_batch(
+        student.anticorrelated_batch, batch_size, p,
+        crash="Draw the per-pair random numbers with shape (batch_size, n_instances, n_features // 2), and "
         "compare them with 2 * pair_probability (n_instances, n_pairs).",
-    )
-    check(
-        isinstance(out, torch.Tensor),
-        f"anticorrelated_batch returned {type(out).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    expected = (batch_size, *p.shape)
-    check(
-        tuple(out.shape) == expected,
-        f"anticorrelated_batch({batch_size}, p) with p of shape {tuple(p.shape)} returned shape "
-        f"{tuple(out.shape)}, expected {expected}",
-        diagnosis="Stack the two features' masks on a new last dimension, (batch, inst, pairs, 2), then flatten "
-        "the last two dimensions to (batch, inst, 2 * pairs)."
+        shape_diagnosis=lambda out: "Stack the two features' masks on a new last dimension, (batch, inst, pairs, 2), "
+        "then flatten the last two dimensions to (batch, inst, 2 * pairs)."
         if len(out.shape) != 3
         else "The result has the shape of generate_batch's: (batch_size, n_instances, n_features).",
     )
-    return out
-
-
-def _fmt(t: torch.Tensor) -> str:
-    return "[" + ", ".join("[" + ", ".join(f"{v:.3f}" for v in row) + "]" for row in t.tolist()) + "]"
 
 
 def test_shape(student):
     """Returns shape (batch, instances, features), float32"""
-    out = _sample(student, batch_size=7)
-    check(
-        out.dtype == torch.float32,
-        f"expected dtype float32, got {out.dtype}",
-        diagnosis="Turn the boolean mask into values with torch.where(present, magnitude, 0.0)."
-        if out.dtype == torch.bool
-        else "Build the batch in float32, torch.rand's default dtype.",
-    )
+    check_float32(_sample(student, batch_size=7), "Build the batch in float32, torch.rand's default dtype.",
+                  "Turn the boolean mask into values with torch.where(present, magnitude, 0.0).")
 
 
 def test_range(student):
     """All values are in [0, 1]"""
-    out = _sample(student)
-    lo, hi = float(out.min()), float(out.max())
-    check(
-        lo >= 0.0 and hi <= 1.0,
-        f"values range from {lo:.3f} to {hi:.3f}, expected within [0, 1]",
-        diagnosis="Magnitudes are uniform on [0, 1]: use torch.rand (not torch.randn), without scaling.",
-    )
+    check_unit_range(_sample(student), lambda lo: "Magnitudes are uniform on [0, 1]: use torch.rand (not torch.randn), "
+                     "without scaling.")
 
 
 def test_never_both(student):
@@ -104,38 +76,24 @@ def test_never_both(student):
 
 def test_feature_probability(student):
     """Each feature is present with probability p"""
-    out = _sample(student)
-    frac = (out != 0).float().mean(0)  # (inst, feats)
-    tol = 5 * (P * (1 - P) / BATCH).sqrt() + 1e-3
-    if bool(((frac - P).abs() <= tol).all()):
-        return
+    check_presence(_sample(student), P, _presence_diagnosis)
+
+
+def _presence_diagnosis(frac, tol):
     first, second = frac[:, 0::2], frac[:, 1::2]
     tol_pairs = tol[:, 0::2]
     if bool(((first - 2 * P[:, 0::2]).abs() <= 2 * tol_pairs).all()) and bool((second < 0.01).all()):
-        diagnosis = "Only the first feature of each pair is ever present: the second is present where the coin is False."
-    elif bool(((frac - P / 2).abs() <= tol).all()):
-        diagnosis = (
-            "Each feature is present with probability p/2: the pair must be active with probability 2p (then each "
-            "of its two features gets half of that)."
-        )
-    elif bool(((first + second - 2 * P[:, 0::2]).abs() <= 2 * tol_pairs).all()):
-        diagnosis = (
-            "Pairs are active as often as they should be, but the two features of a pair are not equally likely: "
-            "choose between them with a fair coin, torch.rand(shape) < 0.5."
-        )
-    elif bool(((frac - 2 * P).abs() <= 2 * tol).all()):
-        diagnosis = "Each feature is present with probability 2p: 2p is the probability that the *pair* is active."
-    else:
-        diagnosis = (
-            "A pair is active when rand < 2p; an active pair's first feature is present when a second, "
-            "independent rand < 0.5, and its second feature otherwise."
-        )
-    check(
-        False,
-        f"fraction of nonzero entries per (instance, feature), over {BATCH} examples:\n"
-        f"  got      {_fmt(frac)}\n  expected {_fmt(P)}",
-        diagnosis=diagnosis,
-    )
+        return "Only the first feature of each pair is ever present: the second is present where the coin is False."
+    if bool(((frac - P / 2).abs() <= tol).all()):
+        return ("Each feature is present with probability p/2: the pair must be active with probability 2p (then each "
+                "of its two features gets half of that).")
+    if bool(((first + second - 2 * P[:, 0::2]).abs() <= 2 * tol_pairs).all()):
+        return ("Pairs are active as often as they should be, but the two features of a pair are not equally likely: "
+                "choose between them with a fair coin, torch.rand(shape) < 0.5.")
+    if bool(((frac - 2 * P).abs() <= 2 * tol).all()):
+        return "Each feature is present with probability 2p: 2p is the probability that the *pair* is active."
+    return ("A pair is active when rand < 2p; an active pair's first feature is present when a second, "
+            "independent rand < 0.5, and its second feature otherwise.")
 
 
 def test_pair_active(student):
@@ -147,8 +105,8 @@ def test_pair_active(student):
     tol = 5 * (expected * (1 - expected) / BATCH).sqrt() + 1e-3
     check(
         bool(((frac - expected).abs() <= tol).all()),
-        f"fraction of examples with a pair active, per (instance, pair):\n  got      {_fmt(frac)}\n"
-        f"  expected {_fmt(expected)}",
+        f"fraction of examples with a pair active, per (instance, pair):\n  got      {fmt(frac)}\n"
+        f"  expected {fmt(expected)}",
         diagnosis="A pair is active with probability 2p (rand < 2 * pair_probability), and then exactly one of its "
         "features is present.",
     )
@@ -179,37 +137,23 @@ def test_choice_is_fair(student):
 def test_magnitudes(student):
     """Present features have magnitudes uniform on [0, 1]"""
     out = _sample(student, p=torch.full((2, 6), 0.4))
-    values = out[out != 0]
-    check(values.numel() > 100, f"only {values.numel()} nonzero values in {out.numel()}: cannot check magnitudes")
-    mean = float(values.mean())
-    quartiles = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75])).tolist()
-    ok = abs(mean - 0.5) < 0.03 and all(abs(q - e) < 0.04 for q, e in zip(quartiles, [0.25, 0.5, 0.75]))
-    if bool((values == 1).all()):
-        diagnosis = "Every present feature has value 1: the values are uniform on [0, 1], not the 0/1 mask itself."
-    elif float(values.max()) <= 0.8 + 1e-6:  # p = 0.4: below 2p = 0.8
-        diagnosis = (
-            "All present values are below 2p: you reused the random numbers that decided whether the pair is "
-            "active as magnitudes. Draw a separate torch.rand for the magnitudes."
-        )
-    else:
-        diagnosis = "Present features take a value drawn from torch.rand (uniform on [0, 1])."
-    check(
-        ok,
-        f"present values have mean {mean:.3f} and quartiles {', '.join(f'{q:.3f}' for q in quartiles)}; "
-        "for U[0, 1] expected mean 0.5 and quartiles 0.25, 0.5, 0.75",
-        diagnosis=diagnosis,
-    )
+    values = present_values(out)
+    check_uniform(values, [0.25, 0.5, 0.75], 0.03, 0.04, "U[0, 1] expected mean 0.5 and quartiles 0.25, 0.5, 0.75",
+                  lambda values: magnitude_diagnosis(
+                      values,
+                      "Every present feature has value 1: the values are uniform on [0, 1], not the 0/1 mask itself.",
+                      0.8,
+                      "All present values are below 2p: you reused the random numbers that decided whether the pair is "
+                      "active as magnitudes. Draw a separate torch.rand for the magnitudes."))
 
 
 def test_pairs_independent(student):
     """Different pairs, instances and examples are independent of each other"""
     out = _sample(student, p=torch.full((2, 6), 0.25))
-    active = ((out[..., 0::2] != 0) | (out[..., 1::2] != 0)).float().flatten(1)
-    corr = torch.corrcoef(active.T).nan_to_num(0.0)
-    off_diagonal = (corr - torch.eye(corr.shape[0])).abs().max()
+    off_diagonal = max_correlation(((out[..., 0::2] != 0) | (out[..., 1::2] != 0)).float().flatten(1))
     check(
-        float(off_diagonal) < 0.12,
-        f"whether two different pairs are active is correlated (|correlation| up to {float(off_diagonal):.2f}, "
+        off_diagonal < 0.12,
+        f"whether two different pairs are active is correlated (|correlation| up to {off_diagonal:.2f}, "
         "expected ≈ 0)",
         diagnosis="Draw the random numbers with shape (batch, inst, n_pairs): one per (example, instance, pair).",
     )

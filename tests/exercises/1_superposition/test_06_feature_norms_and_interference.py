@@ -5,35 +5,21 @@ import math
 import torch
 
 from arena_cli.testing import assert_close, call_student, check, seed
-
-_DIAGNOSIS = (
-    "W has shape (inst, d_hidden, feats): feature i is the column W[k, :, i], so norms are taken over dim 1 "
-    "(d_hidden), and the projections Ŵ_i · W_j sum over d_hidden, e.g. einops.einsum(W_hat, W, "
-    "\"inst d feat_i, inst d feat_j -> inst feat_i feat_j\")."
-)
+from arena_course.superposition.testing import W_COLUMNS, check_per_feature, projections
+from arena_course.testing import check_sequence
 
 
 def _call(student, W):
     """The student's (norms, interference) for W, checked to be two tensors."""
-    result = call_student(student.feature_norms_and_interference, W.clone(), diagnosis=_DIAGNOSIS)
-    check(
-        isinstance(result, (tuple, list)) and len(result) == 2,
-        f"feature_norms_and_interference returned {type(result).__name__}"
-        + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-        + ", expected a tuple (norms, interference)",
-        diagnosis="Did you forget a `return`?" if result is None else "End with `return norms, interference`.",
-    )
-    return result
+    result = call_student(student.feature_norms_and_interference, W.clone(), diagnosis=W_COLUMNS)
+    return check_sequence(result, "feature_norms_and_interference", 2, "a tuple (norms, interference)",
+                          "End with `return norms, interference`.")
 
 
 def _variants(W):
     """What common mistakes compute, for the diagnoses: (norm mistakes, interference mistakes)."""
-    norms = W.norm(dim=1)
-    W_hat = W / norms.clamp_min(1e-8)[:, None, :]
-    eye = torch.eye(W.shape[-1])
-    overlap = torch.einsum("kdi,kdj->kij", W_hat, W)  # Ŵ_i · W_j
-    raw = torch.einsum("kdi,kdj->kij", W, W)  # W_i · W_j
-    cos = torch.einsum("kdi,kdj->kij", W_hat, W_hat)  # Ŵ_i · Ŵ_j
+    g = projections(W)
+    norms, W_hat, eye, overlap, raw, cos = g.norms, g.W_hat, g.eye, g.overlap, g.raw, g.cos
     norm_mistakes = {
         "Those are squared norms: ‖W_i‖ is the square root of Σ_d W[k, d, i]².": norms**2,
     }
@@ -66,13 +52,8 @@ def test_shape(student):
             isinstance(value, torch.Tensor),
             f"{name} is {type(value).__name__}, not a Tensor",
         )
-        check(
-            tuple(value.shape) == (3, 6),
-            f"for W of shape (inst=3, d_hidden=4, feats=6), {name} has shape {tuple(value.shape)}, expected (3, 6)",
-            diagnosis="Feature i is a column of W, W[k, :, i]: reduce over dim 1 (d_hidden), keep inst and feats."
-            if tuple(value.shape) == (3, 4)
-            else _DIAGNOSIS,
-        )
+        check_per_feature(tuple(value.shape), f", {name} has shape",
+                          "Feature i is a column of W, W[k, :, i]: reduce over dim 1 (d_hidden), keep inst and feats.")
 
 
 def test_matches_reference(student, reference):

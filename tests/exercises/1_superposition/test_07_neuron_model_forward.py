@@ -1,9 +1,13 @@
 """Hidden test for exercise 07: NeuronModel.forward, x -> ReLU(Wᵀ ReLU(W x) + b) per instance."""
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
-from arena_cli.testing import assert_close, call_student, check, seed
+from arena_cli.testing import assert_close, call_student
+from arena_course.superposition.testing import biased_twins, check_forward_matches, check_gradients, check_leading_dims
+from arena_course.superposition.testing import check_output_shape
 
 _SIZE_DIAGNOSIS = (
     "A size mismatch in a product usually means it sums over the wrong dimension. W has shape "
@@ -14,17 +18,10 @@ _SIZE_DIAGNOSIS = (
 
 def _models(student, reference, n_instances=3, n_features=6, d_hidden=3):
     """The student's and the reference's NeuronModel with the same weights, and a nonzero bias."""
-    seed(0)
-    ref = reference.NeuronModel(n_instances, n_features, d_hidden)
-    with torch.no_grad():
-        ref.b_final.copy_(0.3 * torch.randn(n_instances, n_features))
-    stu = student.NeuronModel(n_instances, n_features, d_hidden)
-    stu.load_state_dict(ref.state_dict())
-    return stu, ref
+    return biased_twins(student, reference, "NeuronModel", n_instances, n_features, d_hidden)
 
 
-def _forward(model, x, diagnosis=_SIZE_DIAGNOSIS):
-    return call_student(model, x, diagnosis=diagnosis)
+_forward = partial(call_student, diagnosis=_SIZE_DIAGNOSIS)  # model(x): a crash becomes a failed check
 
 
 def _variants(W, b, x):
@@ -46,28 +43,15 @@ def _variants(W, b, x):
 def test_shape(student, reference):
     """Output has shape (batch, instances, features)"""
     stu, _ = _models(student, reference)
-    out = _forward(stu, torch.rand(4, 3, 6))
-    check(
-        isinstance(out, torch.Tensor),
-        f"forward returned {type(out).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    check(
-        tuple(out.shape) == (4, 3, 6),
-        f"input of shape (batch=4, inst=3, feats=6) gave output of shape {tuple(out.shape)}, expected (4, 3, 6)",
-        diagnosis="The output has the input's shape: W maps features to d_hidden, Wᵀ maps back to features.",
-    )
+    check_output_shape(_forward(stu, torch.rand(4, 3, 6)), (4, 3, 6),
+                       "The output has the input's shape: W maps features to d_hidden, Wᵀ maps back to features.")
 
 
 def test_matches_reference(student, reference):
     """Output matches the reference on a random batch (6 features, 3 neurons, 3 instances)"""
     stu, ref = _models(student, reference)
     x = torch.rand(8, 3, 6)
-    with torch.no_grad():
-        expected = ref(x)
-        actual = _forward(stu, x)
-        mistakes = _variants(ref.W, ref.b_final, x)
-    assert_close(actual, expected, name="forward(x)", mistakes=mistakes)
+    check_forward_matches(stu, ref, _forward, x, lambda: _variants(ref.W, ref.b_final, x))
 
 
 def test_hidden_relu(student):
@@ -98,18 +82,9 @@ def test_hidden_relu(student):
 def test_leading_dims(student, reference):
     """Works for any leading dimensions: no batch, or two batch dimensions"""
     stu, ref = _models(student, reference)
-    _forward(stu, torch.rand(4, 3, 6))
-    for shape in [(3, 6), (2, 4, 3, 6)]:
-        x = torch.rand(shape)
-        with torch.no_grad():
-            expected = ref(x)
-            actual = _forward(
-                stu,
-                x,
-                diagnosis="Your forward assumes exactly one batch dimension. Use `...` in your einsum patterns so "
-                "any leading dimensions pass through.",
-            )
-        assert_close(actual, expected, name=f"forward(x) for x of shape {shape}")
+    check_leading_dims(stu, ref, _forward, torch.rand(4, 3, 6), torch.rand,
+                       "Your forward assumes exactly one batch dimension. Use `...` in your einsum patterns so any "
+                       "leading dimensions pass through.")
 
 
 def test_gradients(student, reference):
@@ -117,17 +92,6 @@ def test_gradients(student, reference):
     stu, _ = _models(student, reference)
     with torch.no_grad():
         stu.b_final.fill_(0.1)  # every output on, so every parameter gets a gradient
-    out = _forward(stu, torch.rand(4, 3, 6))
-    check(
-        isinstance(out, torch.Tensor) and out.requires_grad,
-        "the output does not depend on the parameters through autograd",
-        diagnosis="Don't use `.detach()`, `.data`, `.numpy()` or `torch.no_grad()` in forward.",
-    )
-    out.sum().backward()
-    for name in ["W", "b_final"]:
-        grad = getattr(stu, name).grad
-        check(
-            grad is not None and bool(grad.abs().sum() > 0),
-            f"{name}.grad is {'None' if grad is None else 'all zero'} after backward",
-            diagnosis=f"Use self.{name} itself in forward (not a copy), so gradients reach it.",
-        )
+    check_gradients(_forward(stu, torch.rand(4, 3, 6)), stu, ["W", "b_final"],
+                    "Don't use `.detach()`, `.data`, `.numpy()` or `torch.no_grad()` in forward.",
+                    "Use self.{name} itself in forward (not a copy), so gradients reach it.")

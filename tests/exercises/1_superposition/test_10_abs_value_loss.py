@@ -3,9 +3,13 @@
 loss[k] = mean over batch of Σ_features importance[k, i] * (|batch[b, k, i]| - out[b, k, i])²
 """
 
+from functools import partial
+
 import torch
 
-from arena_cli.testing import assert_close, call_student, check, seed
+from arena_cli.testing import assert_close, call_student, seed
+from arena_course.superposition.testing import check_loss_gradient, check_loss_shape
+from arena_course.testing import check_tensor
 
 
 def _inputs(n_batch=6, n_instances=3, n_features=4):
@@ -45,28 +49,17 @@ def _mistakes(out, batch, importance):
 
 def _loss(student, out, batch, importance):
     loss = call_student(student.abs_value_loss, out.clone(), batch.clone(), importance.clone())
-    check(
-        isinstance(loss, torch.Tensor),
-        f"abs_value_loss returned {type(loss).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if loss is None else "",
-    )
-    return loss
+    return check_tensor(loss, "abs_value_loss", "not a Tensor")
 
 
 def test_shape(student):
     """Returns one loss per instance, shape (instances,)"""
     out, batch, importance = _inputs()
-    shape = tuple(_loss(student, out, batch, importance).shape)
-    diagnosis = {
+    check_loss_shape(tuple(_loss(student, out, batch, importance).shape), {
         (): "You reduced over the instances too: keep one loss per instance.",
         (6, 3): "You kept the batch dimension: take the mean over the batch.",
         (3, 4): "You kept the feature dimension: sum over the features.",
-    }.get(shape, "Sum over features (the last dimension) and average over the batch (the first).")
-    check(
-        shape == (3,),
-        f"for out and batch of shape (batch=6, inst=3, feats=4), got a loss of shape {shape}, expected (3,)",
-        diagnosis=diagnosis,
-    )
+    })
 
 
 def test_matches_reference(student, reference):
@@ -119,13 +112,5 @@ def test_sign_invariant(student):
 def test_gradients(student):
     """Gradients flow back to the model's output"""
     out, batch, importance = _inputs()
-    out.requires_grad_(True)
-    loss = call_student(student.abs_value_loss, out, batch, importance)
-    check(
-        isinstance(loss, torch.Tensor) and loss.requires_grad,
-        "the loss does not depend on `out` through autograd",
-        diagnosis="Don't use `.detach()`, `.item()`, `.numpy()` or `torch.no_grad()`.",
-    )
-    loss.sum().backward()
-    expected = 2 * importance * (out.detach() - batch.abs()) / batch.shape[0]
-    assert_close(out.grad, expected, name="d loss.sum() / d out")
+    check_loss_gradient(partial(call_student, student.abs_value_loss), out, batch, importance, batch.abs(),
+                        "Don't use `.detach()`, `.item()`, `.numpy()` or `torch.no_grad()`.")

@@ -5,12 +5,8 @@ import math
 import torch
 
 from arena_cli.testing import assert_close, call_student, check, seed
-
-_DIAGNOSIS = (
-    "W has shape (inst, d_hidden, feats): feature i is the column W[k, :, i], so norms are taken over dim 1 "
-    "(d_hidden), and the projections Ŵ_i · W_j sum over d_hidden, e.g. einops.einsum(W_hat, W, "
-    "\"inst d feat_i, inst d feat_j -> inst feat_i feat_j\")."
-)
+from arena_course.superposition.testing import W_COLUMNS, check_per_feature, projections
+from arena_course.testing import check_tensor
 _NAN_DIAGNOSIS = (
     "A dead feature (W_i = 0) gives 0/0 twice: in Ŵ_i = W_i / ‖W_i‖ and in D_i itself. Clamp both "
     "denominators below at 1e-8 (norms.clamp_min(1e-8), denominator.clamp_min(1e-8)), so that D_i = 0."
@@ -18,13 +14,8 @@ _NAN_DIAGNOSIS = (
 
 
 def _call(student, W):
-    D = call_student(student.feature_dimensionality, W.clone(), diagnosis=_DIAGNOSIS)
-    check(
-        isinstance(D, torch.Tensor),
-        f"feature_dimensionality returned {type(D).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if D is None else "",
-    )
-    return D
+    D = call_student(student.feature_dimensionality, W.clone(), diagnosis=W_COLUMNS)
+    return check_tensor(D, "feature_dimensionality", "not a Tensor")
 
 
 def _polygon(k: int) -> torch.Tensor:
@@ -35,12 +26,8 @@ def _polygon(k: int) -> torch.Tensor:
 
 def _mistakes(W):
     """What common mistakes compute, for the diagnoses."""
-    norms = W.norm(dim=1)
-    W_hat = W / norms.clamp_min(1e-8)[:, None, :]
-    overlap = torch.einsum("kdi,kdj->kij", W_hat, W)
-    raw = torch.einsum("kdi,kdj->kij", W, W)
-    cos = torch.einsum("kdi,kdj->kij", W_hat, W_hat)
-    eye = torch.eye(W.shape[-1])
+    g = projections(W)
+    norms, overlap, raw, cos, eye = g.norms, g.overlap, g.raw, g.cos, g.eye
     denominator = (overlap**2).sum(-1).clamp_min(1e-8)
     return {
         "You left the feature itself out of the denominator: the sum is over all j, i included (its own term is "
@@ -64,13 +51,7 @@ def test_shape(student):
     """Returns one dimensionality per instance and feature, shape (instances, features)"""
     seed(0)
     D = _call(student, torch.randn(3, 4, 6))
-    check(
-        tuple(D.shape) == (3, 6),
-        f"for W of shape (inst=3, d_hidden=4, feats=6) got shape {tuple(D.shape)}, expected (3, 6)",
-        diagnosis="Feature i is a column of W, W[k, :, i]: reduce over dim 1 (d_hidden)."
-        if tuple(D.shape) == (3, 4)
-        else _DIAGNOSIS,
-    )
+    check_per_feature(tuple(D.shape), " got shape", "Feature i is a column of W, W[k, :, i]: reduce over dim 1 (d_hidden).")
 
 
 def test_matches_reference(student, reference):

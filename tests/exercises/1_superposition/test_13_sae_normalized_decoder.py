@@ -3,6 +3,7 @@
 import torch
 
 from arena_cli.testing import assert_close, call_student, check, seed
+from arena_course.testing import check_tensor
 
 
 def _sae(module, n_inst=2, d_in=3, d_sae=4, tied=False):
@@ -26,12 +27,7 @@ def _normalized(sae):
         diagnosis="Take the norms with keepdim=True (shape (n_inst, d_sae, 1)) so the division broadcasts over "
         "d_in, and read the decoder through the property self.W_dec (self._W_dec is None when tied).",
     )
-    check(
-        isinstance(out, torch.Tensor),
-        f"W_dec_normalized returned {type(out).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    return out
+    return check_tensor(out, "W_dec_normalized", "not a Tensor")
 
 
 def _mistakes(W_dec, eps):

@@ -3,6 +3,7 @@
 import torch
 
 from arena_cli.testing import assert_close, call_student, check, load_reference, seed
+from arena_course.testing import check_tensor
 
 
 # Exercise 1's ToyModel (its reference): sae_training_data uses its W (n_inst, d_hidden, n_features) and
@@ -19,12 +20,7 @@ def _toy_model(n_inst=3, n_features=5, d_hidden=2, p=0.2):
 def _data(student, model, batch_size, seed_value=1, diagnosis=""):
     seed(seed_value)
     h = call_student(student.sae_training_data, model, batch_size, diagnosis=diagnosis)
-    check(
-        isinstance(h, torch.Tensor),
-        f"sae_training_data returned {type(h).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if h is None else "",
-    )
-    return h
+    return check_tensor(h, "sae_training_data", "not a Tensor")
 
 
 _SIZE = (
@@ -113,7 +109,7 @@ def test_matches_reference(student, reference):
     expected = _data(reference, model, 64)
     actual = _data(student, model, 64, diagnosis=_SIZE)
     seed(1)
-    from arena_course.sae import sparse_features
+    from arena_course.superposition.toy_sae import sparse_features
 
     x = sparse_features(64, model.feature_probability)
     W = model.W.detach()

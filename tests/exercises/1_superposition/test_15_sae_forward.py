@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from arena_cli.testing import assert_close, call_student, check, seed
+from arena_course.superposition.testing import twins
 
 N_INST, D_IN, D_SAE, BATCH = 3, 4, 6, 8
 
@@ -17,17 +18,15 @@ _SIZE = (
 def _saes(student, reference, tied=False):
     """The student's and the reference's ToySAE with the same weights, nonzero biases and a decoder whose
     rows are far from unit norm (so that bias and normalisation mistakes show)."""
-    seed(0)
-    ref = reference.ToySAE(N_INST, D_IN, D_SAE, tied=tied)
-    with torch.no_grad():
+
+    def init(ref):
         ref.W_enc.copy_(torch.randn(N_INST, D_IN, D_SAE))
         if not tied:
             ref._W_dec.copy_(torch.randn(N_INST, D_SAE, D_IN) * 2.5)
         ref.b_enc.copy_(0.3 * torch.randn(N_INST, D_SAE))
         ref.b_dec.copy_(0.5 * torch.randn(N_INST, D_IN))
-    stu = student.ToySAE(N_INST, D_IN, D_SAE, tied=tied)
-    stu.load_state_dict(ref.state_dict())
-    return stu, ref
+
+    return twins(student, reference, "ToySAE", N_INST, D_IN, D_SAE, tied=tied, init=init)
 
 
 def _h():

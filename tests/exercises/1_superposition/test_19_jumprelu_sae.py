@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from arena_cli.testing import assert_close, call_student, check, seed
+from arena_course.superposition.testing import twins
 
 N_INST, D_IN, D_SAE, BATCH = 2, 3, 6, 64
 BANDWIDTH = 0.2  # wide, so that many pre-activations fall in the pseudo-gradients' window
@@ -15,17 +16,15 @@ _SIZE = (
 
 
 def _saes(student, reference):
-    seed(0)
-    ref = reference.JumpReLUToySAE(N_INST, D_IN, D_SAE, bandwidth=BANDWIDTH)
-    with torch.no_grad():
+
+    def init(ref):
         ref.W_enc.copy_(torch.randn(N_INST, D_IN, D_SAE))
         ref._W_dec.copy_(torch.randn(N_INST, D_SAE, D_IN) * 2)
         ref.b_enc.copy_(0.3 * torch.randn(N_INST, D_SAE))
         ref.b_dec.copy_(0.3 * torch.randn(N_INST, D_IN))
         ref.log_theta.copy_(torch.log(0.2 + 0.6 * torch.rand(N_INST, D_SAE)))  # θ in [0.2, 0.8]
-    stu = student.JumpReLUToySAE(N_INST, D_IN, D_SAE, bandwidth=BANDWIDTH)
-    stu.load_state_dict(ref.state_dict())
-    return stu, ref
+
+    return twins(student, reference, "JumpReLUToySAE", N_INST, D_IN, D_SAE, bandwidth=BANDWIDTH, init=init)
 
 
 def _h():

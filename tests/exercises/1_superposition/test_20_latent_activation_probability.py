@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import random_sae, tiny_lm, toy_tokens
+from arena_course.superposition.lm_sae import random_sae
+from arena_course.superposition.testing import lm_sae_setting
+from arena_course.testing import check_tensor
 
 HOOK = "blocks.1.hook_resid_pre"
 BATCH, SEQ, D_SAE = 4, 10, 48
@@ -22,23 +24,14 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    model = tiny_lm(seed=0, d_model=32)
-    tokens = toy_tokens(BATCH, SEQ, seed=1)
-    sae = random_sae(32, D_SAE, seed=0, hook_name=HOOK)
-    _, cache = model.run_with_cache(tokens)
-    return model, tokens, sae, {k: v.detach() for k, v in cache.items() if "resid" in k}
+    return lm_sae_setting(HOOK, d_sae=D_SAE, batch=BATCH, seq=SEQ)
 
 
 def _run(student, model, sae, tokens, hook=HOOK):
     """The student's answer, checked to be a tensor (a crash becomes a failed check with a diagnosis)."""
     with torch.no_grad():
         out = call_student(student.latent_activation_probability, model, sae, tokens, hook, diagnosis=_CRASH)
-    check(
-        isinstance(out, torch.Tensor),
-        f"latent_activation_probability returned {type(out).__name__}, not a Tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    return out.detach()
+    return check_tensor(out, "latent_activation_probability", "not a Tensor").detach()
 
 
 def _fires(sae, x):

@@ -8,8 +8,10 @@ plus two SAEs whose answer is known: a perfect one (FVU 0) and one that always p
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import SAE, random_sae, tiny_lm, toy_tokens
+from arena_cli.testing import assert_close, call_student
+from arena_course.superposition.lm_sae import SAE, random_sae
+from arena_course.superposition.testing import check_number, lm_sae_setting
+from arena_course.testing import check_sequence
 
 HOOK = "blocks.1.hook_resid_pre"
 D_MODEL = 32
@@ -22,24 +24,13 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    model = tiny_lm(seed=0, d_model=D_MODEL)
-    tokens = toy_tokens(4, 10, seed=1)
-    sae = random_sae(D_MODEL, 48, seed=0, hook_name=HOOK)
-    _, cache = model.run_with_cache(tokens)
-    return model, tokens, sae, {k: v.detach() for k, v in cache.items() if "resid" in k}
+    return lm_sae_setting(HOOK, d_model=D_MODEL)
 
 
 def _run(student, model, sae, tokens, hook=HOOK):
     with torch.no_grad():
         out = call_student(student.sae_reconstruction_loss, model, sae, tokens, hook, diagnosis=_CRASH)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 2,
-        f"sae_reconstruction_loss returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected a pair (mse, fvu)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return both numbers: `return mse, fvu`.",
-    )
-    return out
+    return check_sequence(out, "sae_reconstruction_loss", 2, "a pair (mse, fvu)", "Return both numbers: `return mse, fvu`.")
 
 
 def _errors(sae, x, *, decode_pre_relu=False, no_b_dec=False):
@@ -105,13 +96,8 @@ def test_returns_two_scalars(student, setting):
     model, tokens, sae, _ = setting
     out = _run(student, model, sae, tokens)
     for name, value in zip(["mse", "fvu"], out):
-        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else ()
-        check(
-            isinstance(value, (torch.Tensor, float)) and shape == (),
-            f"{name} is {type(value).__name__}{f' of shape {shape}' if shape else ''}, expected a single number "
-            "(a 0-dimensional tensor)",
-            diagnosis="Reduce over the batch, the positions and d_model: one number for the whole batch.",
-        )
+        check_number(value, name, "a single number (a 0-dimensional tensor)",
+                     "Reduce over the batch, the positions and d_model: one number for the whole batch.")
 
 
 def test_mse_matches_reference(student, reference, setting):

@@ -8,8 +8,10 @@ plenty to tell the right answer from the common mistakes.
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import SAE, random_sae, tiny_lm, toy_tokens
+from arena_cli.testing import assert_close, call_student
+from arena_course.superposition.lm_sae import SAE, random_sae
+from arena_course.superposition.testing import check_number, lm_sae_setting
+from arena_course.testing import check_sequence
 
 HOOK = "blocks.1.hook_resid_pre"
 D_MODEL = 32
@@ -31,9 +33,7 @@ _SHIFT = (
 
 @pytest.fixture(scope="module")
 def setting():
-    model = tiny_lm(seed=0, d_model=D_MODEL)
-    tokens = toy_tokens(4, 10, seed=1)
-    sae = random_sae(D_MODEL, 48, seed=0, hook_name=HOOK)
+    model, tokens, sae, _ = lm_sae_setting(HOOK, d_model=D_MODEL)
     return model, tokens, sae
 
 
@@ -48,21 +48,10 @@ def _run(student, model, sae, tokens, hook=HOOK):
     model.reset_hooks()  # a hook a previous call left behind must not change this check's numbers
     with torch.no_grad():
         out = call_student(student.substitution_loss, model, sae, tokens, hook, diagnosis=_CRASH)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 3,
-        f"substitution_loss returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected three losses (clean, with the SAE, zero-ablated)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `clean_loss, sae_loss, zero_loss`.",
-    )
+    check_sequence(out, "substitution_loss", 3, "three losses (clean, with the SAE, zero-ablated)",
+                   "Return `clean_loss, sae_loss, zero_loss`.")
     for name, value in zip(["clean", "with the SAE", "zero-ablated"], out):
-        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else ()
-        check(
-            isinstance(value, (torch.Tensor, float)) and shape == (),
-            f"the {name} loss is {type(value).__name__}{f' of shape {shape}' if shape else ''}, expected a "
-            "single number",
-            diagnosis="Average the per-token losses over the batch and the positions.",
-        )
+        check_number(value, f"the {name} loss", "a single number", "Average the per-token losses over the batch and the positions.")
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import BOS_ID, TOY_WORDS, random_sae, tiny_lm
+from arena_course.superposition.lm_sae import BOS_ID, TOY_WORDS, random_sae, tiny_lm
 
 HOOK = "blocks.1.hook_resid_pre"
 D_MODEL, BATCH, SEQ, K = 32, 6, 10, 5

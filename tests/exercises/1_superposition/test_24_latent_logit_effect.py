@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.sae_lm import random_sae, tiny_lm
+from arena_course.superposition.lm_sae import random_sae
+from arena_course.superposition.testing import lm_sae_setting
+from arena_course.testing import check_sequence
 
 HOOK = "blocks.1.hook_resid_pre"
 D_MODEL, K, LATENT = 32, 5, 7
@@ -22,21 +24,15 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    model = tiny_lm(seed=0, d_model=D_MODEL)
-    sae = random_sae(D_MODEL, 48, seed=0, hook_name=HOOK)
+    model, _, sae, _ = lm_sae_setting(HOOK, d_model=D_MODEL)
     return model, sae
 
 
 def _run(student, model, sae, latent=LATENT, k=K):
     with torch.no_grad():
         out = call_student(student.latent_logit_effect, model, sae, latent, k, diagnosis=_CRASH)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 4,
-        f"latent_logit_effect returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected four tensors (top_values, top_tokens, bottom_values, bottom_tokens)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `top.values, top.indices, bottom.values, bottom.indices`.",
-    )
+    check_sequence(out, "latent_logit_effect", 4, "four tensors (top_values, top_tokens, bottom_values, bottom_tokens)",
+                   "Return `top.values, top.indices, bottom.values, bottom.indices`.")
     check(
         all(isinstance(t, torch.Tensor) for t in out),
         f"expected four tensors, got {[type(t).__name__ for t in out]}",

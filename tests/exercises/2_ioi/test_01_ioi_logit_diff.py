@@ -4,11 +4,11 @@ Runs on seeded random logits for 8 IOI prompts of different lengths (so position
 of them), on a hand-built case, and checks that swapping IO and S negates the answer.
 """
 
-import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import ABBA_TEMPLATES, BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_cli.testing import assert_close
+from arena_course.ioi.dataset import ABBA_TEMPLATES, BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_course.ioi.testing import random_logits_fixture, returned_tensor
 
 N = 8
 
@@ -19,14 +19,7 @@ _CRASH = (
 )
 
 
-@pytest.fixture(scope="module")
-def setting():
-    data = IOIDataset.generate(ioi_tokenizer(), N, seed=3)
-    ends = data.word_idx["end"]
-    assert len(set(ends.tolist())) > 1 and (ends < data.toks.shape[1] - 1).any()  # padded prompts
-    gen = torch.Generator().manual_seed(0)
-    logits = torch.randn(N, data.toks.shape[1], len(data.tokenizer), generator=gen) * 3
-    return data, logits
+setting = random_logits_fixture(N, seed=3, logits_seed=0, scale=3)
 
 
 def _at(logits, pos, tokens):
@@ -58,13 +51,8 @@ def _mistakes(logits, data, per_prompt):
 
 
 def _run(student, logits, data, **kwargs):
-    out = call_student(student.ioi_logit_diff, logits, data, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"ioi_logit_diff returned {type(out).__name__}, expected a tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "Return a torch tensor (don't call .item()).",
-    )
-    return out
+    return returned_tensor(student.ioi_logit_diff, logits, data, crash=_CRASH, expected="a tensor",
+                           hint="Return a torch tensor (don't call .item()).", **kwargs)
 
 
 def test_per_prompt(student, reference, setting):

@@ -7,11 +7,11 @@ on a hand-built case, and checks p_io / p_s = exp(logit difference) with the ref
 
 import math
 
-import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, ioi_tokenizer
+from arena_course.ioi.dataset import IOIDataset, ioi_tokenizer
+from arena_course.ioi.testing import random_logits_fixture
 
 N = 8
 
@@ -22,13 +22,7 @@ _CRASH = (
 )
 
 
-@pytest.fixture(scope="module")
-def setting():
-    data = IOIDataset.generate(ioi_tokenizer(), N, seed=4)
-    assert (data.word_idx["end"] < data.toks.shape[1] - 1).sum() >= 4  # most prompts are padded
-    gen = torch.Generator().manual_seed(1)
-    logits = torch.randn(N, data.toks.shape[1], len(data.tokenizer), generator=gen) * 2
-    return data, logits
+setting = random_logits_fixture(N, seed=4, logits_seed=1, scale=2, min_padded=4)  # most prompts are padded
 
 
 def _run(student, logits, data):

@@ -7,8 +7,9 @@ mode, untied embedding and unembedding so that using W_E shows), with 8 prompts.
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, IOIPrompt, BABA_TEMPLATES, tiny_ioi_model
+from arena_cli.testing import assert_close, check
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, IOIPrompt
+from arena_course.ioi.testing import compat_model, returned_tensor
 
 N, D_MODEL = 8, 32
 
@@ -20,21 +21,14 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    model = tiny_ioi_model(seed=1, d_model=D_MODEL)
-    model.enable_compatibility_mode(disable_warnings=True)
+    model = compat_model(seed=1, d_model=D_MODEL)
     data = IOIDataset.generate(model.tokenizer, N, seed=5)
     return model, data
 
 
 def _run(student, model, data):
-    with torch.no_grad():
-        out = call_student(student.logit_diff_directions, model, data, diagnosis=_CRASH)
-    check(
-        isinstance(out, torch.Tensor),
-        f"logit_diff_directions returned {type(out).__name__}, expected a tensor of shape (batch, d_model)",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    return out.detach()
+    return returned_tensor(student.logit_diff_directions, model, data, crash=_CRASH,
+                           expected="a tensor of shape (batch, d_model)")
 
 
 def test_shape(student, setting):

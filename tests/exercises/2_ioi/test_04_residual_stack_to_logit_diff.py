@@ -10,8 +10,9 @@ import einops
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
+from arena_cli.testing import assert_close, check
+from arena_course.ioi.attribution import at_end
+from arena_course.ioi.testing import attribution_setting, returned_tensor
 
 N = 8
 
@@ -25,30 +26,12 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting(reference_of):
-    model = tiny_ioi_model(seed=2)
-    model.enable_compatibility_mode(disable_warnings=True)
-    data = IOIDataset.generate(model.tokenizer, N, seed=7)
-    assert (data.word_idx["end"] < data.toks.shape[1] - 1).sum() >= 4  # most prompts are padded
-    with torch.no_grad():
-        logits, cache = model.run_with_cache(data.toks)
-    directions = reference_of("logit_diff_directions").logit_diff_directions(model, data).detach()
-    return model, data, logits, cache, directions
-
-
-def _at_end(stack, data):
-    """(..., batch, seq, d_model) -> (..., batch, d_model) at each prompt's end."""
-    return stack[..., torch.arange(len(data)), data.word_idx["end"], :]
+    return attribution_setting(reference_of, seed=2, data_seed=7, n=N)
 
 
 def _run(student, stack, cache, data, directions):
-    with torch.no_grad():
-        out = call_student(student.residual_stack_to_logit_diff, stack, cache, data, directions, diagnosis=_CRASH)
-    check(
-        isinstance(out, torch.Tensor),
-        f"residual_stack_to_logit_diff returned {type(out).__name__}, expected a tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    return out.detach()
+    return returned_tensor(student.residual_stack_to_logit_diff, stack, cache, data, directions, crash=_CRASH,
+                           expected="a tensor")
 
 
 def _mistakes(stack, cache, data, directions):
@@ -90,7 +73,7 @@ def test_final_residual_gives_logit_diff(student, setting):
     end_logits = logits[batch, data.word_idx["end"]]
     logit_diff = (end_logits[batch, data.io_tokens] - end_logits[batch, data.s_tokens]).mean()
     assert float(model.b_U.abs().max()) == 0.0  # untrained: no b_U term
-    stack = _at_end(cache["resid_post", model.cfg.n_layers - 1], data)[None]  # (1, batch, d_model)
+    stack = at_end(cache["resid_post", model.cfg.n_layers - 1], data)[None]  # (1, batch, d_model)
     actual = _run(student, stack, cache, data, directions)
     assert_close(actual, logit_diff[None], name="attribution of the final residual stream vs the mean logit difference",
                  mistakes=_mistakes(stack, cache, data, directions), check_dtype=False,
@@ -101,7 +84,7 @@ def test_final_residual_gives_logit_diff(student, setting):
 def test_accumulated_matches_reference(student, reference, setting):
     """The accumulated residual stream at every layer (component, batch, d_model) -> (component,)"""
     model, data, logits, cache, directions = setting
-    stack = _at_end(cache.accumulated_resid(layer=-1, incl_mid=True), data)
+    stack = at_end(cache.accumulated_resid(layer=-1, incl_mid=True), data)
     expected = reference.residual_stack_to_logit_diff(stack, cache, data, directions)
     actual = _run(student, stack, cache, data, directions)
     assert_close(actual, expected, name="attribution of the accumulated residual stream",
@@ -111,7 +94,7 @@ def test_accumulated_matches_reference(student, reference, setting):
 def test_leading_dimensions(student, reference, setting):
     """Any leading dimensions: (layer, head, batch, d_model) -> (layer, head), and (batch, d_model) -> a scalar"""
     model, data, logits, cache, directions = setting
-    heads = _at_end(cache.stack_head_results(layer=-1), data)  # (layer*head, batch, d_model)
+    heads = at_end(cache.stack_head_results(layer=-1), data)  # (layer*head, batch, d_model)
     heads = einops.rearrange(heads, "(layer head) batch d -> layer head batch d", layer=model.cfg.n_layers)
     expected = reference.residual_stack_to_logit_diff(heads, cache, data, directions)
     actual = _run(student, heads, cache, data, directions)
@@ -128,8 +111,8 @@ def test_leading_dimensions(student, reference, setting):
 def test_components_add_up(student, setting):
     """Linearity: the components of decompose_resid add up to the whole final residual stream's attribution"""
     model, data, logits, cache, directions = setting
-    pieces = _at_end(cache.decompose_resid(layer=-1), data)
-    whole = _at_end(cache["resid_post", model.cfg.n_layers - 1], data)[None]
+    pieces = at_end(cache.decompose_resid(layer=-1), data)
+    whole = at_end(cache["resid_post", model.cfg.n_layers - 1], data)[None]
     parts = _run(student, pieces, cache, data, directions)
     total = _run(student, whole, cache, data, directions)
     check(tuple(parts.shape) == (pieces.shape[0],),

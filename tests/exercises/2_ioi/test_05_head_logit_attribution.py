@@ -6,13 +6,12 @@ prompts of different lengths (position -1 is padding for most of them), and on a
 (layer, head) and (head, layer) have the same shape. Directions come from the reference of exercise 3.
 """
 
-import einops
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
-from arena_course.ioi_attribution import at_end, residual_stack_to_logit_diff
+from arena_cli.testing import assert_close, check
+from arena_course.ioi.attribution import at_end, residual_stack_to_logit_diff
+from arena_course.ioi.testing import attribution_setting, returned_tensor
 
 N = 8
 
@@ -24,13 +23,7 @@ _CRASH = (
 
 
 def _setting(reference_of, seed, **kwargs):
-    model = tiny_ioi_model(seed=seed, **kwargs)
-    model.enable_compatibility_mode(disable_warnings=True)
-    data = IOIDataset.generate(model.tokenizer, N, seed=seed + 10)
-    assert (data.word_idx["end"] < data.toks.shape[1] - 1).sum() >= 4  # most prompts are padded
-    with torch.no_grad():
-        _, cache = model.run_with_cache(data.toks)
-    directions = reference_of("logit_diff_directions").logit_diff_directions(model, data).detach()
+    model, data, _, cache, directions = attribution_setting(reference_of, seed=seed, data_seed=seed + 10, n=N, **kwargs)
     return model, data, cache, directions
 
 
@@ -40,14 +33,8 @@ def setting(reference_of):
 
 
 def _run(student, model, cache, data, directions):
-    with torch.no_grad():
-        out = call_student(student.head_logit_attribution, model, cache, data, directions, diagnosis=_CRASH)
-    check(
-        isinstance(out, torch.Tensor),
-        f"head_logit_attribution returned {type(out).__name__}, expected a (layer, head) tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    return out.detach()
+    return returned_tensor(student.head_logit_attribution, model, cache, data, directions, crash=_CRASH,
+                           expected="a (layer, head) tensor")
 
 
 def _mistakes(model, cache, data, directions):

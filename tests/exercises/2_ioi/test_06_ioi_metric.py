@@ -5,12 +5,13 @@ by hand so the logit difference is known, and on a tiny random TransformerLens m
 corrupted runs (which must score exactly 1 and 0).
 """
 
-import pytest
 import torch
 import transformer_lens.model_bridge  # noqa: F401  (arena's worker pre-imports it: import time is not test time)
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, ioi_tokenizer, tiny_ioi_model
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.models import tiny_ioi_model
+from arena_course.ioi.testing import random_logits_fixture
 
 N = 8
 CLEAN, CORRUPTED = 2.5, -1.5  # baselines for the random-logit tests
@@ -21,13 +22,7 @@ _CRASH = (
 )
 
 
-@pytest.fixture(scope="module")
-def setting():
-    data = IOIDataset.generate(ioi_tokenizer(), N, seed=5)
-    assert len(set(data.word_idx["end"].tolist())) > 1  # prompts of different lengths: -1 is padding for some
-    gen = torch.Generator().manual_seed(1)
-    logits = torch.randn(N, data.toks.shape[1], len(data.tokenizer), generator=gen) * 3
-    return data, logits
+setting = random_logits_fixture(N, seed=5, logits_seed=1, scale=3)
 
 
 def _ld(logits, data, pos=None):

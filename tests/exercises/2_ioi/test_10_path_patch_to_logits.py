@@ -7,15 +7,13 @@ orig's answers (any metric of the logits works: the function only calls it). The
 its own first, with a z that differs from both caches, so that each classic mistake shows.
 """
 
-from functools import partial
-
-import pytest
 import torch
-from transformer_lens import ActivationCache
 from transformer_lens.hook_points import HookPoint
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
+from arena_course.ioi.testing import Z_HOOKS, cache_copies, check_caches_unchanged, check_no_hooks_left
+from arena_course.ioi.testing import logit_diff_metric, noising_caches, path_grid, path_setting_fixture, per_sender
+from arena_course.testing import assert_close_lazily
 
 N_LAYERS, N_HEADS = 2, 4
 SENDER = (1, 2)
@@ -26,32 +24,7 @@ _CRASH = (
 )
 
 
-def Z_HOOKS(name: str) -> bool:
-    return name.endswith("attn.hook_z")
-
-
-def logit_diff_metric(orig: IOIDataset):
-    """The logit difference (IO - S) of orig's answers at each prompt's end, summed over the prompts (a sum
-    rather than a mean, so that the small effects of a random model's heads stand well above rounding)."""
-
-    def metric(logits):
-        batch = torch.arange(len(orig))
-        end = logits[batch, orig.word_idx["end"]]
-        return (end[batch, orig.io_tokens] - end[batch, orig.s_tokens]).sum()
-
-    return metric
-
-
-@pytest.fixture(scope="module")
-def setting(reference):
-    model = tiny_ioi_model(seed=11, n_layers=N_LAYERS, n_heads=N_HEADS)
-    model.enable_compatibility_mode(disable_warnings=True)
-    orig = IOIDataset.generate(model.tokenizer, 6, seed=3)
-    new = orig.abc(seed=4)
-    with torch.no_grad():
-        caches = reference.z_caches(model, orig, new)
-        baseline = model(orig.toks)
-    return model, orig, new, caches, baseline
+setting = path_setting_fixture(seed=11, n_layers=N_LAYERS, n_heads=N_HEADS, orig_seed=3, new_seed=4)
 
 
 # --------------------------------------------------------------------------- what mistakes give
@@ -60,28 +33,25 @@ def setting(reference):
 def _variant(model, orig, new, metric, *, freeze=True, direction="noising", axis="head", whole_layer=False,
              every_layer=False):
     """Path patching to the logits, done right or with one classic mistake."""
-    run, source = (orig, new) if direction == "noising" else (new, orig)
     with torch.no_grad():
-        _, run_cache = model.run_with_cache(run.toks, names_filter=Z_HOOKS)
-        _, source_cache = model.run_with_cache(source.toks, names_filter=Z_HOOKS)
-        out = torch.zeros(N_LAYERS, N_HEADS)
-        for layer in range(N_LAYERS):
-            for head in range(N_HEADS):
+        run, run_cache, source_cache = noising_caches(model, orig, new, direction)
 
-                def hook_fn(z, hook, layer=layer, head=head):
-                    if freeze:
-                        z[...] = run_cache[hook.name]
-                    if hook.layer() == layer or every_layer:
-                        if whole_layer:
-                            z[...] = source_cache[hook.name]
-                        elif axis == "head":
-                            z[:, :, head] = source_cache[hook.name][:, :, head]
-                        else:
-                            z[:, head] = source_cache[hook.name][:, head]
-                    return z
+        def patched_metric(layer, head):
+            def hook_fn(z, hook, layer=layer, head=head):
+                if freeze:
+                    z[...] = run_cache[hook.name]
+                if hook.layer() == layer or every_layer:
+                    if whole_layer:
+                        z[...] = source_cache[hook.name]
+                    elif axis == "head":
+                        z[:, :, head] = source_cache[hook.name][:, :, head]
+                    else:
+                        z[:, head] = source_cache[hook.name][:, head]
+                return z
 
-                out[layer, head] = metric(model.run_with_hooks(run.toks, fwd_hooks=[(Z_HOOKS, hook_fn)]))
-    return out
+            return metric(model.run_with_hooks(run.toks, fwd_hooks=[(Z_HOOKS, hook_fn)]))
+
+        return per_sender(model, patched_metric)
 
 
 def _mistakes(model, orig, new, metric, baseline):
@@ -105,43 +75,17 @@ def _mistakes(model, orig, new, metric, baseline):
     }
 
 
-def _copies(model, caches):
-    """Fresh copies of the two caches for the student's function (so a change it makes to them shows, and
-    doesn't leak into the next test)."""
-    return tuple(ActivationCache({name: t.clone() for name, t in cache.items()}, model) for cache in caches)
-
-
-def _check_caches_unchanged(copies, caches):
-    for label, copy, cache in zip(["orig_cache", "new_cache"], copies, caches):
-        changed = [name for name in cache.keys() if not torch.equal(copy[name], cache[name])]
-        check(
-            not changed,
-            f"{label} was modified by your code ({', '.join(changed)}): the caches must stay as they are, or the "
-            "next sender's run freezes heads to wrong values",
-            diagnosis="`z = orig_cache[hook.name]` makes z the cache's own tensor, so `z[:, :, head] = ...` writes "
-            "into the cache. Copy into the running activation instead (`z[...] = orig_cache[hook.name]`), or "
-            "`.clone()` first.",
-        )
-
-
-def _compare(actual, expected, *, name, mistakes, diagnosis=""):
-    """assert_close, computing the mistakes' values (several patched runs) only when they are needed."""
-    if actual.shape == expected.shape and torch.allclose(actual.float(), expected.float(), atol=1e-5, rtol=1e-5):
-        return
-    assert_close(actual, expected, name=name, atol=1e-5, rtol=1e-5, check_dtype=False, mistakes=mistakes(), diagnosis=diagnosis)
-
-
 # --------------------------------------------------------------------------- the hook
 
 
 def _hook(student, model, z, layer, sender, caches):
     hook = HookPoint()
     hook.name = f"blocks.{layer}.attn.hook_z"
-    copies = _copies(model, caches)
+    copies = cache_copies(model, caches)
     z_in = z.clone()
     with torch.no_grad():
         out = call_student(student.patch_sender_freeze_others, z_in, hook, sender, *copies, diagnosis=_CRASH)
-    _check_caches_unchanged(copies, caches)
+    check_caches_unchanged(copies, caches)
     out = z_in if out is None else out  # modified in place and returned nothing: TransformerLens uses z
     check(isinstance(out, torch.Tensor), f"patch_sender_freeze_others returned {type(out).__name__}, expected z")
     return out.detach()
@@ -202,21 +146,8 @@ def test_hook_in_other_layer(student, setting):
 
 
 def _grid(student, model, orig, new, metric, caches=None):
-    copies = _copies(model, caches) if caches is not None else (None, None)
-    out = call_student(student.path_patch_to_logits, model, orig, new, metric, *copies, diagnosis=_CRASH)
-    if caches is not None:
-        _check_caches_unchanged(copies, caches)
-    check(
-        isinstance(out, torch.Tensor),
-        f"path_patch_to_logits returned {type(out).__name__}, expected a (layer, head) tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    check(
-        tuple(out.shape) == (N_LAYERS, N_HEADS),
-        f"path_patch_to_logits returned shape {tuple(out.shape)}, expected (n_layers, n_heads) = ({N_LAYERS}, {N_HEADS})",
-        diagnosis="One metric value per sender: results[layer, head] = metric(logits).",
-    )
-    return out.detach().float()
+    return path_grid(student.path_patch_to_logits, model, orig, new, metric, caches=caches, crash=_CRASH,
+                     per_sender="One metric value per sender: results[layer, head] = metric(logits).")
 
 
 def test_matches_reference(student, reference, setting):
@@ -226,17 +157,11 @@ def test_matches_reference(student, reference, setting):
     with torch.no_grad():
         expected = reference.path_patch_to_logits(model, orig, new, metric, *caches)
     out = _grid(student, model, orig, new, metric, caches)
-    _compare(out, expected, name="path_patch_to_logits (rows: sender layer, columns: sender head)",
-             mistakes=lambda: _mistakes(model, orig, new, metric, baseline),
-             diagnosis="Each entry: one run on orig.toks, with the hook on every layer's hook_z, and metric(logits).")
-    with torch.no_grad():
-        after = model(orig.toks)
-    check(
-        torch.allclose(after, baseline, atol=1e-5),
-        "After path_patch_to_logits, the model's own output has changed: hooks were left on the model",
-        diagnosis="Use model.run_with_hooks(...) (it removes its hooks) or the `with model.hooks(...)` context, "
-        "or call model.reset_hooks() after model.add_hook.",
-    )
+    assert_close_lazily(out, expected, atol=1e-5, rtol=1e-5,
+                        name="path_patch_to_logits (rows: sender layer, columns: sender head)",
+                        mistakes=lambda: _mistakes(model, orig, new, metric, baseline),
+                        diagnosis="Each entry: one run on orig.toks, with the hook on every layer's hook_z, and metric(logits).")
+    check_no_hooks_left(model, orig, baseline, "path_patch_to_logits")
 
 
 def test_computes_its_own_caches(student, reference, setting):
@@ -246,9 +171,9 @@ def test_computes_its_own_caches(student, reference, setting):
     with torch.no_grad():
         expected = reference.path_patch_to_logits(model, orig, new, metric, *caches)
     out = _grid(student, model, orig, new, metric)
-    _compare(out, expected, name="path_patch_to_logits without caches",
-             mistakes=lambda: _mistakes(model, orig, new, metric, baseline),
-             diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new) (and never write into them: each sender's run needs them intact).")
+    assert_close_lazily(out, expected, atol=1e-5, rtol=1e-5, name="path_patch_to_logits without caches",
+                        mistakes=lambda: _mistakes(model, orig, new, metric, baseline),
+                        diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new) (and never write into them: each sender's run needs them intact).")
 
 
 def test_no_change_when_new_is_orig(student, setting):

@@ -10,10 +10,11 @@ version (new); the metric is the summed logit difference of orig's answers.
 
 import pytest
 import torch
-from transformer_lens import ActivationCache
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import IOIDataset, tiny_ioi_model
+from arena_cli.testing import check
+from arena_course.ioi.testing import Z_HOOKS, check_no_hooks_left, logit_diff_metric, noising_caches, path_grid
+from arena_course.ioi.testing import path_setting_fixture, per_sender
+from arena_course.testing import assert_close_lazily
 
 N_LAYERS, N_HEADS = 3, 2
 RECEIVERS = [(1, 1), (2, 0)]
@@ -24,32 +25,7 @@ _CRASH = (
 )
 
 
-def Z_HOOKS(name: str) -> bool:
-    return name.endswith("attn.hook_z")
-
-
-def logit_diff_metric(orig: IOIDataset):
-    """The logit difference (IO - S) of orig's answers at each prompt's end, summed over the prompts (a sum
-    rather than a mean, so that the small effects of a random model's heads stand well above rounding)."""
-
-    def metric(logits):
-        batch = torch.arange(len(orig))
-        end = logits[batch, orig.word_idx["end"]]
-        return (end[batch, orig.io_tokens] - end[batch, orig.s_tokens]).sum()
-
-    return metric
-
-
-@pytest.fixture(scope="module")
-def setting(reference):
-    model = tiny_ioi_model(seed=21, n_layers=N_LAYERS, n_heads=N_HEADS)
-    model.enable_compatibility_mode(disable_warnings=True)
-    orig = IOIDataset.generate(model.tokenizer, 6, seed=5)
-    new = orig.abc(seed=6)
-    with torch.no_grad():
-        caches = reference.z_caches(model, orig, new)
-        baseline = model(orig.toks)
-    return model, orig, new, caches, baseline
+setting = path_setting_fixture(seed=21, n_layers=N_LAYERS, n_heads=N_HEADS, orig_seed=5, new_seed=6)
 
 
 # --------------------------------------------------------------------------- what mistakes give
@@ -58,54 +34,51 @@ def setting(reference):
 def _variant(model, orig, new, metric, receivers, inp, *, freeze2=True, freeze_sender=False, all_heads=False,
              freeze3=False, activation=False, direction="noising"):
     """Path patching to the receivers' input, done right or with one classic mistake."""
-    run, source = (orig, new) if direction == "noising" else (new, orig)
     names = sorted({f"blocks.{layer}.attn.hook_{inp}" for layer, _ in receivers})
     with torch.no_grad():
-        _, run_cache = model.run_with_cache(run.toks, names_filter=Z_HOOKS)
-        _, source_cache = model.run_with_cache(source.toks, names_filter=lambda n: n in names or Z_HOOKS(n))
-        out = torch.zeros(N_LAYERS, N_HEADS)
-        for layer in range(N_LAYERS):
-            for head in range(N_HEADS):
+        run, run_cache, source_cache = noising_caches(model, orig, new, direction, lambda n: n in names or Z_HOOKS(n))
 
-                def freeze(z, hook, layer=layer, head=head):
-                    if freeze2:
-                        z[...] = run_cache[hook.name]
-                    if hook.layer() == layer and not freeze_sender:
-                        z[:, :, head] = source_cache[hook.name][:, :, head]
-                    return z
+        def patched_metric(layer, head):
+            def freeze(z, hook, layer=layer, head=head):
+                if freeze2:
+                    z[...] = run_cache[hook.name]
+                if hook.layer() == layer and not freeze_sender:
+                    z[:, :, head] = source_cache[hook.name][:, :, head]
+                return z
 
-                saved = {}
+            saved = {}
 
-                def save(x, hook):
-                    saved[hook.name] = x.clone()
-                    return x
+            def save(x, hook):
+                saved[hook.name] = x.clone()
+                return x
 
-                if activation:  # the receivers' input straight from the source run
-                    saved = {name: source_cache[name] for name in names}
-                else:
-                    hooks = [(Z_HOOKS, freeze), *[(name, save) for name in names]]
-                    model.run_with_hooks(run.toks, return_type=None, fwd_hooks=hooks)
+            if activation:  # the receivers' input straight from the source run
+                saved = {name: source_cache[name] for name in names}
+            else:
+                hooks = [(Z_HOOKS, freeze), *[(name, save) for name in names]]
+                model.run_with_hooks(run.toks, return_type=None, fwd_hooks=hooks)
 
-                def patch(x, hook):
-                    if freeze3 and hook.name.endswith("hook_z"):
-                        frozen = run_cache[hook.name].clone()
-                        for rl, rh in receivers:
-                            if rl == hook.layer():
-                                frozen[:, :, rh] = x[:, :, rh]
-                        return frozen
+            def patch(x, hook):
+                if freeze3 and hook.name.endswith("hook_z"):
+                    frozen = run_cache[hook.name].clone()
                     for rl, rh in receivers:
                         if rl == hook.layer():
-                            if all_heads:
-                                x[...] = saved[hook.name]
-                            else:
-                                x[:, :, rh] = saved[hook.name][:, :, rh]
-                    return x
+                            frozen[:, :, rh] = x[:, :, rh]
+                    return frozen
+                for rl, rh in receivers:
+                    if rl == hook.layer():
+                        if all_heads:
+                            x[...] = saved[hook.name]
+                        else:
+                            x[:, :, rh] = saved[hook.name][:, :, rh]
+                return x
 
-                hooks = [(name, patch) for name in names]
-                if freeze3:
-                    hooks.append((Z_HOOKS, patch))
-                out[layer, head] = metric(model.run_with_hooks(run.toks, fwd_hooks=hooks))
-    return out
+            hooks = [(name, patch) for name in names]
+            if freeze3:
+                hooks.append((Z_HOOKS, patch))
+            return metric(model.run_with_hooks(run.toks, fwd_hooks=hooks))
+
+        return per_sender(model, patched_metric)
 
 
 def _mistakes(model, orig, new, metric, receivers, inp, baseline):
@@ -136,49 +109,9 @@ def _mistakes(model, orig, new, metric, receivers, inp, baseline):
     return mistakes
 
 
-def _copies(model, caches):
-    """Fresh copies of the two caches for the student's function (so a change it makes to them shows, and
-    doesn't leak into the next test)."""
-    return tuple(ActivationCache({name: t.clone() for name, t in cache.items()}, model) for cache in caches)
-
-
-def _check_caches_unchanged(copies, caches):
-    for label, copy, cache in zip(["orig_cache", "new_cache"], copies, caches):
-        changed = [name for name in cache.keys() if not torch.equal(copy[name], cache[name])]
-        check(
-            not changed,
-            f"{label} was modified by your code ({', '.join(changed)}): the caches must stay as they are, or the "
-            "next sender's run freezes heads to wrong values",
-            diagnosis="`z = orig_cache[hook.name]` makes z the cache's own tensor, so `z[:, :, head] = ...` writes "
-            "into the cache. Copy into the running activation instead (`z[...] = orig_cache[hook.name]`), or "
-            "`.clone()` first.",
-        )
-
-
-def _compare(actual, expected, *, name, mistakes, diagnosis=""):
-    """assert_close, computing the mistakes' values (many patched runs) only when they are needed."""
-    if actual.shape == expected.shape and torch.allclose(actual.float(), expected.float(), atol=1e-5, rtol=1e-5):
-        return
-    assert_close(actual, expected, name=name, atol=1e-5, rtol=1e-5, check_dtype=False, mistakes=mistakes(), diagnosis=diagnosis)
-
-
 def _grid(student, model, orig, new, metric, receivers, inp, caches=None):
-    copies = _copies(model, caches) if caches is not None else (None, None)
-    out = call_student(student.path_patch_to_heads, model, orig, new, metric, receivers, inp, *copies,
-                       diagnosis=_CRASH)
-    if caches is not None:
-        _check_caches_unchanged(copies, caches)
-    check(
-        isinstance(out, torch.Tensor),
-        f"path_patch_to_heads returned {type(out).__name__}, expected a (layer, head) tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    check(
-        tuple(out.shape) == (N_LAYERS, N_HEADS),
-        f"path_patch_to_heads returned shape {tuple(out.shape)}, expected (n_layers, n_heads) = ({N_LAYERS}, {N_HEADS})",
-        diagnosis="One metric value per sender: results[layer, head] = metric(logits of step 3).",
-    )
-    return out.detach().float()
+    return path_grid(student.path_patch_to_heads, model, orig, new, metric, receivers, inp, caches=caches,
+                     crash=_CRASH, per_sender="One metric value per sender: results[layer, head] = metric(logits of step 3).")
 
 
 # --------------------------------------------------------------------------- the tests
@@ -204,18 +137,14 @@ def test_matches_reference(student, reference, setting, inp):
     )
     with torch.no_grad():
         expected = reference.path_patch_to_heads(model, orig, new, metric, RECEIVERS, inp, *caches)
-    _compare(out, expected, name=f"path_patch_to_heads(receiver_input={inp!r}) (rows: sender layer, columns: sender head)",
-             mistakes=lambda: _mistakes(model, orig, new, metric, RECEIVERS, inp, baseline),
-             diagnosis="Step 2: run orig with the exercise-10 hook on every hook_z and a saving hook on the receivers' "
-             "inputs. Step 3: run orig patching only the receivers' saved inputs; metric(logits).")
-    with torch.no_grad():
-        after = model(orig.toks)
-    check(
-        torch.allclose(after, baseline, atol=1e-5),
-        "After path_patch_to_heads, the model's own output has changed: hooks were left on the model",
-        diagnosis="Use model.run_with_hooks(...) (it removes its hooks) or the `with model.hooks(...)` context, "
-        "or call model.reset_hooks() after model.add_hook.",
+    assert_close_lazily(
+        out, expected, atol=1e-5, rtol=1e-5,
+        name=f"path_patch_to_heads(receiver_input={inp!r}) (rows: sender layer, columns: sender head)",
+        mistakes=lambda: _mistakes(model, orig, new, metric, RECEIVERS, inp, baseline),
+        diagnosis="Step 2: run orig with the exercise-10 hook on every hook_z and a saving hook on the receivers' "
+        "inputs. Step 3: run orig patching only the receivers' saved inputs; metric(logits).",
     )
+    check_no_hooks_left(model, orig, baseline, "path_patch_to_heads")
 
 
 def test_one_receiver_without_caches(student, reference, setting):
@@ -226,6 +155,7 @@ def test_one_receiver_without_caches(student, reference, setting):
     out = _grid(student, model, orig, new, metric, receivers, "v")
     with torch.no_grad():
         expected = reference.path_patch_to_heads(model, orig, new, metric, receivers, "v", *caches)
-    _compare(out, expected, name="path_patch_to_heads(receivers=[(2, 1)], receiver_input='v'), no caches given",
-             mistakes=lambda: _mistakes(model, orig, new, metric, receivers, "v", baseline),
-             diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new) (and never write into them: each sender's run needs them intact).")
+    assert_close_lazily(out, expected, atol=1e-5, rtol=1e-5,
+                        name="path_patch_to_heads(receivers=[(2, 1)], receiver_input='v'), no caches given",
+                        mistakes=lambda: _mistakes(model, orig, new, metric, receivers, "v", baseline),
+                        diagnosis="When orig_cache or new_cache is None, compute both with z_caches(model, orig, new) (and never write into them: each sender's run needs them intact).")

@@ -10,8 +10,9 @@ with the reference on the model's own patterns.
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import tiny_ioi_model
+from arena_cli.testing import call_student, check
+from arena_course.ioi.testing import compat_model
+from arena_course.testing import assert_close_lazily
 
 N, BATCH = 7, 3
 SEQ = 1 + 2 * N
@@ -25,9 +26,7 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def model():
-    model = tiny_ioi_model(seed=3, n_layers=N_LAYERS, n_heads=N_HEADS)
-    model.enable_compatibility_mode(disable_warnings=True)
-    return model
+    return compat_model(seed=3, n_layers=N_LAYERS, n_heads=N_HEADS)
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +96,6 @@ def _mistakes(P: torch.Tensor, which: str) -> dict[str, torch.Tensor]:
     return mistakes
 
 
-def _compare(actual, expected, *, name, mistakes, diagnosis=""):
-    """assert_close, computing the common mistakes' values only when they are needed."""
-    expected = torch.as_tensor(expected).float()
-    if actual.shape == expected.shape and torch.allclose(actual, expected, atol=1e-5, rtol=1e-4):
-        return
-    assert_close(actual, expected, name=name, check_dtype=False, mistakes=mistakes(), diagnosis=diagnosis)
-
-
 def test_shapes(student, model, tokens):
     """Returns two (n_layers, n_heads) tensors"""
     for name, t in zip(["duplicate_scores", "induction_scores"], _run(student, model, tokens)):
@@ -161,12 +152,12 @@ def test_hand_made_patterns(student, model, tokens):
     with model.hooks(fwd_hooks=hooks):
         duplicate, induction = _run(student, model, tokens)
     P = torch.stack([torch.stack(HAND[layer]).expand(BATCH, -1, -1, -1) for layer in range(N_LAYERS)])
-    _compare(
+    assert_close_lazily(
         duplicate, HAND_DUPLICATE, name="duplicate_scores (rows: layers; layer 0 head 0 attends to each token's "
         "earlier copy, head 1 is an induction head)", mistakes=lambda: _mistakes(P, "duplicate"),
         diagnosis="Duplicate-token score: attention from position N + j to position j, averaged over j = 1..N.",
     )
-    _compare(
+    assert_close_lazily(
         induction, HAND_INDUCTION, name="induction_scores (rows: layers; layer 0 head 1 attends to the token after "
         "each token's earlier copy)", mistakes=lambda: _mistakes(P, "induction"),
         diagnosis="Induction score: attention from position N + j to position j + 1, averaged over j = 1..N-1.",
@@ -177,9 +168,9 @@ def test_matches_reference(student, reference, model, tokens):
     """Both scores match the reference on a random model's own attention patterns"""
     expected = reference.repeated_token_scores(model, tokens)
     duplicate, induction = _run(student, model, tokens)
-    _compare(duplicate, expected[0], name="duplicate_scores",
+    assert_close_lazily(duplicate, expected[0], name="duplicate_scores",
              mistakes=lambda: _mistakes(_patterns(model, tokens), "duplicate"))
-    _compare(induction, expected[1], name="induction_scores",
+    assert_close_lazily(induction, expected[1], name="induction_scores",
              mistakes=lambda: _mistakes(_patterns(model, tokens), "induction"))
 
 
@@ -194,5 +185,5 @@ def test_other_length(student, reference, model):
             f"{which} scores have values outside [0, 1]: min {float(t.min()):.3g}, max {float(t.max()):.3g}",
             diagnosis="Each score is an average of attention weights (each between 0 and 1): average, don't sum.",
         )
-        _compare(t, e, name=f"{which} scores with N = 10", diagnosis=diagnosis,
+        assert_close_lazily(t, e, name=f"{which} scores with N = 10", diagnosis=diagnosis,
                  mistakes=lambda which=which: _mistakes(_patterns(model, tokens), which))

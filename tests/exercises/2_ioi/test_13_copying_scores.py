@@ -12,8 +12,10 @@ Two tiny IOI models (compatibility mode), built in code:
 import pytest
 import torch
 
-from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import NAMES, ioi_tokenizer, name_token, tiny_ioi_model
+from arena_cli.testing import check
+from arena_course.ioi.dataset import NAMES, ioi_tokenizer, name_token
+from arena_course.ioi.testing import compat_model, returned_tensor
+from arena_course.testing import assert_close_lazily
 
 K = 5
 
@@ -33,8 +35,7 @@ def name_tokens():
 
 @pytest.fixture(scope="module")
 def random_model():
-    model = tiny_ioi_model(seed=5, n_layers=2, n_heads=4)
-    model.enable_compatibility_mode(disable_warnings=True)
+    model = compat_model(seed=5, n_layers=2, n_heads=4)
     with torch.no_grad():
         model.unembed.bias.copy_(torch.randn(model.cfg.d_vocab, generator=torch.Generator().manual_seed(0)))
     return model
@@ -50,8 +51,7 @@ def copier_model(name_tokens):
     """One head per layer, d_head = d_model; W_OV = +I in layer 0 and -I in layer 1; the unembedding's row
     for every token is ln_final of that token's post-MLP0 residual stream, so x @ W_U is largest for the
     token x came from (all rows have the same norm: Cauchy-Schwarz)."""
-    model = tiny_ioi_model(seed=6, n_layers=2, n_heads=1)
-    model.enable_compatibility_mode(disable_warnings=True)
+    model = compat_model(seed=6, n_layers=2, n_heads=1)
     d = model.cfg.d_model
     with torch.no_grad():
         for layer, sign in ((0, 1.0), (1, -1.0)):
@@ -64,14 +64,9 @@ def copier_model(name_tokens):
 
 
 def _run(student, model, name_tokens, k=K, negative=False):
-    with torch.no_grad():
-        out = call_student(student.copying_scores, model, name_tokens, k, negative, diagnosis=_CRASH)
-    check(
-        isinstance(out, torch.Tensor),
-        f"copying_scores returned {type(out).__name__}, expected a (layer, head) tensor",
-        diagnosis="Did you forget a `return`?" if out is None else "",
-    )
-    return out.detach().float()
+    out = returned_tensor(student.copying_scores, model, name_tokens, k, negative, crash=_CRASH,
+                          expected="a (layer, head) tensor")
+    return out.float()
 
 
 def _score(model, name_tokens, resid, W_OV, k, negative, *, ln=True, flip_logits=False):
@@ -116,14 +111,6 @@ def _mistakes(model, name_tokens, k, negative):
     return mistakes
 
 
-def _compare(actual, expected, *, name, mistakes, diagnosis=""):
-    """assert_close, computing the common mistakes' values (a few model passes) only when they are needed."""
-    expected = torch.as_tensor(expected).float()
-    if actual.shape == expected.shape and torch.allclose(actual, expected, atol=1e-5):
-        return
-    assert_close(actual, expected, name=name, check_dtype=False, mistakes=mistakes(), diagnosis=diagnosis)
-
-
 def test_shape(student, random_model, name_tokens):
     """Returns one fraction per head: shape (n_layers, n_heads), values in [0, 1]"""
     out = _run(student, random_model, name_tokens)
@@ -143,12 +130,12 @@ def test_perfect_copier(student, copier_model, name_tokens):
     """A head with W_OV = I copies every name (score 1); one with W_OV = -I has negative score 1"""
     positive = _run(student, copier_model, name_tokens)
     negative = _run(student, copier_model, name_tokens, negative=True)
-    _compare(
+    assert_close_lazily(
         positive, [[1.0], [0.0]], name="copying_scores (layer 0: W_OV = +I, layer 1: W_OV = -I)",
         mistakes=lambda: _mistakes(copier_model, name_tokens, K, False),
         diagnosis="A head that writes exactly the name's own residual stream must put the name first.",
     )
-    _compare(
+    assert_close_lazily(
         negative, [[0.0], [1.0]], name="copying_scores with negative=True (layer 0: +I, layer 1: -I)",
         mistakes=lambda: _mistakes(copier_model, name_tokens, K, True),
         diagnosis="With negative=True, score -W_OV: the head with W_OV = -I becomes a perfect copier.",
@@ -162,7 +149,7 @@ def test_matches_reference(student, reference, random_model, name_tokens, negati
     with torch.no_grad():
         expected = reference.copying_scores(random_model, name_tokens, k, negative)
     out = _run(student, random_model, name_tokens, k=k, negative=negative)
-    _compare(out, expected, name=f"copying_scores (k = {k}, negative = {negative})",
+    assert_close_lazily(out, expected, name=f"copying_scores (k = {k}, negative = {negative})",
              mistakes=lambda: _mistakes(random_model, name_tokens, k, negative),
              diagnosis="Use `k` as given (not a fixed 5), and count a name when its own token is among "
              "the k largest logits of its own row.")
@@ -173,5 +160,5 @@ def test_k_matters(student, reference, random_model, name_tokens):
     with torch.no_grad():
         expected = reference.copying_scores(random_model, name_tokens, 1, False)
     out = _run(student, random_model, name_tokens, k=1)
-    _compare(out, expected, name="copying_scores with k = 1", mistakes=lambda: _mistakes(random_model, name_tokens, 1, False),
+    assert_close_lazily(out, expected, name="copying_scores with k = 1", mistakes=lambda: _mistakes(random_model, name_tokens, 1, False),
              diagnosis="Use the argument `k` in `topk(k, dim=-1)`, not a fixed 5.")

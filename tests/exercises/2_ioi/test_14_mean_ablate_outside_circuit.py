@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer, tiny_ioi_model
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, IOIPrompt, ioi_tokenizer
+from arena_course.ioi.testing import compat_model
 
 CIRCUIT = {
     "name mover": [(1, 0), (1, 3)],
@@ -30,8 +31,7 @@ _CRASH = (
 
 @pytest.fixture(scope="module")
 def setting():
-    model = tiny_ioi_model(seed=2)
-    model.enable_compatibility_mode(disable_warnings=True)
+    model = compat_model(seed=2)
     data = IOIDataset.generate(ioi_tokenizer(), 12, templates=BABA_TEMPLATES[:2], seed=1)
     return model, data, data.abc(seed=5)
 
@@ -187,8 +187,7 @@ def test_single_prompt_templates_with_their_own_means_change_nothing(student, se
 def test_no_hooks_left_behind(student, setting):
     """The model has no hooks left on it afterwards"""
     _, data, abc = setting
-    model = tiny_ioi_model(seed=2)  # a model of its own: the others are reset after each call
-    model.enable_compatibility_mode(disable_warnings=True)
+    model = compat_model(seed=2)  # a model of its own: the others are reset after each call
     with torch.no_grad():
         clean = model(data.toks)
         _run(student, model, data, abc, reset=False)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, ioi_tokenizer
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, ioi_tokenizer
 
 FIELDS = ("full", "circuit", "ratio", "gap")
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, call_student, check
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, ioi_tokenizer, tiny_ioi_model
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset, ioi_tokenizer
+from arena_course.ioi.testing import compat_model
 
 A, B, C, D = (2, 0), (2, 1), (1, 3), (0, 2)
 CIRCUIT = {"name mover": [A, B], "S-inhibition": [C], "negative": [D]}
@@ -135,8 +136,7 @@ def test_two_evaluations_per_head(student):
 
 @pytest.fixture(scope="module")
 def tiny_setting(reference_of):
-    model = tiny_ioi_model(seed=3)
-    model.enable_compatibility_mode(disable_warnings=True)
+    model = compat_model(seed=3)
     data = IOIDataset.generate(ioi_tokenizer(), 12, templates=BABA_TEMPLATES[:2], seed=1)
     abc = data.abc(seed=5)
     ablate = reference_of("mean_ablate_outside_circuit").mean_ablate_outside_circuit

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.testing import basics_model, block_states, check_remote_once, icl_prompts, recording
+from arena_course.function_vectors.testing import shared, traced_tensors
 
 N_LAYERS = 3
 
@@ -21,58 +21,25 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS))
-
-
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(basics_model, "model")
 
 
 @pytest.fixture(scope="module")
 def prompts():
-    pairs = load_word_pairs("antonyms")
-    return (
-        ICLDataset(pairs, 3, 2, seed=0).prompts
-        + ICLDataset(pairs, 2, 0, seed=1).prompts
-        + ICLDataset(pairs, 2, 1, seed=2).prompts
-    )
+    return icl_prompts("antonyms", (3, 2, 0), (2, 0, 1), (2, 1, 2))
 
 
 @pytest.fixture(scope="module")
 def truth(model, prompts):
     """Every block's input and output, and the logits, from one trace (read in the order they run)."""
-    blocks = []
-    with model.trace(prompts):
-        for block in model.transformer.h:
-            blocks.append((block.input.save(), block.output.save()))
-        logits = model.lm_head.output.save()
-    ids = model.tokenizer(prompts, padding=True, return_tensors="pt")
-    return dict(
-        inputs=[i.detach() for i, _ in blocks],
-        outputs=[o.detach() for _, o in blocks],
-        logits=logits.detach(),
-        attention_mask=ids.attention_mask,
-    )
+    return block_states(model, prompts)
 
 
 def _run(student, model, prompts, layer, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.trace_and_save, model, prompts, layer, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 3,
-        f"trace_and_save returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected three tensors (hidden, logits, predictions)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `hidden, logits, predictions`.",
-    )
-    check(
-        all(isinstance(t, torch.Tensor) for t in out),
-        f"expected three tensors, got {[type(t).__name__ for t in out]}",
-        diagnosis="Return the saved tensors themselves (after the `with` block they are ordinary tensors).",
-    )
-    return [t.detach() for t in out]
+    return traced_tensors(student.trace_and_save, model, prompts, layer, crash=_CRASH, n=3,
+                          names="(hidden, logits, predictions)", hint="Return `hidden, logits, predictions`.",
+                          tensors_hint="Return the saved tensors themselves (after the `with` block they are "
+                          "ordinary tensors).", **kwargs)
 
 
 def test_shapes(student, model, prompts, truth):
@@ -133,7 +100,7 @@ def test_logits_match_reference(student, reference, model, prompts, truth):
     with torch.no_grad():
         expected = reference.trace_and_save(model, prompts, 1)[1]
     logits = _run(student, model, prompts, 1)[1]
-    full, mask = truth["logits"], truth["attention_mask"]
+    full, mask = truth["logits"], truth["mask"]
     mistakes = {
         "Those are probabilities: return the logits themselves, `model.lm_head.output[:, -1]`, without a "
         "softmax.": full[:, -1].softmax(-1),
@@ -154,7 +121,7 @@ def test_predictions_match_reference(student, reference, model, prompts, truth):
     with torch.no_grad():
         expected = reference.trace_and_save(model, prompts, 1)[2]
     predictions = _run(student, model, prompts, 1)[2]
-    logits, mask = truth["logits"], truth["attention_mask"]
+    logits, mask = truth["logits"], truth["mask"]
     last_real_if_right_padded = mask.sum(-1) - 1  # where the last token would be with RIGHT padding
     mistakes = {
         "Those are the predictions at position 0 (after the first token): the answer is predicted at the "
@@ -206,17 +173,8 @@ def test_last_block_gives_logits(student, model, prompts):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace (so the same code runs on NDIF)"""
-    model = _model()
-    calls = record_remote(model)
-    prompts = ICLDataset(load_word_pairs("antonyms"), 2, 1, seed=0).prompts
-    _run(student, model, prompts, 0, remote=True)
-    check(
-        calls == [True],
-        f"model.trace was called with remote={calls[0] if calls else '(no call)'!r}"
-        + (f" ({len(calls)} calls)" if len(calls) > 1 else "")
-        + " when trace_and_save was given remote=True",
-        diagnosis="Write `with model.trace(prompts, remote=remote):` so the caller decides where it runs "
-        "(one trace for everything)."
-        if calls
-        else "Use `with model.trace(prompts, remote=remote):`.",
-    )
+    model, calls = recording(basics_model)
+    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
+    check_remote_once(calls, "trace_and_save", "Write `with model.trace(prompts, remote=remote):` so the caller "
+                      "decides where it runs (one trace for everything)." if calls
+                      else "Use `with model.trace(prompts, remote=remote):`.")

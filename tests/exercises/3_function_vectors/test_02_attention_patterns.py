@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened, use_eager_attention
+from arena_course.function_vectors.models import tiny_gptj, use_eager_attention
+from arena_course.function_vectors.testing import check_remote_once, icl_prompts, recording, shared, sharp
+from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, N_HEADS = 2, 4
 
@@ -23,22 +24,15 @@ _CRASH = (
 
 
 def _model(seed=0):
-    return use_eager_attention(sharpened(tiny_gptj(seed, n_layers=N_LAYERS, n_heads=N_HEADS), std=0.3))
+    return use_eager_attention(sharp(tiny_gptj, seed, n_layers=N_LAYERS, n_heads=N_HEADS, std=0.3))
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(_model, "model")
 
 
 @pytest.fixture(scope="module")
 def prompts():
-    pairs = load_word_pairs("country_capital")
-    return (
-        ICLDataset(pairs, 2, 2, seed=0).prompts
-        + ICLDataset(pairs, 2, 0, seed=1).prompts
-        + ICLDataset(pairs, 1, 1, seed=2).prompts
-    )
+    return icl_prompts("country_capital", (2, 2, 0), (2, 0, 1), (1, 1, 2))
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +52,8 @@ def truth(model, prompts):
 
 
 def _run(student, model, prompts, layer, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.attention_patterns, model, prompts, layer, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"attention_patterns returned {type(out).__name__}, expected a tensor (batch, n_heads, seq)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return the saved pattern tensor.",
-    )
-    return out.detach()
+    return traced_tensor(student.attention_patterns, model, prompts, layer, crash=_CRASH,
+                         expected="a tensor (batch, n_heads, seq)", hint="Return the saved pattern tensor.", **kwargs)
 
 
 def _mistakes(truth, layer, position):
@@ -158,8 +146,7 @@ def test_uniform_when_queries_are_zero(student):
     model = _model(seed=3)
     with torch.no_grad():
         model._module.transformer.h[0].attn.q_proj.weight.zero_()
-    pairs = load_word_pairs("antonyms")
-    prompts = ICLDataset(pairs, 1, 1, seed=0).prompts + ICLDataset(pairs, 1, 0, seed=0).prompts
+    prompts = icl_prompts("antonyms", (1, 1, 0), (1, 0, 0))
     mask = model.tokenizer(prompts, padding=True, return_tensors="pt").attention_mask.float()
     expected = (mask / mask.sum(-1, keepdim=True))[:, None, :].expand(-1, N_HEADS, -1)
     pattern = _run(student, model, prompts, 0)
@@ -174,14 +161,6 @@ def test_uniform_when_queries_are_zero(student):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
-    prompts = ICLDataset(load_word_pairs("antonyms"), 2, 1, seed=0).prompts
-    _run(student, model, prompts, 0, remote=True)
-    check(
-        calls == [True],
-        f"model.trace was called with remote={calls[0] if calls else '(no call)'!r}"
-        + (f" ({len(calls)} calls)" if len(calls) > 1 else "")
-        + " when attention_patterns was given remote=True",
-        diagnosis="Write `with model.trace(prompts, remote=remote):`.",
-    )
+    model, calls = recording(_model)
+    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
+    check_remote_once(calls, "attention_patterns", "Write `with model.trace(prompts, remote=remote):`.")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.testing import basics_model, check_remote_once, icl_prompts, recording, shared
+from arena_course.function_vectors.testing import traced_tensors
 
 N_LAYERS = 3
 
@@ -30,23 +30,12 @@ NOT_APPLIED = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS))
-
-
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(basics_model, "model")
 
 
 @pytest.fixture(scope="module")
 def prompts():
-    pairs = load_word_pairs("present_past")
-    return (
-        ICLDataset(pairs, 3, 2, seed=0).prompts
-        + ICLDataset(pairs, 2, 0, seed=1).prompts
-        + ICLDataset(pairs, 2, 1, seed=2).prompts
-    )
+    return icl_prompts("present_past", (3, 2, 0), (2, 0, 1), (2, 1, 2))
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +70,8 @@ def _edited_logits(model, prompts, layer, scale, where):
 
 
 def _run(student, model, prompts, layer, scale, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.intervene_on_output, model, prompts, layer, scale, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 3,
-        f"intervene_on_output returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected three tensors (before, after, logits)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `before, after, logits`.",
-    )
-    check(all(isinstance(t, torch.Tensor) for t in out), f"expected three tensors, got {[type(t).__name__ for t in out]}")
-    return [t.detach() for t in out]
+    return traced_tensors(student.intervene_on_output, model, prompts, layer, scale, crash=_CRASH, n=3,
+                          names="(before, after, logits)", hint="Return `before, after, logits`.", **kwargs)
 
 
 def test_shapes(student, model, prompts, clean):
@@ -195,14 +175,7 @@ def test_hand_computed_last_layer_ablation(student, model, prompts, clean):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
-    prompts = ICLDataset(load_word_pairs("antonyms"), 2, 1, seed=0).prompts
-    _run(student, model, prompts, 0, 0.0, remote=True)
-    check(
-        calls == [True],
-        f"model.trace was called with remote={calls[0] if calls else '(no call)'!r}"
-        + (f" ({len(calls)} calls)" if len(calls) > 1 else "")
-        + " when intervene_on_output was given remote=True",
-        diagnosis="Write `with model.trace(prompts, remote=remote):` (one trace for everything).",
-    )
+    model, calls = recording(basics_model)
+    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, 0.0, remote=True)
+    check_remote_once(calls, "intervene_on_output",
+                      "Write `with model.trace(prompts, remote=remote):` (one trace for everything).")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.testing import block_states, hidden_state_model, icl_prompts, recording, shared
+from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -20,45 +20,23 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS, d_model=D_MODEL))
-
-
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(hidden_state_model, "model")
 
 
 @pytest.fixture(scope="module")
 def prompts():
-    pairs = load_word_pairs("antonyms")
-    return (
-        ICLDataset(pairs, 3, 3, seed=0).prompts
-        + ICLDataset(pairs, 2, 0, seed=1).prompts
-        + ICLDataset(pairs, 3, 1, seed=2).prompts
-    )
+    return icl_prompts("antonyms", (3, 3, 0), (2, 0, 1), (3, 1, 2))
 
 
 @pytest.fixture(scope="module")
 def truth(model, prompts):
     """Every block's input and output from one trace, and where each prompt's tokens end."""
-    blocks = []
-    with torch.no_grad(), model.trace(prompts):
-        for block in model.transformer.h:
-            blocks.append((block.input.save(), block.output.save()))
-    mask = model.tokenizer(prompts, padding=True, return_tensors="pt").attention_mask
-    return dict(inputs=[i.detach() for i, _ in blocks], outputs=[o.detach() for _, o in blocks], mask=mask)
+    return block_states(model, prompts)
 
 
 def _run(student, model, prompts, layer, **kwargs):
-    with torch.no_grad():
-        h = call_traced(student.mean_task_hidden_state, model, prompts, layer, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(h, torch.Tensor),
-        f"mean_task_hidden_state returned {type(h).__name__}, expected a tensor of shape (d_model,)",
-        diagnosis="Did you forget a `return`?" if h is None else "Return the saved mean itself.",
-    )
-    return h.detach()
+    return traced_tensor(student.mean_task_hidden_state, model, prompts, layer, crash=_CRASH,
+                         expected="a tensor of shape (d_model,)", hint="Return the saved mean itself.", **kwargs)
 
 
 def test_shape(student, model, prompts):
@@ -132,9 +110,8 @@ def test_mean_of_single_prompts(student, model, prompts):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace, one trace"""
-    model = _model()
-    calls = record_remote(model)
-    _run(student, model, ICLDataset(load_word_pairs("antonyms"), 2, 1, seed=0).prompts, 0, remote=True)
+    model, calls = recording(hidden_state_model)
+    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check(
         calls == [True],
         f"model.trace was called {len(calls)} time(s) with remote={calls!r} when mean_task_hidden_state was "

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.testing import hidden_state_model, icl_and_zero_shot, mean_last_state, next_tokens
+from arena_course.function_vectors.testing import recording, shared, traced_tensors
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -22,37 +22,17 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS, d_model=D_MODEL))
+model = shared(hidden_state_model, "model")
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+data = shared(icl_and_zero_shot, "data")
 
 
-@pytest.fixture(scope="module")
-def data():
-    pairs = load_word_pairs("antonyms")
-    icl = ICLDataset(pairs, 4, 2, seed=0).prompts + ICLDataset(pairs, 3, 3, seed=1).prompts
-    icl += ICLDataset(pairs, 3, 1, seed=3).prompts
-    zero_shot = ICLDataset(pairs, 8, 2, seed=2).zero_shot().prompts
-    return icl, zero_shot
-
-
-def _h(model, prompts, layer):
+def _tokens(model, prompts, layer, vector, how):
+    """The next tokens of `prompts` with `vector` written into block `layer` in one of the wrong ways a patch can
+    go."""
     with model.trace(prompts):
-        h = model.transformer.h[layer].output[:, -1].mean(dim=0).save()
-    return h
-
-
-def _tokens(model, prompts, layer=None, vector=None, how=None):
-    """The next tokens of `prompts`, unpatched (how=None) or with `vector` written into block `layer` in one of
-    the ways a patch can go."""
-    with model.trace(prompts):
-        if how == "last":
-            model.transformer.h[layer].output[:, -1] = vector
-        elif how == "first":
+        if how == "first":
             model.transformer.h[layer].output[:, 0] = vector
         elif how == "all":
             model.transformer.h[layer].output[:] = vector
@@ -67,21 +47,10 @@ def _tokens(model, prompts, layer=None, vector=None, how=None):
 
 
 def _run(student, model, icl, zero_shot, layer, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.patch_hidden_state, model, icl, zero_shot, layer, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 2,
-        f"patch_hidden_state returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected two tensors (clean, patched)",
-        diagnosis="Did you delete the `return clean, patched` at the end?" if out is None else "",
-    )
-    check(
-        all(isinstance(t, torch.Tensor) for t in out),
-        f"expected two tensors, got {[type(t).__name__ for t in out]}",
-        diagnosis="Save the patched tokens inside the trace (`.save()`): after the block they are a tensor.",
-    )
-    return [t.detach() for t in out]
+    return traced_tensors(student.patch_hidden_state, model, icl, zero_shot, layer, crash=_CRASH, n=2,
+                          names="(clean, patched)", hint="", if_none="Did you delete the `return clean, patched` at "
+                          "the end?", tensors_hint="Save the patched tokens inside the trace (`.save()`): after the "
+                          "block they are a tensor.", **kwargs)
 
 
 def test_shapes(student, model, data):
@@ -105,8 +74,8 @@ def test_patched_matches_reference(student, reference, model, data, layer):
     icl, zero_shot = data
     with torch.no_grad():
         expected = reference.patch_hidden_state(model, icl, zero_shot, layer)[1]
-        h = _h(model, icl, layer)
-        clean = _tokens(model, zero_shot)
+        h = mean_last_state(model, icl, layer)
+        clean = next_tokens(model, zero_shot)
         mistakes = {
             "Your patch changed nothing: the patched tokens are the clean ones. Assign inside the trace, to the "
             "output itself (`model.transformer.h[layer].output[:, -1] = h`): rebinding a name (`out = h`) "
@@ -125,7 +94,7 @@ def test_patched_matches_reference(student, reference, model, data, layer):
         for other in range(N_LAYERS):
             if other != layer:
                 mistakes[f"You patched block {other}, not block {layer}: h was taken from block {layer}'s output "
-                         "and goes back to the same place."] = _tokens(model, zero_shot, other, h, "last")
+                         "and goes back to the same place."] = next_tokens(model, zero_shot, other, h)
     patched = _run(student, model, icl, zero_shot, layer)[1]
     assert_close(patched, expected, name=f"patched (h at block {layer})", atol=0, rtol=0, check_dtype=False,
                  mistakes=mistakes)
@@ -135,8 +104,8 @@ def test_clean_is_unpatched(student, model, data):
     """The first result is the unpatched prediction, the second the patched one"""
     icl, zero_shot = data
     with torch.no_grad():
-        clean_expected = _tokens(model, zero_shot)
-        patched_expected = _tokens(model, zero_shot, 0, _h(model, icl, 0), "last")
+        clean_expected = next_tokens(model, zero_shot)
+        patched_expected = next_tokens(model, zero_shot, 0, mean_last_state(model, icl, 0))
     clean, _ = _run(student, model, icl, zero_shot, 0)
     assert_close(clean, clean_expected, name="clean", atol=0, rtol=0, check_dtype=False,
                  mistakes={"These are the patched tokens: return `clean, patched`, in that order, and patch only in "
@@ -150,7 +119,7 @@ def test_last_block_gives_icl_prediction(student, model, data):
     layer = N_LAYERS - 1
     hf = model._module
     with torch.no_grad():
-        h = _h(model, icl, layer)
+        h = mean_last_state(model, icl, layer)
         token = int(hf.lm_head(hf.transformer.ln_f(h)).argmax())  # after the last block only ln_f and lm_head
     patched = _run(student, model, icl, zero_shot, layer)[1]
     assert_close(patched, torch.full((len(zero_shot),), token), name=f"patched at the last block ({layer})", atol=0,
@@ -172,8 +141,7 @@ def test_own_state_changes_nothing(student, model, data):
 
 def test_passes_remote_on(student, data):
     """Passes `remote` on to every model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     icl, zero_shot = data
     _run(student, model, icl[:2], zero_shot[:2], 0, remote=True)
     check(

@@ -9,9 +9,9 @@ the underlying Hugging Face model counts the forward passes.
 import pytest
 import torch
 
-from arena_cli.testing import CheckFailed, assert_close, call_student, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import NOT_SAVED, OUT_OF_ORDER, record_remote, sharpened
+from arena_cli.testing import assert_close, check
+from arena_course.function_vectors.testing import NOT_SAVED, OUT_OF_ORDER, hidden_state_model, icl_and_zero_shot
+from arena_course.function_vectors.testing import mean_last_state, next_tokens, recording, shared, traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -33,65 +33,24 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS, d_model=D_MODEL))
+model = shared(hidden_state_model, "model")
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+data = shared(icl_and_zero_shot, "data")
 
 
-@pytest.fixture(scope="module")
-def data():
-    pairs = load_word_pairs("antonyms")
-    icl = ICLDataset(pairs, 4, 2, seed=0).prompts + ICLDataset(pairs, 3, 3, seed=1).prompts
-    icl += ICLDataset(pairs, 3, 1, seed=3).prompts
-    zero_shot = ICLDataset(pairs, 8, 2, seed=2).zero_shot().prompts
-    return icl, zero_shot
-
-
-def _h(model, prompts, layer):
-    with model.trace(prompts):
-        h = model.transformer.h[layer].output[:, -1].mean(dim=0).save()
-    return h
-
-
-def _tokens(model, prompts, layer=None, vector=None):
-    """The next tokens of `prompts`, unpatched (vector None) or with block `layer`'s last position set to it."""
-    with model.trace(prompts):
-        if vector is not None:
-            model.transformer.h[layer].output[:, -1] = vector
-        tokens = model.lm_head.output[:, -1].argmax(dim=-1).save()
-    return tokens
-
-
-def _call(fn, *args, **kwargs):
-    """call_student, with diagnoses for nnsight's errors in a trace with invokes and a barrier."""
-    try:
-        return call_student(fn, *args, diagnosis=_CRASH, **kwargs)
-    except CheckFailed as e:
-        message = str(e)
-        if "raised UnboundLocalError" in message:
-            e.diagnosis = NOT_SAVED
-        elif "raised NameError" in message:
-            e.diagnosis = FORGOT_BARRIER
-        elif "barrier was never reached" in message:
-            e.diagnosis = BARRIER_COUNT
-        elif "raised OutOfOrderError" in message:
-            e.diagnosis = OUT_OF_ORDER
-        raise
+# nnsight's errors in a trace with invokes and a barrier, and what they mean (the first that matches is shown).
+_ERRORS = (
+    ("raised UnboundLocalError", NOT_SAVED),
+    ("raised NameError", FORGOT_BARRIER),
+    ("barrier was never reached", BARRIER_COUNT),
+    ("raised OutOfOrderError", OUT_OF_ORDER),
+)
 
 
 def _run(student, model, icl, zero_shot, layer, **kwargs):
-    with torch.no_grad():
-        out = _call(student.hidden_state_one_pass, model, icl, zero_shot, layer, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"hidden_state_one_pass returned {type(out).__name__}, expected a tensor of token ids (batch,)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return the saved patched tokens.",
-    )
-    return out.detach()
+    return traced_tensor(student.hidden_state_one_pass, model, icl, zero_shot, layer, crash=_CRASH, errors=_ERRORS,
+                         expected="a tensor of token ids (batch,)", hint="Return the saved patched tokens.", **kwargs)
 
 
 def test_shape(student, model, data):
@@ -116,30 +75,24 @@ def test_matches_reference(student, reference, model, data):
     layer = 0
     with torch.no_grad():
         expected = reference.hidden_state_one_pass(model, icl, zero_shot, layer)
-        h = _h(model, icl, layer)
+        h = mean_last_state(model, icl, layer)
         mistakes = {
             "Your patch changed nothing: the tokens are the zero-shot prompts' own. In the second invoke, after the "
-            "barrier, assign `model.transformer.h[layer].output[:, -1] = h`.": _tokens(model, zero_shot),
+            "barrier, assign `model.transformer.h[layer].output[:, -1] = h`.": next_tokens(model, zero_shot),
             "h came from the zero-shot prompts: compute it in the first invoke (the ICL prompts), whose "
             "`model.transformer.h[layer].output` is the ICL rows only.":
-                _tokens(model, zero_shot, layer, _h(model, zero_shot, layer)),
+                next_tokens(model, zero_shot, layer, mean_last_state(model, zero_shot, layer)),
             "h came from every prompt of the batch: compute it inside the first invoke, from the ICL rows only.":
-                _tokens(model, zero_shot, layer, _h(model, icl + zero_shot, layer)),
+                next_tokens(model, zero_shot, layer, mean_last_state(model, icl + zero_shot, layer)),
             "Your h is the mean of position 0: it is the mean of the LAST position, `output[:, -1]` (left padding "
-            "puts every prompt's last token there).": _tokens(model, zero_shot, layer, _first(model, icl, layer)),
+            "puts every prompt's last token there).": next_tokens(model, zero_shot, layer, mean_last_state(model, icl, layer, position=0)),
         }
         for other in range(N_LAYERS):
             if other != layer:
                 mistakes[f"You patched block {other}: h is block {layer}'s output and goes back to block {layer}."] = (
-                    _tokens(model, zero_shot, other, h))
+                    next_tokens(model, zero_shot, other, h))
     patched = _run(student, model, icl, zero_shot, layer)
     assert_close(patched, expected, name="patched", atol=0, rtol=0, check_dtype=False, mistakes=mistakes)
-
-
-def _first(model, prompts, layer):
-    with model.trace(prompts):
-        first = model.transformer.h[layer].output[:, 0].mean(dim=0).save()
-    return first
 
 
 @pytest.mark.parametrize("layer", [0, 1])
@@ -147,7 +100,7 @@ def test_same_as_two_traces(student, model, data, layer):
     """One pass gives the same tokens as exercise 05's two traces (h from one trace, patched in another)"""
     icl, zero_shot = data
     with torch.no_grad():
-        expected = _tokens(model, zero_shot, layer, _h(model, icl, layer))
+        expected = next_tokens(model, zero_shot, layer, mean_last_state(model, icl, layer))
     patched = _run(student, model, icl, zero_shot, layer)
     assert_close(patched, expected, name=f"one pass vs two traces (block {layer})", atol=0, rtol=0,
                  check_dtype=False,
@@ -157,8 +110,7 @@ def test_same_as_two_traces(student, model, data, layer):
 
 def test_one_forward_pass(student, data):
     """Runs the model once, on the ICL and zero-shot prompts together, in one trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     batches = []
     hook = model._module.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: batches.append(int(kwargs["input_ids"].shape[0]) if "input_ids" in kwargs

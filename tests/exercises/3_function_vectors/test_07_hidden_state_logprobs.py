@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.testing import call_traced, hidden_state_model, icl_prompts, recording, shared
+from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -21,20 +22,13 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS, d_model=D_MODEL))
-
-
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(hidden_state_model, "model")
 
 
 @pytest.fixture(scope="module")
 def data(model):
-    pairs = load_word_pairs("antonyms")
-    icl = ICLDataset(pairs, 4, 2, seed=0).prompts + ICLDataset(pairs, 3, 3, seed=1).prompts
-    zero_shot = ICLDataset(pairs, 6, 2, seed=2).zero_shot()
+    icl = icl_prompts("antonyms", (4, 2, 0), (3, 3, 1))
+    zero_shot = ICLDataset(load_word_pairs("antonyms"), 6, 2, seed=2).zero_shot()
     ids = model.tokenizer(zero_shot.completions, add_special_tokens=False)["input_ids"]
     answer_ids = torch.tensor([i[0] for i in ids])
     return icl, zero_shot.prompts, answer_ids
@@ -75,14 +69,8 @@ def _run(student, model, icl, zero_shot, answer_ids, **kwargs):
     with torch.no_grad():
         out = call_traced(student.hidden_state_logprobs, model, icl, zero_shot, answer_ids, diagnosis=_CRASH,
                           **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 2,
-        f"hidden_state_logprobs returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected two tensors (clean, patched)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `clean, patched`.",
-    )
-    clean, patched = out
+    clean, patched = check_sequence(out, "hidden_state_logprobs", 2, "two tensors (clean, patched)",
+                                    "Return `clean, patched`.")
     check(
         not (isinstance(patched, (list, tuple)) and all(isinstance(p, torch.Tensor) for p in patched)),
         f"patched is a {type(patched).__name__} of tensors, expected one (n_layers, batch) tensor",
@@ -188,8 +176,7 @@ def test_last_block_is_h_alone(student, model, data, truth):
 
 def test_passes_remote_on(student, data):
     """Passes `remote` on to every model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(hidden_state_model)
     icl, zero_shot, answer_ids = data
     _run(student, model, icl[:2], zero_shot[:2], answer_ids[:2], remote=True)
     check(

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import ICLDataset, answer_token_ids, fv_tokenizer, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_course.function_vectors.models import fv_tokenizer, tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
+from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, recording, sharp, traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 2, 4, 8
 
@@ -28,7 +29,7 @@ def _dataset(size=6, n_prepended=3, seed=1):
 
 
 def _model(dataset):
-    model = sharpened(tiny_gptj(0, n_layers=N_LAYERS), std=0.3)
+    model = sharp(tiny_gptj, n_layers=N_LAYERS, std=0.3)
     with torch.no_grad():  # make the dataset's answers likely enough that heads move their probabilities
         model._module.lm_head.bias[answer_token_ids(model.tokenizer, dataset.completions)] += 10.0
     return model
@@ -47,8 +48,7 @@ def model(dataset):
 @pytest.fixture(scope="module")
 def mixed_prompts():
     """Prompts with 0 to 3 examples: a left-padded batch."""
-    pairs = load_word_pairs("antonyms")
-    return [p for n in (3, 0, 2, 1) for p in ICLDataset(pairs, 2, n, seed=n).prompts]
+    return icl_prompts("antonyms", *[(2, n, n) for n in (3, 0, 2, 1)])
 
 
 # --------------------------------------------------------------------------- what mistakes would give
@@ -166,14 +166,9 @@ def _effect_mistakes(model, dataset):
 
 
 def _means(student, model, prompts, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.mean_head_outputs, model, prompts, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"mean_head_outputs returned {type(out).__name__}, expected a tensor (n_layers, n_heads, d_head)",
-        diagnosis="Did you forget a `return`?" if out is None else "Stack the per-layer means: `torch.stack(means)`.",
-    )
-    return out.detach()
+    return traced_tensor(student.mean_head_outputs, model, prompts, crash=_CRASH,
+                         expected="a tensor (n_layers, n_heads, d_head)",
+                         hint="Stack the per-layer means: `torch.stack(means)`.", **kwargs)
 
 
 def test_mean_shape(student, model, mixed_prompts):
@@ -216,14 +211,9 @@ def test_mean_of_one_prompt(student, model, mixed_prompts):
 
 
 def _run(student, model, dataset, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.head_indirect_effects, model, dataset, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"head_indirect_effects returned {type(out).__name__}, expected a tensor (n_layers, n_heads)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return the (n_layers, n_heads) grid as a tensor.",
-    )
-    return out.detach()
+    return traced_tensor(student.head_indirect_effects, model, dataset, crash=_CRASH,
+                         expected="a tensor (n_layers, n_heads)", hint="Return the (n_layers, n_heads) grid as a tensor.",
+                         **kwargs)
 
 
 def test_effects_match_reference(student, reference, model, dataset):
@@ -266,15 +256,10 @@ def test_head_that_writes_nothing_has_no_effect(student, dataset):
 
 def test_batched_and_remote(student, dataset):
     """Batches the heads (a few traces, not one per head) and passes `remote` on to every trace"""
-    model = _model(dataset)
-    calls = record_remote(model)
+    model, calls = recording(lambda: _model(dataset))
     _run(student, model, dataset, remote=True)
-    check(
-        len(calls) > 0 and all(c is True for c in calls),
-        f"model.trace was called with remote={calls}" if calls else "model.trace was never called",
-        diagnosis="Pass `remote=remote` to every `model.trace(...)`, including the one in mean_head_outputs (call "
-        "it with `remote=remote`).",
-    )
+    check_remote_everywhere(calls, "Pass `remote=remote` to every `model.trace(...)`, including the one in "
+                            "mean_head_outputs (call it with `remote=remote`).")
     limit = N_LAYERS + 2
     check(
         len(calls) <= limit,

@@ -11,9 +11,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from arena_cli.testing import CheckFailed, assert_close, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, record_remote, sharpened
+from arena_cli.testing import assert_close, check
+from arena_course.function_vectors.models import tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.testing import NOT_SAVED, basics_model, check_remote_everywhere, icl_prompts
+from arena_course.function_vectors.testing import recording, shared, sharp, traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 3, 4, 8
 D_MODEL = N_HEADS * D_HEAD
@@ -32,13 +34,7 @@ _CRASH = (
 )
 
 
-def _model():
-    return sharpened(tiny_gptj(0, n_layers=N_LAYERS))
-
-
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(basics_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -114,25 +110,20 @@ def _mistakes(model, mean_inputs, effects, k):
     return found
 
 
+# nnsight's errors, and what they mean here (the first that matches is shown).
+_ERRORS = (
+    ("OutOfOrderError", "`topk` lists the heads largest effect first, not in layer order: here the best head is in "
+     "layer 2 and the next in layer 0, and once the trace has read layer 2 the model has run past layer 0. Sort the "
+     "chosen heads by layer (sorting the flat indices does it) and read each layer's out_proj input once."),
+    ("raised UnboundLocalError", NOT_SAVED),
+    ("raised NameError", NOT_SAVED),
+)
+
+
 def _run(student, model, dataset, effects, k, **kwargs):
-    try:
-        with torch.no_grad():
-            out = call_traced(student.function_vector, model, dataset, effects, k, diagnosis=_CRASH, **kwargs)
-    except CheckFailed as e:
-        if "OutOfOrderError" in str(e):
-            e.diagnosis = (
-                "`topk` lists the heads largest effect first, not in layer order: here the best head is in layer 2 "
-                "and the next in layer 0, and once the trace has read layer 2 the model has run past layer 0. Sort "
-                "the chosen heads by layer (sorting the flat indices does it) and read each layer's out_proj input "
-                "once."
-            )
-        raise
-    check(
-        isinstance(out, torch.Tensor),
-        f"function_vector returned {type(out).__name__}, expected a tensor of shape (d_model,)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return the summed vector, a tensor (d_model,).",
-    )
-    return out.detach()
+    return traced_tensor(student.function_vector, model, dataset, effects, k, crash=_CRASH, errors=_ERRORS,
+                         expected="a tensor of shape (d_model,)", hint="Return the summed vector, a tensor (d_model,).",
+                         **kwargs)
 
 
 def test_shape(student, model, dataset):
@@ -171,7 +162,7 @@ def test_matches_reference(student, reference, model, dataset, mean_inputs):
 
 def test_heads_layers_not_swapped(student, reference, dataset):
     """On a grid with more heads than layers, the flat index splits as (index // n_heads, index % n_heads)"""
-    model = sharpened(tiny_gptj(1, n_layers=2, d_model=48, n_heads=6))
+    model = sharp(tiny_gptj, 1, n_layers=2, d_model=48, n_heads=6)
     effects = torch.zeros(2, 6)
     effects[1, 3], effects[0, 5], effects[1, 0] = 0.5, 0.4, 0.3
     with torch.no_grad():
@@ -185,8 +176,7 @@ def test_heads_layers_not_swapped(student, reference, dataset):
 
 def test_left_padded_prompts(student, reference, model):
     """Works on prompts of different lengths (left-padded: the last position is -1 for every prompt)"""
-    pairs = load_word_pairs("country_capital")
-    prompts = [p for n in (0, 3, 1) for p in ICLDataset(pairs, 2, n, seed=n).prompts]
+    prompts = icl_prompts("country_capital", *[(2, n, n) for n in (0, 3, 1)])
     dataset = SimpleNamespace(prompts=prompts)
     with torch.no_grad():
         expected = reference.function_vector(model, dataset, EFFECTS, 2).detach()
@@ -198,12 +188,10 @@ def test_left_padded_prompts(student, reference, model):
 
 def test_passes_remote_on(student, dataset):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(basics_model)
     _run(student, model, dataset, EFFECTS, 2, remote=True)
-    check(
-        len(calls) > 0 and all(c is True for c in calls),
-        f"model.trace was called with remote={calls}" if calls else "model.trace was never called",
-        diagnosis="Write `with model.trace(dataset.prompts, remote=remote):` and call out_proj inside it (on NDIF "
+    check_remote_everywhere(
+        calls,
+        "Write `with model.trace(dataset.prompts, remote=remote):` and call out_proj inside it (on NDIF "
         "the weights are on the server: out_proj can only run inside a trace).",
     )

@@ -11,9 +11,12 @@ import pytest
 import torch
 
 from arena_cli.testing import CheckFailed, check
-from arena_course.function_vectors import ICLDataset, load_word_pairs, tiny_gptj
-from arena_course.fv_basics import call_traced, sharpened
-from arena_course.fv_vectors import new_token_texts, prompt_width
+from arena_course.function_vectors.generation import new_token_texts, prompt_width
+from arena_course.function_vectors.models import tiny_gptj
+from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, recording
+from arena_course.function_vectors.testing import shared, sharp
+from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL, N_NEW = 2, 32, 4
 
@@ -25,12 +28,10 @@ _CRASH = (
 
 
 def _model(seed=0):
-    return sharpened(tiny_gptj(seed, n_layers=N_LAYERS), std=0.3)
+    return sharp(tiny_gptj, seed, n_layers=N_LAYERS, std=0.3)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -66,33 +67,12 @@ def _plain(model, prompts):
     return new_token_texts(model.tokenizer, ids, prompt_width(model.tokenizer, prompts))
 
 
-def _record_remote(model) -> list:
-    """Record the `remote=` of every trace, generations included, and run locally. (`model.generate` opens its
-    trace through `model.trace(..., remote=...)`; wrapping `generate` itself would hide the caller's `with`
-    block from nnsight, which reads it from the calling frame.)"""
-    calls = []
-    original = model.trace
-
-    def local(*args, **kwargs):
-        calls.append(kwargs.pop("remote", None))
-        return original(*args, **kwargs)
-
-    model.trace = local
-    return calls
-
-
 def _run(student, model, prompts, fv, layer, **kwargs):
     with torch.no_grad():
         out = call_traced(student.generate_with_function_vector, model, prompts, fv, layer, N_NEW,
                           diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 2,
-        f"generate_with_function_vector returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected two lists of strings (without, with_fv)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `without, with_fv`.",
-    )
-    without, with_fv = out
+    without, with_fv = check_sequence(out, "generate_with_function_vector", 2, "two lists of strings (without, "
+                                      "with_fv)", "Return `without, with_fv`.")
     for name, texts in (("without", without), ("with_fv", with_fv)):
         check(
             isinstance(texts, (list, tuple)) and len(texts) == len(prompts) and all(isinstance(t, str) for t in texts),
@@ -109,16 +89,12 @@ def _show(texts):
 
 
 def _compare(name, actual, expected, mistakes):
-    if actual == expected:
-        return
-    if callable(mistakes):  # computed only when needed: each is a generation
-        mistakes = mistakes()
-    diagnosis = next((label for label, value in mistakes.items() if actual == value), "")
-    wrong = sum(a != e for a, e in zip(actual, expected))
-    raise CheckFailed(
-        f"{name}: {wrong} of {len(expected)} completions differ; expected {_show(expected)}, got {_show(actual)}",
-        diagnosis=diagnosis,
-    )
+    """The completions are the expected ones; else which mistake gives them (`mistakes` computed only then: each
+    is a generation)."""
+    if actual != expected:
+        wrong = sum(a != e for a, e in zip(actual, expected))
+        raise CheckFailed(f"{name}: {wrong} of {len(expected)} completions differ; expected {_show(expected)}, got "
+                          f"{_show(actual)}", diagnosis=matching_mistake(actual, mistakes))
 
 
 def test_without_is_plain_generation(student, model, prompts, fv):
@@ -199,11 +175,7 @@ def test_generation_that_stops_early(student, prompts, fv):
 
 def test_passes_remote_on(student, prompts, fv):
     """Passes `remote` on to model.generate"""
-    model = _model()
-    calls = _record_remote(model)
+    model, calls = recording(_model, methods=("trace",))  # model.generate opens its trace through model.trace
     _run(student, model, prompts, fv, 0, remote=True)
-    check(
-        len(calls) > 0 and all(c is True for c in calls),
-        f"model.generate / model.trace was called with remote={calls}" if calls else "model.generate was never called",
-        diagnosis="Write `model.generate(max_new_tokens=..., do_sample=False, remote=remote)`.",
-    )
+    check_remote_everywhere(calls, "Write `model.generate(max_new_tokens=..., do_sample=False, remote=remote)`.",
+                            what="model.generate / model.trace")

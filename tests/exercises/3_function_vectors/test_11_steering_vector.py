@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors import tiny_gpt2
-from arena_course.fv_basics import call_traced, record_remote, sharpened
-from arena_course.fv_vectors import space_token_id, with_bos
+from arena_course.function_vectors.generation import space_token_id, with_bos
+from arena_course.function_vectors.models import tiny_gpt2
+from arena_course.function_vectors.testing import check_remote_everywhere, recording, shared, sharp, traced_tensor
 
 N_LAYERS, D_MODEL = 3, 32
 ADD, SUB = "I love you", "I hate"  # 4 and 3 tokens with BOS: the second is padded
@@ -25,12 +25,10 @@ _CRASH = (
 
 
 def _model():
-    return sharpened(tiny_gpt2(0, n_layers=N_LAYERS), std=0.3)
+    return sharp(tiny_gpt2, n_layers=N_LAYERS, std=0.3)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(_model, "model")
 
 
 def _inputs(model, rows, layer, *, site="input"):
@@ -70,14 +68,8 @@ def _mistakes(model, add, sub, layer):
 
 
 def _run(student, model, add, sub, layer, **kwargs):
-    with torch.no_grad():
-        out = call_traced(student.steering_vector, model, add, sub, layer, diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, torch.Tensor),
-        f"steering_vector returned {type(out).__name__}, expected a tensor (pos, d_model)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `resid[0] - resid[1]`, a tensor.",
-    )
-    return out.detach()
+    return traced_tensor(student.steering_vector, model, add, sub, layer, crash=_CRASH,
+                         expected="a tensor (pos, d_model)", hint="Return `resid[0] - resid[1]`, a tensor.", **kwargs)
 
 
 def test_shape_and_bos_row(student, model):
@@ -124,11 +116,6 @@ def test_layer_zero_is_embedding_difference(student, model):
 
 def test_passes_remote_on(student):
     """Passes `remote` on to model.trace"""
-    model = _model()
-    calls = record_remote(model)
+    model, calls = recording(_model)
     _run(student, model, ADD, SUB, 1, remote=True)
-    check(
-        len(calls) > 0 and all(c is True for c in calls),
-        f"model.trace was called with remote={calls}" if calls else "model.trace was never called",
-        diagnosis="Write `with model.trace(torch.tensor([add_ids, sub_ids]), remote=remote):`.",
-    )
+    check_remote_everywhere(calls, "Write `with model.trace(torch.tensor([add_ids, sub_ids]), remote=remote):`.")

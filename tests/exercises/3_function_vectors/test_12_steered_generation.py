@@ -12,9 +12,11 @@ import pytest
 import torch
 
 from arena_cli.testing import CheckFailed, check
-from arena_course.function_vectors import tiny_gpt2
-from arena_course.fv_basics import call_traced, sharpened
-from arena_course.fv_vectors import new_token_texts, space_token_id, with_bos
+from arena_course.function_vectors.generation import new_token_texts, space_token_id, with_bos
+from arena_course.function_vectors.models import tiny_gpt2
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, recording
+from arena_course.function_vectors.testing import shared, sharp
+from arena_course.testing import check_sequence
 
 N_LAYERS, N_NEW = 3, 5
 PROMPT = "I hate the weather today"
@@ -30,12 +32,10 @@ _CRASH = (
 
 
 def _model():
-    return sharpened(tiny_gpt2(0, n_layers=N_LAYERS), std=0.3)
+    return sharp(tiny_gpt2, n_layers=N_LAYERS, std=0.3)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return _model()
+model = shared(_model, "model")
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,7 @@ def _run(student, model, prompt, steering, layer, coeff, **kwargs):
     with torch.no_grad():
         out = call_traced(student.steered_generation, model, prompt, steering, layer, coeff, N_NEW,
                           diagnosis=_CRASH, **kwargs)
-    check(
-        isinstance(out, (tuple, list)) and len(out) == 2,
-        f"steered_generation returned {type(out).__name__}"
-        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-        + ", expected two lists of strings (unsteered, steered)",
-        diagnosis="Did you forget a `return`?" if out is None else "Return `unsteered, steered`.",
-    )
+    check_sequence(out, "steered_generation", 2, "two lists of strings (unsteered, steered)", "Return `unsteered, steered`.")
     n = kwargs.get("n_completions", 1)
     for name, texts in zip(("unsteered", "steered"), out):
         check(
@@ -109,12 +103,10 @@ def _run(student, model, prompt, steering, layer, coeff, **kwargs):
 
 
 def _compare(name, actual, expected, mistakes):
-    if actual == expected:
-        return
-    if callable(mistakes):  # computed only when needed: each is a generation
-        mistakes = mistakes()
-    diagnosis = next((label for label, value in mistakes.items() if actual == value), "")
-    raise CheckFailed(f"{name}: expected {expected!r}, got {actual!r}", diagnosis=diagnosis)
+    """The completions are the expected ones; else which mistake gives them (`mistakes` computed only then: each
+    is a generation)."""
+    if actual != expected:
+        raise CheckFailed(f"{name}: expected {expected!r}, got {actual!r}", diagnosis=matching_mistake(actual, mistakes))
 
 
 def test_unsteered_is_plain_generation(student, model, steering):
@@ -163,18 +155,7 @@ def test_several_completions(student, reference, model, steering):
 
 def test_passes_remote_on(student, steering):
     """Passes `remote` on to model.generate"""
-    model = _model()
-    calls = []
-    original = model.trace  # model.generate opens its trace through model.trace(..., remote=...)
-
-    def local(*args, **kwargs):
-        calls.append(kwargs.pop("remote", None))
-        return original(*args, **kwargs)
-
-    model.trace = local
+    model, calls = recording(_model, methods=("trace",))  # model.generate opens its trace through model.trace
     _run(student, model, PROMPT, steering, LAYER, COEFF, remote=True)
-    check(
-        len(calls) > 0 and all(c is True for c in calls),
-        f"model.generate was called with remote={calls}" if calls else "model.generate was never called",
-        diagnosis="Write `model.generate(max_new_tokens=max_new_tokens, remote=remote, **generate_kwargs)`.",
-    )
+    check_remote_everywhere(calls, "Write `model.generate(max_new_tokens=max_new_tokens, remote=remote, "
+                            "**generate_kwargs)`.", what="model.generate")

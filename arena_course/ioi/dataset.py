@@ -1,5 +1,4 @@
-"""The indirect object identification (IOI) task: prompts, their word positions, corrupted variants, and
-the models chapter 2 runs on.
+"""The indirect object identification (IOI) task: prompts, their word positions, and corrupted variants.
 
 An IOI prompt names two people, then repeats one of them (the subject, S) and stops where the other one
 (the indirect object, IO) should come next:
@@ -15,10 +14,8 @@ S2 and the end token in every prompt. Its variants keep everything but the names
 the other name at S2 (so the right answer changes, and only that token differs), `abc()` replaces all three name slots with three different names (so
 no name is repeated: the "ABC" distribution the paper patches and mean-ablates from).
 
-Models: `tiny_ioi_model(seed)` is a small random-init TransformerLens model over the word-level IOI
-vocabulary (what hidden tests use); `trained_tiny_ioi_model()` trains one on IOI prompts in seconds, so
-that `--tiny` results have a circuit to find; `result_setting(tiny)` gives a section's result its model and
-prompts: GPT-2 small when it can be had, else `ModelUnavailable` with one line saying how to get it.
+The models that run on these prompts are in `arena_course.ioi.models`; what a section's result runs on,
+in `arena_course.ioi.results`.
 
 Source: Wang et al. 2022, "Interpretability in the Wild: a Circuit for Indirect Object Identification in
 GPT-2 small" (https://arxiv.org/abs/2211.00593); the templates and names follow its appendix.
@@ -26,18 +23,14 @@ GPT-2 small" (https://arxiv.org/abs/2211.00593); the templates and names follow 
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-
-from arena_course.threads import one_thread
 
 # --------------------------------------------------------------------------- the words
 
@@ -249,116 +242,3 @@ class IOIDataset:
     def answer_tokens(self) -> Tensor:
         """(batch, 2): the right answer (IO) and the wrong one (S) for each prompt."""
         return torch.stack([self.io_tokens, self.s_tokens], dim=1)
-
-
-# --------------------------------------------------------------------------- models
-
-
-def tiny_ioi_model(seed: int = 0, *, n_layers: int = 2, n_heads: int = 4, d_model: int = 32):
-    """A random-init TransformerLens model over the IOI vocabulary, with `ioi_tokenizer()` (~30 ms)."""
-    from arena_course.models import tiny_model
-
-    return tiny_model(
-        seed=seed,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        d_model=d_model,
-        n_ctx=32,
-        tokenizer=ioi_tokenizer(),
-    )
-
-
-TINY_TRAINED = dict(seed=0, n_layers=3, n_heads=4, d_model=64)  # the --tiny results' model
-TINY_STEPS, TINY_BATCH = 800, 64
-
-
-def train_on_ioi(model, *, steps: int = TINY_STEPS, batch: int = TINY_BATCH, lr: float = 3e-3, seed: int = 0,
-                 progress: bool = True):
-    """Train `model` to complete IOI prompts (cross-entropy of the IO name at the end position only).
-
-    A 3-layer model reaches ~100% accuracy in ~25 s on a laptop CPU: to do it, it must find the two names,
-    notice which one is repeated and predict the other one, so it grows its own small IOI circuit.
-    """
-    from arena_course.display import ProgressBar
-
-    tokenizer = model.tokenizer
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    model.train()
-    with one_thread():  # also makes the trained weights the same on every machine
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            with ProgressBar(progress, steps, "training a tiny model on IOI") as advance:
-                for step in range(steps):
-                    data = IOIDataset.generate(tokenizer, batch, seed=seed * 100_003 + step)
-                    logits = model(data.toks)[torch.arange(batch), data.word_idx["end"]]
-                    loss = torch.nn.functional.cross_entropy(logits, data.io_tokens)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    advance(step, loss.item())
-    return model.eval()
-
-
-def trained_tiny_ioi_model(cache_dir: Path | None = Path("results/ioi"), progress: bool = True, seed: int = 0):
-    """A tiny model trained on IOI (see `train_on_ioi`); cached in `cache_dir` after the first time.
-
-    `seed` seeds both the initialisation and the training prompts: the results use 0; tests train other
-    seeds to check that what they assert is the model's job, not one run's luck."""
-    from arena_course.models import load_or_train
-
-    config = dict(TINY_TRAINED, seed=seed)
-    model = tiny_ioi_model(**config)
-    key = "_".join(f"{k}{v}" for k, v in config.items()) + f"_steps{TINY_STEPS}_1thread"
-    path = cache_dir / f".tiny_ioi_model_{key}.pt" if cache_dir is not None else None
-    load_or_train(model, path, lambda: train_on_ioi(model, seed=seed, progress=progress))
-    return model.eval()
-
-
-# --------------------------------------------------------------------------- a section's result
-
-
-@dataclass
-class ResultSetting:
-    """What a section's result runs on: the model, clean prompts, and how to describe it."""
-
-    model: Any
-    clean: IOIDataset
-    tiny: bool
-
-    @property
-    def model_name(self) -> str:
-        return "a tiny 3-layer model trained on IOI" if self.tiny else "GPT-2 small"
-
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
-
-
-def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line of a section's result: `--tiny` and `--prompts N`."""
-    parser = argparse.ArgumentParser(description="Run this section's result.")
-    parser.add_argument("--tiny", action="store_true",
-                        help="run on a tiny model trained on IOI in seconds instead of GPT-2 small (no download)")
-    parser.add_argument("--prompts", type=int, default=None,
-                        help="how many IOI prompts (default: the section's own, e.g. 50 on GPT-2 and 100 on the "
-                             "tiny model; path patching 20 on GPT-2, the circuit 100 and 300)")
-    return parser.parse_args(argv)
-
-
-def offline_message(error: Exception, script: str) -> str:
-    """One line for a result that can't get GPT-2: what it needs (the `ModelUnavailable` message), and the
-    --tiny alternative."""
-    return f"{error} Or run `python {script} --tiny`: the same code on a tiny model trained on IOI (no download)."
-
-
-def result_setting(tiny: bool, n_prompts: int | None = None, seed: int = 0) -> ResultSetting:
-    """The model and prompts of a result. GPT-2 small (HookedTransformer processing: folded LayerNorm,
-    centred weights) unless `tiny`; raises `ModelUnavailable` (one line) when GPT-2 can't be had."""
-    from arena_course.models import load_pretrained
-
-    model = trained_tiny_ioi_model() if tiny else load_pretrained("gpt2")
-    if tiny:
-        model.enable_compatibility_mode(disable_warnings=True)
-    clean = IOIDataset.generate(model.tokenizer, n_prompts or (100 if tiny else 50), seed=seed)
-    return ResultSetting(model, clean, tiny)

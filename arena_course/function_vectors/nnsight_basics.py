@@ -1,24 +1,14 @@
-"""Chapter 3, section 1 (nnsight basics): the section's result, and helpers for the chapter's hidden tests.
+"""Chapter 3, section 1 (nnsight basics): the section's result.
 
 The result (`python exercises/3_function_vectors/03_intervene_on_output.py [--tiny]`) runs the student's
 exercises 01-03 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or, with `--tiny`, on a tiny GPT-J
-trained on the chapter's ICL prompts (`function_vectors.trained_tiny_icl_gptj`, ~30 s the first time, then
-cached; every section's --tiny result runs on it):
+trained on the chapter's ICL prompts (`function_vectors.models.trained_tiny_icl_gptj`, ~30 s the first time,
+then cached; every section's --tiny result runs on it):
 
 - a table of the model's next-token predictions on a few ICL prompts (exercise 01), with the effect of
   zero-ablating the last layer's MLP at the last position (exercise 03);
 - results/function_vectors/attention.png: the last layer's attention at the last position, per head,
   over the prompt's tokens (exercise 02).
-
-Helpers for hidden tests (used by every section of the chapter):
-
-- `sharpened(model)`: redraw a tiny model's weights at a larger scale, so that its predictions differ from
-  prompt to prompt and position to position (GPT-J's default init, std 0.02, makes a random tiny model
-  predict the same token almost everywhere, which would let a wrong position pass a test).
-- `record_remote(model)`: make `model.trace` / `model.generate` record the `remote=` they were called
-  with and then run locally, so a test can check that a function passes `remote=remote` on.
-- `call_traced(fn, ...)`: `arena_cli.testing.call_student` plus diagnoses for nnsight's usual errors (a
-  value not saved, modules read out of order).
 """
 
 from __future__ import annotations
@@ -32,94 +22,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from arena_course.display import pyplot, save_figure
-from arena_course.function_vectors import (
-    ICLDataset,
-    answer_token_ids,
-    load_word_pairs,
-    task_names,
-    trained_tiny_icl_gptj,
-)
-
-# --------------------------------------------------------------------------- helpers for hidden tests
-
-NOT_SAVED = (
-    "A variable assigned inside `with model.trace(...)` only exists after the block if you called `.save()` "
-    "on it inside the block (`x = model.transformer.h[L].output.save()`): nnsight runs the block's code in a "
-    "scratch namespace alongside the model and copies back only the saved values."
-)
-OUT_OF_ORDER = (
-    "Inside one trace, read modules in the order the model runs them (block 0 before block 1, a block's "
-    "`.input` before its `.output`, the blocks before `lm_head`): nnsight gives you each value as the "
-    "forward pass reaches it, and once it has gone past a module it can't go back."
-)
-
-
-def sharpened(model, *, std: float = 1.0, seed: int = 0):
-    """Redraw every weight matrix of a tiny nnsight-wrapped model from N(0, std²), in place; returns it.
-
-    With GPT-J's default init (std 0.02) a random tiny model predicts nearly the same token at every
-    position of every prompt; with std 1 its predictions differ, so a test can tell positions apart.
-    Biases and LayerNorm parameters are left as they are. Seeded, and the global RNG is untouched."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model._module.parameters():
-            if parameter.dim() == 2:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
-    return model
-
-
-def record_remote(model) -> list[bool | None]:
-    """Wrap `model.trace` and `model.generate` so that each call records the `remote=` it was given (None
-    when not given) and then runs locally. Returns the list the calls are appended to."""
-    calls: list[bool | None] = []
-    for name in ("trace", "generate"):
-        original = getattr(model, name)
-
-        def local(*args, _original=original, **kwargs):
-            calls.append(kwargs.pop("remote", None))
-            return _original(*args, **kwargs)
-
-        setattr(model, name, local)
-    return calls
-
-
-def call_traced(fn: Callable, *args: Any, diagnosis: str = "", **kwargs: Any) -> Any:
-    """Call the student's `fn` like `call_student`; if it failed with nnsight's usual errors (a variable
-    assigned in the trace but not saved, a module read after the model ran past it), say what they mean."""
-    from arena_cli.testing import CheckFailed, call_student
-
-    try:
-        return call_student(fn, *args, diagnosis=diagnosis, **kwargs)
-    except CheckFailed as e:
-        message = str(e)
-        if "raised UnboundLocalError" in message or "raised NameError" in message:
-            e.diagnosis = NOT_SAVED
-        elif "raised OutOfOrderError" in message:
-            e.diagnosis = OUT_OF_ORDER
-        raise
-
-
-# --------------------------------------------------------------------------- attention patterns
-
-
-def use_eager_attention(model):
-    """Make a (local) model compute attention with the explicit softmax(QKᵀ/√d)V, which returns the
-    attention pattern as the second element of each attention module's output; returns the model.
-
-    transformers 5 loads GPT-J (and GPT-2) with "sdpa", PyTorch's fused scaled-dot-product kernel, which
-    never materialises the pattern: the attention module returns (output, None). The outputs of the two
-    implementations agree (up to float error) at every real token."""
-    if getattr(model.config, "_attn_implementation", None) != "eager":
-        model.set_attn_implementation("eager")
-    return model
+from arena_course.display import TinySuffix, pyplot, result_parser, save_figure
+from arena_course.function_vectors.models import trained_tiny_icl_gptj, use_eager_attention
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs, task_names
 
 
 # --------------------------------------------------------------------------- the section's result
 
 
 @dataclass
-class ResultSetting:
+class ResultSetting(TinySuffix):
     """What the result runs on: the model, whether it runs on NDIF, and how to name it."""
 
     model: Any
@@ -132,16 +44,10 @@ class ResultSetting:
             return f"a tiny GPT-J ({self.model.config.n_layer} blocks) trained on ICL prompts"
         return "GPT-J-6B" + (" on NDIF" if self.remote else "")
 
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
-
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Run section 1's result (nnsight basics).")
-    parser.add_argument("--tiny", action="store_true",
-                        help="run on a tiny GPT-J trained on ICL prompts in about half a minute (no download, no key)")
+    parser = result_parser("Run section 1's result (nnsight basics).",
+                           "run on a tiny GPT-J trained on ICL prompts in about half a minute (no download, no key)")
     parser.add_argument("--prompts", type=int, default=2, help="ICL prompts per task (default 2)")
     return parser.parse_args(argv)
 
@@ -152,7 +58,7 @@ def result_setting(tiny: bool) -> ResultSetting:
     eager attention, so its attention patterns exist; NDIF's copy is used as NDIF loaded it."""
     if tiny:
         return ResultSetting(use_eager_attention(trained_tiny_icl_gptj()), False, True)
-    from arena_course.function_vectors import load_fv_model
+    from arena_course.function_vectors.models import load_fv_model
 
     model, remote = load_fv_model()
     if not remote:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from arena_course.display import pyplot, save_figure
+from arena_course.display import pyplot, result_parser, save_figure
 from arena_course.models import BOS, UNK, ModelUnavailable, describe, hub_cache_dir, is_cached, one_line
 from arena_course.threads import one_thread
 
@@ -750,10 +750,10 @@ def _clip(text: str, width: int, *, keep: str = "start") -> str:
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of the section's result (exercise 24's `__main__`)."""
-    parser = argparse.ArgumentParser(
-        description="SAEs on a language model: run exercises 20-24 on GPT-2 small and a pretrained SAE "
-        f"({weights_needed()}), or on a tiny model with --tiny."
+    parser = result_parser(
+        "SAEs on a language model: run exercises 20-24 on GPT-2 small and a pretrained SAE "
+        f"({weights_needed()}), or on a tiny model with --tiny.",
+        "a tiny toy-language model and SAE (no download, ~15 s)",
     )
-    parser.add_argument("--tiny", action="store_true", help="a tiny toy-language model and SAE (no download, ~15 s)")
     parser.add_argument("--latents", type=int, nargs="+", help="which latents to show (default: a few, at random)")
     return parser.parse_args(argv)

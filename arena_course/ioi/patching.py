@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
-from arena_course.ioi import BABA_TEMPLATES, IOIDataset, ResultSetting
+from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset
+from arena_course.ioi.results import ResultSetting
 
 # The head activations of patch_heads.png, in order: exercise 8's output, then exercise 9's four.
 HEAD_ACTIVATIONS: tuple[str, ...] = ("output", "q", "k", "v", "pattern")

@@ -111,11 +111,7 @@ def plot_feature_directions(
     Returns:
         `path`.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()  # files only, no window
     W = W.detach().cpu()
     n_instances, d_hidden, n_features = W.shape
     if d_hidden != 2:
@@ -148,12 +144,7 @@ def plot_feature_directions(
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=n_features, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- section 1: 20 features in 5 dimensions

@@ -17,7 +17,7 @@ head only there):
 ARENA's replication of it): mostly other heads of the same class, because heads of one class back each
 other up.
 
-The tiny model of `--tiny` results (arena_course/ioi.py, 3 layers x 4 heads, trained on IOI) has its own
+The tiny model of `--tiny` results (arena_course/ioi/models.py, 3 layers x 4 heads, trained on IOI) has its own
 circuit, which `find_circuit` finds with knockouts, the same tool the section uses to test circuits.
 What it finds (checked in tests/content/test_ioi_circuit.py, on training runs of several seeds) is a
 different algorithm from GPT-2's:
@@ -54,7 +54,8 @@ import torch
 from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
-from arena_course.ioi import NAMES, IOIDataset, ResultSetting, name_token
+from arena_course.ioi.dataset import NAMES, IOIDataset, name_token
+from arena_course.ioi.results import ResultSetting
 from arena_course.threads import one_thread
 
 Head = tuple[int, int]

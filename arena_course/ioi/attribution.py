@@ -9,7 +9,7 @@ heads. Given code for exercise 5, and the two sections' results.
   difference to the accumulated residual stream at each layer, to each layer's attention and MLP
   output, and to every head; writes results/ioi/attribution_layers.png and attribution_heads.png.
 
-Both take the student's functions as arguments and a `ResultSetting` (`arena_course.ioi.result_setting`):
+Both take the student's functions as arguments and a `ResultSetting` (`arena_course.ioi.results.result_setting`):
 GPT-2 small, or with --tiny the tiny model trained on IOI.
 """
 
@@ -23,7 +23,8 @@ import einops
 import torch
 from torch import Tensor
 
-from arena_course.ioi import IOIDataset, ResultSetting
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.results import ResultSetting
 
 OUT_DIR = Path("results/ioi")
 

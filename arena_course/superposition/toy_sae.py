@@ -84,7 +84,7 @@ def toy_model_for_sae(
     Returns:
         A ToyModel with `n_inst` instances, all equal to the trained one, with requires_grad False.
     """
-    from arena_course.superposition import train_toy_model
+    from arena_course.superposition.toy_models import train_toy_model
 
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)

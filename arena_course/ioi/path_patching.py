@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 from arena_course.display import pyplot, save_figure
-from arena_course.ioi import IOIDataset, ResultSetting
+from arena_course.ioi.dataset import IOIDataset
+from arena_course.ioi.results import ResultSetting
 
 # Prompts per run: path patching is 1 + 2 forward passes per head (x3 inputs), so GPT-2 gets fewer.
 DEFAULT_PROMPTS = {True: 100, False: 20}  # tiny model, GPT-2 small

@@ -1,136 +1,37 @@
-"""Chapter 3's given code: word-pair tasks, in-context-learning prompts, and the models (tiny ones for
-tests, GPT-J-6B / GPT-2 XL for results) wrapped in nnsight.
+"""Chapter 3's models, wrapped in nnsight: tiny ones for tests and `--tiny` results, GPT-J-6B / GPT-2 XL for
+results.
 
-A task is a list of (x, y) word pairs (antonyms: hot -> cold; country_capital: France -> Paris, ...),
-stored in arena_course/fv_tasks/<task>.tsv. An in-context-learning (ICL) prompt shows the model a few
-pairs and then a query:
-
-    Q: hot\\nA: cold\\n\\nQ: big\\nA: small\\n\\nQ: up\\nA:          ->  " down"
-
-`ICLDataset` builds batches of such prompts: `n_prepended` example pairs before each query (0 gives
-zero-shot prompts, "Q: up\\nA:"), with the right answer `completions[i]` (" down", with GPT-2/GPT-J's
-leading space). `corrupted()` gives the same prompts with the example answers shuffled across pairs, so the
-prompt no longer shows the task (Todd et al.'s corrupted prompts).
-
-Models: `tiny_gptj(seed)` is a random-init model with GPT-J's architecture and module names
+`tiny_gptj(seed)` is a random-init model with GPT-J's architecture and module names
 (`model.transformer.h[L]`, `.attn.out_proj`, `model.lm_head`) over a word-level vocabulary of every task's
 words, wrapped in nnsight's `TransformersModel` (what hidden tests use); `tiny_gpt2(seed)` the same for
-GPT-2's architecture (steering). `load_fv_model(name, remote)` loads the real model locally (from the
-Hugging Face cache) or, with `remote=True`, runs it on NDIF with the API key in NDIF_API_KEY; when neither
-is possible it raises `ModelUnavailable` with one line saying what is needed.
-
-Sources: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213);
-Turner et al. 2023, "Activation Addition: Steering Language Models Without Optimization"
-(https://arxiv.org/abs/2308.10248).
+GPT-2's architecture (steering). `trained_tiny_icl_gptj()` is a tiny GPT-J trained on the chapter's ICL
+prompts, that every section's `--tiny` result runs on. `load_fv_model(name, remote)` loads the real model
+locally (from the Hugging Face cache) or, with `remote=True`, runs it on NDIF with the API key in
+NDIF_API_KEY; when neither is possible it raises `ModelUnavailable` with one line saying what is needed.
+`use_eager_attention(model)` makes a local model return its attention patterns.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-TASKS_DIR = Path(__file__).parent / "fv_tasks"
+from arena_course.function_vectors.tasks import (
+    AMBIGUOUS_PAIR,
+    ambiguous_queries,
+    answer_token_ids,
+    load_word_pairs,
+    task_names,
+)
+
+from arena_course.display import TinySuffix
+
 UNK, BOS = "<unk>", "<bos>"
-
-
-def task_names() -> list[str]:
-    """The word-pair tasks available: the .tsv files in arena_course/fv_tasks."""
-    return sorted(p.stem for p in TASKS_DIR.glob("*.tsv"))
-
-
-@lru_cache(maxsize=None)
-def load_word_pairs(task: str) -> tuple[tuple[str, str], ...]:
-    """The (x, y) pairs of a task, from arena_course/fv_tasks/<task>.tsv (tab-separated; # comments)."""
-    path = TASKS_DIR / f"{task}.tsv"
-    if not path.is_file():
-        raise ValueError(f"no task {task!r}; tasks: {', '.join(task_names())}")
-    pairs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise ValueError(f"{path.name}:{n}: expected 'x<TAB>y', got {line!r}")
-        pairs.append((parts[0].strip(), parts[1].strip()))
-    return tuple(pairs)
-
-
-# --------------------------------------------------------------------------- ICL prompts
-
-
-@dataclass
-class ICLDataset:
-    """A batch of ICL prompts for one task: each has `n_prepended` example pairs, then a query.
-
-    Attributes:
-        prompts: the prompt strings, each ending in "A:" (the model's next token is the answer).
-        completions: the right answers, with a leading space (" cold"): GPT-2/GPT-J tokenize words that
-            way after "A:".
-        queries: the query words x; answers: the answer words y (without the space).
-        examples: for each prompt, its (x, y) example pairs, in order.
-
-    Build it with `ICLDataset(word_pairs, size, n_prepended, seed=...)`. Same seed, same prompts.
-    """
-
-    word_pairs: Sequence[tuple[str, str]]
-    size: int
-    n_prepended: int
-    seed: int = 0
-    bidirectional: bool = False  # also use pairs reversed (y -> x), e.g. for antonyms
-    corrupted_labels: bool = False
-
-    def __post_init__(self) -> None:
-        pairs = list(self.word_pairs)
-        if self.bidirectional:
-            pairs += [(y, x) for x, y in pairs]
-        if len(pairs) < self.n_prepended + 1:
-            raise ValueError(f"{len(pairs)} pairs can't give {self.n_prepended} examples plus a query")
-        rng = random.Random(self.seed)
-        shuffle_rng = random.Random(f"{self.seed}-corrupted")  # its own RNG: same queries as the clean set
-        self.examples: list[list[tuple[str, str]]] = []
-        self.queries: list[str] = []
-        self.answers: list[str] = []
-        for _ in range(self.size):
-            chosen = rng.sample(pairs, self.n_prepended + 1)
-            examples, (query, answer) = chosen[:-1], chosen[-1]
-            if self.corrupted_labels and examples:
-                labels = [y for _, y in examples]
-                shuffle_rng.shuffle(labels)
-                examples = [(x, y) for (x, _), y in zip(examples, labels)]
-            self.examples.append(examples)
-            self.queries.append(query)
-            self.answers.append(answer)
-
-    @property
-    def prompts(self) -> list[str]:
-        return [
-            "".join(f"Q: {x}\nA: {y}\n\n" for x, y in examples) + f"Q: {query}\nA:"
-            for examples, query in zip(self.examples, self.queries)
-        ]
-
-    @property
-    def completions(self) -> list[str]:
-        return [" " + a for a in self.answers]
-
-    def corrupted(self) -> ICLDataset:
-        """The same queries and example inputs, with the example answers shuffled among the examples: the
-        prompt no longer demonstrates the task (most x are paired with another pair's y)."""
-        return ICLDataset(self.word_pairs, self.size, self.n_prepended, self.seed, self.bidirectional, True)
-
-    def zero_shot(self) -> ICLDataset:
-        """The same queries with no examples: "Q: x\\nA:"."""
-        data = ICLDataset(self.word_pairs, self.size, 0, self.seed, self.bidirectional)
-        data.queries, data.answers = list(self.queries), list(self.answers)
-        data.examples = [[] for _ in self.queries]
-        return data
-
-    def __len__(self) -> int:
-        return self.size
 
 
 # --------------------------------------------------------------------------- tiny models
@@ -243,35 +144,44 @@ def load_fv_model(name: str = "EleutherAI/gpt-j-6b", *, remote: bool | None = No
     return model, remote
 
 
-# --------------------------------------------------------------------------- answers and the tiny trained GPT-J
+@dataclass
+class ModelSetting(TinySuffix):
+    """What a section's result runs on: the model, whether it runs on NDIF, whether it is a --tiny model, and
+    the model's name for titles and reports."""
+
+    model: Any
+    remote: bool
+    tiny: bool
+    name: str
 
 
-def answer_token_ids(tokenizer, completions: Sequence[str]):
-    """The id of the first token of each completion, as a (batch,) long tensor (" cold" is one token for
-    GPT-J; a longer answer is scored by its first token, as Todd et al. do). Raises ValueError for a
-    completion with no tokens."""
-    import torch
+def load_or_say_tiny(load: Callable[..., Any] | None, exercise_file: str, *args: Any, **kwargs: Any):
+    """`load_fv_model(*args, **kwargs)`; its one-line ModelUnavailable gets the offline alternative added."""
+    from arena_course.models import ModelUnavailable
 
-    ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
-    if any(len(i) == 0 for i in ids):
-        empty = [c for c, i in zip(completions, ids) if not i]
-        raise ValueError(f"completions with no tokens: {empty!r}")
-    return torch.tensor([i[0] for i in ids], dtype=torch.long)
+    try:
+        return (load or load_fv_model)(*args, **kwargs)
+    except ModelUnavailable as e:
+        raise ModelUnavailable(
+            f"{e} Without either, `python exercises/3_function_vectors/{exercise_file} --tiny` runs the same code on "
+            "a tiny model.", e.reason
+        ) from None
 
 
-# The two tasks whose inputs overlap with different answers ("cat" -> "chat" / "cats"): on these queries a
-# zero-shot prompt can't tell which task is meant, so a model has to read the task off the examples (or h).
-AMBIGUOUS_PAIR = ("english_french", "singular_plural")
+def quiet_transformers() -> None:
+    """Silence transformers' advice to pass an attention mask: GPT-2's BOS is also its padding token, so every
+    prompt that starts with BOS looks padded to it, but nnsight has already masked real padding."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+
+
+# --------------------------------------------------------------------------- the tiny trained GPT-J
+
 
 TINY_ICL_CONFIG = dict(n_layers=3, d_model=64, n_heads=4)
 TINY_ICL_STEPS, TINY_ICL_BATCH, TINY_ICL_EXAMPLES, TINY_ICL_LR = 400, 32, 5, 5e-3
 TINY_TASK_VECTOR_BLOCK = 1  # where the task-vector loss puts the task vector
-
-
-def ambiguous_queries(task_a: str, task_b: str) -> list[str]:
-    """The inputs of both tasks whose answers differ, sorted."""
-    a, b = dict(load_word_pairs(task_a)), dict(load_word_pairs(task_b))
-    return sorted(x for x in set(a) & set(b) if a[x] != b[x])
 
 
 def _training_prompt(pairs, n_examples: int, rng: random.Random, ambiguous: dict[str, str] | None):
@@ -305,7 +215,7 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
 
     Half the queries of english_french and singular_plural are words the two tasks share ("cat"), so the
     task has to come from the examples (or from h). Without the second loss a model this small does ICL but
-    forms no h that transfers (see arena_course/fv_hidden_states.py). Returns the model, in eval mode.
+    forms no h that transfers (see arena_course/function_vectors/hidden_states.py). Returns the model, in eval mode.
     """
     import torch
 
@@ -394,4 +304,19 @@ def trained_tiny_icl_gptj(cache_dir: Path | None = Path("results/function_vector
     path = Path(cache_dir) / f".tiny_icl_gptj_{key}.pt" if cache_dir is not None else None
     load_or_train(model._module, path, lambda: train_tiny_icl_gptj(model, seed=seed, progress=progress))
     model._module.eval()
+    return model
+
+
+# --------------------------------------------------------------------------- attention patterns
+
+
+def use_eager_attention(model):
+    """Make a (local) model compute attention with the explicit softmax(QKᵀ/√d)V, which returns the
+    attention pattern as the second element of each attention module's output; returns the model.
+
+    transformers 5 loads GPT-J (and GPT-2) with "sdpa", PyTorch's fused scaled-dot-product kernel, which
+    never materialises the pattern: the attention module returns (output, None). The outputs of the two
+    implementations agree (up to float error) at every real token."""
+    if getattr(model.config, "_attn_implementation", None) != "eager":
+        model.set_attn_implementation("eager")
     return model

@@ -2,7 +2,7 @@
 
 The result (`python exercises/3_function_vectors/07_hidden_state_logprobs.py [--tiny]`) runs the student's
 exercises 05-07 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or with --tiny on the chapter's tiny
-GPT-J (`function_vectors.trained_tiny_icl_gptj`, shared by every section's --tiny result):
+GPT-J (`function_vectors.models.trained_tiny_icl_gptj`, shared by every section's --tiny result):
 
 - results/function_vectors/h_by_layer.png: the log-probability of the right answer on zero-shot prompts,
   with h patched in at each block in turn (exercise 07), against no patch and against the same queries
@@ -22,7 +22,7 @@ Vectors in In-Context Learning: Emergence, Formation, and Benefits", https://arx
 the same in small transformers trained from scratch (task vectors weak or spread out), and proposed an
 auxiliary loss that puts them at a chosen place: run ICL prompts, average the last position's state at a
 chosen block, patch the average into zero-shot prompts, and train on the right answers there. That is
-exactly section 2's experiment, used as a training signal. `function_vectors.train_tiny_icl_gptj` adds it
+exactly section 2's experiment, used as a training signal. `function_vectors.models.train_tiny_icl_gptj` adds it
 at block 1, so the tiny model's h works there by construction; the --tiny result checks that the student's code
 finds it (and shows what a working h does). GPT-J's curve is the real finding.
 """
@@ -39,18 +39,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from arena_course.function_vectors import (
-    AMBIGUOUS_PAIR,
+from arena_course.display import result_parser
+from arena_course.function_vectors.models import (
+    ModelSetting,
     TINY_ICL_CONFIG,
     TINY_ICL_EXAMPLES,
     TINY_TASK_VECTOR_BLOCK,
+    trained_tiny_icl_gptj,
+)
+from arena_course.function_vectors.tasks import (
+    AMBIGUOUS_PAIR,
     ICLDataset,
+    add_task_option,
     ambiguous_queries,
     answer_token_ids,
     load_word_pairs,
-    task_names,
-    trained_tiny_icl_gptj,
 )
+
 
 def with_examples(queries: Sequence[str], pairs: Sequence[tuple[str, str]], n_examples: int,
                   seed: int = 0) -> list[str]:
@@ -71,13 +76,9 @@ class LayerOutOfRange(ValueError):
 
 
 @dataclass
-class ResultSetting:
+class ResultSetting(ModelSetting):
     """What the result runs on: the model, the task and another one, the prompts h comes from, the queries."""
 
-    model: Any
-    remote: bool
-    tiny: bool
-    name: str  # the model, for titles
     task: str
     other_task: str  # its h goes into the same queries, to show h picks the task
     icl: list[str]  # ICL prompts of `task`: h
@@ -86,11 +87,6 @@ class ResultSetting:
     answers: list[str]  # the right answers for `task`
     n_examples: int
     note: str = ""  # what to keep in mind reading the result
-
-    @property
-    def suffix(self) -> str:
-        """Appended to result file names, so tiny and real results don't overwrite each other."""
-        return "_tiny" if self.tiny else ""
 
     @property
     def zero_shot(self) -> list[str]:
@@ -111,15 +107,14 @@ class ResultSummary:
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of the section's result (exercise 07's `__main__`)."""
-    parser = argparse.ArgumentParser(
-        description="Task-encoding hidden states: h patched into zero-shot prompts at every block (exercise 07) and "
-        "the completions it changes (exercises 05-06), on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or "
-        "with --tiny on a tiny GPT-J trained here."
+    parser = result_parser(
+        "Task-encoding hidden states: h patched into zero-shot prompts at every block (exercise 07) "
+        "and the completions it changes (exercises 05-06), "
+        "on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) "
+        "or with --tiny on a tiny GPT-J trained here.",
+        "a tiny GPT-J trained on the chapter's ICL prompts (no download)",
     )
-    parser.add_argument("--tiny", action="store_true",
-                        help="a tiny GPT-J trained on the chapter's ICL prompts (no download)")
-    parser.add_argument("--task", default=None, choices=task_names(),
-                        help="the task (default: antonyms; singular_plural with --tiny)")
+    add_task_option(parser)
     parser.add_argument("--layer", type=int, default=None,
                         help="the block the completions table patches (default: the best one by log-probability)")
     return parser.parse_args(argv)
@@ -127,7 +122,7 @@ def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., Any] | None = None) -> ResultSetting:
     """GPT-J-6B (remote on NDIF with NDIF_API_KEY, else from the Hugging Face cache), or with `tiny` the tiny
-    GPT-J of `trained_tiny_icl_gptj` (arena_course/function_vectors.py).
+    GPT-J of `trained_tiny_icl_gptj` (arena_course/function_vectors/models.py).
 
     Raises:
         ModelUnavailable: one line, when GPT-J can be had neither way.
@@ -160,7 +155,7 @@ def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., A
         queries = ambiguous_queries(task, other)
         note = (f"The queries are the words {task} and {other} share, so a zero-shot prompt can't say which task is "
                 f"meant. The tiny model was trained to carry the task at block {TINY_TASK_VECTOR_BLOCK}'s last position "
-                "(see arena_course/function_vectors.py), so h works there by construction; where else it works is what "
+                "(see arena_course/function_vectors/models.py), so h works there by construction; where else it works is what "
                 "the model made of that. On GPT-J the whole curve is a finding.")
     else:
         queries = ICLDataset(pairs, 12 if tiny else 16, 0, seed=2).queries
@@ -175,7 +170,7 @@ def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., A
 
 
 def _load_gptj():
-    from arena_course.function_vectors import load_fv_model
+    from arena_course.function_vectors.models import load_fv_model
 
     return load_fv_model("EleutherAI/gpt-j-6b", device="cuda" if torch.cuda.is_available() else "cpu")
 

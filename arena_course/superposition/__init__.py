@@ -1,0 +1,7 @@
+"""Chapter 1, toy models of superposition and sparse autoencoders (exercises/1_superposition): its given code.
+
+- `toy_models`: the toy models' training loop and the plots of sections 1-3.
+- `toy_sae`: SAEs on the toy model, sections 4-6 (training loop, evaluation, plots).
+- `lm_sae`: SAEs on a language model, section 7 (the SAE, a toy language and tiny model, the result).
+- `testing`: what the chapter's hidden tests share.
+"""
