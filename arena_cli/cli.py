@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -207,8 +208,20 @@ def dev_check(
     raise typer.Exit(report(problems, console, ran_tests=not no_tests))
 
 
+def _stop_on_hangup() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) end arena the way Ctrl-C does: through the code that ends
+    a running test child and everything it started, and restores the course."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
 def main() -> None:
     """Entry point: course and input errors become one clear line and exit code 2."""
+    _stop_on_hangup()
     try:
         app(prog_name="arena")
     except (CourseError, HintError, MarkerError, ProgressFormatError) as e:

@@ -100,6 +100,11 @@ def default_path(root: Path) -> Path:
     return Path(os.environ[PROGRESS_ENV]) if os.environ.get(PROGRESS_ENV) else root / "progress.json"
 
 
+def progress_files(path: Path) -> list[Path]:
+    """The progress file and the files kept beside it (its lock, its last good copy)."""
+    return [path, path.with_name(path.name + ".lock"), path.with_name(path.name + ".bak")]
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

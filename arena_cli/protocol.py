@@ -1,17 +1,24 @@
 """The protocol between the test child (pytest with `arena_cli.pytest_plugin`) and the runner.
 
-The runner starts the child with two environment variables:
+The runner names the file under test in one environment variable:
 
     ARENA_TARGET        the file under test (the student's, or a copy); unset, hidden tests test the reference
-    ARENA_VERDICT_FILE  where the child appends its events
 
-Each event is one JSON line, appended and flushed as it happens, so that if the student's code kills
-the child half-way, the runner still knows which checks ran and which one was running:
+and hands the child a report channel (`Channel`: a file to append to, and a key), not through the
+environment but on the child's stdin (a cold child, read before any student code) or in the warm
+worker's request (kept in memory by the forked child). Each event is one JSON line, appended and flushed
+as it happens, so that if the student's code kills the child half-way, the runner still knows which
+checks ran and which one was running. Each line carries a sequence number and an HMAC of itself under
+the channel's key: a line the plugin didn't write (student code appending to the file) is noticed, and
+the run doesn't count. Student code runs in the same process, so a determined student can still reach
+the key; this keeps accidents and casual tampering from passing.
 
+    collected   {"event": "collected", "nodeids"}            the checks pytest will run
     start       {"event": "start", "nodeid", "name"}         a check is about to run
     load_error  {"event": "load_error", "message", "location", "traceback"}
                                                              the student's file could not be loaded (once)
-    check       {"event": "check", "phase", <a Check>}       a check's outcome, from setup, call or teardown
+    check       {"event": "check", "phase", "nodeid", <a Check>}
+                                                             a check's outcome, from setup, call or teardown
                                                              (or "collect": the test file itself)
     done        {"event": "done", "exitstatus"}              pytest finished
 
@@ -21,17 +28,25 @@ A Check is written with its fields (and its Mismatch's) as in `verdict.py`, and 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
-from dataclasses import asdict, dataclass
+import secrets
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Union
 
 from arena_cli.verdict import Check
 
 TARGET_ENV = "ARENA_TARGET"
-VERDICT_FILE_ENV = "ARENA_VERDICT_FILE"
-START, LOAD_ERROR, CHECK, DONE = "start", "load_error", "check", "done"
+COLLECTED, START, LOAD_ERROR, CHECK, DONE = "collected", "start", "load_error", "check", "done"
+LINE_LIMIT = 1_000_000  # bytes of one event line the runner reads (the plugin writes bounded checks)
+
+
+@dataclass(frozen=True)
+class Collected:
+    nodeids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class LoadFailed:
 class Checked:
     check: Check
     phase: str = "call"
+    nodeid: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,12 +78,12 @@ class Finished:
     exitstatus: int
 
 
-Event = Union[Started, LoadFailed, Checked, Finished]
+Event = Union[Collected, Started, LoadFailed, Checked, Finished]
 
 
-def environment(target: Path, verdict_file: Path) -> dict[str, str]:
-    """The child's protocol variables."""
-    return {TARGET_ENV: str(target), VERDICT_FILE_ENV: str(verdict_file)}
+def environment(target: Path) -> dict[str, str]:
+    """The child's protocol variable."""
+    return {TARGET_ENV: str(target)}
 
 
 def target_file() -> str | None:
@@ -76,51 +92,113 @@ def target_file() -> str | None:
 
 
 def encode(event: Event) -> dict:
+    if isinstance(event, Collected):
+        return {"event": COLLECTED, "nodeids": list(event.nodeids)}
     if isinstance(event, Started):
         return {"event": START, "nodeid": event.nodeid, "name": event.name}
     if isinstance(event, LoadFailed):
         return {"event": LOAD_ERROR, **asdict(event)}
     if isinstance(event, Checked):
-        return {"event": CHECK, "phase": event.phase, **asdict(event.check)}
+        return {"event": CHECK, "phase": event.phase, "nodeid": event.nodeid, **asdict(event.check)}
     return {"event": DONE, "exitstatus": int(event.exitstatus)}
 
 
 def decode(data: dict) -> Event | None:
     """An event from its JSON object; None for one this runner doesn't know."""
     kind = data.get("event")
+    if kind == COLLECTED:
+        return Collected(tuple(str(n) for n in data["nodeids"]))
     if kind == START:
         return Started(data.get("name") or "", data.get("nodeid") or "")
     if kind == LOAD_ERROR:
         return LoadFailed(data["message"], data.get("location") or "", data.get("traceback") or "")
     if kind == CHECK:
-        return Checked(Check.from_dict(data), data.get("phase") or "call")
+        return Checked(Check.from_dict(data), data.get("phase") or "call", data.get("nodeid") or "")
     if kind == DONE:
         return Finished(int(data.get("exitstatus", 0)))
     return None
 
 
-def emit(event: Event) -> None:
-    """In the child: append the event to the verdict file (nothing when no runner asked for one)."""
-    path = os.environ.get(VERDICT_FILE_ENV)
-    if not path:
-        return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(encode(event)) + "\n")
-        f.flush()
+@dataclass
+class Channel:
+    """Where the child reports, and the key that signs its lines. Made by the runner for one run."""
 
+    path: str
+    key: str
+    _fd: int | None = field(default=None, repr=False)
+    _seq: int = field(default=0, repr=False)
 
-def read_events(path: Path) -> list[Event]:
-    """In the runner: the events the child wrote (a line cut short by a crash is skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    events = []
-    for line in text.splitlines():
+    @classmethod
+    def create(cls, path: Path) -> Channel:
+        return cls(str(path), secrets.token_hex(32))
+
+    @classmethod
+    def from_json(cls, data: dict) -> Channel:
+        return cls(str(data["path"]), str(data["key"]))
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "key": self.key}
+
+    def sign(self, line: bytes) -> str:
+        return hmac.new(bytes.fromhex(self.key), line, hashlib.sha256).hexdigest()
+
+    def write(self, event: Event) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._seq += 1
+        line = json.dumps({"seq": self._seq, **encode(event)}).encode()
+        os.write(self._fd, self.sign(line).encode() + b" " + line + b"\n")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def read(self) -> tuple[list[Event], int]:
+        """In the runner: the events the plugin wrote, in order, and how many lines it didn't write
+        (a bad signature, a sequence number out of order). A line cut short by a crash is skipped."""
         try:
-            event = decode(json.loads(line))
-        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
-            continue
-        if event is not None:
-            events.append(event)
-    return events
+            with open(self.path, "rb") as f:
+                raw = f.read(64 * LINE_LIMIT)
+        except OSError:
+            return [], 0
+        events: list[Event] = []
+        foreign = 0
+        seq = 0
+        lines = raw.split(b"\n")
+        for n, line in enumerate(lines):
+            if not line:
+                continue
+            mac, _, body = line.partition(b" ")
+            if len(body) > LINE_LIMIT or not hmac.compare_digest(mac, self.sign(body).encode()):
+                if n < len(lines) - 1:  # the last line may be one the child was killed while writing
+                    foreign += 1
+                continue
+            try:
+                data = json.loads(body)
+                event = decode(data)
+            except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+                foreign += 1
+                continue
+            if not isinstance(data.get("seq"), int) or data["seq"] <= seq:
+                foreign += 1
+                continue
+            seq = data["seq"]
+            if event is not None:
+                events.append(event)
+        return events, foreign
+
+
+_channel: Channel | None = None
+
+
+def use_channel(channel: Channel | None) -> None:
+    """In the child: report through `channel` (set before pytest starts)."""
+    global _channel
+    _channel = channel
+
+
+def emit(event: Event) -> None:
+    """In the child: report the event (nothing when no runner asked, as in the plain test suite)."""
+    if _channel is not None:
+        _channel.write(event)

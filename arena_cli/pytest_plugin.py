@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from arena_cli import protocol, testing
+from arena_cli.course_guard import forbid_writes
 from arena_cli.layout import masters_dir
+from arena_cli.progress import default_path, progress_files
 from arena_cli.locate import where_to_look
-from arena_cli.protocol import Checked, Finished, LoadFailed, Started
+from arena_cli.protocol import Checked, Collected, Finished, LoadFailed, Started
 from arena_cli.testing import CheckFailed, StudentCodeError, display_path, student_traceback, target_path
 from arena_cli.verdict import Check, truncate
 
@@ -95,7 +97,7 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
     if isinstance(exc, StudentCodeError):
         if not _seen_load_error:
             _seen_load_error = True
-            protocol.emit(LoadFailed(str(exc), exc.location, exc.student_traceback))
+            protocol.emit(LoadFailed(truncate(str(exc)), exc.location, truncate(exc.student_traceback)))
         return dict(status="error", message=str(exc))
     tb = student_traceback(call.excinfo.tb, _student_file(item))
     if isinstance(exc, NotImplementedError):
@@ -121,8 +123,11 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
 
 
 def pytest_configure(config):
-    if protocol.target_file():  # a student's run (not the plain suite, not the worker's warm-up)
+    target = protocol.target_file()
+    if target:  # a student's run (not the plain suite, not the worker's warm-up)
         testing.watch_solution_reads(masters_dir(config.rootpath))
+        progress = default_path(config.rootpath)
+        forbid_writes(config.rootpath, [Path(target), *progress_files(progress)])
 
 
 def _solution_files_read() -> list[str]:
@@ -146,18 +151,29 @@ def pytest_runtest_makereport(item, call):
     elif call.excinfo.errisinstance(pytest.skip.Exception):
         outcome = dict(status="skipped", message=str(call.excinfo.value))
     else:
-        outcome = _describe_failure(item, call, report)
+        try:
+            outcome = _describe_failure(item, call, report)
+        except Exception as e:  # noqa: BLE001 - e.g. an exception whose str() raises
+            outcome = dict(
+                status="error",
+                message=f"your code raised {call.excinfo.typename}, whose message could not be shown "
+                f"(str() of it raised {type(e).__name__})",
+            )
     if outcome["status"] != "passed" or call.when == "call":
         output = "".join(text for _, text in report.sections if text)
-        check = Check(name=_check_name(item), output=truncate(output), **outcome)
-        protocol.emit(Checked(check, call.when))
+        check = Check(name=_check_name(item), output=output, **outcome).bounded()
+        protocol.emit(Checked(check, call.when, item.nodeid))
     return report
+
+
+def pytest_collection_finish(session):
+    protocol.emit(Collected(tuple(item.nodeid for item in session.items)))
 
 
 def pytest_collectreport(report):
     if report.failed:
-        check = Check(f"collect {report.nodeid}", "error", message=truncate(str(report.longrepr)))
-        protocol.emit(Checked(check, "collect"))
+        check = Check(f"collect {report.nodeid}", "error", message=str(report.longrepr)).bounded()
+        protocol.emit(Checked(check, "collect", report.nodeid))
 
 
 def pytest_sessionfinish(session, exitstatus):

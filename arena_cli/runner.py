@@ -1,39 +1,41 @@
 """Runs one exercise's hidden test in a child process and returns a Verdict.
 
-Owns isolation and time limits: the child is pytest with our plugin, in its own process group (so a
-terminal Ctrl-C reaches only arena, and a child that spawns children is killed whole), with its output
-sent to a file (so megabytes of prints cannot block it), offline Hugging Face settings, and a wall-clock
-limit. Whatever the student's code does to the child, the runner returns a Verdict.
+Owns isolation and limits: the child (`child.py`: pytest with our plugin) runs in its own process group
+(so a terminal Ctrl-C reaches only arena), every process it starts is ended with it (`processes.py`),
+its output goes to a file (so megabytes of prints cannot block it), with offline Hugging Face settings,
+a wall-clock limit and a memory limit over all its processes. What the run changed in the course is
+undone (`course_guard.py`). Whatever the student's code does, the runner returns a Verdict, and a
+"passed" means every collected check reported a pass through the run's signed channel and pytest
+exited 0.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataclasses import dataclass
-
-from arena_cli import protocol
+from arena_cli import processes, protocol
 from arena_cli.course import Exercise
-from arena_cli.layout import tests_dir
-from arena_cli.protocol import Checked, Event, Finished, LoadFailed, Started
+from arena_cli.course_guard import CourseGuard
+from arena_cli.protocol import Channel, Checked, Collected, Event, Finished, LoadFailed, Started
 from arena_cli.verdict import Check, Status, Verdict, truncate
 
 _POLL_S = 0.02
-_PAGE = os.sysconf("SC_PAGE_SIZE")
+_guards: dict[Path, CourseGuard] = {}
 
 
-def child_env(target: Path, verdict_file: Path) -> dict[str, str]:
+def child_env(target: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        protocol.environment(target, verdict_file),
+        protocol.environment(target),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ in the student's folders
@@ -42,13 +44,10 @@ def child_env(target: Path, verdict_file: Path) -> dict[str, str]:
     return env
 
 
-def pytest_command(exercise: Exercise) -> list[str]:
-    """The child's command line. It sets every option itself: the course's own pytest `addopts` (the
+def pytest_args(exercise: Exercise) -> list[str]:
+    """pytest's arguments in the child. They set every option: the course's own pytest `addopts` (the
     project's test suite runs on several processes, with pytest-xdist) must not reach a student's run."""
     return [
-        sys.executable,
-        "-m",
-        "pytest",
         str(exercise.test_path),
         "-o",
         "addopts=",
@@ -66,12 +65,17 @@ def pytest_command(exercise: Exercise) -> list[str]:
     ]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+def _kill(proc) -> None:
+    """End the child and everything it started. Once the child has been reaped its pid may be reused,
+    so then only its process group (an id the kernel doesn't reuse while any member lives) is killed."""
+    if proc.poll() is None:
+        processes.kill_tree(proc.pid)
+        proc.wait()
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _crash_message(returncode: int, running: str | None) -> str:
@@ -100,6 +104,14 @@ class Stopped:
     message: str
 
 
+def _touched_message(touched: list[str]) -> str:
+    shown = ", ".join(touched[:4]) + (f" and {len(touched) - 4} more" if len(touched) > 4 else "")
+    return (
+        f"Your code changed the course's own files ({shown}); arena undid it (what was there is in "
+        ".arena/reverted/). Exercise code must not write to the course's tests, solutions, hints or arena itself."
+    )
+
+
 def verdict_from_events(
     exercise_id: str,
     events: list[Event],
@@ -109,16 +121,23 @@ def verdict_from_events(
     *,
     stopped: Stopped | None = None,
     touched: list[str] | None = None,
+    foreign: int = 0,
 ) -> Verdict:
     """The one place a Verdict is made: from the child's events and how the run ended (arena stopped
-    it; it changed course files, which were put back; else the child's own end)."""
+    it; it changed course files, which were put back; lines in its report that the plugin didn't
+    write; else the child's own end). A pass needs every collected check to have passed, pytest's
+    status and the process's exit code both 0."""
     checks: dict[str, Check] = {}
     running: str | None = None  # started and not reported: the check a crash happened in
     last_started: str | None = None
     load_error: LoadFailed | None = None
-    done = False
+    collected: tuple[str, ...] | None = None
+    called: set[str] = set()  # nodeids whose test body reported
+    exitstatus: int | None = None
     for ev in events:
-        if isinstance(ev, Started):
+        if isinstance(ev, Collected) and collected is None:
+            collected = ev.nodeids
+        elif isinstance(ev, Started):
             running = last_started = ev.check_name
         elif isinstance(ev, LoadFailed) and load_error is None:
             load_error = ev
@@ -126,38 +145,60 @@ def verdict_from_events(
             previous = checks.get(ev.check.name)
             if previous is None or previous.status == "passed":
                 checks[ev.check.name] = ev.check  # a failed teardown outranks a passed call
+            if ev.phase in ("call", "setup"):
+                called.add(ev.nodeid)
             running = None
         elif isinstance(ev, Finished):
-            done = True
+            exitstatus = ev.exitstatus
     check_list = list(checks.values())
 
     def error(message: str, output: str = "") -> Verdict:
-        return Verdict(exercise_id, "error", duration_s, check_list, message, output)
+        return Verdict(exercise_id, "error", duration_s, check_list, truncate(message), output)
 
     if stopped is not None:
         during = f" in check {last_started!r}" if last_started else ""
         return Verdict(exercise_id, stopped.status, duration_s, check_list, stopped.message.format(during=during))
     if touched:
+        return error(_touched_message(touched))
+    if foreign:
         return error(
-            f"Your code changed {', '.join(touched)}; arena put it back. Exercise code must not write to "
-            "the course's tests or solutions."
+            f"Something other than the hidden test wrote {foreign} line(s) into arena's report of this run, "
+            "so it doesn't count. Exercise code must not write to arena's files."
         )
     if load_error is not None:
         location = load_error.location
         return error(f"{location}: {load_error.message}" if location else load_error.message, load_error.traceback)
-    if not done:
+    if exitstatus is None:
         return error(_crash_message(returncode or 0, running), output)
-    if not check_list:
+    n_total = len(collected or ())
+    n_reported = len(called & set(collected or ()))
+    reported = f"{n_reported} of {n_total} checks reported"
+    if exitstatus == 2:  # pytest.ExitCode.INTERRUPTED: pytest.exit(), a KeyboardInterrupt it caught
+        return error(f"The test run was stopped early ({reported}): does your code call pytest.exit()?", output)
+    if exitstatus == 3:  # INTERNAL_ERROR
+        return error(f"pytest stopped with an internal error ({reported}), often an exception that can't be "
+                     "printed (its __str__ or __repr__ raises).", output)
+    if exitstatus not in (0, 1):
+        return error(f"pytest ended with status {exitstatus} ({reported}).", output)
+    if not check_list or not n_total:
         return error("The hidden test ran no checks.", output)
+    if returncode not in (0, 1) or (returncode == 0) != (exitstatus == 0):
+        return error(_crash_message(returncode or 0, None) if returncode else
+                     f"The test process ended with code {returncode} after pytest's status {exitstatus}.", output)
     if any(c.status == "error" for c in check_list):
         # The student's code crashed a check (an exception, sys.exit, KeyboardInterrupt) rather than
         # returning a wrong answer; the check carries the message and traceback.
-        status: Status = "error"
-    elif all(c.status in ("passed", "skipped") for c in check_list):
-        status = "passed"
-    else:
-        status = "failed"
-    return Verdict(exercise_id, status, duration_s, check_list)
+        return Verdict(exercise_id, "error", duration_s, check_list)
+    if any(c.status == "failed" for c in check_list) or exitstatus == 1:
+        return Verdict(exercise_id, "failed", duration_s, check_list)
+    skipped = [c for c in check_list if c.status == "skipped"]
+    if skipped:
+        reason = f" ({skipped[0].message})" if skipped[0].message else ""
+        return error(f"Check {skipped[0].name!r} was skipped{reason}: a skipped check is not a pass. Does your "
+                     "code call pytest.skip()?")
+    if n_reported < n_total:
+        return error(f"Only {reported}: the others never said whether they passed.", output)
+    return Verdict(exercise_id, "passed", duration_s, check_list)
 
 
 def run_exercise(
@@ -177,113 +218,77 @@ def run_exercise(
     target = target or exercise.exercise_path
     limit = timeout_s or exercise.timeout_s
     memory_limit = exercise.memory_mb * 2**20
-    guarded = _Guard([exercise.test_path, exercise.solution_path, tests_dir(exercise.root) / "conftest.py"])
+    guard = _guards.setdefault(exercise.root, CourseGuard(exercise.root))
+    before = guard.snapshot()
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="arena-run-") as tmp:
-        verdict_file = Path(tmp) / "verdict.jsonl"
+        channel = Channel.create(Path(tmp) / "report")
         output_file = Path(tmp) / "output.txt"
-        proc = _launch(exercise, child_env(target, verdict_file), output_file, worker)
+        proc = None
         stopped: Stopped | None = None
         try:
+            proc = _launch(exercise, child_env(target), output_file, channel, worker)
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
-                    _kill_group(proc)
-                    guarded.restore()
+                    _kill(proc)
+                    guard.restore(before)
                     return None
                 if time.monotonic() - start > limit:
                     stopped = Stopped("timeout", f"Stopped after the {limit:g} s time limit{{during}}: "
                                       "is there an infinite loop, or a much slower algorithm than needed?")
-                elif _rss(proc.pid) > memory_limit:
+                elif processes.tree_rss(proc.pid) > memory_limit:
                     stopped = Stopped("error", f"Stopped: the test process used more than {exercise.memory_mb:,} "
-                                      "MB of memory (the limit per run){during}. Are you building a tensor far "
-                                      "larger than needed, or keeping every step's tensors in a list?")
+                                      "MB of memory (the limit per run, over all its processes){during}. Are you "
+                                      "building a tensor far larger than needed, or keeping every step's tensors "
+                                      "in a list?")
                 if stopped:
-                    _kill_group(proc)
                     break
                 time.sleep(_POLL_S)
+        except BaseException:  # arena itself is stopping (Ctrl-C, SIGTERM, SIGHUP): leave nothing behind
+            if proc is not None:
+                _kill(proc)
+            guard.restore(before)
+            raise
         finally:
-            if proc.poll() is None:
-                _kill_group(proc)
-            else:
-                # Reap anything the student's code left running in the child's group.
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            # Whatever happened (a limit, the end of the run), nothing the run started lives on.
+            if proc is not None:
+                _kill(proc)
         duration = time.monotonic() - start
-        events = protocol.read_events(verdict_file)
-        touched = guarded.restore()
+        events, foreign = channel.read()
+        touched = guard.restore(before)
         output = "" if stopped or touched else _crash_report(_tail(output_file), target)
         return verdict_from_events(
-            exercise.id, events, proc.returncode, duration, output, stopped=stopped, touched=touched
+            exercise.id, events, proc.returncode, duration, output, stopped=stopped, touched=touched, foreign=foreign
         )
 
 
-class _Guard:
-    """Snapshots of course files the student's code must not change, restored after each run."""
-
-    def __init__(self, paths: list[Path]):
-        self.saved: dict[Path, bytes | None] = {}
-        for path in paths:
-            try:
-                self.saved[path] = path.read_bytes()
-            except FileNotFoundError:
-                self.saved[path] = None
-            except OSError:
-                continue
-
-    def restore(self) -> list[str]:
-        """Put back any file that changed; return their names."""
-        touched = []
-        for path, content in self.saved.items():
-            try:
-                now = path.read_bytes()
-            except (FileNotFoundError, IsADirectoryError):
-                now = None
-            except OSError:
-                continue
-            if now == content:
-                continue
-            touched.append(path.name)
-            if path.is_dir():
-                shutil.rmtree(path)
-            if content is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content)
-        return touched
-
-
-def _rss(pid: int) -> int:
-    """Resident memory of a process in bytes (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, worker: Path | None):
-    """Start the test child: forked by the warm worker when there is one, else a fresh interpreter."""
-    command = pytest_command(exercise)
+def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, channel: Channel, worker: Path | None):
+    """Start the test child: forked by the warm worker when there is one, else a fresh interpreter
+    (`python -m arena_cli.child`, which reads its channel from stdin)."""
+    args = pytest_args(exercise)
     if worker is not None:
         from arena_cli.worker_client import WarmChild, WorkerUnavailable
 
         try:
-            return WarmChild(worker, command[3:], exercise.root, env, output_file)
+            return WarmChild(worker, args, exercise.root, env, output_file, channel)
         except WorkerUnavailable:
             pass
     with open(output_file, "wb") as out:
-        return subprocess.Popen(
-            command,
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "arena_cli.child", *args],
             cwd=exercise.root,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    try:
+        proc.stdin.write(json.dumps(channel.to_json()).encode() + b"\n")
+        proc.stdin.close()
+    except OSError:
+        pass  # the child died at once; its return code says so
+    return proc
 
 
 def _crash_report(output: str, target: Path) -> str:

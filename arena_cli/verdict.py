@@ -7,7 +7,7 @@ as JSON and never needs torch to be read.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Status = Literal["passed", "failed", "error", "timeout"]
@@ -15,6 +15,8 @@ CheckStatus = Literal["passed", "failed", "error", "skipped"]
 MismatchKind = Literal["shape", "dtype", "value", "type", "other"]
 
 OUTPUT_LIMIT = 4000  # characters of captured output kept per check and per run
+SHORT_LIMIT = 400  # characters of a name, a location, a value's description
+SAMPLE_LIMIT = 20  # mismatched elements listed
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,21 @@ class Mismatch:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Mismatch:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}).bounded()
+
+    def bounded(self) -> Mismatch:
+        """The same mismatch with every text cut to size (a value's repr can be megabytes)."""
+        return replace(
+            self,
+            name=truncate(str(self.name), SHORT_LIMIT),
+            expected=truncate(str(self.expected), OUTPUT_LIMIT // 4),
+            actual=truncate(str(self.actual), OUTPUT_LIMIT // 4),
+            sample=[
+                {k: truncate(v, SHORT_LIMIT) if isinstance(v, str) else v for k, v in s.items()}
+                for s in list(self.sample)[:SAMPLE_LIMIT]
+                if isinstance(s, dict)
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,21 @@ class Check:
         data = dict(data)
         if data.get("mismatch"):
             data["mismatch"] = Mismatch.from_dict(data["mismatch"])
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}).bounded()
+
+    def bounded(self) -> Check:
+        """The same check with every text cut to size: a 20 MB exception message must not become
+        20 MB of terminal or of `--json`."""
+        return replace(
+            self,
+            name=truncate(str(self.name), SHORT_LIMIT),
+            message=truncate(str(self.message)),
+            diagnosis=truncate(str(self.diagnosis)),
+            traceback=None if self.traceback is None else truncate(str(self.traceback)),
+            location=truncate(str(self.location), SHORT_LIMIT),
+            output=truncate(str(self.output)),
+            mismatch=self.mismatch.bounded() if isinstance(self.mismatch, Mismatch) else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from arena_cli import render
 from arena_cli.batch import workers_allowed
 from arena_cli.commands import after_verdict, list_exercises, reveal_hint, show_exercise
 from arena_cli.course import Exercise
+from arena_cli.course_guard import read_regular
 from arena_cli.hints import HintError
 from arena_cli.keys import WATCH_KEYS, CbreakInput
 from arena_cli.links import link
@@ -40,11 +41,10 @@ DEBOUNCE_S = 0.15
 
 
 def content_hash(path: Path) -> str | None:
-    """Hash of the file's bytes, or None when it isn't a readable file."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return None
+    """Hash of the file's bytes, or None when it isn't a readable regular file (a FIFO or a link to
+    /dev/zero must not hang or flood watch)."""
+    data = read_regular(path, follow=True)
+    return None if data is None else hashlib.sha256(data).hexdigest()
 
 
 class _FolderEvents(FileSystemEventHandler):
@@ -91,6 +91,7 @@ class _Run:
     number: int
     cancel: threading.Event
     content: str | None
+    thread: threading.Thread | None = None
 
 
 class Watcher:
@@ -134,7 +135,8 @@ class Watcher:
             if verdict is not None:
                 self.events.put(("verdict", run.number, verdict))
 
-        threading.Thread(target=work, daemon=True).start()
+        run.thread = threading.Thread(target=work, daemon=True)
+        run.thread.start()
 
     def on_verdict(self, number: int, verdict: Verdict) -> None:
         if self.run is None or number != self.run.number:
@@ -174,7 +176,7 @@ class Watcher:
             self.ctx.console.print(
                 Text.assemble(
                     self.path_link(style="yellow"),
-                    (" is gone.", "yellow"),
+                    (" is gone." if not self.ex.exercise_path.exists() else " is not a regular file.", "yellow"),
                     f" Recreate it, or `arena reset {self.ex.id}` for a fresh copy.",
                 )
             )
@@ -264,7 +266,9 @@ class Watcher:
 
     def close(self) -> None:
         if self.run is not None:
-            self.run.cancel.set()
+            self.run.cancel.set()  # the run ends its child and restores the course; wait for that
+            if self.run.thread is not None:
+                self.run.thread.join(timeout=10)
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=2)

@@ -2,7 +2,8 @@
 per test run, so a save is answered in a fraction of a second instead of seconds of imports.
 
 Protocol (a Unix socket, one connection per run, JSON lines):
-    client -> worker  {"args": [pytest args], "env": {...}, "cwd": "...", "output": "file"}
+    client -> worker  {"args": [pytest args], "env": {...}, "cwd": "...", "output": "file",
+                       "channel": {"path", "key"}}   (the report channel, see protocol.py)
     worker -> client  {"pid": N}            the child is running (its own session: pgid == pid)
     worker -> client  {"returncode": R}     it ended (negative: killed by that signal)
 Both messages come from the child itself: the pid once it leads its own process group (so the client
@@ -10,7 +11,9 @@ can kill the group as soon as it knows the pid), the return code just before it 
 copy of the worker's address space takes 5-20 ms). The worker also sends the return code when it reaps
 the child, for a child that died without saying so (a crash, os._exit, a signal); the client reads
 the first and closes the connection.
-The client owns time limits and cancellation: it kills the child's process group itself.
+The client owns time limits and cancellation: it kills the child's process tree itself. The worker
+talks only to its own user (SO_PEERCRED), and is a child subreaper: a process a finished run left
+behind (a daemon that left the run's session) is re-parented to the worker and killed.
 
 Hazards this module avoids, each covered by a test:
 - a multi-threaded torch op in the parent before fork makes the child hang in OpenMP: the parent stays
@@ -38,6 +41,11 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+
+from arena_cli import processes
+from arena_cli.child import run_pytest
+from arena_cli.protocol import Channel
+from arena_cli.worker_client import same_user
 
 # The submodules matter: `import transformer_lens` (4.x) does not import the bridge, and `transformers`
 # imports its modelling code only when a model class is first used; left to the child, those imports
@@ -137,6 +145,8 @@ def _child(request: dict, threads: int, conn: socket.socket) -> None:
     code = 70
     try:
         os.setsid()
+        processes.become_subreaper()  # the run's orphans stay below it, in the runner's view
+        processes.die_with_parent()
         _send(conn, {"pid": os.getpid()})
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -153,12 +163,7 @@ def _child(request: dict, threads: int, conn: socket.socket) -> None:
         import torch
 
         torch.set_num_threads(threads)
-        import pytest
-
-        sys.argv = ["pytest", *request["args"]]
-        code = int(pytest.main(request["args"]))
-        sys.stdout.flush()
-        sys.stderr.flush()
+        channel = Channel.from_json(request["channel"])
     except BaseException:  # noqa: BLE001 - report anything, then exit without running parent cleanup
         try:
             import traceback
@@ -167,13 +172,15 @@ def _child(request: dict, threads: int, conn: socket.socket) -> None:
             sys.stderr.flush()
         finally:
             code = 70
-    finally:
-        _send(conn, {"returncode": code})
-        os._exit(code)
+    else:
+        run_pytest(request["args"], channel, before_exit=lambda code: _send(conn, {"returncode": code}))
+    _send(conn, {"returncode": code})
+    os._exit(code)
 
 
 def serve(path: Path, owner_pid: int | None) -> None:
     threads = warm_up()
+    processes.become_subreaper()
     try:
         path.unlink()
     except FileNotFoundError:
@@ -194,6 +201,7 @@ def serve(path: Path, owner_pid: int | None) -> None:
         if conn is not None:
             _send(conn, {"returncode": returncode})
             conn.close()
+        processes.end_strays(set(children))  # what a finished run left behind
 
     try:
         while True:
@@ -204,6 +212,9 @@ def serve(path: Path, owner_pid: int | None) -> None:
                     try:
                         conn, _ = server.accept()
                     except BlockingIOError:
+                        continue
+                    if not same_user(conn):
+                        conn.close()
                         continue
                     conn.setblocking(True)
                     conn.settimeout(5)

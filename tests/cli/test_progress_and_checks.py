@@ -4,13 +4,14 @@ runner turns the plugin's events into a verdict."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
 from arena_cli.progress import SCHEMA_VERSION, ExerciseProgress, Progress, ProgressFormatError, parse_progress
 from arena_cli import protocol
-from arena_cli.protocol import Checked, Finished, LoadFailed, Started
+from arena_cli.protocol import Channel, Checked, Collected, Finished, LoadFailed, Started
 from arena_cli.runner import verdict_from_events
 from arena_cli.testing import CheckFailed, assert_close
 from arena_cli.verdict import Check, Mismatch
@@ -240,20 +241,25 @@ def test_assert_close_rejects_an_unsupported_expected_value():
 
 
 def check_event(name: str, status: str, phase: str = "call", **extra) -> Checked:
-    return Checked(Check(name, status, **extra), phase)
+    return Checked(Check(name, status, **extra), phase, f"t.py::{name}")
 
 
 DONE = Finished(0)
 
 
-def test_events_round_trip_through_the_verdict_file(tmp_path, monkeypatch):
+def collected(*names: str) -> Collected:
+    return Collected(tuple(f"t.py::{n}" for n in names))
+
+
+def test_events_round_trip_through_the_channel(tmp_path):
     """What the test child writes (a Check with its Mismatch, and every other event) the runner reads
-    back as it was; a line cut short by a crash is skipped."""
-    path = tmp_path / "verdict.jsonl"
-    monkeypatch.setenv(protocol.VERDICT_FILE_ENV, str(path))
+    back as it was; a line cut short by a crash is skipped; a line the plugin didn't sign (student code
+    appending to the report, or replaying a signed line) is counted as foreign."""
+    channel = Channel.create(tmp_path / "report")
     mismatch = Mismatch("value", "scores", "(2, 3) float32", "(2, 3) float32", 5.0, 1.0, [1, 2], [5.0, 10.0], 5, 6,
                         [{"index": [0, 1], "expected": 1.0, "actual": 2.0}])
     events = [
+        collected("Adds numbers"),
         Started("Adds numbers", "t.py::test_add"),
         LoadFailed("SyntaxError: invalid syntax", "exercises/x.py:3:1", "  File ..."),
         check_event("Adds numbers", "failed", message="scores: 5 of 6 values differ", diagnosis="d", mismatch=mismatch,
@@ -261,22 +267,74 @@ def test_events_round_trip_through_the_verdict_file(tmp_path, monkeypatch):
         check_event("collect t.py", "error", phase="collect", traceback="tb"),
         DONE,
     ]
-    for event in events:
-        protocol.emit(event)
-    with open(path, "a") as f:
-        f.write('{"event": "check", "name": "cut sh')
-    assert protocol.read_events(path) == events
+    protocol.use_channel(channel)
+    try:
+        for event in events:
+            protocol.emit(event)
+    finally:
+        protocol.use_channel(None)
+        channel.close()
+    reader = Channel.from_json(channel.to_json())
+    assert reader.read() == (events, 0)
+
+    lines = (tmp_path / "report").read_bytes().splitlines(keepends=True)
+    forged = b'{"seq": 99, "event": "done", "exitstatus": 0}'
+    with open(tmp_path / "report", "ab") as f:
+        f.write(b"0" * 64 + b" " + forged + b"\n")  # a bad signature
+        f.write(lines[-1])  # a replayed line (its sequence number is not new)
+        f.write(b'abc {"event": "check", "name": "cut sh')  # cut short: not counted
+    assert reader.read() == (events, 2)
+
+
+def test_checks_are_cut_to_size():
+    huge = "x" * 20_000_000
+    check = Check.from_dict({"name": huge, "status": "error", "message": huge, "traceback": huge, "output": huge,
+                             "mismatch": {"kind": "value", "expected": huge, "actual": huge,
+                                          "sample": [{"index": huge}] * 1000}})
+    assert len(json.dumps(asdict(check))) < 30_000
 
 
 def test_verdict_passed_failed_error():
-    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "skipped"), DONE], 0, 1.0, "")
+    v = verdict_from_events("x", [collected("a", "b"), check_event("a", "passed"), check_event("b", "passed"), DONE],
+                            0, 1.0, "")
     assert v.status == "passed"
-    v = verdict_from_events("x", [check_event("a", "passed"), check_event("b", "failed"), DONE], 1, 1.0, "")
+    v = verdict_from_events("x", [collected("a", "b"), check_event("a", "passed"), check_event("b", "failed"),
+                                  Finished(1)], 1, 1.0, "")
     assert v.status == "failed" and v.first_failure.name == "b"
-    v = verdict_from_events("x", [check_event("a", "failed"), check_event("b", "error", message="boom"), DONE], 1, 1.0, "")
+    v = verdict_from_events("x", [collected("a", "b"), check_event("a", "failed"),
+                                  check_event("b", "error", message="boom"), Finished(1)], 1, 1.0, "")
     assert v.status == "error"
-    v = verdict_from_events("x", [DONE], 5, 1.0, "")
-    assert v.status == "error" and "no checks" in v.message
+    v = verdict_from_events("x", [collected(), Finished(5)], 5, 1.0, "")
+    assert v.status == "error"
+
+
+@pytest.mark.parametrize(
+    "events, returncode, says",
+    [
+        ([collected("a", "b"), check_event("a", "passed"), check_event("b", "skipped", message="x"), DONE], 0,
+         "skipped"),
+        ([collected("a", "b"), check_event("a", "skipped"), check_event("b", "skipped"), DONE], 0, "skipped"),
+        ([collected("a", "b"), check_event("a", "passed"), Finished(2)], 2, "stopped early (1 of 2 checks"),
+        ([collected("a", "b"), check_event("a", "passed"), Finished(3)], 3, "internal error (1 of 2 checks"),
+        ([collected("a", "b"), check_event("a", "passed"), DONE], 0, "Only 1 of 2 checks reported"),
+        ([collected("a"), check_event("a", "passed"), DONE], 1, "code 1"),
+        ([collected("a"), check_event("a", "passed")], 0, "before reporting a result"),
+        ([check_event("a", "passed"), DONE], 0, "no checks"),
+    ],
+    ids=["one skipped", "all skipped", "pytest.exit", "internal error", "a check never reported",
+         "exit code disagrees", "no end", "nothing collected"],
+)
+def test_only_a_complete_clean_run_passes(events, returncode, says):
+    """Skips, an early exit, an internal error, a missing report, an exit code that disagrees: errors
+    that say what happened, never a pass."""
+    v = verdict_from_events("x", events, returncode, 1.0, "")
+    assert v.status == "error", v
+    assert says.lower() in (v.message + " ".join(c.message for c in v.checks)).lower(), v.message
+
+
+def test_a_foreign_line_in_the_report_means_no_pass():
+    v = verdict_from_events("x", [collected("a"), check_event("a", "passed"), DONE], 0, 1.0, "", foreign=1)
+    assert v.status == "error" and "doesn't count" in v.message
 
 
 def test_verdict_of_a_crash_names_the_running_check():
@@ -296,7 +354,7 @@ def test_verdict_teardown_failure_overrides_a_passed_call():
     events = [
         check_event("a", "passed"),
         check_event("a", "error", phase="teardown", message="teardown broke"),
-        DONE,
+        Finished(1),
     ]
-    v = verdict_from_events("x", events, 1, 1.0, "")
+    v = verdict_from_events("x", [collected("a"), *events], 1, 1.0, "")
     assert [c.status for c in v.checks] == ["error"]
