@@ -198,7 +198,7 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
         return 1
     solution = solution_source(ex.read_master(), ex.rel(ex.solution_path))
     try:
-        mine = ex.exercise_path.read_text(encoding="utf-8")
+        mine = ex.exercise_path.read_text(encoding="utf-8-sig")  # a BOM is no difference
     except (OSError, UnicodeDecodeError):
         mine = ""
     diff = "".join(

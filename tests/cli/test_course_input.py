@@ -1,7 +1,12 @@
 """Broken course files: each a one-line error naming the file (and line where there is one), exit 2
-for the student commands and 1 for `arena dev check`, never a traceback."""
+for the student commands and 1 for `arena dev check`, never a traceback. Student files that Python
+accepts (a UTF-8 BOM) load; a syntax error is always located at a line number."""
 
 from __future__ import annotations
+
+import json
+
+import pytest
 
 
 def assert_one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> None:
@@ -90,3 +95,37 @@ def test_dev_check_holds_result_needs_to_what_the_result_loads(arena):
     code, out, err = arena("dev", "check", "--no-tests")
     assert code == 1
     assert "solutions/1_basics/03_say_hello.py:" in out and "can't be checked" in out
+
+
+# --------------------------------------------------------------------------- student files Python accepts
+
+
+def test_a_student_file_with_a_utf8_bom_loads_as_python_loads_it(arena):
+    arena.write("add_numbers", b"\xef\xbb\xbf" + arena.correct["add_numbers"].encode())
+    code, verdict = arena.json("run", "add_numbers")
+    assert (code, verdict["status"]) == (0, "passed"), verdict
+    assert arena.entry("add_numbers")["status"] == "done"
+
+    arena.write("say_hello", b"\xef\xbb\xbfdef hello(name):\n    return name\n")  # wrong, but loads
+    code, verdict = arena.json("run", "say_hello")
+    assert (code, verdict["status"]) == (1, "failed"), verdict
+    failure = next(c for c in verdict["checks"] if c["status"] == "failed")
+    assert failure["location"] == "exercises/1_basics/03_say_hello.py:1:1"  # its def, found through the BOM
+
+
+@pytest.mark.parametrize(
+    "source, place",
+    [
+        pytest.param(b"def add(a, b):\n    return a + b\n# x\0y\n", "3:4", id="NUL byte"),
+        pytest.param(b"\0def add(a, b):\n    return a + b\n", "1:1", id="NUL first"),
+        pytest.param(b"# -*- coding: nonsense -*-\ndef add(a, b):\n    return a + b\n", "1:1", id="unknown encoding"),
+    ],
+)
+def test_a_syntax_error_without_a_line_is_located_at_a_number(arena, source, place):
+    arena.write("add_numbers", source)
+    code, out, err = arena("run", "add_numbers", "--json")
+    assert code == 1 and "Traceback" not in err
+    assert "None" not in out
+    verdict = json.loads(out)
+    assert verdict["status"] == "error"
+    assert verdict["message"].startswith(f"exercises/1_basics/01_add_numbers.py:{place}: SyntaxError"), verdict["message"]
