@@ -97,6 +97,74 @@ def test_dev_check_holds_result_needs_to_what_the_result_loads(arena):
     assert "solutions/1_basics/03_say_hello.py:" in out and "can't be checked" in out
 
 
+# --------------------------------------------------------------------------- every manifest value is checked
+
+WHOLE = object()  # replace the whole manifest
+
+
+@pytest.mark.parametrize(
+    "old, new, needles",
+    [
+        pytest.param(WHOLE, 'title = "Basics"\nsections = [1, 2]\n', ["`sections`", "array of tables", "[1, 2]"],
+                     id="sections not tables"),
+        pytest.param(WHOLE, 'title = "Basics"\n', ["[[sections]]"], id="no sections"),
+        pytest.param(
+            WHOLE, 'title = "Basics"\n[[sections]]\ntitle = "Numbers"\nobjectives = []\nexercises = [1]\n',
+            ["section 'Numbers'", "`exercises`", "array of tables"], id="exercises not tables",
+        ),
+        pytest.param('title = "Basics"', "title = 5", ["`title`", "a string", "5"], id="title"),
+        pytest.param('summary = "A', 'papers = 5\nsummary = "A', ["`papers`", "list of strings", "5"], id="papers = 5"),
+        pytest.param('summary = "A', 'papers = ["x", 1]\nsummary = "A', ["`papers`", "list of strings"], id="papers item"),
+        pytest.param("summary = \"A tiny course for arena's own tests.\"", "summary = []", ["`summary`", "a string"],
+                     id="summary"),
+        pytest.param('title = "Basics"', 'title = "Basics"\nchapter = 1', ["unknown key `chapter`"], id="chapter key"),
+        pytest.param('objectives = ["Add two numbers.", "Double a tensor."]', 'objectives = "Add"',
+                     ["section 'Numbers'", "`objectives`", "list of strings"], id="objectives"),
+        pytest.param('result = "nothing to see"', "result = 3", ["section 'Numbers'", "`result`", "a string"], id="result"),
+        pytest.param('result_runs = ["say_hello"]', 'result_runs = "say_hello"',
+                     ["section 'Wrapping up'", "`result_runs`", "list of exercise ids"], id="result_runs"),
+        pytest.param('result_needs = ["add_numbers"]', "result_needs = [1]",
+                     ["section 'Wrapping up'", "`result_needs`", "list of exercise ids"], id="result_needs"),
+        pytest.param('result = "nothing to see"', 'result = "nothing to see"\nresults = "x"',
+                     ["section 'Numbers'", "unknown key `results`"], id="section key"),
+        pytest.param("minutes = 2\n", "minutes = 2.5\n", ["'add_numbers'", "`minutes`", "whole number"], id="minutes float"),
+        pytest.param("minutes = 2\n", "minutes = 0\n", ["'add_numbers'", "`minutes`", "1-480"], id="minutes 0"),
+        pytest.param("importance = 2\n", "importance = true\n", ["'add_numbers'", "`importance`", "whole number"],
+                     id="importance bool"),
+        pytest.param("difficulty = 1\n", "difficulty = 0\n", ["'add_numbers'", "`difficulty`", "1-5"], id="difficulty 0"),
+        pytest.param("timeout = 10\n", "timeout = nan\n", ["'add_numbers'", "`timeout`", "nan"], id="timeout nan"),
+        pytest.param("timeout = 10\n", "timeout = inf\n", ["'add_numbers'", "`timeout`", "inf"], id="timeout inf"),
+        pytest.param("timeout = 10\n", "timeout = 99999\n", ["'add_numbers'", "`timeout`", "at most 600"],
+                     id="timeout 99999"),
+        pytest.param("timeout = 10\n", "timeout = 0\n", ["'add_numbers'", "`timeout`", "above 0"], id="timeout 0"),
+        pytest.param("timeout = 10\n", 'timeout = "10"\n', ["'add_numbers'", "`timeout`", "a number"], id="timeout str"),
+        pytest.param("timeout = 10\n", "memory_mb = 0\n", ["'add_numbers'", "`memory_mb`", "1-65536"], id="memory 0"),
+        pytest.param("timeout = 10\n", "memory_mb = 9999999\n", ["'add_numbers'", "`memory_mb`", "1-65536"],
+                     id="memory huge"),
+        pytest.param("timeout = 10\n", "memory_mb = 512.5\n", ["'add_numbers'", "`memory_mb`", "whole number"],
+                     id="memory float"),
+        pytest.param("timeout = 10\n", "timout = 10\n", ["'add_numbers'", "unknown key `timout`", "timeout"],
+                     id="misspelt key"),
+    ],
+)
+def test_a_wrong_manifest_value_is_one_line_naming_file_table_and_key(arena, old, new, needles):
+    text = arena.manifest.read_text(encoding="utf-8")
+    if old is not WHOLE:
+        assert old in text
+    arena.manifest.write_text(new if old is WHOLE else text.replace(old, new, 1), encoding="utf-8")
+    code, out, err = arena("list")
+    assert_one_line_error(code, err, "chapter.toml", *needles)
+
+
+def test_the_manifests_limits_are_the_runs_limits(arena):
+    """A valid timeout and memory limit are the ones a run has (e.g. timeout = 1.5)."""
+    arena.set_timeout("add_numbers", 1.5)
+    arena.write("add_numbers", "def add(a, b):\n    while True:\n        pass\n")
+    code, verdict = arena.json("run", "add_numbers")
+    assert code == 1 and verdict["status"] == "timeout"
+    assert "1.5 s time limit" in verdict["message"]
+
+
 # --------------------------------------------------------------------------- student files Python accepts
 
 
