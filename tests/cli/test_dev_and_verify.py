@@ -38,6 +38,21 @@ def test_verify_fails_while_exercises_are_pending_then_passes(arena):
     assert (data["done"], data["total"]) == (3, 3)
 
 
+def test_verify_shows_its_verdicts_when_progress_cannot_be_saved(arena):
+    arena.set_progress({"say_hello": {"status": "done"}})
+    saved = arena.progress_path.with_name("saved.json")
+    arena.progress_path.rename(saved)
+    arena.progress_path.mkdir()
+    code, out, err = arena("verify")
+    assert code == 2
+    assert "0 of 3 exercises pass" in out and "add_numbers" in out  # the table, then the line
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    assert line == f"arena: cannot read {arena.progress_path}: it is a directory; move it out of the way and run again"
+    arena.progress_path.rmdir()
+    saved.rename(arena.progress_path)
+    assert arena.entry("say_hello")["status"] == "done"
+
+
 # --------------------------------------------------------------------------- dev build
 
 

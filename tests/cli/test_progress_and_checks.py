@@ -8,7 +8,14 @@ import json
 import pytest
 import torch
 
-from arena_cli.progress import SCHEMA_VERSION, ExerciseProgress, Progress, ProgressFormatError, parse_progress
+from arena_cli.progress import (
+    SCHEMA_VERSION,
+    ExerciseProgress,
+    NewerSchemaError,
+    Progress,
+    ProgressFormatError,
+    parse_progress,
+)
 from arena_cli import protocol
 from arena_cli.protocol import Checked, Finished, LoadFailed, Started
 from arena_cli.runner import verdict_from_events
@@ -84,13 +91,22 @@ def test_parse_progress_done_without_first_pass_gets_one():
         ("{not json", "not valid JSON"),
         ("[1, 2]", "not a JSON object"),
         ('{"exercises": {}}', "schema version None"),
-        ('{"schema": 2, "exercises": {}}', "schema version 2"),
+        ('{"schema": 0, "exercises": {}}', "schema version 0"),
+        ('{"schema": "2", "exercises": {}}', "schema version '2'"),
         ('{"schema": 1, "exercises": []}', "`exercises` is not an object"),
     ],
 )
 def test_parse_progress_rejects_untrustworthy_files(text, reason):
     with pytest.raises(ProgressFormatError, match=reason.replace("`", ".")):
         parse_progress(text)
+
+
+def test_parse_progress_tells_a_newer_schema_apart():
+    """A newer arena's file is not corrupt: the store refuses it instead of moving it aside."""
+    with pytest.raises(NewerSchemaError) as raised:
+        parse_progress('{"schema": 2, "exercises": {}}')
+    assert raised.value.schema == 2
+    assert not isinstance(raised.value, ProgressFormatError)
 
 
 # --------------------------------------------------------------------------- the changes a session makes
