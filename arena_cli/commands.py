@@ -30,6 +30,7 @@ from arena_cli.session import (
     Context,
     next_pending,
     record_run,
+    record_verification,
     reset_file,
     resolve,
     set_current,
@@ -247,16 +248,23 @@ def verify(ctx: Context, as_json: bool) -> int:
             worker=worker,
         )
     try:
-        for ex, verdict in rows:
-            record_run(ctx, ex, verdict)
-        trouble = None
+        set_back, trouble = record_verification(ctx, rows), None
     except ProgressFileError as e:  # the verdicts are still shown; then the line, exit 2
-        trouble = e
+        set_back, trouble = [], e
     n_pass = sum(v.passed for _, v in rows)
     if as_json:
-        emit_json({"passed": n_pass, "total": len(rows), "verdicts": [v.to_json() for _, v in rows]})
+        emit_json(
+            {
+                "passed": n_pass,
+                "total": len(rows),
+                "verdicts": [v.to_json() for _, v in rows],
+                "set_back_to_pending": [ex.id for ex in set_back],
+            }
+        )
     else:
         ctx.console.print(render.verify_table(rows))
+        for ex in set_back:
+            ctx.console.print(f"{ex.id} was done but fails now: it is pending again.", soft_wrap=True)
         ctx.console.print(f"{n_pass} of {len(rows)} exercises pass.")
     if trouble is not None:
         ctx.error(trouble)

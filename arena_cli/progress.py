@@ -82,6 +82,16 @@ class Progress:
             return True
         return False
 
+    def record_verification(self, exercise_id: str, passed: bool) -> bool:
+        """`arena verify`'s run: counted like any attempt, and a done exercise that fails now is pending
+        again (done means its test passes, as in rustlings). True if it was set back to pending."""
+        was_done = self.find(exercise_id).done
+        self.record_attempt(exercise_id, passed)
+        if was_done and not passed:
+            self.reset(exercise_id)
+            return True
+        return False
+
     def reveal_hint(self, exercise_id: str, levels: int) -> bool:
         """Reveal the next of an exercise's `levels` hint levels. False if all were revealed already."""
         entry = self.entry_for(exercise_id)

@@ -128,6 +128,12 @@ def record_run(ctx: Context, ex: Exercise, verdict: Verdict, record_pass: bool =
     return progress
 
 
+def record_verification(ctx: Context, verdicts: list[tuple[Exercise, Verdict]]) -> list[Exercise]:
+    """Record `arena verify`'s runs (one write): done exercises that fail now are pending again; those."""
+    _, set_back = ctx.update(lambda p: [ex for ex, v in verdicts if p.record_verification(ex.id, v.passed)])
+    return set_back
+
+
 def reset_file(ctx: Context, ex: Exercise) -> Progress:
     """Regenerate the student's file from its master and mark the exercise pending; the progress as saved."""
     write_student_file(ex.exercise_path, ex.read_master(), ex.rel(ex.solution_path))

@@ -130,6 +130,19 @@ def test_record_attempt_counts_every_run_and_the_first_pass_once():
     assert (progress.find("a").attempts, progress.find("a").first_pass) == (3, first)
 
 
+def test_record_verification_sets_a_failing_done_exercise_back_to_pending():
+    progress = Progress()
+    progress.record_attempt("a", passed=True)
+    progress.reveal_hint("a", 3)
+    assert progress.record_verification("a", passed=True) is False  # still passes: stays done
+    assert progress.find("a").done
+    assert progress.record_verification("a", passed=False) is True
+    assert progress.find("a") == ExerciseProgress(status="pending", attempts=3, first_pass=None, hints=1)
+    assert progress.record_verification("a", passed=False) is False  # pending already
+    assert progress.record_verification("b", passed=True) is False and progress.find("b").done
+    assert progress.record_attempt("b", passed=False) is False and progress.find("b").done  # only verify sets back
+
+
 def test_reveal_hint_stops_at_the_last_level_and_reset_keeps_counts():
     progress = Progress()
     assert [progress.reveal_hint("a", 2) for _ in range(3)] == [True, True, False]
