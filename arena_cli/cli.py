@@ -12,7 +12,7 @@ from arena_cli.course import CourseError
 from arena_cli.hints import HintError
 from arena_cli.keys import LIST_KEYS, WATCH_KEYS
 from arena_cli.markers import MarkerError
-from arena_cli.progress import ProgressFormatError
+from arena_cli.progress import ProgressFileError
 
 app = typer.Typer(
     name="arena",
@@ -220,11 +220,11 @@ def _stop_on_hangup() -> None:
 
 
 def main() -> None:
-    """Entry point: course and input errors become one clear line and exit code 2."""
+    """Entry point: course, input and progress-file errors become one clear line and exit code 2."""
     _stop_on_hangup()
     try:
         app(prog_name="arena")
-    except (CourseError, HintError, MarkerError, ProgressFormatError) as e:
+    except (CourseError, HintError, MarkerError, ProgressFileError) as e:
         print(f"arena: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -4,6 +4,10 @@ session (`session.py`), batch runs (`batch.py`), `arena results` (`results.py`) 
 
 Commands that don't run tests (`next`, `list`, `hint`, `progress`, `reset`, `solution`) only read the
 catalogue and progress, so they never import torch and answer at once.
+
+Exit codes: 0 done (a pass), 1 a failing verdict (or nothing done), 2 trouble: the course, a hint file
+or the progress file (one line; `cli.main` prints it). `run` and `verify` show their verdicts first when
+only saving progress failed.
 """
 
 from __future__ import annotations
@@ -21,8 +25,16 @@ from arena_cli.keys import WATCH_KEYS
 from arena_cli.json_output import emit_json, exercise_json, progress_json
 from arena_cli.links import link
 from arena_cli.markers import solution_source
-from arena_cli.progress import Progress
-from arena_cli.session import Context, next_pending, record_run, reset_file, resolve, set_current
+from arena_cli.progress import Progress, ProgressFileError
+from arena_cli.session import (
+    Context,
+    next_pending,
+    record_run,
+    record_verification,
+    reset_file,
+    resolve,
+    set_current,
+)
 from arena_cli.verdict import Verdict
 
 
@@ -107,12 +119,20 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
 
     verdict = run_exercise(ex, worker=find_running(ctx.course.root))
     assert verdict is not None
-    progress = record_run(ctx, ex, verdict)
+    try:
+        progress: Progress | None = record_run(ctx, ex, verdict)
+        trouble = None
+    except ProgressFileError as e:  # the verdict is still shown; then the line, exit 2
+        progress, trouble = None, e
     if as_json:
         emit_json(verdict.to_json())
     else:
         ctx.console.print(render.verdict_view(ex, verdict))
-        after_verdict(ctx, ex, verdict, progress, in_watch=False)
+        if progress is not None:
+            after_verdict(ctx, ex, verdict, progress, in_watch=False)
+    if trouble is not None:
+        ctx.error(trouble)
+        return 2
     return 0 if verdict.passed else 1
 
 
@@ -198,7 +218,7 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
         return 1
     solution = solution_source(ex.read_master(), ex.rel(ex.solution_path))
     try:
-        mine = ex.exercise_path.read_text(encoding="utf-8")
+        mine = ex.exercise_path.read_text(encoding="utf-8-sig")  # a BOM is no difference
     except (OSError, UnicodeDecodeError):
         mine = ""
     diff = "".join(
@@ -227,12 +247,26 @@ def verify(ctx: Context, as_json: bool) -> int:
             label="Verifying",
             worker=worker,
         )
-    for ex, verdict in rows:
-        record_run(ctx, ex, verdict)
+    try:
+        set_back, trouble = record_verification(ctx, rows), None
+    except ProgressFileError as e:  # the verdicts are still shown; then the line, exit 2
+        set_back, trouble = [], e
     n_pass = sum(v.passed for _, v in rows)
     if as_json:
-        emit_json({"passed": n_pass, "total": len(rows), "verdicts": [v.to_json() for _, v in rows]})
+        emit_json(
+            {
+                "passed": n_pass,
+                "total": len(rows),
+                "verdicts": [v.to_json() for _, v in rows],
+                "set_back_to_pending": [ex.id for ex in set_back],
+            }
+        )
     else:
         ctx.console.print(render.verify_table(rows))
+        for ex in set_back:
+            ctx.console.print(f"{ex.id} was done but fails now: it is pending again.", soft_wrap=True)
         ctx.console.print(f"{n_pass} of {len(rows)} exercises pass.")
+    if trouble is not None:
+        ctx.error(trouble)
+        return 2
     return 0 if n_pass == len(rows) else 1

@@ -5,13 +5,15 @@ learning objectives and exercises in order, and the result it ends in: `result` 
 `result_runs` (the exercise files whose `__main__` makes it) and `result_needs` (the other exercises
 whose code those files load with `load_sibling`; `arena dev check` holds the two together). An
 exercise's files follow from its chapter, position and id (`layout.Place`: its student file, master,
-hint file and hidden test).
+hint file and hidden test). Every value is checked on load (`load_chapter`): a wrong type, a number out
+of range or an unknown key is one CourseError naming the file, the table and the key.
 
 Must stay free of heavy imports: `next`, `list`, `hint` and `progress` only read this and progress.json.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -174,21 +176,78 @@ def find_root(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+# The manifest's schema: every key a table may have (anything else is a typo, said in one line).
+CHAPTER_KEYS = frozenset({"title", "summary", "papers", "sections"})
+SECTION_KEYS = frozenset({"title", "objectives", "result", "result_runs", "result_needs", "exercises"})
+EXERCISE_KEYS = frozenset({"id", "title", "difficulty", "importance", "minutes", "timeout", "memory_mb"})
+MAX_MINUTES = 480
+MAX_TIMEOUT_S = 600.0  # a hidden test runs in seconds; a longer limit only delays a hung run's verdict
+MAX_MEMORY_MB = 65536
+_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number", list: "a list"}
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known_keys(table: dict, known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise CourseError(f"{where}: unknown key `{unknown[0]}` (known: {', '.join(sorted(known))})")
+
+
 def _require(table: dict, key: str, kind: type, where: str):
+    """table[key], which must be there and of `kind` (an int is a float; a bool is neither)."""
     if key not in table:
         raise CourseError(f"{where}: missing `{key}`")
     value = table[key]
-    if kind is float and isinstance(value, int):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CourseError(f"{where}: `{key}` must be {kind.__name__}, got {value!r}")
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        raise CourseError(f"{where}: `{key}` must be {_KIND_NAMES.get(kind, kind.__name__)}, got {_shown(value)}")
     return value
 
 
-def _scale(table: dict, key: str, where: str) -> int:
-    value = _require(table, key, int, where)
-    if not 1 <= value <= 5:
-        raise CourseError(f"{where}: `{key}` must be 1-5, got {value}")
+def _optional(table: dict, key: str, kind: type, where: str, default):
+    return _require(table, key, kind, where) if key in table else default
+
+
+def _whole(table: dict, key: str, where: str, low: int, high: int, default: int | None = None) -> int:
+    """A whole number in [low, high]; required unless there is a default."""
+    value = _require(table, key, int, where) if default is None or key in table else default
+    if not low <= value <= high:
+        raise CourseError(f"{where}: `{key}` must be {low}-{high}, got {value}")
+    return value
+
+
+def _seconds(table: dict, key: str, where: str, default: float) -> float:
+    """A time limit: a finite number of seconds in (0, MAX_TIMEOUT_S] (nan would disable it)."""
+    value = _optional(table, key, float, where, default)
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise CourseError(
+            f"{where}: `{key}` must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, got {value}"
+        )
+    return value
+
+
+def _strings(table: dict, key: str, where: str, required: bool = False) -> tuple[str, ...]:
+    """A list of strings (an empty one if absent and not required)."""
+    if required and key not in table:
+        raise CourseError(f"{where}: missing `{key}`")
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CourseError(f"{where}: `{key}` must be a list of strings, got {_shown(value)}")
+    return tuple(value)
+
+
+def _tables(table: dict, key: str, where: str, header: str) -> list[dict]:
+    """A non-empty array of tables (`[[header]]` in the manifest)."""
+    value = table.get(key)
+    if value is None or value == []:
+        raise CourseError(f"{where}: needs at least one [[{header}]] table")
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise CourseError(f"{where}: `{key}` must be an array of tables ([[{header}]]), got {_shown(value)}")
     return value
 
 
@@ -196,7 +255,7 @@ def _exercise_list(table: dict, key: str, where: str, known: dict[str, Exercise]
     """A list of exercise ids (of this chapter so far) in a section's `key`, as the exercises."""
     ids = table.get(key, [])
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise CourseError(f"{where}: `{key}` must be a list of exercise ids")
+        raise CourseError(f"{where}: `{key}` must be a list of exercise ids, got {_shown(ids)}")
     unknown = [i for i in ids if i not in known]
     if unknown:
         raise CourseError(f"{where}: `{key}` names {unknown[0]!r}, not an exercise of this chapter so far")
@@ -204,6 +263,8 @@ def _exercise_list(table: dict, key: str, where: str, known: dict[str, Exercise]
 
 
 def load_chapter(manifest: Path, root: Path) -> Chapter:
+    """One chapter from its manifest, every value checked: a wrong one is a CourseError naming the
+    file, the table (chapter, section or exercise) and the key."""
     chapter_dir = manifest.parent.name
     match = _CHAPTER_DIR_RE.match(chapter_dir)
     if not match:
@@ -215,45 +276,37 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
     except (OSError, UnicodeDecodeError) as e:
         raise CourseError(f"{manifest}: cannot read: {e}") from None
     chapter_id = match.group(2)
+    _known_keys(data, CHAPTER_KEYS, str(manifest))
     title = _require(data, "title", str, str(manifest))
-    sections_data = data.get("sections")
-    if not isinstance(sections_data, list) or not sections_data:
-        raise CourseError(f"{manifest}: needs at least one [[sections]] table")
+    summary = _optional(data, "summary", str, str(manifest), "").strip()
+    papers = _strings(data, "papers", str(manifest))
     sections: list[Section] = []
     number = 0
-    for s_index, s in enumerate(sections_data):
+    for s_index, s in enumerate(_tables(data, "sections", str(manifest), "sections")):
         s_where = f"{manifest}: section {s_index + 1}"
         s_title = _require(s, "title", str, s_where)
         s_where = f"{manifest}: section {s_title!r}"
-        objectives = _require(s, "objectives", list, s_where)
-        if not all(isinstance(o, str) for o in objectives):
-            raise CourseError(f"{s_where}: `objectives` must be a list of strings")
-        exercises_data = _require(s, "exercises", list, s_where)
-        if not exercises_data:
-            raise CourseError(f"{s_where}: has no exercises")
+        _known_keys(s, SECTION_KEYS, s_where)
+        objectives = _strings(s, "objectives", s_where, required=True)
+        result = _optional(s, "result", str, s_where, "")
         exercises = []
-        for e_index, e in enumerate(exercises_data):
+        for e_index, e in enumerate(_tables(s, "exercises", s_where, "sections.exercises")):
             number += 1
             e_where = f"{s_where}, exercise {e_index + 1}"
             ex_id = _require(e, "id", str, e_where)
             if not _ID_RE.match(ex_id):
                 raise CourseError(f"{e_where}: id {ex_id!r} must be lowercase letters, digits and _")
             e_where = f"{manifest}: exercise {ex_id!r}"
-            timeout = e.get("timeout", DEFAULT_TIMEOUT_S)
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-                raise CourseError(f"{e_where}: `timeout` must be a positive number of seconds")
-            memory = e.get("memory_mb", DEFAULT_MEMORY_MB)
-            if not isinstance(memory, int) or isinstance(memory, bool) or memory <= 0:
-                raise CourseError(f"{e_where}: `memory_mb` must be a positive whole number of MB")
+            _known_keys(e, EXERCISE_KEYS, e_where)
             exercises.append(
                 Exercise(
                     id=ex_id,
                     title=_require(e, "title", str, e_where),
-                    difficulty=_scale(e, "difficulty", e_where),
-                    importance=_scale(e, "importance", e_where),
-                    minutes=_require(e, "minutes", int, e_where),
-                    timeout_s=float(timeout),
-                    memory_mb=memory,
+                    difficulty=_whole(e, "difficulty", e_where, 1, 5),
+                    importance=_whole(e, "importance", e_where, 1, 5),
+                    minutes=_whole(e, "minutes", e_where, 1, MAX_MINUTES),
+                    timeout_s=_seconds(e, "timeout", e_where, DEFAULT_TIMEOUT_S),
+                    memory_mb=_whole(e, "memory_mb", e_where, 1, MAX_MEMORY_MB, default=DEFAULT_MEMORY_MB),
                     number=number,
                     chapter_id=chapter_id,
                     chapter_dir=chapter_dir,
@@ -266,9 +319,9 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
         sections.append(
             Section(
                 s_title,
-                tuple(objectives),
+                objectives,
                 tuple(exercises),
-                str(s.get("result", "")),
+                result,
                 _exercise_list(s, "result_runs", s_where, chapter_so_far),
                 _exercise_list(s, "result_needs", s_where, chapter_so_far),
             )
@@ -277,8 +330,8 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
         id=chapter_id,
         dir=chapter_dir,
         title=title,
-        summary=str(data.get("summary", "")).strip(),
-        papers=tuple(data.get("papers", [])),
+        summary=summary,
+        papers=papers,
         sections=tuple(sections),
         manifest=manifest,
     )

@@ -45,7 +45,7 @@ def editor_template(edit: bool, edit_cmd: str | None, env: Mapping[str, str] | N
 def where_to_write(path: Path) -> tuple[int, int]:
     """(line, column) of the exercise's first `raise NotImplementedError`, else (1, 1)."""
     try:
-        return first_not_implemented(ast.parse(path.read_text(encoding="utf-8"))) or (1, 1)
+        return first_not_implemented(ast.parse(path.read_bytes())) or (1, 1)  # bytes: a BOM is fine
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return 1, 1
 

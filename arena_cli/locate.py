@@ -17,7 +17,7 @@ STUDENT_FIXTURE = "student"
 
 def _parse(path: Path) -> ast.Module | None:
     try:
-        return ast.parse(path.read_text(encoding="utf-8"), str(path))
+        return ast.parse(path.read_bytes(), str(path))  # bytes: decoded as Python would (a BOM, a declaration)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return None
 

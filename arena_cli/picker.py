@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, CbreakInput, decode_keys
-from arena_cli.progress import Progress
+from arena_cli.progress import Progress, ProgressFileError
 from arena_cli.session import reset_file, set_current
 
 FILTERS = ("all", "pending", "done")
@@ -264,7 +264,7 @@ class _Loop:
             if data is None:  # idle: a resize, progress written by another arena, an editor's warning
                 changed = self.progress_stamp() != self.stamp
                 if changed:
-                    self.reload()
+                    self.reload_or_say()
                 if self.warnings:
                     self.state.message = "warning: " + self.warnings[-1]
                     self.warnings.clear()
@@ -280,8 +280,22 @@ class _Loop:
                 if isinstance(action, Quit):
                     return
                 if action is not None:
-                    self.act(action)
+                    self.act_or_say(action)
             live.update(self.screen(), refresh=True)
+
+    def reload_or_say(self) -> None:
+        """Reload; progress that can't be read is said in the status line (the list stays)."""
+        try:
+            self.reload()
+        except ProgressFileError as e:
+            self.state.message = f"arena: {e}"
+
+    def act_or_say(self, action: Action) -> None:
+        """Carry out `action`; progress that can't be saved is said in the status line instead."""
+        try:
+            self.act(action)
+        except ProgressFileError as e:
+            self.state.message = f"arena: {e}"
 
     def act(self, action: Action) -> None:
         ex = self.ctx.course.get(action.id)

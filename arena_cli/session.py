@@ -49,6 +49,11 @@ class Context:
         """One line on stderr."""
         render.make_console(stderr=True).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
+    def error(self, problem: Exception) -> None:
+        """One line on stderr, as `cli.main` prints an error that ends a command: for trouble met after
+        the command has shown what it did (a verdict whose progress could not be saved)."""
+        render.make_console(stderr=True).print(Text.assemble(("arena: ", "red"), str(problem)), soft_wrap=True)
+
     def flush_notices(self) -> None:
         """Print (once) any one-line messages about the progress file."""
         err = render.make_console(stderr=True)
@@ -57,15 +62,19 @@ class Context:
         self.store.notices.clear()
 
     def load_progress(self) -> Progress:
-        progress = self.store.load()
-        self.flush_notices()
-        return progress
+        """Progress as saved; a ProgressFileError when the file can't be read."""
+        try:
+            return self.store.load()
+        finally:
+            self.flush_notices()
 
     def update(self, change: Callable[[Progress], T]) -> tuple[Progress, T]:
-        """Change progress (one write); the progress as saved, and what `change` returned."""
-        saved = self.store.update(change)
-        self.flush_notices()
-        return saved
+        """Change progress (one write); the progress as saved, and what `change` returned. A
+        ProgressFileError when it can't be saved."""
+        try:
+            return self.store.update(change)
+        finally:
+            self.flush_notices()
 
 
 # --------------------------------------------------------------------------- which exercise
@@ -117,6 +126,12 @@ def record_run(ctx: Context, ex: Exercise, verdict: Verdict, record_pass: bool =
     """Count the attempt and record a pass (unless not `record_pass`); the progress as saved."""
     progress, _ = ctx.update(lambda p: p.record_attempt(ex.id, passed=record_pass and verdict.passed))
     return progress
+
+
+def record_verification(ctx: Context, verdicts: list[tuple[Exercise, Verdict]]) -> list[Exercise]:
+    """Record `arena verify`'s runs (one write): done exercises that fail now are pending again; those."""
+    _, set_back = ctx.update(lambda p: [ex for ex, v in verdicts if p.record_verification(ex.id, v.passed)])
+    return set_back
 
 
 def reset_file(ctx: Context, ex: Exercise) -> Progress:

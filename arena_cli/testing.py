@@ -83,20 +83,39 @@ def display_path(path: str | Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def file_location(path: str | Path, line: int | None, column: int | None = None) -> str:
+    """`path:line:column`, as VSCode's terminal and problem matcher read it: 1-based numbers, never None
+    (an unknown line or column is the first)."""
+    return f"{display_path(path)}:{line or 1}:{column or 1}"
+
+
+def _syntax_error_place(e: SyntaxError, source: str) -> tuple[int | None, int | None]:
+    """(line, column) of a syntax error; for a NUL byte, which Python reports without either, the byte's."""
+    if e.lineno is None and "\0" in source:
+        at = source.index("\0")
+        return source.count("\n", 0, at) + 1, at - source.rfind("\n", 0, at)
+    return e.lineno, e.offset
+
+
 def load_module(path: Path, name: str) -> ModuleType:
-    """Import a file as a fresh module, turning every way it can fail into a StudentCodeError."""
+    """Import a file as a fresh module, turning every way it can fail into a StudentCodeError. Its bytes
+    are decoded as an import decodes them (a UTF-8 BOM or an encoding declaration is honoured)."""
     if path.is_dir() or not path.exists():
         raise StudentCodeError(f"{display_path(path)} is not a file (was it deleted or renamed?)")
     try:
-        source = path.read_bytes().decode("utf-8")
+        source = importlib.util.decode_source(path.read_bytes())
     except UnicodeDecodeError as e:
+        encoding = "UTF-8" if e.encoding.startswith("utf-8") else e.encoding
         raise StudentCodeError(
-            f"{path.name} is not valid UTF-8 (byte {e.start}); save it as UTF-8"
+            f"{path.name} is not valid {encoding} (byte {e.start}); save it as UTF-8"
         ) from None
+    except SyntaxError as e:  # an encoding declaration Python doesn't know
+        raise StudentCodeError(f"SyntaxError: {e.msg}", location=file_location(path, e.lineno, e.offset)) from None
     try:
         code = compile(source, str(path), "exec")
     except SyntaxError as e:
-        where = f"{display_path(path)}:{e.lineno}:{e.offset or 1}"
+        line_no, column = _syntax_error_place(e, source)
+        where = file_location(path, line_no, column)
         line = (e.text or "").rstrip("\n")
         detail = f"\n    {line}\n    {' ' * max((e.offset or 1) - 1, 0)}^" if line else ""
         raise StudentCodeError(f"SyntaxError: {e.msg}{detail}", location=where) from None
@@ -348,14 +367,14 @@ def call_student(fn: Any, *args: Any, diagnosis: str = "", **kwargs: Any) -> Any
         code = getattr(inspect.unwrap(getattr(fn, "forward", fn)), "__code__", None)  # through decorators
         student_file = code.co_filename if code is not None else ""
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == student_file]
-        where = location = ""
+        where = place = ""
         if frames:
-            where = f" at {display_path(student_file)}:{frames[-1].lineno} (`{(frames[-1].line or '').strip()}`)"
-            location = f"{display_path(student_file)}:{frames[-1].lineno}:{(frames[-1].colno or 0) + 1}"
+            where = f" at {display_path(student_file)}:{frames[-1].lineno or 1} (`{(frames[-1].line or '').strip()}`)"
+            place = file_location(student_file, frames[-1].lineno, (frames[-1].colno or 0) + 1)
         shapes = ", ".join(str(tuple(a.shape)) for a in args if hasattr(a, "shape"))
         on = f" on input of shape {shapes}" if shapes else ""
         detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
         name = "forward" if hasattr(fn, "forward") else getattr(fn, "__name__", type(fn).__name__)
         raise CheckFailed(
-            f"{name} raised {type(e).__name__}{where}{on}: {detail}", diagnosis=diagnosis, location=location
+            f"{name} raised {type(e).__name__}{where}{on}: {detail}", diagnosis=diagnosis, location=place
         ) from None

@@ -17,6 +17,7 @@ import queue
 import sys
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from arena_cli.course_guard import read_regular
 from arena_cli.hints import HintError
 from arena_cli.keys import WATCH_KEYS, CbreakInput
 from arena_cli.links import link
+from arena_cli.progress import ProgressFileError
 from arena_cli.runner import run_exercise
 from arena_cli.session import Context, next_pending, record_run, set_current
 from arena_cli.verdict import Verdict
@@ -144,24 +146,31 @@ class Watcher:
         if content_hash(self.ex.exercise_path) != self.run.content:
             # The file changed while this ran (a save still being written, or a new one): this verdict
             # is not for the file's final content. Count the attempt, don't show or record a pass; the
-            # save's own run follows.
-            record_run(self.ctx, self.ex, verdict, record_pass=False)
+            # save's own run follows (and says so if progress can't be saved).
+            with suppress(ProgressFileError):
+                record_run(self.ctx, self.ex, verdict, record_pass=False)
             self.run = None
             self.fs_dirty_at = time.monotonic()
             return
         self.run = None
-        progress = record_run(self.ctx, self.ex, verdict)
+        try:
+            progress, trouble = record_run(self.ctx, self.ex, verdict), None
+        except ProgressFileError as e:  # the verdict is still shown, the line under it; watching goes on
+            progress, trouble = None, e
         self.last_verdict = verdict
         console = self.ctx.console
         if self.clear:
             console.clear()
-        if self.show_card:
+        if self.show_card and progress is not None:
             show_exercise(self.ctx, self.ex, progress, steps=False)
             self.show_card = False
         else:
             console.print(Rule(Text.assemble(self.ex.title, "  ", self.path_link(style="dim")), align="left"))
         console.print(render.verdict_view(self.ex, verdict))
-        after_verdict(self.ctx, self.ex, verdict, progress, in_watch=True)
+        if progress is not None:
+            after_verdict(self.ctx, self.ex, verdict, progress, in_watch=True)
+        else:
+            self.ctx.error(trouble)
         console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {WATCH_KEYS.footer()}[/]")
 
     # ----------------------------------------------------------------- saves
@@ -192,7 +201,10 @@ class Watcher:
             return False
         handlers = {"rerun": self.start_run, "hint": self.show_hint, "list": self.show_list, "next": self.go_next}
         if action in handlers:
-            handlers[action]()
+            try:
+                handlers[action]()
+            except ProgressFileError as e:  # one line; watching goes on
+                self.ctx.error(e)
         return True
 
     def show_hint(self) -> None:
@@ -217,12 +229,12 @@ class Watcher:
         self.switch_to(following)
 
     def switch_to(self, exercise: Exercise) -> None:
+        set_current(self.ctx, exercise)  # first: if progress can't be saved, nothing has changed
         if self.run is not None:
             self.run.cancel.set()
             self.run = None
         self.ex = exercise
         self.show_card = True
-        set_current(self.ctx, exercise)
         self.watch_folder()
         self.start_run()
 

@@ -1,7 +1,12 @@
 """Broken course files: each a one-line error naming the file (and line where there is one), exit 2
-for the student commands and 1 for `arena dev check`, never a traceback."""
+for the student commands and 1 for `arena dev check`, never a traceback. Student files that Python
+accepts (a UTF-8 BOM) load; a syntax error is always located at a line number."""
 
 from __future__ import annotations
+
+import json
+
+import pytest
 
 
 def assert_one_line_error(code: int, err: str, *needles: str, exit_code: int = 2) -> None:
@@ -90,3 +95,105 @@ def test_dev_check_holds_result_needs_to_what_the_result_loads(arena):
     code, out, err = arena("dev", "check", "--no-tests")
     assert code == 1
     assert "solutions/1_basics/03_say_hello.py:" in out and "can't be checked" in out
+
+
+# --------------------------------------------------------------------------- every manifest value is checked
+
+WHOLE = object()  # replace the whole manifest
+
+
+@pytest.mark.parametrize(
+    "old, new, needles",
+    [
+        pytest.param(WHOLE, 'title = "Basics"\nsections = [1, 2]\n', ["`sections`", "array of tables", "[1, 2]"],
+                     id="sections not tables"),
+        pytest.param(WHOLE, 'title = "Basics"\n', ["[[sections]]"], id="no sections"),
+        pytest.param(
+            WHOLE, 'title = "Basics"\n[[sections]]\ntitle = "Numbers"\nobjectives = []\nexercises = [1]\n',
+            ["section 'Numbers'", "`exercises`", "array of tables"], id="exercises not tables",
+        ),
+        pytest.param('title = "Basics"', "title = 5", ["`title`", "a string", "5"], id="title"),
+        pytest.param('summary = "A', 'papers = 5\nsummary = "A', ["`papers`", "list of strings", "5"], id="papers = 5"),
+        pytest.param('summary = "A', 'papers = ["x", 1]\nsummary = "A', ["`papers`", "list of strings"], id="papers item"),
+        pytest.param("summary = \"A tiny course for arena's own tests.\"", "summary = []", ["`summary`", "a string"],
+                     id="summary"),
+        pytest.param('title = "Basics"', 'title = "Basics"\nchapter = 1', ["unknown key `chapter`"], id="chapter key"),
+        pytest.param('objectives = ["Add two numbers.", "Double a tensor."]', 'objectives = "Add"',
+                     ["section 'Numbers'", "`objectives`", "list of strings"], id="objectives"),
+        pytest.param('result = "nothing to see"', "result = 3", ["section 'Numbers'", "`result`", "a string"], id="result"),
+        pytest.param('result_runs = ["say_hello"]', 'result_runs = "say_hello"',
+                     ["section 'Wrapping up'", "`result_runs`", "list of exercise ids"], id="result_runs"),
+        pytest.param('result_needs = ["add_numbers"]', "result_needs = [1]",
+                     ["section 'Wrapping up'", "`result_needs`", "list of exercise ids"], id="result_needs"),
+        pytest.param('result = "nothing to see"', 'result = "nothing to see"\nresults = "x"',
+                     ["section 'Numbers'", "unknown key `results`"], id="section key"),
+        pytest.param("minutes = 2\n", "minutes = 2.5\n", ["'add_numbers'", "`minutes`", "whole number"], id="minutes float"),
+        pytest.param("minutes = 2\n", "minutes = 0\n", ["'add_numbers'", "`minutes`", "1-480"], id="minutes 0"),
+        pytest.param("importance = 2\n", "importance = true\n", ["'add_numbers'", "`importance`", "whole number"],
+                     id="importance bool"),
+        pytest.param("difficulty = 1\n", "difficulty = 0\n", ["'add_numbers'", "`difficulty`", "1-5"], id="difficulty 0"),
+        pytest.param("timeout = 10\n", "timeout = nan\n", ["'add_numbers'", "`timeout`", "nan"], id="timeout nan"),
+        pytest.param("timeout = 10\n", "timeout = inf\n", ["'add_numbers'", "`timeout`", "inf"], id="timeout inf"),
+        pytest.param("timeout = 10\n", "timeout = 99999\n", ["'add_numbers'", "`timeout`", "at most 600"],
+                     id="timeout 99999"),
+        pytest.param("timeout = 10\n", "timeout = 0\n", ["'add_numbers'", "`timeout`", "above 0"], id="timeout 0"),
+        pytest.param("timeout = 10\n", 'timeout = "10"\n', ["'add_numbers'", "`timeout`", "a number"], id="timeout str"),
+        pytest.param("timeout = 10\n", "memory_mb = 0\n", ["'add_numbers'", "`memory_mb`", "1-65536"], id="memory 0"),
+        pytest.param("timeout = 10\n", "memory_mb = 9999999\n", ["'add_numbers'", "`memory_mb`", "1-65536"],
+                     id="memory huge"),
+        pytest.param("timeout = 10\n", "memory_mb = 512.5\n", ["'add_numbers'", "`memory_mb`", "whole number"],
+                     id="memory float"),
+        pytest.param("timeout = 10\n", "timout = 10\n", ["'add_numbers'", "unknown key `timout`", "timeout"],
+                     id="misspelt key"),
+    ],
+)
+def test_a_wrong_manifest_value_is_one_line_naming_file_table_and_key(arena, old, new, needles):
+    text = arena.manifest.read_text(encoding="utf-8")
+    if old is not WHOLE:
+        assert old in text
+    arena.manifest.write_text(new if old is WHOLE else text.replace(old, new, 1), encoding="utf-8")
+    code, out, err = arena("list")
+    assert_one_line_error(code, err, "chapter.toml", *needles)
+
+
+def test_the_manifests_limits_are_the_runs_limits(arena):
+    """A valid timeout and memory limit are the ones a run has (e.g. timeout = 1.5)."""
+    arena.set_timeout("add_numbers", 1.5)
+    arena.write("add_numbers", "def add(a, b):\n    while True:\n        pass\n")
+    code, verdict = arena.json("run", "add_numbers")
+    assert code == 1 and verdict["status"] == "timeout"
+    assert "1.5 s time limit" in verdict["message"]
+
+
+# --------------------------------------------------------------------------- student files Python accepts
+
+
+def test_a_student_file_with_a_utf8_bom_loads_as_python_loads_it(arena):
+    arena.write("add_numbers", b"\xef\xbb\xbf" + arena.correct["add_numbers"].encode())
+    code, verdict = arena.json("run", "add_numbers")
+    assert (code, verdict["status"]) == (0, "passed"), verdict
+    assert arena.entry("add_numbers")["status"] == "done"
+
+    arena.write("say_hello", b"\xef\xbb\xbfdef hello(name):\n    return name\n")  # wrong, but loads
+    code, verdict = arena.json("run", "say_hello")
+    assert (code, verdict["status"]) == (1, "failed"), verdict
+    failure = next(c for c in verdict["checks"] if c["status"] == "failed")
+    assert failure["location"] == "exercises/1_basics/03_say_hello.py:1:1"  # its def, found through the BOM
+
+
+@pytest.mark.parametrize(
+    "source, place",
+    [
+        pytest.param(b"def add(a, b):\n    return a + b\n# x\0y\n", "3:4", id="NUL byte"),
+        pytest.param(b"\0def add(a, b):\n    return a + b\n", "1:1", id="NUL first"),
+        pytest.param(b"# -*- coding: nonsense -*-\ndef add(a, b):\n    return a + b\n", "1:1", id="unknown encoding"),
+    ],
+)
+def test_a_syntax_error_without_a_line_is_located_at_a_number(arena, source, place):
+    arena.write("add_numbers", source)
+    code, out, err = arena("run", "add_numbers", "--json")
+    assert code == 1 and "Traceback" not in err
+    assert "None" not in out
+    verdict = json.loads(out)
+    assert verdict["status"] == "error"
+    assert verdict["message"].startswith(f"exercises/1_basics/01_add_numbers.py:{place}: SyntaxError"), verdict["message"]

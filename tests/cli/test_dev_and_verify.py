@@ -38,6 +38,40 @@ def test_verify_fails_while_exercises_are_pending_then_passes(arena):
     assert (data["done"], data["total"]) == (3, 3)
 
 
+def test_verify_sets_a_done_exercise_that_fails_now_back_to_pending(arena):
+    arena.set_progress({"add_numbers": {"status": "done", "attempts": 3, "hints": 1}, "say_hello": {"status": "done"}})
+    arena.solve("say_hello")  # still passes; add_numbers' file is the untouched one: it fails now
+    code, out, err = arena("verify")
+    assert code == 1, err
+    assert "add_numbers was done but fails now: it is pending again." in out
+    assert "say_hello was done" not in out
+    assert arena.entry("add_numbers") == {"status": "pending", "attempts": 4, "first_pass": None, "hints": 1}
+    assert arena.entry("say_hello")["status"] == "done"
+
+    arena.set_progress({"add_numbers": {"status": "done"}})
+    code, data = arena.json("verify")
+    assert code == 1
+    assert data["set_back_to_pending"] == ["add_numbers"]
+    assert arena.entry("add_numbers")["status"] == "pending"
+    code, data = arena.json("verify")  # pending already: nothing set back
+    assert data["set_back_to_pending"] == []
+
+
+def test_verify_shows_its_verdicts_when_progress_cannot_be_saved(arena):
+    arena.set_progress({"say_hello": {"status": "done"}})
+    saved = arena.progress_path.with_name("saved.json")
+    arena.progress_path.rename(saved)
+    arena.progress_path.mkdir()
+    code, out, err = arena("verify")
+    assert code == 2
+    assert "0 of 3 exercises pass" in out and "add_numbers" in out  # the table, then the line
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    assert line == f"arena: cannot read {arena.progress_path}: it is a directory; move it out of the way and run again"
+    arena.progress_path.rmdir()
+    saved.rename(arena.progress_path)
+    assert arena.entry("say_hello")["status"] == "done"
+
+
 # --------------------------------------------------------------------------- dev build
 
 

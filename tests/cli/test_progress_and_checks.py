@@ -9,7 +9,14 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from arena_cli.progress import SCHEMA_VERSION, ExerciseProgress, Progress, ProgressFormatError, parse_progress
+from arena_cli.progress import (
+    SCHEMA_VERSION,
+    ExerciseProgress,
+    NewerSchemaError,
+    Progress,
+    ProgressFormatError,
+    parse_progress,
+)
 from arena_cli import protocol
 from arena_cli.protocol import Channel, Checked, Collected, Finished, LoadFailed, Started
 from arena_cli.runner import verdict_from_events
@@ -85,13 +92,22 @@ def test_parse_progress_done_without_first_pass_gets_one():
         ("{not json", "not valid JSON"),
         ("[1, 2]", "not a JSON object"),
         ('{"exercises": {}}', "schema version None"),
-        ('{"schema": 2, "exercises": {}}', "schema version 2"),
+        ('{"schema": 0, "exercises": {}}', "schema version 0"),
+        ('{"schema": "2", "exercises": {}}', "schema version '2'"),
         ('{"schema": 1, "exercises": []}', "`exercises` is not an object"),
     ],
 )
 def test_parse_progress_rejects_untrustworthy_files(text, reason):
     with pytest.raises(ProgressFormatError, match=reason.replace("`", ".")):
         parse_progress(text)
+
+
+def test_parse_progress_tells_a_newer_schema_apart():
+    """A newer arena's file is not corrupt: the store refuses it instead of moving it aside."""
+    with pytest.raises(NewerSchemaError) as raised:
+        parse_progress('{"schema": 2, "exercises": {}}')
+    assert raised.value.schema == 2
+    assert not isinstance(raised.value, ProgressFormatError)
 
 
 # --------------------------------------------------------------------------- the changes a session makes
@@ -113,6 +129,19 @@ def test_record_attempt_counts_every_run_and_the_first_pass_once():
     assert progress.find("a").done and first
     assert progress.record_attempt("a", passed=True) is False
     assert (progress.find("a").attempts, progress.find("a").first_pass) == (3, first)
+
+
+def test_record_verification_sets_a_failing_done_exercise_back_to_pending():
+    progress = Progress()
+    progress.record_attempt("a", passed=True)
+    progress.reveal_hint("a", 3)
+    assert progress.record_verification("a", passed=True) is False  # still passes: stays done
+    assert progress.find("a").done
+    assert progress.record_verification("a", passed=False) is True
+    assert progress.find("a") == ExerciseProgress(status="pending", attempts=3, first_pass=None, hints=1)
+    assert progress.record_verification("a", passed=False) is False  # pending already
+    assert progress.record_verification("b", passed=True) is False and progress.find("b").done
+    assert progress.record_attempt("b", passed=False) is False and progress.find("b").done  # only verify sets back
 
 
 def test_reveal_hint_stops_at_the_last_level_and_reset_keeps_counts():
