@@ -10,7 +10,7 @@ import typer
 from arena_cli.course import CourseError
 from arena_cli.hints import HintError
 from arena_cli.keys import LIST_KEYS, WATCH_KEYS
-from arena_cli.markers import MarkerError
+from arena_cli.markers import MarkerError, StudentFileError
 from arena_cli.progress import ProgressFormatError
 
 app = typer.Typer(
@@ -211,7 +211,7 @@ def main() -> None:
     """Entry point: course and input errors become one clear line and exit code 2."""
     try:
         app(prog_name="arena")
-    except (CourseError, HintError, MarkerError, ProgressFormatError) as e:
+    except (CourseError, HintError, MarkerError, ProgressFormatError, StudentFileError) as e:
         print(f"arena: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
