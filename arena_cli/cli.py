@@ -173,24 +173,16 @@ def results(
 
 
 @dev.command("build")
-def dev_build() -> None:
-    """Regenerate every student file from its master in solutions/."""
-    from rich.text import Text
-
-    from arena_cli.authoring import build
+def dev_build(
+    force: Annotated[bool, typer.Option("--force", help="Also rewrite student files with edits of their own (after a backup in .arena/backups/).")] = False,
+) -> None:
+    """Regenerate the student files from their masters in solutions/ (never one a student edited, unless --force)."""
+    from arena_cli.authoring import build, build_report
     from arena_cli.course import load_course
-    from arena_cli.links import link, linkify
     from arena_cli.render import make_console
 
-    console = make_console()
     course = load_course()
-    result = build(course)
-    for path in result.written:
-        console.print(Text.assemble("wrote ", link(path, root=course.root)))
-    console.print(f"{len(result.written)} written, {result.unchanged} unchanged")
-    for problem in result.problems:
-        console.print(Text.assemble(("•", "red"), " ", linkify(problem, course.root)), soft_wrap=True)
-    raise typer.Exit(1 if result.problems else 0)
+    raise typer.Exit(build_report(build(course, force), make_console(), course.root))
 
 
 @dev.command("check")

@@ -6,6 +6,7 @@
     hints/<chapter>/<NN>_<id>.md                  "## Hint 1", "## Hint 2", ...
     tests/exercises/<chapter>/test_<NN>_<id>.py   the hidden test (tests/exercises/conftest.py beside)
     results/                                      what sections' results write
+    .arena/                                       what arena keeps on this machine only (backups, ...)
 
 The catalogue (`course.py`) places each exercise with `Place`; code that is handed one file (a hidden
 test, the test child's plugin, a result loading an earlier exercise) finds the others from it here.
@@ -26,6 +27,7 @@ HINT_DIR = "hints"
 TEST_DIR = ("tests", "exercises")
 RESULTS_DIR = "results"
 MANIFEST = "chapter.toml"
+LOCAL_DIR = ".arena"
 # Top-level folders whose paths arena prints (and links).
 COURSE_FOLDERS = (STUDENT_DIR, MASTER_DIR, RESULTS_DIR, HINT_DIR, TEST_DIR[0])
 
@@ -85,6 +87,11 @@ def masters_dir(root: Path) -> Path:
 
 def results_dir(root: Path) -> Path:
     return root / RESULTS_DIR
+
+
+def local_dir(root: Path) -> Path:
+    """`.arena/`: what arena keeps on this machine only (never committed)."""
+    return root / LOCAL_DIR
 
 
 def chapter_folders(root: Path) -> tuple[tuple[Path, str], ...]:
