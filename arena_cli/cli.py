@@ -12,6 +12,7 @@ from arena_cli.hints import HintError
 from arena_cli.keys import LIST_KEYS, WATCH_KEYS
 from arena_cli.markers import MarkerError, StudentFileError
 from arena_cli.progress import ProgressFormatError
+from arena_cli.update import UpdateError
 
 app = typer.Typer(
     name="arena",
@@ -172,6 +173,14 @@ def results(
     raise typer.Exit(run_results(_ctx(no_color), section, reference, list(ctx.args)))
 
 
+@app.command()
+def update(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
+    """Bring in the course's new version from its git remote, merging your answers into the new exercises."""
+    from arena_cli.commands import update_course
+
+    raise typer.Exit(update_course(no_color, as_json))
+
+
 @dev.command("build")
 def dev_build(
     force: Annotated[bool, typer.Option("--force", help="Also rewrite student files with edits of their own (after a backup in .arena/backups/).")] = False,
@@ -203,7 +212,7 @@ def main() -> None:
     """Entry point: course and input errors become one clear line and exit code 2."""
     try:
         app(prog_name="arena")
-    except (CourseError, HintError, MarkerError, ProgressFormatError, StudentFileError) as e:
+    except (CourseError, HintError, MarkerError, ProgressFormatError, StudentFileError, UpdateError) as e:
         print(f"arena: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

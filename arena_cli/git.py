@@ -1,5 +1,5 @@
 """Running git on the course's checkout: what `arena update` does with it, and how `arena dev build` reads
-a master as committed. Failures become GitError with git's own last line, for a one-line message."""
+a master as committed. Failures become GitError with git's own complaint, for a one-line message."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
 
 
 class GitError(Exception):
-    """A git command failed (or git isn't installed); the message is git's last line of complaint."""
+    """A git command failed (or git isn't installed); the message is git's own, in one line."""
 
 
 def git(root: Path, *args: str) -> bytes:
@@ -24,9 +24,18 @@ def git(root: Path, *args: str) -> bytes:
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)") from None
     if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit code {proc.returncode}"]
-        raise GitError(lines[-1].removeprefix("fatal: ").removeprefix("error: "))
+        raise GitError(_complaint(proc.stderr.decode("utf-8", "replace")) or f"git {args[0]}: exit code {proc.returncode}")
     return proc.stdout
+
+
+def _complaint(stderr: str) -> str:
+    """git's first `fatal:` / `error:` line (the advice that follows is for git's own users), else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                return line.removeprefix(prefix)
+    return lines[-1] if lines else ""
 
 
 def succeeds(root: Path, *args: str) -> bool:

@@ -15,6 +15,7 @@ test, the test child's plugin, a result loading an earlier exercise) finds the o
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,12 @@ class Place:
     def of_test(cls, test_file: Path) -> Place:
         """The exercise whose hidden test is `test_file` (tests/exercises/<chapter>/test_<stem>.py)."""
         return cls(test_file.parents[3], test_file.parent.name, test_file.stem.removeprefix("test_"))
+
+
+def is_student_file(rel: str) -> bool:
+    """Whether a path relative to the root (with `/`) is a student's exercise file,
+    `exercises/<chapter>/<NN>_<id>.py` (not `<NN>_<id>.new.py` nor anything else in a chapter folder)."""
+    return re.fullmatch(rf"{STUDENT_DIR}/[^/]+/\d\d_[a-z][a-z0-9_]*\.py", rel) is not None
 
 
 def manifests(root: Path) -> list[Path]:

@@ -217,7 +217,8 @@ def arena(tmp_path: Path) -> ArenaCourse:
 @pytest.fixture
 def git(tmp_path: Path, arena: ArenaCourse) -> Callable[..., str]:
     """`git(folder, *args)`: git run in `folder` with no system or global configuration and a fixed
-    identity (and arena's own runs of git likewise); its stdout. Fails the test if git does."""
+    identity (and arena's own runs of git likewise); its stdout. Fails the test if git does, unless
+    `check=False`."""
     (tmp_path / "gitconfig").write_text("", encoding="utf-8")
     hermetic = {
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -231,9 +232,9 @@ def git(tmp_path: Path, arena: ArenaCourse) -> Callable[..., str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
     env.update(hermetic)
 
-    def run(folder: Path, *args: str) -> str:
+    def run(folder: Path, *args: str, check: bool = True) -> str:
         proc = subprocess.run(["git", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+        assert proc.returncode == 0 or not check, f"git {' '.join(args)}: {proc.stderr}"
         return proc.stdout
 
     return run
