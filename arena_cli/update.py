@@ -94,7 +94,7 @@ def _upstream(root: Path) -> tuple[str, str]:
         upstream = text(root, "rev-parse", "--abbrev-ref", f"{branch}@{{upstream}}")
     except GitError:
         remotes = text(root, "remote").split()
-        how = (f"`git branch --set-upstream-to {remotes[0]}/{branch}` names one" if remotes
+        how = (f"`git branch --set-upstream-to {_default_branch(root, remotes[0])}` names one" if remotes
                else "the checkout has no git remote (`git remote add origin URL`, then `git branch --set-upstream-to origin/main`)")
         raise UpdateError(f"branch {branch} has no upstream branch to update from: {how}") from None
     try:
@@ -102,6 +102,14 @@ def _upstream(root: Path) -> tuple[str, str]:
     except GitError:
         remote = "."
     return upstream, remote
+
+
+def _default_branch(root: Path, remote: str) -> str:
+    """The remote's default branch as this clone knows it (`origin/main`), else a guess."""
+    try:
+        return text(root, "symbolic-ref", "--short", f"refs/remotes/{remote}/HEAD")
+    except GitError:
+        return f"{remote}/main"
 
 
 def _fetch(root: Path, remote: str) -> None:

@@ -207,6 +207,18 @@ def test_update_stops_on_course_files_changed_both_here_and_upstream(arena, git,
     assert f"{hint_3} with your changes (the new version doesn't change it)" in out
 
 
+def test_an_untracked_file_the_new_version_adds_goes_to_the_backup(arena, git, upstream):
+    (arena.root / "requirements.lock").write_text("my own pins\n")
+    (upstream.author / "requirements.lock").write_text("torch==2.13.0\n")
+    upstream.publish("a lock")
+    code, out, err = arena("update")
+    assert code == 0, out + err
+    assert (arena.root / "requirements.lock").read_text() == "torch==2.13.0\n"
+    assert (backups(arena) / "requirements.lock").read_text() == "my own pins\n"
+    assert "moved  requirements.lock: the course now has a file of this name; yours is in the backup" in out
+    assert "The course's requirements changed: run `.venv/bin/pip install -r requirements.lock -e .`" in out
+
+
 def test_update_refuses_a_half_done_stash_pop(arena, git, upstream):
     """What a student gets from `git stash && git pull && git stash pop` when upstream changed their
     stub line: conflict markers; arena update says to finish that first, and changes nothing."""
@@ -241,6 +253,16 @@ def test_update_without_an_upstream(arena, git):
     assert code == 2
     assert err.startswith("arena: branch main has no upstream branch") and "git remote add" in err
     assert len(err.splitlines()) == 1
+
+
+def test_update_on_a_branch_without_an_upstream_names_the_remotes_default_branch(arena, git, upstream):
+    git(arena.root, "switch", "-q", "-c", "my-work")
+    code, out, err = arena("update")
+    assert code == 2
+    assert err.strip() == (
+        "arena: branch my-work has no upstream branch to update from: "
+        "`git branch --set-upstream-to origin/main` names one"
+    )
 
 
 def test_update_when_fetching_fails(arena, git, upstream, tmp_path):
