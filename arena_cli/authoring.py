@@ -1,5 +1,8 @@
 """Course authors' tools: `arena dev build` (student files from masters) and `arena dev check`.
 
+`build` never loses a student's work: it only replaces a student file that a master generated (see
+`generated_earlier`), unless told to with --force, and then after a backup.
+
 `check` is the course's contract: every exercise in the manifests has its four files, nothing is
 orphaned, student files are in sync with their masters, hint files have at least two levels, every
 reference solution passes its hidden test and every untouched student file fails it.
@@ -8,6 +11,7 @@ reference solution passes its hidden test and every untouched student file fails
 from __future__ import annotations
 
 import ast
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,9 @@ from arena_cli.batch import run_many, warm_worker, worker_wanted
 from arena_cli.course import Course, CourseError, Exercise, load_course
 from arena_cli.hints import HintError, load_hints
 from arena_cli.layout import Place, chapter_folders, manifest_of
-from arena_cli.markers import MarkerError, student_source_for, write_student_file
+from arena_cli.git import file_at
+from arena_cli.local_state import BuildRecord, backup
+from arena_cli.markers import MarkerError, student_source, student_source_for, write_student_file
 
 MIN_HINT_LEVELS = 2
 
@@ -27,12 +33,44 @@ MIN_HINT_LEVELS = 2
 class BuildResult:
     written: list[Path] = field(default_factory=list)
     unchanged: int = 0
+    kept: list[str] = field(default_factory=list)  # student files left as they are: one line each, why
     problems: list[str] = field(default_factory=list)
+    backups: Path | None = None  # where --force put the files it replaced
 
 
-def build(course: Course) -> BuildResult:
-    """Regenerate every student file from its master; only files whose text changes are written."""
+def generated_earlier(ex: Exercise, text: str, record: BuildRecord) -> bool:
+    """Whether a student file's `text` is what a previous master generated, so replacing it loses no
+    work: the master as committed at git HEAD, or what `dev build` last left there on this machine."""
+    if record.generated(ex.rel(ex.exercise_path), text):
+        return True
+    committed = file_at(ex.root, "HEAD", ex.rel(ex.solution_path))
+    if committed is None:
+        return False
+    try:
+        master = committed.decode("utf-8").replace("\r\n", "\n")
+        return student_source(master, ex.rel(ex.solution_path)) == text
+    except (UnicodeDecodeError, MarkerError):
+        return False
+
+
+def _unwritable(ex: Exercise) -> str | None:
+    """Why a student file must not be written at all (not even with --force), or None."""
+    path, rel = ex.exercise_path, ex.rel(ex.exercise_path)
+    if path.is_symlink():
+        return f"{rel}: a symlink (to {os.readlink(path)}); not written: arena never writes through a link (make it a plain file, then build again)"
+    if path.exists() and ex.solution_path.exists() and os.path.samefile(path, ex.solution_path):
+        return f"{rel}: the same file as its master {ex.rel(ex.solution_path)} (a link); not written, so the master keeps its solution"
+    return None
+
+
+def build(course: Course, force: bool = False) -> BuildResult:
+    """Regenerate every student file from its master; only files whose text changes are written. A file
+    that isn't what a previous master generated (`generated_earlier`) holds a student's work: it is
+    kept, or with `force` copied to .arena/backups/ first. Links are never written through."""
     result = BuildResult()
+    record = BuildRecord(course.root)
+    to_write: list[tuple[Exercise, str, str, str]] = []
+    edited: list[Path] = []
     for ex in course.exercises:
         try:
             master = ex.solution_path.read_text(encoding="utf-8")
@@ -40,15 +78,61 @@ def build(course: Course) -> BuildResult:
             result.problems.append(f"{ex.rel(ex.solution_path)}: master missing for {ex.id}")
             continue
         try:
-            written = write_student_file(ex.exercise_path, master, str(ex.solution_path))
+            fresh = student_source(master, str(ex.solution_path))
         except MarkerError as e:
             result.problems.append(str(e))
             continue
-        if written:
-            result.written.append(ex.exercise_path)
-        else:
+        why_not = _unwritable(ex)
+        if why_not:
+            result.kept.append(why_not)
+            continue
+        rel = ex.rel(ex.exercise_path)
+        try:
+            current = ex.exercise_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        except (OSError, UnicodeDecodeError):
+            current = ""  # unreadable as text: not known to be generated
+        if current == fresh:
             result.unchanged += 1
+            record.note(rel, fresh)
+            continue
+        if current is not None and not generated_earlier(ex, current, record):
+            if not force:
+                result.kept.append(
+                    f"{rel}: not what its master generated (edited?); not overwritten "
+                    "(`arena dev build --force` rewrites it, keeping a copy in .arena/backups/)"
+                )
+                continue
+            edited.append(ex.exercise_path)
+        to_write.append((ex, master, rel, fresh))
+    if edited:
+        result.backups = backup(course.root, edited)
+    for ex, master, rel, fresh in to_write:
+        write_student_file(ex.exercise_path, master, str(ex.solution_path))
+        result.written.append(ex.exercise_path)
+        record.note(rel, fresh)
+    record.save()
     return result
+
+
+def build_report(result: BuildResult, console: Console, root: Path) -> int:
+    """Print what `dev build` did; 1 if it left a file unwritten or found a problem."""
+    from rich.text import Text
+
+    from arena_cli.links import link, linkify
+
+    for path in result.written:
+        console.print(Text.assemble("wrote ", link(path, root=root)))
+    for line in result.kept:
+        console.print(Text.assemble(("kept ", "yellow"), linkify(line, root)), soft_wrap=True)
+    kept = f", {len(result.kept)} kept" if result.kept else ""
+    console.print(f"{len(result.written)} written, {result.unchanged} unchanged{kept}")
+    if result.backups:
+        console.print(Text.assemble("the replaced files, as they were: ", link(result.backups, root=root)))
+    for problem in result.problems:
+        console.print(Text.assemble(("•", "red"), " ", linkify(problem, root)), soft_wrap=True)
+    return 1 if result.problems or result.kept else 0
 
 
 def _orphans(course: Course) -> list[str]:
@@ -87,9 +171,27 @@ def select(course: Course, names: list[str]) -> tuple[Exercise, ...]:
     return tuple(e for e in course.exercises if e.id in chosen)
 
 
+def _sync_problems(ex: Exercise, fresh: str, record: BuildRecord) -> list[str]:
+    """A student file out of date with its master, in words that say what `arena dev build` will do."""
+    try:
+        current = ex.exercise_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []  # missing: reported as such
+    rel = ex.rel(ex.exercise_path)
+    if current == fresh:
+        return []
+    if generated_earlier(ex, current, record):
+        return [f"{rel}: out of date with its master (run `arena dev build`)"]
+    return [
+        f"{rel}: out of date with its master, and not what a master generated (edited?): `arena dev build` "
+        "keeps it, `arena dev build --force` rewrites it after a backup"
+    ]
+
+
 def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = None) -> list[str]:
     """Everything `check` finds without running tests (orphan files only when checking everything)."""
     problems: list[str] = []
+    record = BuildRecord(course.root)
     for ex in course.exercises if exercises is None else exercises:
         for kind, path in (
             ("student file", ex.exercise_path),
@@ -101,11 +203,7 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
                 problems.append(f"{ex.rel(path)}: {kind} missing for exercise {ex.id!r}")
         if ex.solution_path.is_file():
             try:
-                fresh = student_source_for(ex.solution_path)
-                if ex.exercise_path.is_file() and ex.exercise_path.read_text(encoding="utf-8") != fresh:
-                    problems.append(
-                        f"{ex.rel(ex.exercise_path)}: out of date with its master (run `arena dev build`)"
-                    )
+                problems += _sync_problems(ex, student_source_for(ex.solution_path), record)
             except MarkerError as e:
                 problems.append(str(e))
         if ex.hint_path.is_file():

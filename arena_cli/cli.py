@@ -11,8 +11,9 @@ import typer
 from arena_cli.course import CourseError
 from arena_cli.hints import HintError
 from arena_cli.keys import LIST_KEYS, WATCH_KEYS
-from arena_cli.markers import MarkerError
+from arena_cli.markers import MarkerError, StudentFileError
 from arena_cli.progress import ProgressFileError
+from arena_cli.update import UpdateError
 
 app = typer.Typer(
     name="arena",
@@ -173,25 +174,25 @@ def results(
     raise typer.Exit(run_results(_ctx(no_color), section, reference, list(ctx.args)))
 
 
-@dev.command("build")
-def dev_build() -> None:
-    """Regenerate every student file from its master in solutions/."""
-    from rich.text import Text
+@app.command()
+def update(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
+    """Bring in the course's new version from its git remote, merging your answers into the new exercises."""
+    from arena_cli.commands import update_course
 
-    from arena_cli.authoring import build
+    raise typer.Exit(update_course(no_color, as_json))
+
+
+@dev.command("build")
+def dev_build(
+    force: Annotated[bool, typer.Option("--force", help="Also rewrite student files with edits of their own (after a backup in .arena/backups/).")] = False,
+) -> None:
+    """Regenerate the student files from their masters in solutions/ (never one a student edited, unless --force)."""
+    from arena_cli.authoring import build, build_report
     from arena_cli.course import load_course
-    from arena_cli.links import link, linkify
     from arena_cli.render import make_console
 
-    console = make_console()
     course = load_course()
-    result = build(course)
-    for path in result.written:
-        console.print(Text.assemble("wrote ", link(path, root=course.root)))
-    console.print(f"{len(result.written)} written, {result.unchanged} unchanged")
-    for problem in result.problems:
-        console.print(Text.assemble(("•", "red"), " ", linkify(problem, course.root)), soft_wrap=True)
-    raise typer.Exit(1 if result.problems else 0)
+    raise typer.Exit(build_report(build(course, force), make_console(), course.root))
 
 
 @dev.command("check")
@@ -224,7 +225,7 @@ def main() -> None:
     _stop_on_hangup()
     try:
         app(prog_name="arena")
-    except (CourseError, HintError, MarkerError, ProgressFileError) as e:
+    except (CourseError, HintError, MarkerError, ProgressFileError, StudentFileError, UpdateError) as e:
         print(f"arena: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from arena_cli.batch import run_many, warm_worker, worker_wanted
 from arena_cli.course import Exercise
 from arena_cli.hints import load_hints
 from arena_cli.keys import WATCH_KEYS
-from arena_cli.json_output import emit_json, exercise_json, progress_json
+from arena_cli.json_output import emit_json, exercise_json, progress_json, update_json
 from arena_cli.links import link
 from arena_cli.markers import solution_source
 from arena_cli.progress import Progress, ProgressFileError
@@ -270,3 +270,21 @@ def verify(ctx: Context, as_json: bool) -> int:
         ctx.error(trouble)
         return 2
     return 0 if n_pass == len(rows) else 1
+
+
+# --------------------------------------------------------------------------- update
+
+
+def update_course(no_color: bool, as_json: bool) -> int:
+    """`arena update` (see update.py); 1 if an answer was kept beside a .new.py, which needs the student.
+    Needs no catalogue: a course that doesn't load is one an update may mend."""
+    from arena_cli.course import find_root
+    from arena_cli.update import update
+
+    root = find_root()
+    report = update(root)
+    if as_json:
+        emit_json(update_json(report))
+    else:
+        render.make_console(no_color).print(render.update_view(report, root), soft_wrap=True)  # a file a line
+    return 1 if report.conflicted else 0

@@ -1,4 +1,4 @@
-"""`--json`: the shapes `next`, `list` and `progress` print (a verdict's is `Verdict.to_json`), and how
+"""`--json`: the shapes `next`, `list`, `progress` and `update` print (a verdict's is `Verdict.to_json`), and how
 any of them is printed: strict JSON, NaN and infinities as null."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import sys
 
 from arena_cli.course import Course, Exercise
 from arena_cli.progress import Progress
+from arena_cli.update import UpdateReport
 
 
 def _strict(value: object) -> object:
@@ -60,4 +61,22 @@ def progress_json(course: Course, progress: Progress) -> dict:
         "done": sum(progress.find(e.id).done for e in course.exercises),
         "total": len(course.exercises),
         "current": progress.current,
+    }
+
+
+def update_json(report: UpdateReport) -> dict:
+    return {
+        "status": "up_to_date" if report.up_to_date else "updated",
+        "upstream": report.upstream,
+        "old": report.old,
+        "new": report.new,
+        "new_commits": report.new_commits,
+        "merged": report.merged,
+        "conflicted": [{"path": rel, "new_stub": stub} for rel, stub in report.conflicted],
+        "gone": [{"path": rel, "renamed_to": renamed} for rel, renamed in report.gone],
+        "carried": report.carried,
+        "replaced": report.replaced,
+        "backups": str(report.backups) if report.backups else None,
+        "branch": report.branch,
+        "requirements_changed": report.requirements_changed,
     }

@@ -6,6 +6,7 @@
     hints/<chapter>/<NN>_<id>.md                  "## Hint 1", "## Hint 2", ...
     tests/exercises/<chapter>/test_<NN>_<id>.py   the hidden test (tests/exercises/conftest.py beside)
     results/                                      what sections' results write
+    .arena/                                       what arena keeps on this machine only (backups, ...)
 
 The catalogue (`course.py`) places each exercise with `Place`; code that is handed one file (a hidden
 test, the test child's plugin, a result loading an earlier exercise) finds the others from it here.
@@ -14,6 +15,7 @@ test, the test child's plugin, a result loading an earlier exercise) finds the o
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ HINT_DIR = "hints"
 TEST_DIR = ("tests", "exercises")
 RESULTS_DIR = "results"
 MANIFEST = "chapter.toml"
+LOCAL_DIR = ".arena"
 # Top-level folders whose paths arena prints (and links).
 COURSE_FOLDERS = (STUDENT_DIR, MASTER_DIR, RESULTS_DIR, HINT_DIR, TEST_DIR[0])
 
@@ -65,6 +68,12 @@ class Place:
         return cls(test_file.parents[3], test_file.parent.name, test_file.stem.removeprefix("test_"))
 
 
+def is_student_file(rel: str) -> bool:
+    """Whether a path relative to the root (with `/`) is a student's exercise file,
+    `exercises/<chapter>/<NN>_<id>.py` (not `<NN>_<id>.new.py` nor anything else in a chapter folder)."""
+    return re.fullmatch(rf"{STUDENT_DIR}/[^/]+/\d\d_[a-z][a-z0-9_]*\.py", rel) is not None
+
+
 def manifests(root: Path) -> list[Path]:
     """Every chapter's manifest, `exercises/<chapter>/chapter.toml` (in no particular order)."""
     return list((root / STUDENT_DIR).glob(f"*/{MANIFEST}"))
@@ -85,6 +94,11 @@ def masters_dir(root: Path) -> Path:
 
 def results_dir(root: Path) -> Path:
     return root / RESULTS_DIR
+
+
+def local_dir(root: Path) -> Path:
+    """`.arena/`: what arena keeps on this machine only (never committed)."""
+    return root / LOCAL_DIR
 
 
 def chapter_folders(root: Path) -> tuple[tuple[Path, str], ...]:

@@ -16,6 +16,7 @@ The student file drops SOLUTION blocks and uncomments EXERCISE blocks; everythin
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 SOLUTION, END_SOLUTION = "# SOLUTION", "# END SOLUTION"
@@ -78,21 +79,36 @@ def student_source_for(master_path: Path) -> str:
     return student_source(master_path.read_text(encoding="utf-8"), str(master_path))
 
 
+class StudentFileError(Exception):
+    """arena won't write this student file (it is a symlink: writing would change what it points to)."""
+
+
 def write_student_file(path: Path, master: str, filename: str = "<master>") -> bool:
-    """Write the student file for a master's text at `path` (atomically: a temp file renamed over it),
-    unless it holds that text already. True if it was written. The one place a student file is made:
-    `arena dev build`, `arena reset`, the untouched copies `arena dev check` runs."""
+    """Write the student file for a master's text at `path`, unless it holds that text already. True if
+    it was written. The one place a student file is made from its master: `arena dev build`, `arena
+    reset`, the untouched copies `arena dev check` runs."""
     text = student_source(master, filename)
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if not path.is_symlink() and path.read_text(encoding="utf-8") == text:
             return False
     except (OSError, UnicodeDecodeError):
         pass  # missing or unreadable: written afresh
+    replace_file(path, text.replace("\n", os.linesep).encode("utf-8"))  # as text mode writes it
+    return True
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """The one way arena writes a file of the student's: atomically (a temp file renamed over it, so an
+    editor or a crash never sees half a file), and never where `path` is a symlink, since the link may
+    lead to a master or to a file of the student's elsewhere (StudentFileError)."""
+    if path.is_symlink():
+        raise StudentFileError(f"{path}: a symlink (to {os.readlink(path)}); arena doesn't write through links")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.arena-tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data)
+    if path.exists():
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # the file keeps its permissions
     os.replace(tmp, path)
-    return True
 
 
 def solution_source(master: str, filename: str = "<master>") -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, CbreakInput, decode_keys
+from arena_cli.markers import StudentFileError
 from arena_cli.progress import Progress, ProgressFileError
 from arena_cli.session import reset_file, set_current
 
@@ -304,6 +305,10 @@ class _Loop:
             self.chosen = ex.id
             self.state.message = f"▶ {ex.id} is current: `arena watch` (or `arena next`) starts it."
         else:
-            progress = reset_file(self.ctx, ex)
+            try:
+                progress = reset_file(self.ctx, ex)
+            except StudentFileError as e:
+                self.state.message = f"Not reset: {e}"
+                return
             self.state.message = f"Reset {ex.rel(ex.exercise_path)}; {ex.id} is pending again."
         self.reload(progress)

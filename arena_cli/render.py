@@ -16,8 +16,10 @@ from rich.text import Text
 from arena_cli.course import Course, Exercise
 from arena_cli.hints import Hint
 from arena_cli.keys import LIST_KEYS, SEARCH_KEYS
+from arena_cli.layout import is_student_file
 from arena_cli.links import LinkConsole, link, link_location, linkify
 from arena_cli.progress import Progress
+from arena_cli.update import UpdateReport
 from arena_cli.verdict import Check, Mismatch, Verdict
 
 _MARK = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red"), "skipped": ("-", "dim")}
@@ -376,4 +378,43 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     for line in lines:
         line.no_wrap, line.overflow = True, "ellipsis"
         line.truncate(width, overflow="ellipsis")
+    return Group(*lines)
+
+
+# --------------------------------------------------------------------------- update
+
+
+def update_view(report: UpdateReport, root: Path) -> RenderableType:
+    """What `arena update` did: one line per file of the student's it touched, then the summary."""
+    if report.up_to_date:
+        return Text(f"Already up to date with {report.upstream}.")
+    lines = [Text(f"Updated the course from {report.upstream}: {report.new_commits} new commit(s), "
+                  f"{report.old[:8]} → {report.new[:8]}.")]
+    for rel in report.merged:
+        lines.append(Text.assemble(("merged ", "green"), link(rel, root=root), ": your answer, in the new version of the exercise"))
+    for rel, stub in report.conflicted:
+        lines.append(Text.assemble(("kept   ", "yellow"), link(rel, root=root), " as it was (it conflicts with the new version); the new one is beside it: ", link(stub, root=root)))
+    for rel, renamed in report.gone:
+        now = Text.assemble(" (renamed to ", link(renamed, root=root), ")") if renamed else ""
+        lines.append(Text.assemble(("kept   ", "yellow"), link(rel, root=root), " as it was: no longer in the course", now))
+    for rel in report.carried:
+        if not is_student_file(rel):
+            lines.append(Text.assemble(("kept   ", "dim"), link(rel, root=root), " with your changes (the new version doesn't change it)"))
+    for rel in report.replaced:
+        lines.append(Text.assemble(("moved  ", "yellow"), link(rel, root=root), ": the course now has a file of this name; yours is in the backup"))
+    unchanged = sum(is_student_file(rel) for rel in report.carried)
+    summary = f"Merged {len(report.merged)}, kept {len(report.conflicted)} (with the .new.py beside)"
+    if report.gone:
+        summary += f", kept {len(report.gone)} no longer in the course"
+    if unchanged:
+        summary += f"; {unchanged} other answer(s) the new version doesn't change"
+    lines.append(Text(summary + "."))
+    if report.backups:
+        lines.append(Text.assemble("Your files as they were: ", link(report.backups, root=root)))
+    if report.conflicted:
+        lines.append(Text("For each .new.py: bring what changed into your file (arena runs yours), then delete the .new.py.", style="dim"))
+    if report.branch:
+        lines.append(Text(f"Your commits are on branch {report.branch}; your answers are now uncommitted changes on the new version."))
+    if report.requirements_changed:
+        lines.append(Text("The course's requirements changed: run `.venv/bin/pip install -r requirements.lock -e .`", style="bold"))
     return Group(*lines)

@@ -159,7 +159,9 @@ class ArenaCourse:
         master = self.master_path("add_numbers")
         block = "".join(f"    {line}" if line.strip() else line for line in main.splitlines(keepends=True))
         master.write_text(master.read_text(encoding="utf-8") + f'\n\nif __name__ == "__main__":\n{block}', encoding="utf-8")
-        self.ok("dev", "build")
+        # --force: this copy isn't a git checkout and dev build hasn't run in it, so dev build can't
+        # tell on its own that the student file is the untouched one the old master generated.
+        self.ok("dev", "build", "--force")
         return master
 
     def original(self, exercise_id: str) -> str:
@@ -210,6 +212,32 @@ def copy_course(root: Path) -> Path:
 def arena(tmp_path: Path) -> ArenaCourse:
     """A fresh copy of the fixture course; call it like the `arena` command."""
     return ArenaCourse(copy_course(tmp_path / "course"), tmp_path / "progress.json")
+
+
+@pytest.fixture
+def git(tmp_path: Path, arena: ArenaCourse) -> Callable[..., str]:
+    """`git(folder, *args)`: git run in `folder` with no system or global configuration and a fixed
+    identity (and arena's own runs of git likewise); its stdout. Fails the test if git does, unless
+    `check=False`."""
+    (tmp_path / "gitconfig").write_text("", encoding="utf-8")
+    hermetic = {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"),
+        "GIT_AUTHOR_NAME": "A Student",
+        "GIT_AUTHOR_EMAIL": "student@example.org",
+        "GIT_COMMITTER_NAME": "A Student",
+        "GIT_COMMITTER_EMAIL": "student@example.org",
+    }
+    arena.env.update(hermetic)
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    env.update(hermetic)
+
+    def run(folder: Path, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(["git", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 or not check, f"git {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    return run
 
 
 @pytest.fixture(name="copy_course", scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "results", "dev"]
+COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "results", "update", "dev"]
 ARENA_SCRIPT = Path(sys.executable).with_name("arena")
 
 
@@ -229,6 +229,18 @@ def test_reset_without_yes_and_no_answer_changes_nothing(arena):
     assert code != 0
     assert arena.read("add_numbers") == arena.correct["add_numbers"]
     assert arena.progress_path.read_text() == before
+
+
+def test_reset_never_writes_through_a_symlink(arena):
+    mine = arena.root / "my_answer.py"
+    mine.write_text(arena.correct["add_numbers"])
+    arena.student_path("add_numbers").unlink()
+    (arena.root / "exercises" / "1_basics" / "01_add_numbers.py").symlink_to(mine)
+    code, out, err = arena("reset", "add_numbers", "--yes")
+    assert code == 2
+    assert err.startswith("arena: ") and "a symlink" in err and len(err.splitlines()) == 1
+    assert mine.read_text() == arena.correct["add_numbers"]
+    assert arena.student_path("add_numbers").is_symlink()
 
 
 # --------------------------------------------------------------------------- solution

@@ -82,12 +82,83 @@ def test_dev_build_is_green_on_the_fixture(arena):
 
 
 def test_dev_build_regenerates_a_changed_master(arena):
+    arena.ok("dev", "build")  # what it leaves in each student file is recorded in .arena/
     master = arena.master_path("say_hello")
     master.write_text(master.read_text().replace('"greet name"', '"say hello to name"'))
     out = arena.ok("dev", "build")
     assert "wrote exercises/1_basics/03_say_hello.py" in out
     assert 'raise NotImplementedError("say hello to name")' in arena.read("say_hello")
     assert "# EXERCISE" not in arena.read("say_hello")
+
+
+def test_dev_build_regenerates_a_file_that_heads_master_generated(arena, git):
+    """In a git checkout, a student file that the master as committed generates is untouched work."""
+    git(arena.root, "init", "-q", "-b", "main")
+    git(arena.root, "add", "-A")
+    git(arena.root, "commit", "-qm", "the course")
+    master = arena.master_path("say_hello")
+    master.write_text(master.read_text().replace('"greet name"', '"say hello to name"'))
+    out = arena.ok("dev", "build")
+    assert "wrote exercises/1_basics/03_say_hello.py" in out
+    assert 'raise NotImplementedError("say hello to name")' in arena.read("say_hello")
+
+
+def test_dev_build_keeps_a_student_file_with_edits_of_its_own(arena, git):
+    git(arena.root, "init", "-q", "-b", "main")
+    git(arena.root, "add", "-A")
+    git(arena.root, "commit", "-qm", "the course")
+    mine = "def add(a, b):\n    return a + b  # my answer\n"
+    arena.write("add_numbers", mine)
+    master = arena.master_path("add_numbers")
+    master.write_text(master.read_text().replace('"return the sum of a and b"', '"add them"'))
+    code, out, err = arena("dev", "build")
+    assert code == 1, out + err
+    assert arena.read("add_numbers") == mine
+    (line,) = [line for line in out.splitlines() if "01_add_numbers.py" in line]
+    assert line.startswith("kept exercises/1_basics/01_add_numbers.py: ") and "--force" in line
+    assert "0 written, 2 unchanged, 1 kept" in out
+    assert not (arena.root / ".arena" / "backups").exists()
+    # dev check says so too, instead of sending the student to a build that would keep it anyway
+    code, out, err = arena("dev", "check", "--no-tests")
+    (problem,) = problem_lines(out)
+    assert problem.startswith("exercises/1_basics/01_add_numbers.py: out of date with its master, and not what")
+    assert "--force" in problem
+
+
+def test_dev_build_force_backs_the_edited_file_up_then_rewrites_it(arena):
+    mine = "def add(a, b):\n    return a + b  # my answer\n"
+    arena.write("add_numbers", mine)
+    code, out, err = arena("dev", "build", "--force")
+    assert code == 0, out + err
+    assert arena.read("add_numbers") == arena.original("add_numbers")
+    (backups,) = (arena.root / ".arena" / "backups").iterdir()
+    assert (backups / "exercises" / "1_basics" / "01_add_numbers.py").read_text() == mine
+    assert f".arena/backups/{backups.name}" in out
+    assert (arena.root / ".arena" / ".gitignore").read_text() == "*\n"  # never committed
+
+
+def test_dev_build_never_writes_through_a_symlink(arena):
+    # A student file that links to its master: refused, even with --force; the master keeps its solution.
+    master = arena.master_path("say_hello")
+    solution = master.read_text()
+    link = arena.student_path("say_hello")
+    link.unlink()
+    link.symlink_to(master)
+    # A master that links to the student file (the other way round): the student file isn't written,
+    # since writing it would replace the master's SOLUTION block.
+    student = arena.student_path("add_numbers")
+    master_link = arena.master_path("add_numbers")
+    student.write_text(master_link.read_text())
+    master_link.unlink()
+    master_link.symlink_to(student)
+    for args in (("dev", "build"), ("dev", "build", "--force")):
+        code, out, err = arena(*args)
+        assert code == 1, out + err
+        kept = sorted(line for line in out.splitlines() if line.startswith("kept "))
+        assert kept[0].startswith("kept exercises/1_basics/01_add_numbers.py: the same file as its master"), out
+        assert kept[1].startswith("kept exercises/1_basics/03_say_hello.py: a symlink"), out
+        assert link.is_symlink() and master.read_text() == solution
+        assert "# SOLUTION" in student.read_text()
 
 
 def test_dev_build_reports_an_unbalanced_marker(arena):
