@@ -58,9 +58,10 @@ def _key(st: os.stat_result) -> tuple:
     return (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
-def read_regular(path: str | Path, cap: int = READ_CAP, *, follow: bool = False) -> bytes | None:
+def read_regular(path: str | Path, cap: int | None = None, *, follow: bool = False) -> bytes | None:
     """A regular file's bytes, or None for anything else (a FIFO, a device, a link unless `follow`,
-    too large, gone): never blocks, never reads without bound."""
+    larger than `cap` (default READ_CAP), gone): never blocks, never reads without bound."""
+    cap = READ_CAP if cap is None else cap
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
     try:
         fd = os.open(path, flags)
@@ -103,7 +104,7 @@ def _entry(path: str, st: os.stat_result) -> _Entry:
 
 
 def _is_bytecode(path: str) -> bool:
-    return f"{os.sep}__pycache__{os.sep}" in path or path.endswith(".pyc")
+    return f"{os.sep}__pycache__{os.sep}" in path or path.endswith((f"{os.sep}__pycache__", ".pyc"))
 
 
 class CourseGuard:
@@ -254,7 +255,7 @@ class CourseGuard:
             old, new = before[path], after.get(path)
             if new is not None and (new.key == old.key or (new.kind == old.kind == "dir")):
                 continue
-            if old.kind == "file" and new is not None and new.kind == "file" and new.data == old.data:
+            if old.kind == "file" and old.data is not None and new is not None and new.data == old.data:
                 continue  # touched, same bytes
             if _is_bytecode(path):
                 if new is not None and new.kind == "file":

@@ -125,9 +125,9 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
 def pytest_configure(config):
     target = protocol.target_file()
     if target:  # a student's run (not the plain suite, not the worker's warm-up)
+        # First: a refused write stops the audit there, so it isn't also taken for a read of solutions/.
+        forbid_writes(config.rootpath, [Path(target), *progress_files(default_path(config.rootpath))])
         testing.watch_solution_reads(masters_dir(config.rootpath))
-        progress = default_path(config.rootpath)
-        forbid_writes(config.rootpath, [Path(target), *progress_files(progress)])
 
 
 def _solution_files_read() -> list[str]:

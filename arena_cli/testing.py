@@ -66,10 +66,12 @@ def target_path(test_file: Path) -> Path:
 
 
 def student_traceback(tb, student_file: str) -> str:
-    """Format a traceback keeping only frames in the student's file, plus the frame that raised."""
+    """Format a traceback keeping only frames in the student's file, plus the frame that raised
+    (unless arena itself raised it: its audit hook refusing a write is not the student's to read)."""
     frames = traceback.extract_tb(tb)
     keep = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
-    if frames and (not keep or keep[-1] is not frames[-1]):
+    arena = os.path.dirname(os.path.realpath(__file__)) + os.sep
+    if frames and (not keep or keep[-1] is not frames[-1]) and not os.path.realpath(frames[-1].filename).startswith(arena):
         keep.append(frames[-1])
     for frame in keep:
         frame.filename = display_path(frame.filename)

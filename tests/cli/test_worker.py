@@ -13,14 +13,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import stat
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from arena_cli import runner
+from arena_cli import processes, runner, worker_client
 from arena_cli.course import Exercise, load_course
+from arena_cli.protocol import Channel
 from arena_cli.verdict import Verdict
-from arena_cli.worker_client import WarmChild, Worker
+from arena_cli.worker_client import REPLY_TIMEOUT_S, WarmChild, Worker
 
 pytestmark = pytest.mark.slow  # each test starts a real warm worker
 
@@ -241,3 +246,71 @@ def test_the_worker_restarts_after_being_killed_and_stop_removes_it(tmp_path, co
     assert worker.proc.poll() is not None
     assert not Path(f"/proc/{second}").exists()
     assert not worker.path.exists()
+
+
+def test_a_stopped_worker_is_replaced(tmp_path, copy_course, wait_for):
+    """A worker that stops answering (SIGSTOP) costs one save the reply timeout and a cold run, not
+    every save: it is killed and a new one started, which then takes the runs."""
+    root = copy_course(tmp_path / "course")
+    exercise = load_course(root).get("add_numbers")
+    target = student_file(tmp_path, CORRECT)
+    worker = Worker(root).start()
+    try:
+        assert worker.wait_ready(READY_TIMEOUT_S)
+        stopped = worker.proc.pid
+        os.kill(stopped, signal.SIGSTOP)
+        started = time.monotonic()
+        verdict = runner.run_exercise(exercise, target=target, worker=worker.path)
+        assert verdict is not None and verdict.status == "passed", describe(verdict)
+        assert time.monotonic() - started < REPLY_TIMEOUT_S + 15
+        assert worker.restarts == 1 and worker.proc.pid != stopped
+        wait_for(lambda: not Path(f"/proc/{stopped}").exists() or not processes.alive(stopped), 10, "the old one to go")
+        wait_for(lambda: worker.ready, READY_TIMEOUT_S, "the new worker")
+        run_warm(exercise, target, worker)
+    finally:
+        worker.stop()
+
+
+# --------------------------------------------------------------------------- whose worker
+
+
+def test_sockets_live_in_a_directory_only_the_user_can_enter(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = worker_client._socket_dir()
+    assert folder == tmp_path / f"arena-{os.getuid()}"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    # Opened up by someone, or replaced by a link: not used (no worker; runs are cold).
+    folder.chmod(0o777)
+    assert worker_client._socket_dir() is None
+    assert worker_client.running_sockets(tmp_path) == []
+    assert Worker(tmp_path).start().wait_ready(1) is False
+    folder.rmdir()
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    folder.symlink_to(tmp_path / "elsewhere")
+    assert worker_client._socket_dir() is None
+    # A runtime directory that is private is used as it is.
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    assert worker_client._socket_dir() == runtime
+
+
+def test_the_peer_of_a_socket_is_checked_to_be_the_same_user(monkeypatch):
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        assert worker_client.peer_uid(left) == os.getuid()
+        assert worker_client.same_user(left)
+        monkeypatch.setattr(worker_client, "peer_uid", lambda conn: os.getuid() + 1)
+        assert not worker_client.same_user(left)
+
+
+def test_a_socket_of_another_user_is_never_sent_a_run(exercise, worker, tmp_path, monkeypatch):
+    """Whatever listens on the socket, if it isn't the user's, gets neither the request (with the whole
+    environment of the run) nor the chance to name a pid: the run goes cold."""
+    monkeypatch.setattr(worker_client, "peer_uid", lambda conn: os.getuid() + 1)
+    channel = Channel.create(tmp_path / "report")
+    with pytest.raises(worker_client.WorkerUnavailable, match="another user"):
+        WarmChild(worker.path, ["x"], tmp_path, {"NDIF_API_KEY": "secret"}, tmp_path / "out", channel)
+    assert worker_client.find_running(exercise.root) is None
+    worker_client._unresponsive.clear()
