@@ -19,6 +19,9 @@ What it measures (medians, so that a noisy neighbour shifts them less than means
    of a wrapper process (the largest single process in the tree, not a sum).
 4. The warm worker's own VmRSS (/proc/<pid>/status; the worker process itself, not its children) after
    warm-up and after 100 runs.
+5. What the course guard (arena_cli/course_guard.py) adds to every run, on the real course: the first
+   snapshot (files read; `arena run` pays it once), and a snapshot + restore once the bytes are cached
+   (every later run in watch, verify, dev check).
 
 Targets: warm <= 0.25 s and >= 20x faster than cold for each kind; next/list/hint <= 0.25 s.
 """
@@ -258,6 +261,25 @@ def verify() -> dict:
 # --------------------------------------------------------------------------- report
 
 
+def guard_cost(runs: int) -> dict[str, list[float]]:
+    """Seconds of the course guard's first snapshot (fresh cache) and of a cached snapshot + restore."""
+    from arena_cli import course_guard
+
+    out: dict[str, list[float]] = {"first snapshot": [], "snapshot + restore": []}
+    for _ in range(runs):
+        course_guard._cache.clear()
+        guard = course_guard.CourseGuard(REPO)
+        t = time.perf_counter()
+        before = guard.snapshot()
+        out["first snapshot"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        guard.restore(guard.snapshot())
+        guard.restore(before)
+        out["snapshot + restore"].append((time.perf_counter() - t) / 2)
+    out["files watched"] = [float(len(before))]
+    return out
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     """Text columns left-aligned, numbers (cells starting with a digit or a sign) right-aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -286,6 +308,7 @@ def main() -> int:
     rows, warm_up_s, memory = latency(args.runs, args.cold_runs)
     cmd_times = commands(args.runs)
     ver = verify()
+    guard = guard_cost(args.runs)
 
     print(f"\n1. Save-to-verdict latency (file write -> Verdict), benchmark course; medians of "
           f"{args.runs} warm / {args.cold_runs} cold runs. Worker start-up: {warm_up_s:.1f} s.\n")
@@ -323,11 +346,17 @@ def main() -> int:
     ready = next(iter(memory.values()))
     print(table(["when", "VmRSS", "growth"], [[k, fmt_mb(v), f"{(v - ready) / 1024:+.0f} MB"] for k, v in memory.items()]))
 
+    files = int(guard.pop("files watched")[0])
+    print(f"\n5. The course guard's cost per run ({files} files and folders of the real course watched; medians "
+          f"of {args.runs}).\n")
+    print(table(["step", "median"], [[k, f"{median(v) * 1000:.1f} ms"] for k, v in guard.items()]))
+
     print(f"\nTargets {'all met' if all_ok else 'NOT all met'}. Reproduce: {sys.executable} "
           f"{Path(__file__).resolve().relative_to(REPO)} {' '.join(sys.argv[1:])}".rstrip()
           + f"  (from {REPO})")
     if args.json:
-        print(json.dumps({"latency": rows, "commands": cmd_times, "verify": ver, "worker_rss_kib": memory}, indent=2))
+        print(json.dumps({"latency": rows, "commands": cmd_times, "verify": ver, "worker_rss_kib": memory,
+                          "guard_s": guard}, indent=2))
     return 0 if all_ok else 1
 
 
