@@ -195,6 +195,22 @@ def dev_build(
     raise typer.Exit(build_report(build(course, force), make_console(), course.root))
 
 
+@dev.command("leaks")
+def dev_leaks(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
+    max_percent: Annotated[Optional[float], typer.Option("--max", help="Exit 1 if an exercise's text holds more than this % of its solution's lines.")] = None,
+) -> None:
+    """How much of each solution its exercise's text gives away (verbatim or nearly)."""
+    from arena_cli.authoring import select
+    from arena_cli.course import load_course
+    from arena_cli.leaks import leaks, report
+    from arena_cli.render import make_console
+
+    course = load_course()
+    found = leaks(course, select(course, names or []))
+    raise typer.Exit(report(found, make_console(), None if max_percent is None else max_percent / 100))
+
+
 @dev.command("check")
 def dev_check(
     names: Annotated[Optional[list[str]], typer.Argument(help="Exercise ids or chapters (`2_ioi` or `2`) to check; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,

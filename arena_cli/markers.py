@@ -125,3 +125,19 @@ def solution_source(master: str, filename: str = "<master>") -> str:
         elif stripped not in (SOLUTION, END_SOLUTION) and not in_exercise:
             out.append(line)
     return "".join(out)
+
+
+def solution_lines(master: str, filename: str = "<master>") -> list[str]:
+    """The lines inside the master's SOLUTION blocks: the code the student is asked to write."""
+    student_source(master, filename)  # validates the markers
+    out: list[str] = []
+    inside = False
+    for line in master.splitlines():
+        stripped = line.strip()
+        if stripped == SOLUTION:
+            inside = True
+        elif stripped == END_SOLUTION:
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
