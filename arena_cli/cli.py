@@ -93,11 +93,15 @@ def watch(
 
 
 @app.command()
-def hint(exercise: ExerciseArg = None, no_color: NoColor = False) -> None:
+def hint(
+    exercise: ExerciseArg = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every revealed level in full, not only the newest.")] = False,
+    no_color: NoColor = False,
+) -> None:
     """Reveal the next hint of the current (or named) exercise."""
     from arena_cli.commands import reveal_hint
 
-    raise typer.Exit(reveal_hint(_ctx(no_color), exercise))
+    raise typer.Exit(reveal_hint(_ctx(no_color), exercise, show_all=show_all))
 
 
 @app.command("list", help=f"List the exercises with their status. In a terminal: {LIST_KEYS.help(', ')}.")

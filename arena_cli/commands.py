@@ -24,7 +24,7 @@ from arena_cli.hints import load_hints
 from arena_cli.keys import WATCH_KEYS
 from arena_cli.json_output import emit_json, exercise_json, progress_json, update_json
 from arena_cli.links import link
-from arena_cli.markers import solution_source
+from arena_cli.markers import solution_source, without_docstrings
 from arena_cli.progress import Progress, ProgressFileError
 from arena_cli.session import (
     Context,
@@ -139,13 +139,13 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
 # --------------------------------------------------------------------------- hint
 
 
-def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False) -> int:
+def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False, show_all: bool = False) -> int:
     ex = resolve(ctx, exercise_id)
     hints = load_hints(ex.hint_path)
     progress, revealed = ctx.update(lambda p: p.reveal_hint(ex.id, len(hints)))
     shown = progress.find(ex.id).hints
     ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
-    ctx.console.print(render.hints_view(ex, hints, shown))
+    ctx.console.print(render.hints_view(ex, hints, shown, show_all))
     if not revealed:
         ctx.console.print(
             f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
@@ -217,6 +217,7 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
         )
         return 1
     solution = solution_source(ex.read_master(), ex.rel(ex.solution_path))
+    code = without_docstrings(solution)
     try:
         mine = ex.exercise_path.read_text(encoding="utf-8-sig")  # a BOM is no difference
     except (OSError, UnicodeDecodeError):
@@ -229,7 +230,7 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
             tofile=ex.rel(ex.solution_path),
         )
     )
-    ctx.console.print(render.solution_view(ex, solution, diff))
+    ctx.console.print(render.solution_view(ex, code, diff))
     return 0
 
 

@@ -141,3 +141,27 @@ def solution_lines(master: str, filename: str = "<master>") -> list[str]:
         elif inside:
             out.append(line)
     return out
+
+
+def without_docstrings(source: str) -> str:
+    """Python source without its docstrings (module, class, function) and the blank lines they leave:
+    the code of a reference, without the exercise text the student has read."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    drop: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                drop.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    kept = [line for n, line in enumerate(source.splitlines(), start=1) if n not in drop]
+    out: list[str] = []
+    for line in kept:
+        if not line.strip() and (not out or not out[-1].strip()):
+            continue  # no run of blank lines, none at the top
+        out.append(line)
+    return "\n".join(out).strip("\n") + "\n"

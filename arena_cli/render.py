@@ -107,8 +107,15 @@ def mismatch_table(m: Mismatch) -> Table:
     table.add_column("yours", style="red")
     table.add_row(m.name, m.expected, m.actual)
     if m.kind == "value":
+        ids = m.max_abs_err is None and all(isinstance(s.get("expected"), int) for s in m.sample)
         if m.n_mismatched is not None:
             table.add_row("mismatched", "", f"{m.n_mismatched:,} of {m.n_total:,}")
+        if ids:  # token ids, indices, counts: which differ, not by how much
+            if m.where and m.worst:
+                table.add_row(f"first at {list(m.where)}", str(m.worst[0]), str(m.worst[1]))
+            for s in m.sample:
+                table.add_row(f"  {list(s['index'])}", _id(s, "expected"), _id(s, "actual"))
+            return table
         table.add_row("max abs error", "", f"{m.max_abs_err:.4g}" if m.max_abs_err is not None else "")
         table.add_row("max rel error", "", f"{m.max_rel_err:.4g}" if m.max_rel_err is not None else "")
         if m.where and m.worst:
@@ -116,6 +123,12 @@ def mismatch_table(m: Mismatch) -> Table:
         for s in m.sample:
             table.add_row(f"  {list(s['index'])}", f"{s['expected']:.5g}", f"{s['actual']:.5g}")
     return table
+
+
+def _id(sample: dict, side: str) -> str:
+    """An integer value, with its decoded token when the check had a tokenizer."""
+    token = sample.get(f"{side}_token")
+    return f"{sample[side]} {token!r}" if token is not None else str(sample[side])
 
 
 def check_detail(check: Check, root: Path) -> RenderableType:
@@ -163,25 +176,51 @@ def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
         failure = verdict.first_failure
         if failure is not None:
             parts.append(check_detail(failure, ex.root))
+            parts += other_failures(verdict, failure)
     return Group(*parts)
+
+
+def other_failures(verdict: Verdict, shown: Check) -> list[RenderableType]:
+    """The failing checks after the first, one line each: what each found (its diagnosis, else its
+    message), so a diagnosis on a later check reaches the student too. Repeats are left out."""
+    seen = {(shown.diagnosis or shown.message).strip()}
+    rows = Table.grid(padding=(0, 1))  # a wrapped line continues under its text, not under the mark
+    rows.add_column(no_wrap=True)
+    rows.add_column()
+    for check in verdict.checks:
+        if check is shown or check.status not in ("failed", "error"):
+            continue
+        said = (check.diagnosis or check.message or check.status).strip()
+        if said in seen:
+            continue
+        seen.add(said)
+        first = said.splitlines()[0] if said else ""
+        if len(first) > 300:
+            first = first[:297] + "..."
+        rows.add_row(Text("  ✗", style="red"), Text.assemble((check.name, "bold"), ": ", first))
+    return [rows] if rows.row_count else []
 
 
 # --------------------------------------------------------------------------- hints
 
 
-def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int) -> RenderableType:
+def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool = False) -> RenderableType:
+    """The newest revealed level in full; the earlier ones a line each (all in full with `show_all`)."""
     from rich.markdown import Markdown  # imported here: it is slow to import, and only hints need it
 
     parts: list[RenderableType] = []
     for hint in hints[:shown]:
-        parts.append(
-            Panel(
-                Markdown(hint.body),
-                title=f"hint {hint.level} of {len(hints)}: {hint.title}",
-                title_align="left",
-                border_style="yellow" if hint.level == shown else "dim",
-            )
-        )
+        title = f"hint {hint.level} of {len(hints)}: {hint.title}"
+        if hint.level == shown or show_all:
+            parts.append(Panel(Markdown(hint.body), title=title, title_align="left",
+                               border_style="yellow" if hint.level == shown else "dim"))
+            continue
+        first = next((ln.strip() for ln in hint.body.splitlines() if ln.strip()), "")
+        line = Text.assemble((title, "dim bold"), ("  " + first, "dim"))
+        line.truncate(max(40, 200), overflow="ellipsis")
+        parts.append(line)
+    if shown > 1 and not show_all:
+        parts.append(Text("(earlier hints in a line each; `arena hint --all` shows them in full)", style="dim"))
     return Group(*parts)
 
 
@@ -238,22 +277,23 @@ def progress_view(course: Course, progress: Progress) -> RenderableType:
 # --------------------------------------------------------------------------- solution & verify
 
 
-def solution_view(ex: Exercise, solution: str, diff: str) -> RenderableType:
+def solution_view(ex: Exercise, code: str, diff: str) -> RenderableType:
+    """Your file against the reference first (what to change), then the reference's code without the
+    exercise's text (docstrings), which the student has read already."""
     from rich.syntax import Syntax
 
-    parts: list[RenderableType] = [
-        Panel(
-            Syntax(solution, "python", line_numbers=True, word_wrap=True),
-            title=Text.assemble("reference solution: ", link(ex.solution_path, root=ex.root)),
-            title_align="left",
-        )
-    ]
+    parts: list[RenderableType] = []
     if diff:
-        parts.append(
-            Panel(Syntax(diff, "diff", word_wrap=True), title="your file → reference", title_align="left")
-        )
+        parts.append(Panel(Syntax(diff, "diff", word_wrap=True), title="your file → reference", title_align="left"))
     else:
         parts.append(Text("Your file is identical to the reference.", style="green"))
+    parts.append(
+        Panel(
+            Syntax(code, "python", word_wrap=True),
+            title=Text.assemble("reference code (docstrings left out): ", link(ex.solution_path, root=ex.root)),
+            title_align="left",
+        )
+    )
     return Group(*parts)
 
 

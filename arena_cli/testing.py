@@ -19,7 +19,7 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -247,11 +247,28 @@ def _mistake(actual, mistakes: Mapping[str, Any] | None, atol: float, rtol: floa
 
 
 def _shape_diagnosis(actual_shape: tuple, expected_shape: tuple) -> str:
-    if sorted(actual_shape) == sorted(expected_shape):
+    """The likely cause of a shape mismatch, when the shapes say it; else a general pointer."""
+    got, want = tuple(actual_shape), tuple(expected_shape)
+    if sorted(got) == sorted(want):
         return "Same dimensions in a different order: check the order of your einsum / rearrange output."
-    if len(actual_shape) < len(expected_shape):
+    if want and len(got) == len(want) + 1 and got[:2] == (want[0], want[0]) and got[2:] == want[1:]:
+        return (
+            f"Your output is {got}: the batch dimension appears twice. Two index tensors of length "
+            f"{want[0]} used in separate indexing steps (e.g. `x[:, pos][:, tok]`, or `x[:, pos, tok]` with a "
+            "slice first) broadcast against each other into (batch, batch). Pick one element per prompt by "
+            "indexing every per-prompt dimension at once, with the same `torch.arange(batch)` in the first."
+        )
+    if len(got) < len(want) and want[len(want) - len(got):] == got:
+        lost = want[: len(want) - len(got)]
+        return (
+            f"Your output has fewer dimensions than expected: it is the expected shape without its leading "
+            f"{lost}, which was summed, averaged or indexed away (`.sum(0)`, `[0]`). If the `[0]` was meant to "
+            "take the first element of a tuple (a module's output), print the type of what you indexed: it "
+            "may be a tensor already."
+        )
+    if len(got) < len(want):
         return "Your output has fewer dimensions than expected: did you sum or index away a dimension?"
-    if len(actual_shape) > len(expected_shape):
+    if len(got) > len(want):
         return "Your output has more dimensions than expected: did you forget to sum over one?"
     return ""
 
@@ -266,11 +283,14 @@ def assert_close(
     check_dtype: bool = True,
     mistakes: Mapping[str, Any] | None = None,
     diagnosis: str = "",
+    decode: Callable[[int], str] | None = None,
 ) -> None:
     """Check that `actual` equals `expected` (tensors or numbers) within tolerance.
 
     `mistakes` maps a diagnosis to the value a common mistake would produce; if the student's value
     matches one of them, that diagnosis is shown. `diagnosis` is shown for any other value mismatch.
+    Integer tensors (token ids, positions, counts) are compared exactly and reported as the values that
+    differ, decoded with `decode` (e.g. a tokenizer's decode) when given.
     """
     import torch
 
@@ -300,6 +320,9 @@ def assert_close(
             diagnosis=_mistake(act, mistakes, atol, rtol)
             or "Convert with `.to(dtype)` or build the tensor with the dtype of the input.",
         )
+    if not act.is_floating_point() and not exp.is_floating_point() and not act.is_complex():
+        _assert_same_ids(act.detach().cpu(), exp.detach().cpu(), name, mistakes, diagnosis, decode)
+        return
     a, e = act.detach().double().cpu(), exp.detach().double().cpu()
     if torch.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
         return
@@ -338,6 +361,47 @@ def assert_close(
             sample=sample,
         ),
         diagnosis=_mistake(act, mistakes, atol, rtol) or diagnosis,
+    )
+
+
+def _assert_same_ids(act, exp, name: str, mistakes, diagnosis: str, decode) -> None:
+    """Integer values must be equal; say which differ (as ids, and as tokens with `decode`)."""
+    import torch
+
+    bad = act.long() != exp.long()
+    if not bool(bad.any()):
+        return
+    first = [int(i) for i in bad.nonzero()[0].tolist()] if act.dim() else []
+
+    def value(t, idx) -> int:
+        return int(t[tuple(idx)]) if idx else int(t)
+
+    def entry(idx: list[int]) -> dict[str, Any]:
+        out: dict[str, Any] = dict(index=idx, expected=value(exp, idx), actual=value(act, idx))
+        if decode is not None:
+            for side in ("expected", "actual"):
+                try:
+                    out[f"{side}_token"] = decode(out[side])
+                except Exception:  # noqa: BLE001 - an id the tokenizer can't decode is shown as an id
+                    pass
+        return out
+
+    sample = [entry(idx) for idx in bad.nonzero()[:5].tolist()] if act.dim() else [entry([])]
+    n_bad = int(bad.sum())
+    raise CheckFailed(
+        f"{name}: {n_bad} of {bad.numel()} values differ" + (f" (first at {first})" if first else ""),
+        mismatch=Mismatch(
+            "value",
+            name,
+            expected=_describe(exp),
+            actual=_describe(act),
+            where=first,
+            worst=[sample[0]["expected"], sample[0]["actual"]],
+            n_mismatched=n_bad,
+            n_total=int(bad.numel()),
+            sample=sample,
+        ),
+        diagnosis=_mistake(act, mistakes, 0, 0) or diagnosis,
     )
 
 

@@ -183,8 +183,13 @@ def test_hint_reveals_levels_in_order(arena):
 
     out = arena.ok("hint", "add_numbers")
     assert "hint 2 of 3" in out and "Almost there." in out
-    assert "hint 1 of 3" in out and "Think about it." in out  # earlier levels still shown
+    # The earlier level in one line (its title and first line), not in a panel of its own.
+    assert "hint 1 of 3: Hint 1  Think about it." in out and "╭─ hint 1" not in out
+    assert "╭─ hint 2 of 3" in out and "--all" in out
     assert arena.entry("add_numbers")["hints"] == 2
+
+    out = arena.ok("hint", "add_numbers", "--all")
+    assert all(f"╭─ hint {n} of 3" in out for n in (1, 2, 3))
 
 
 def test_hint_past_the_last_level(arena):
@@ -265,6 +270,14 @@ def test_solution_force_shows_reference_without_markers_and_a_diff(arena):
         "+    return a + b",
     ]
     assert all(line in out for line in diff), out
+
+
+def test_solution_shows_the_diff_first_then_the_code_without_the_text(arena):
+    out = arena.ok("solution", "add_numbers", "--force")
+    assert out.index("your file → reference") < out.index("reference code")
+    code = out[out.index("reference code"):]
+    assert "def add(a: int, b: int) -> int:" in code and "return a + b" in code
+    assert '"""Return a + b."""' not in code and "Add two numbers." not in code
 
 
 def test_solution_after_done_needs_no_force(arena):

@@ -164,3 +164,30 @@ def test_load_hints_errors_name_the_file(tmp_path):
     missing.write_bytes(b"## Hint 1\n\xff\n")
     with pytest.raises(HintError, match=r"01_x\.md: cannot read"):
         load_hints(missing)
+
+
+def test_without_docstrings_keeps_the_code_and_its_comments():
+    from arena_cli.markers import without_docstrings
+
+    source = '''"""Module text."""
+
+import torch
+
+
+class Model:
+    """Class text,
+    on two lines."""
+
+    def forward(self, x):
+        """Method text."""
+        # a comment stays
+        return x  # so does this one
+
+
+def f():
+    """Only a docstring."""
+'''
+    out = without_docstrings(source)
+    assert "text" not in out.lower()
+    assert "# a comment stays" in out and "return x  # so does this one" in out and "def f():" in out
+    assert not out.startswith("\n") and "\n\n\n" not in out

@@ -4,6 +4,7 @@ runner turns the plugin's events into a verdict."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 
 import pytest
@@ -17,11 +18,22 @@ from arena_cli.progress import (
     ProgressFormatError,
     parse_progress,
 )
-from arena_cli import protocol
+from arena_cli import protocol, render
 from arena_cli.protocol import Channel, Checked, Collected, Finished, LoadFailed, Started
 from arena_cli.runner import verdict_from_events
 from arena_cli.testing import CheckFailed, assert_close
-from arena_cli.verdict import Check, Mismatch
+from arena_cli.verdict import Check, Mismatch, Verdict
+
+from .conftest import FIXTURE_COURSE
+
+
+def rendered(renderable) -> str:
+    """What a terminal of 100 columns shows, without colour, panel borders or line breaks."""
+    from rich.console import Console
+
+    console = Console(width=100, record=True, no_color=True, file=open(os.devnull, "w"))
+    console.print(renderable)
+    return " ".join(console.export_text().replace("│", " ").split())
 
 # --------------------------------------------------------------------------- parse_progress
 
@@ -259,6 +271,50 @@ def test_assert_close_mistake_of_another_shape_or_dtype():
     e = failure((X // 2).long(), X / 2, mistakes=mistakes)
     assert e.mismatch.kind == "dtype"
     assert e.diagnosis == "You used integer division."
+
+
+def test_a_batch_by_batch_shape_is_named_as_two_index_tensors_broadcasting():
+    logits = torch.randn(4, 5, 7)
+    end, io = torch.tensor([1, 2, 3, 4]), torch.tensor([0, 6, 2, 1])
+    expected = logits[torch.arange(4), end, io]
+    e = failure(logits[:, end, io], expected)  # the mistake: (4, 4), every prompt's end with every answer
+    assert e.mismatch.kind == "shape" and "(4, 4)" in e.diagnosis and "broadcast" in e.diagnosis
+
+
+def test_a_lost_leading_dimension_names_the_index_or_sum():
+    x = torch.randn(2, 3, 5)
+    e = failure(x[0], x)
+    assert "without its leading (2,)" in e.diagnosis and "tuple" in e.diagnosis
+
+
+def test_integer_values_are_shown_as_ids_and_tokens():
+    expected = torch.tensor([[5, 6, 7], [8, 9, 10]])
+    actual = expected.clone()
+    actual[1, 2] = 327
+    e = failure(actual, expected, decode=lambda i: f"tok{i}")
+    assert str(e) == "output: 1 of 6 values differ (first at [1, 2])"
+    m = e.mismatch
+    assert m.max_abs_err is None and m.where == [1, 2] and m.worst == [10, 327]
+    assert m.sample == [{"index": [1, 2], "expected": 10, "actual": 327, "expected_token": "tok10", "actual_token": "tok327"}]
+    text = rendered(render.mismatch_table(m))
+    assert "327 'tok327'" in text and "10 'tok10'" in text and "max abs error" not in text
+
+
+def test_later_failing_checks_show_their_diagnoses_once(tmp_path):
+    from arena_cli.course import load_course
+
+    checks = [
+        Check("Returns a number", "passed"),
+        Check("Matches the reference", "failed", message="1 of 1 values differ", diagnosis="Reversed."),
+        Check("Hand-computed", "failed", message="2 of 5 values differ", diagnosis="Reversed."),
+        Check("On a tiny model", "failed", message="0.0 != 1.0", diagnosis="Scores 0 on the clean run."),
+        Check("Tensor baselines", "error", message="TypeError: float() argument"),
+    ]
+    ex = load_course(FIXTURE_COURSE).get("add_numbers")
+    text = rendered(render.verdict_view(ex, Verdict("add_numbers", "failed", 0.1, checks)))
+    assert text.count("Reversed.") == 1
+    assert "On a tiny model: Scores 0 on the clean run." in text
+    assert "Tensor baselines: TypeError: float() argument" in text
 
 
 def test_assert_close_rejects_an_unsupported_expected_value():

@@ -3,6 +3,7 @@ the student commands work on it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,25 @@ def test_untouched_first_exercise_fails_with_not_implemented(tmp_path):
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert progress["exercises"]["toy_model_forward"]["attempts"] == 1
     assert progress["exercises"]["toy_model_forward"]["status"] == "pending"
+
+
+def test_a_diagnosis_on_a_later_check_reaches_the_normal_view(tmp_path):
+    """ioi_metric with the metric reversed (1 at the corrupted run, 0 at the clean one): the first check
+    (the shape) passes, later checks carry the diagnosis, and the terminal view (not only --json) says it."""
+    root = tmp_path / "course"
+    shutil.copytree(ROOT, root, ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__", ".arena"))
+    exercise = root / "exercises" / "2_ioi" / "06_ioi_metric.py"
+    text = exercise.read_text(encoding="utf-8")
+    stub = next(line for line in text.splitlines() if "raise NotImplementedError" in line)
+    indent = stub[: len(stub) - len(stub.lstrip())]
+    exercise.write_text(text.replace(stub, f"{indent}ld = ioi_logit_diff(logits, data)\n"
+                                           f"{indent}return (clean_logit_diff - ld) / (clean_logit_diff - corrupted_logit_diff)"),
+                        encoding="utf-8")
+    env = dict(os.environ, ARENA_PROGRESS=str(tmp_path / "progress.json"), NO_COLOR="1", COLUMNS="80",
+               ARENA_ROOT=str(root))
+    result = subprocess.run([sys.executable, "-m", "arena_cli", "run", "ioi_metric"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    assert "✓ Returns a 0-dimensional tensor" in flat, result.stdout
+    assert "Your metric is 0 at the clean run and 1 at the corrupted one" in flat, result.stdout

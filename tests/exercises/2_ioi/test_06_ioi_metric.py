@@ -72,15 +72,15 @@ def _mistakes(logits, data, clean=CLEAN, corrupted=CORRUPTED):
 
 
 def test_returns_a_scalar_tensor(student, setting):
-    """Returns a 0-dimensional tensor"""
+    """Returns a 0-dimensional tensor (one number for the whole batch)"""
     data, logits = setting
     out = _run(student, logits, data)
-    per_prompt = (_ld(logits, data) - CORRUPTED) / (CLEAN - CORRUPTED)
-    expected = (_ld(logits, data).mean() - CORRUPTED) / (CLEAN - CORRUPTED)
-    assert_close(out, expected, name="ioi_metric(logits, ...)", mistakes={
-        "You returned one value per prompt: the metric is a single number, from the average logit difference "
-        "(ioi_logit_diff(logits, data), per_prompt=False).": per_prompt,
-    }, check_dtype=False)
+    check(
+        out.dim() == 0,
+        f"ioi_metric returned shape {tuple(out.shape)}, expected a 0-dimensional tensor",
+        diagnosis="You returned one value per prompt: the metric is a single number, from the average logit "
+        "difference (ioi_logit_diff(logits, data), per_prompt=False).",
+    )
 
 
 def test_matches_reference(student, reference, setting):
