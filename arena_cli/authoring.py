@@ -293,6 +293,7 @@ def _test_problems(exercises: tuple[Exercise, ...], console: Console, show_bar: 
         show_bar=show_bar,
         label="solutions",
         worker=worker,
+        restore_course=False,  # the author's own code; the author may be editing masters meanwhile
     )
     for ex, v in on_solutions:
         if not v.passed:
@@ -317,6 +318,7 @@ def _test_problems(exercises: tuple[Exercise, ...], console: Console, show_bar: 
             show_bar=show_bar,
             label="exercises",
             worker=worker,
+            restore_course=False,
         )
     for ex, v in on_untouched:
         if v.status != "failed":

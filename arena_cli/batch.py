@@ -48,8 +48,10 @@ def run_many(
     show_bar: bool,
     label: str,
     worker: Path | None = None,
+    restore_course: bool = True,
 ) -> list[tuple[Exercise, Verdict]]:
-    """Run several exercises' hidden tests in parallel over the cores, in course order."""
+    """Run several exercises' hidden tests in parallel over the cores, in course order
+    (`restore_course`: see `runner.run_exercise`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
     from arena_cli.runner import run_exercise
@@ -67,7 +69,10 @@ def run_many(
     ) as bar:
         task = bar.add_task(label, total=len(exercises))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_exercise, e, target=target(e), worker=worker): e for e in exercises}
+            futures = {
+                pool.submit(run_exercise, e, target=target(e), worker=worker, restore_course=restore_course): e
+                for e in exercises
+            }
             for future, ex in futures.items():
                 verdict = future.result()
                 assert verdict is not None

@@ -20,7 +20,7 @@ from rich.text import Text
 from arena_cli import picker, render
 from arena_cli.batch import run_many, warm_worker, worker_wanted
 from arena_cli.course import Exercise
-from arena_cli.hints import load_hints
+from arena_cli.hints import load_explanation, load_hints
 from arena_cli.keys import WATCH_KEYS
 from arena_cli.json_output import emit_json, exercise_json, progress_json, update_json
 from arena_cli.links import link
@@ -77,6 +77,9 @@ def show_exercise(ctx: Context, ex: Exercise, progress: Progress, steps: bool = 
 def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progress, *, in_watch: bool) -> None:
     """What to do next, under a verdict (`progress`: as recorded with it)."""
     if verdict.passed:
+        explanation = load_explanation(ex.hint_path)
+        if explanation:  # a question's: what the answer means, now that the student has committed to one
+            ctx.console.print(render.explanation_view(explanation))
         following = next_pending(ctx.course, progress)
         steps = [
             ("✓ done", "recorded in your progress"),
@@ -231,6 +234,9 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
         )
     )
     ctx.console.print(render.solution_view(ex, code, diff))
+    explanation = load_explanation(ex.hint_path)
+    if explanation:
+        ctx.console.print(render.explanation_view(explanation))
     return 0
 
 

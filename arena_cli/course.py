@@ -50,15 +50,18 @@ class Exercise:
     timeout_s: float
     memory_mb: int
     number: int  # 1-based position in its chapter
+    label: str  # "05": the 5th code exercise of the chapter; "05q": a question after it (file names, lists)
     chapter_id: str
     chapter_dir: str
     section_index: int  # 0-based, within the chapter
     first_in_section: bool
     root: Path
 
+    kind: str = "code"  # or "question"
+
     @property
     def stem(self) -> str:
-        return stem(self.number, self.id)
+        return stem(self.label, self.id)
 
     @property
     def place(self) -> Place:
@@ -179,7 +182,8 @@ def find_root(start: Path | None = None) -> Path:
 # The manifest's schema: every key a table may have (anything else is a typo, said in one line).
 CHAPTER_KEYS = frozenset({"title", "summary", "papers", "sections"})
 SECTION_KEYS = frozenset({"title", "objectives", "result", "result_runs", "result_needs", "exercises"})
-EXERCISE_KEYS = frozenset({"id", "title", "difficulty", "importance", "minutes", "timeout", "memory_mb"})
+EXERCISE_KEYS = frozenset({"id", "title", "kind", "difficulty", "importance", "minutes", "timeout", "memory_mb"})
+KINDS = ("code", "question")  # a question's answer is a value in the file (see testing.check_answer)
 MAX_MINUTES = 480
 MAX_TIMEOUT_S = 600.0  # a hidden test runs in seconds; a longer limit only delays a hung run's verdict
 MAX_MEMORY_MB = 65536
@@ -282,6 +286,7 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
     papers = _strings(data, "papers", str(manifest))
     sections: list[Section] = []
     number = 0
+    code_exercises = 0
     for s_index, s in enumerate(_tables(data, "sections", str(manifest), "sections")):
         s_where = f"{manifest}: section {s_index + 1}"
         s_title = _require(s, "title", str, s_where)
@@ -298,6 +303,11 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
                 raise CourseError(f"{e_where}: id {ex_id!r} must be lowercase letters, digits and _")
             e_where = f"{manifest}: exercise {ex_id!r}"
             _known_keys(e, EXERCISE_KEYS, e_where)
+            kind = _optional(e, "kind", str, e_where, "code")
+            if kind not in KINDS:
+                raise CourseError(f"{e_where}: `kind` must be one of {', '.join(KINDS)}, got {kind!r}")
+            code_exercises += kind == "code"
+            label = f"{code_exercises:02d}" + ("q" if kind == "question" else "")
             exercises.append(
                 Exercise(
                     id=ex_id,
@@ -308,11 +318,13 @@ def load_chapter(manifest: Path, root: Path) -> Chapter:
                     timeout_s=_seconds(e, "timeout", e_where, DEFAULT_TIMEOUT_S),
                     memory_mb=_whole(e, "memory_mb", e_where, 1, MAX_MEMORY_MB, default=DEFAULT_MEMORY_MB),
                     number=number,
+                    label=label,
                     chapter_id=chapter_id,
                     chapter_dir=chapter_dir,
                     section_index=s_index,
                     first_in_section=e_index == 0,
                     root=root,
+                    kind=kind,
                 )
             )
         chapter_so_far = {e.id: e for sec in sections for e in sec.exercises} | {e.id: e for e in exercises}

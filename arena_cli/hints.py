@@ -1,7 +1,8 @@
 """Hint files: `hints/<chapter>/<NN>_<id>.md`, one level per `## ` heading, revealed in order.
 
 Levels go from a nudge (`## Hint 1`) to nearly the answer; symptom hints (`## Help: all my values are
-the same`) are further levels. Text before the first heading is not a level.
+the same`) are further levels. Text before the first heading is not a level. A section headed
+`## Explanation` is not a level either: it is what a question's answer means, shown once it passes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HEADING = re.compile(r"^##\s+(?P<title>\S.*?)\s*$")
+EXPLANATION = "Explanation"
 
 
 class HintError(Exception):
@@ -25,6 +27,24 @@ class Hint:
 
 
 def parse_hints(text: str) -> list[Hint]:
+    """The levels of a hint file (the `## Explanation` section is not one)."""
+    levels = [h for h in _sections(text) if h.title != EXPLANATION]
+    return [Hint(n, h.title, h.body) for n, h in enumerate(levels, start=1)]
+
+
+def parse_explanation(text: str) -> str:
+    return next((h.body for h in _sections(text) if h.title == EXPLANATION), "")
+
+
+def load_explanation(path: Path) -> str:
+    """The file's `## Explanation` ("" when it has none or can't be read)."""
+    try:
+        return parse_explanation(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _sections(text: str) -> list[Hint]:
     hints: list[Hint] = []
     title: str | None = None
     body: list[str] = []

@@ -37,6 +37,8 @@ def exercise_json(course: Course, ex: Exercise, progress: Progress) -> dict:
         "chapter": course.chapter_of(ex).title,
         "section": section.title,
         "number": ex.number,
+        "label": ex.label,
+        "kind": ex.kind,
         "difficulty": ex.difficulty,
         "importance": ex.importance,
         "minutes": ex.minutes,

@@ -1,7 +1,8 @@
 """Where a course's files are: the one place that knows the layout. Torch-free; needs no catalogue.
 
     exercises/<chapter>/chapter.toml              the chapter's manifest (see course.py)
-    exercises/<chapter>/<NN>_<id>.py              the student's file (generated from the master)
+    exercises/<chapter>/<NN>_<id>.py              the student's file (generated from the master); a
+                                                  question's is <NN>q_<id>.py
     solutions/<chapter>/<NN>_<id>.py              the master: reference solution with markers
     hints/<chapter>/<NN>_<id>.md                  "## Hint 1", "## Hint 2", ...
     tests/exercises/<chapter>/test_<NN>_<id>.py   the hidden test (tests/exercises/conftest.py beside)
@@ -33,9 +34,10 @@ LOCAL_DIR = ".arena"
 COURSE_FOLDERS = (STUDENT_DIR, MASTER_DIR, RESULTS_DIR, HINT_DIR, TEST_DIR[0])
 
 
-def stem(number: int, exercise_id: str) -> str:
-    """An exercise's file stem: its two-digit place in the chapter, then its id."""
-    return f"{number:02d}_{exercise_id}"
+def stem(label: str, exercise_id: str) -> str:
+    """An exercise's file stem: its label (two digits: its place among the chapter's code exercises; a
+    question after code exercise 05 is `05q`, so the file tree shows it right after), then its id."""
+    return f"{label}_{exercise_id}"
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,9 @@ def is_course_root(folder: Path) -> bool:
 
 
 def chapter_file(folder: Path, exercise_id: str) -> Path | None:
-    """The file `<NN>_<exercise_id>.py` in a chapter folder (of students' files or of masters)."""
-    matches = sorted(folder.glob(f"[0-9][0-9]_{exercise_id}.py"))
+    """The file `<NN>_<exercise_id>.py` (or `<NN>q_...`, a question) in a chapter folder (of students'
+    files or of masters)."""
+    matches = sorted(folder.glob(f"[0-9][0-9]_{exercise_id}.py")) + sorted(folder.glob(f"[0-9][0-9]q_{exercise_id}.py"))
     return matches[0] if matches else None
 
 

@@ -27,7 +27,7 @@ FILTERS = ("all", "pending", "done")
 class Row:
     id: str
     chapter: str
-    number: int
+    label: str  # "05", or "05q" for a question
     title: str
     status: str  # done | current | pending
     hints: int = 0
@@ -183,7 +183,7 @@ def rows_of(ctx, progress, only: set[str] | None = None) -> list[Row]:
         Row(
             id=e.id,
             chapter=ctx.course.chapter_of(e).title,
-            number=e.number,
+            label=e.label,
             title=e.title,
             status=progress.status(e.id),
             hints=progress.find(e.id).hints,

@@ -44,7 +44,7 @@ def exercise_card(course: Course, ex: Exercise, progress: Progress, show_objecti
     entry = progress.find(ex.id)
     head = Text()
     head.append(f"{chapter.title}  ›  {section.title}\n", style="dim")
-    head.append(f"{ex.number:02d}. {ex.title}", style="bold")
+    head.append(f"{ex.label}. {ex.title}" + ("  (a question)" if ex.kind == "question" else ""), style="bold")
     head.append(f"   [{ex.id}]", style="dim")
     if entry.done:
         head.append("   done", style="green")
@@ -224,6 +224,13 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
     return Group(*parts)
 
 
+def explanation_view(text: str) -> RenderableType:
+    """A question's explanation, shown once it passes."""
+    from rich.markdown import Markdown
+
+    return Panel(Markdown(text), title="why", title_align="left", border_style="green")
+
+
 # --------------------------------------------------------------------------- list & progress
 
 
@@ -246,7 +253,7 @@ def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise
             status = progress.status(ex.id)
             style = {"done": "green", "current": "bold yellow", "pending": "dim"}[status]
             table.add_row(
-                f"{ex.number:02d}",
+                ex.label,
                 ex.id,
                 ex.title,
                 Text(("▶ " if status == "current" else "") + status, style=style),
@@ -344,7 +351,7 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     rows = state.visible()
     show_id = width >= 100
     id_width = min(30, max((len(r.id) for r in state.rows), default=2)) if show_id else 0
-    fixed = 2 + 2 + 1 + (id_width + 1 if show_id else 0) + 1 + 9 + 1 + 5 + 1 + 5
+    fixed = 2 + 3 + 1 + (id_width + 1 if show_id else 0) + 1 + 9 + 1 + 5 + 1 + 5
     title_width = max(10, width - fixed)
 
     head = Text(no_wrap=True, overflow="ellipsis")
@@ -355,7 +362,7 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     if state.query or state.searching:
         head.append(f"  /{state.query}", style="bold cyan")
     columns = Text.assemble(
-        "  ", _cell("#", 2, justify="right"), " ",
+        "  ", _cell("#", 3), " ",
         *([_cell("id", id_width), " "] if show_id else []),
         _cell("title", title_width), " ", _cell("status", 9), " ",
         _cell("hints", 5, justify="right"), " ", _cell("tries", 5, justify="right"),
@@ -377,7 +384,7 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
         label, style = _LIST_STATUS[row.status]
         line = Text.assemble(
             ("▸ " if selected else "  ", "bold cyan"),
-            _cell(f"{row.number:02d}", 2, style="dim"), " ",
+            _cell(row.label, 3, style="dim"), " ",
             *([_cell(row.id, id_width), " "] if show_id else []),
             _cell(row.title, title_width), " ",
             _cell(label, 9, style=style), " ",

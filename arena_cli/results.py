@@ -53,7 +53,7 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     if not reference:
         pending = unfinished_for_result(ctx, section)
         if pending:
-            names = ", ".join(f"{e.stem[:2]} {e.id}" for e in pending)
+            names = ", ".join(f"{e.label} {e.id}" for e in pending)
             ctx.console.print(
                 f"[yellow]Not passed yet: {names}.[/] The result runs your code for them: finish them first "
                 f"(`arena run <id>` records a pass), or see the reference's with `arena results --reference`.",
@@ -80,7 +80,46 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     written = [p for p, mtime in figures(ctx.course.root).items() if before.get(p) != mtime]
     if written:
         show_figures(ctx, sorted(written))
+    if not reference:
+        show_predictions(ctx, section)
     return 0
+
+
+def show_predictions(ctx: Context, section: Section) -> None:
+    """The section's questions, each with the student's answer as it stands in their file, beside what
+    the result just showed (and whether the answer has passed its check)."""
+    questions = [e for e in section.exercises if e.kind == "question"]
+    if not questions:
+        return
+    progress = ctx.load_progress()
+    ctx.console.print("\n[bold]Your predictions, beside what happened:[/]")
+    for q in questions:
+        value = answer_in(q.exercise_path)
+        if value is None:
+            said = Text("not answered yet: predict before you look, then `arena run " + q.id + "`", style="yellow")
+        else:
+            verdict = ("passed its check", "green") if progress.find(q.id).done else (
+                f"not checked or not right yet: `arena run {q.id}`", "yellow")
+            said = Text.assemble((value, "bold"), "  (", verdict, ")")
+        ctx.console.print(Text.assemble(f"  {q.label} {q.title}: ", said), soft_wrap=True)
+
+
+def answer_in(path: Path, name: str = "ANSWER") -> str | None:
+    """The value assigned to `name` at the top of a question's file, as written (None: unanswered or
+    unreadable). Read, not imported: showing an answer never runs the student's code."""
+    import ast
+
+    try:
+        source = path.read_text(encoding="utf-8-sig")
+        tree = ast.parse(source)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            if isinstance(node.value, ast.Constant) and node.value.value is None:
+                return None
+            return ast.get_source_segment(source, node.value)
+    return None
 
 
 def unfinished_for_result(ctx: Context, section: Section) -> list[Exercise]:

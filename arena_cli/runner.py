@@ -208,17 +208,20 @@ def run_exercise(
     timeout_s: float | None = None,
     cancel: threading.Event | None = None,
     worker: Path | None = None,
+    restore_course: bool = True,
 ) -> Verdict | None:
     """Run the hidden test of `exercise` against `target` (default: the student's file).
 
     With `worker` (a warm worker's socket) the child is forked from the warm worker; if the worker
     can't take it, the run is cold. Time limit, isolation and verdict are the same either way.
+    `restore_course=False` skips the course snapshot (an author's own code, in `arena dev check`, while
+    the author may be editing masters: those edits are not the run's to undo).
     Returns None only when `cancel` was set during the run (the child is killed at once).
     """
     target = target or exercise.exercise_path
     limit = timeout_s or exercise.timeout_s
     memory_limit = exercise.memory_mb * 2**20
-    guard = _guards.setdefault(exercise.root, CourseGuard(exercise.root))
+    guard = _guards.setdefault(exercise.root, CourseGuard(exercise.root)) if restore_course else _NoGuard()
     before = guard.snapshot()
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="arena-run-") as tmp:
@@ -260,6 +263,16 @@ def run_exercise(
         return verdict_from_events(
             exercise.id, events, proc.returncode, duration, output, stopped=stopped, touched=touched, foreign=foreign
         )
+
+
+class _NoGuard:
+    """A CourseGuard that watches nothing (see run_exercise's `restore_course`)."""
+
+    def snapshot(self) -> dict:
+        return {}
+
+    def restore(self, before: dict) -> list[str]:
+        return []
 
 
 def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, channel: Channel, worker: Path | None):

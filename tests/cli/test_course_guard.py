@@ -134,3 +134,20 @@ def test_read_regular_never_blocks_or_floods(tmp_path):
     (tmp_path / "l").symlink_to(tmp_path / "f")
     assert course_guard.read_regular(tmp_path / "l") is None
     assert course_guard.read_regular(tmp_path / "l", follow=True) == b"abc"
+
+
+def test_dev_checks_runs_leave_an_authors_edits_during_them_alone(tmp_path, copy_course):
+    """`arena dev check` runs the author's own code while the author may be editing: what changes in the
+    course meanwhile is not undone (student runs undo it: tests/cli/test_reliability.py)."""
+    from arena_cli import runner
+    from arena_cli.course import load_course
+
+    root = copy_course(tmp_path / "course")
+    exercise = load_course(root).get("add_numbers")
+    target = tmp_path / "solution.py"
+    # Stands for an editor saving a hint while the check runs.
+    target.write_text("import subprocess\nsubprocess.run(['sh', '-c', 'echo edited >> hints/1_basics/01_add_numbers.md'])\n"
+                      "def add(a, b):\n    return a + b\n")
+    verdict = runner.run_exercise(exercise, target=target, restore_course=False)
+    assert verdict is not None and verdict.status == "passed", verdict
+    assert (root / "hints/1_basics/01_add_numbers.md").read_text().endswith("edited\n")

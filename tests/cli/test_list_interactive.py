@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 def rows(*statuses: str) -> list[Row]:
     names = ["add_numbers", "double_tensor", "say_hello", "sum_rows", "softmax"]
     return [
-        Row(id=name, chapter="Basics" if i < 3 else "More", number=i + 1, title=name.replace("_", " ").title(),
+        Row(id=name, chapter="Basics" if i < 3 else "More", label=f"{i + 1:02d}", title=name.replace("_", " ").title(),
             status=status, path=f"exercises/1_basics/{i + 1:02d}_{name}.py")
         for i, (name, status) in enumerate(zip(names, statuses))
     ]
