@@ -12,8 +12,7 @@ latents stopped firing early in training, on every input (in the reference run, 
 instances; with the decoder started as the encoder transposed, none died). A dead latent gets no
 gradient from the reconstruction loss (its activation is 0, and so is the ReLU's gradient), so nothing
 ever brings it back: the SAE has fewer latents for the rest of training, and in those instances the 3
-left have to share 5 features between them. SAEs trained on language models lose latents this way too,
-which is why Anthropic's training resamples them.
+left have to share 5 features between them. SAEs trained on language models lose latents this way too.
 
 The fix Anthropic used is to *resample* dead latents: every so often, find the latents that haven't
 fired for a while and give them fresh weights, so they get another chance to find a feature. This
