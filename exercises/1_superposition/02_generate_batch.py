@@ -26,8 +26,8 @@ examples, instances or features share a coin flip.
 
 What to write: `generate_batch`. A correct answer has values in [0, 1]; a fraction close to p[k, i] of
 the entries batch[:, k, i] is nonzero; and the nonzero entries are spread evenly over [0, 1] (mean
-about 0.5). Two tensors of random numbers (`torch.rand`) are all you need: one decides which features
-are present, the other gives their magnitudes.
+about 0.5), including those of a feature with a small p. Whether a feature is present and how large it
+is are two separate random questions.
 """
 
 import torch

@@ -46,10 +46,10 @@ Starting each latent's decoder direction where its encoder points means every la
 reconstructing the very inputs it fires on; section 5 shows what goes wrong when they start unrelated
 (the 2023 recipe drew W_dec independently).
 
-What to write: the body of `ToySAE.__init__` after the given lines. A correct answer registers exactly
-the parameters W_enc, b_enc, b_dec, and _W_dec (untied only; for a tied SAE set `self._W_dec = None`),
-with the shapes above, as `nn.Parameter`s (so that `sae.parameters()`, and hence the optimiser, sees
-them), float32.
+What to write: the body of `ToySAE.__init__` after the given lines. A correct answer registers, with
+the shapes above and as float32 `nn.Parameter`s (so that `sae.parameters()`, and hence the optimiser,
+sees them), W_enc, b_enc, b_dec and, for an untied SAE only, _W_dec. A tied SAE still has the attribute
+_W_dec, holding None instead of a parameter: that is what the property `W_dec` tests.
 """
 
 import torch

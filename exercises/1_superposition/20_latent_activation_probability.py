@@ -37,8 +37,11 @@ stream at the first position is unlike any other (in GPT-2 its norm is many time
 distort the counts. So a correct answer is a float tensor of shape (d_sae,), every value in [0, 1] and a
 multiple of 1 / (batch × (seq - 1)).
 
-Tip: `model.run_with_cache(tokens, names_filter=hook_name)` caches only the activation you need.
-Without it, GPT-2 caches every hook point (gigabytes on a large batch).
+Running with a cache, on another activation: `logits, cache = model.run_with_cache(tokens,
+names_filter="blocks.0.hook_mlp_out")` runs the model and keeps only the activations whose names pass
+the filter (a name, a list of names, or a function of the name); `cache["blocks.0.hook_mlp_out"]` is
+then layer 0's MLP output, (batch, seq, d_model). Filter to the one activation you need: without a
+filter, GPT-2 caches every hook point (gigabytes on a large batch).
 """
 
 import torch

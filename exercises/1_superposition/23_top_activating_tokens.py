@@ -19,7 +19,7 @@ Shapes and steps:
 
     cache[hook_name]                  (batch, seq, d_model)
     drop position 0 (BOS, as always)  (batch, seq - 1, d_model)
-    the latent's activation           (batch, seq - 1)       sae.encode(x)[..., latent]
+    the latent's activation           (batch, seq - 1)       one column of the SAE's latents
     flatten, top k                    values (k,), flat indices (k,)
     back to (batch, position)         positions in the *original* tokens: position p of the BOS-less
                                       tensor is position p + 1 of `tokens`

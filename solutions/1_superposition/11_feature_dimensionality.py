@@ -17,17 +17,20 @@ each gets 2/5. The paper makes this precise for any arrangement with the *dimens
 The numerator is how strongly feature i is represented; the denominator is how many features share
 its direction, counted with their strength along it. The sum is over **all** j, feature i included: its
 own term is (Ŵ_i · W_i)² = ‖W_i‖², so D_i = ‖W_i‖² / (‖W_i‖² + Σ_{j≠i} (Ŵ_i · W_j)²), which is the
-interference of exercise 6 in disguise. Some values worth checking by hand:
+interference of exercise 6 in disguise. Some values worth checking by hand (the paper's "sticky"
+fractions 1, 3/4, 2/3, 1/2, 2/5):
 
     a feature orthogonal to all others:                  D = 1
-    two antipodal features of equal norm (a "digon"):    D = 1/2 each  (‖W‖² / (‖W‖² + ‖W‖²))
+    a tetrahedron of 4 unit vectors in 3 dimensions:     D = 1 / (1 + 3 · (1/3)²) = 3/4
     a triangle of 3 unit vectors 120° apart:             D = 1 / (1 + 2 cos²120°) = 2/3
+    two antipodal features of equal norm (a "digon"):    D = 1/2 each  (‖W‖² / (‖W‖² + ‖W‖²))
     a regular pentagon:                                  D = 1 / (1 + 2 cos²72° + 2 cos²144°) = 2/5
-    a tetrahedron in 3 dimensions:                       D = 1 / (1 + 3 · (1/3)²) = 3/4
 
 The paper's striking finding: as sparsity grows, features do not take any dimensionality whatever, they
-stick at these fractions, as if each group of features solved its own small packing problem
-(digons, triangles, pentagons, tetrahedra) in its own subspace. Running this file shows it.
+stick at such fractions, as if each group of features solved its own small packing problem in its own
+subspace. This file's small run shows part of it: a few triangles (2/3) at mild sparsity, then digons
+(1/2) over a wide range, then clusters at lower fractions (between about 2/5 and 1/4) as features get
+sparser. (It is too small to show tetrahedra; the paper's larger runs do.)
 
 Dead features. A feature the model dropped has W_i = 0, so D_i = 0/0. Convention: D_i = 0 (it gets no
 share of any dimension). Compute Ŵ_i with the norm clamped below at 1e-8, as in exercise 6, and the
@@ -110,8 +113,10 @@ if __name__ == "__main__":
 
     with torch.no_grad():
         dimensionality = feature_dimensionality(model.W)
-        # The "dimensions per feature" of each instance: d_hidden shared among ‖W‖_F² (≈ the number of
-        # features represented, each with norm ≈ 1).
+        # The "dimensions per feature" of each instance: d_hidden / ‖W‖_F². Where the stored features have
+        # norm ≈ 1 (the sparse end), ‖W‖_F² ≈ the number of features represented. At the dense end the
+        # model spreads a total ‖W‖_F² ≈ d_hidden thinly over many features, so the line is ≈ 1 there
+        # although no feature has a dimension of its own.
         dims_per_feature = d_hidden / model.W.pow(2).sum(dim=(1, 2))
 
     path = plot_feature_dimensionality(
@@ -124,8 +129,10 @@ if __name__ == "__main__":
     print(f"Wrote {path}")
     print(
         "Each blue dot is one feature of one instance; the black line is d / ‖W‖²_F.\n"
-        "Look for features clustering at the dashed lines: triangles (2/3) and digons (1/2) at moderate\n"
-        "sparsity, where the line has a plateau; pentagons (2/5) and smaller fractions as features get sparser.\n"
-        "Dots at 0 are features the model dropped. Nearly dense (left), with all features equally important,\n"
-        "the model spreads its 10 dimensions thinly over many features: small D, no clusters yet."
+        "Look for features clustering at the dashed lines: a few triangles (2/3), then digons (1/2) at\n"
+        "moderate sparsity, where the line has a plateau at 1/2; lower fractions (about 2/5 down to 1/4)\n"
+        "as features get sparser. Dots at 0 are features the model dropped. Nearly dense (left), with all\n"
+        "features equally important, the model spreads its 10 dimensions thinly over many features: small D,\n"
+        "no clusters yet, and the black line near 1 only because ‖W‖²_F ≈ d, not because features have a\n"
+        "dimension each."
     )

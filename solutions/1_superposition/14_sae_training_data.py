@@ -26,13 +26,14 @@ instance's features with that instance's W:
     h[b, k, :] = W[k] @ x[b, k, :]        h: (batch, n_inst, d_hidden)
 
 No gradients. The toy model is finished and frozen: its activations are data for the SAE, a constant
-as far as the SAE's training is concerned. Compute h under `torch.no_grad()` (or detach it), so the
-SAE's loss never builds a graph back into the toy model.
+as far as the SAE's training is concerned. `model.W` is a parameter, so anything computed from it is
+part of autograd's graph unless you switch gradient tracking off for the computation (PyTorch's no-grad
+context) or detach the result; otherwise every SAE step would build a graph back into the toy model.
 
 What to write: `sae_training_data`. A correct answer has shape (batch, n_inst, d_hidden), does not
 require grad, and each h[b, k] is W[k] times a sparse feature vector drawn with the model's own
 probabilities: so h is exactly 0 for the examples in which no feature is present (most of them, for
-sparse features). Call `sparse_features` once, with the model's `feature_probability`; then, run after a
+sparse features). Draw the features once per call, with the model's own probabilities: then, run after a
 `torch.manual_seed`, your answer matches the reference exactly.
 """
 
@@ -67,7 +68,7 @@ def sae_training_data(model: nn.Module, batch_size: int) -> Float[Tensor, "batch
     return h
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("sample x with sparse_features(batch_size, model.feature_probability); return W x")
+    # raise NotImplementedError("sample sparse features with the model's probabilities; return their hidden activations W x, without gradient")
     # END EXERCISE
 
 

@@ -14,8 +14,10 @@ The SAE encodes each activation into non-negative latents and decodes them back:
 
 b_dec is subtracted before encoding and added back after decoding: it centres the data, so that the
 latents describe how h differs from a typical activation rather than h itself. W_dec_normalized
-(exercise 13) has unit rows, so acts[b, k, j] is exactly how far along latent j's direction the input
-goes.
+(exercise 13) has unit rows, so latent j adds acts[b, k, j] times a unit vector to the reconstruction:
+acts[b, k, j] is the *coefficient* of latent j's direction, set by the encoder. In general it is not
+the projection of the input onto that direction: the encoder's column need not point where the
+decoder's row does, and the bias and the ReLU come in between.
 
 Training minimises two losses at once, per example and instance (shape (batch, inst)):
 
@@ -34,13 +36,11 @@ on one feature. (Its side effect, shrinking the activations that do fire, is wha
 section 6 removes.) As in the toy model's loss, instances are *summed*: each instance gets the gradient
 it would get if trained alone.
 
-What to write: `ToySAE.forward`. Return the tuple
-
-    (loss_dict, loss, acts, h_reconstructed)
-
-with loss_dict = {"L_reconstruction": ..., "L_sparsity": ...}, both of shape (batch, inst), `loss` a
-scalar, `acts` the latents after the ReLU and `h_reconstructed` = h'. Use `einops.einsum` with named
-dimensions for the two products, keeping `inst` in every output.
+What to write: `ToySAE.forward`. It returns four things, in the order of its signature: a dict of the
+two per-example losses (keys "L_reconstruction" and "L_sparsity", each of shape (batch, inst)), the
+scalar total loss, the latents after the ReLU, and the reconstruction h'. The training loop and the
+later exercises unpack it in that order. Both products work per instance: each contracts one
+dimension and keeps the instance dimension (named dimensions make that hard to get wrong).
 
 Then run this file: it trains your SAE on a trained toy model's hidden layer and draws where its
 decoder directions end up (see the end of this file).
@@ -201,6 +201,7 @@ if __name__ == "__main__":
         "Grey lines are the toy model's 5 features, blue dots the SAE's decoder directions, red crosses\n"
         "dead latents. Top row: every latent sits on one feature; the SAE has recovered the pentagon from\n"
         "the activations alone. Bottom row: with unrelated encoder and decoder directions at the start,\n"
-        "latents die early and never recover, and the 4 (or 3) left share 5 features between them.\n"
+        "latents die early and never recover: in most instances 2 die and the 3 left share 5 features\n"
+        "between them (not in every instance: compare the counts above).\n"
         "Section 5 revives dead latents."
     )

@@ -8,11 +8,11 @@ Resampling" (https://transformer-circuits.pub/2023/monosemantic-features/index.h
 the simple variant is ARENA's.
 
 Section 4's bottom row ended with dead latents: with the decoder drawn independently of the encoder,
-latents stopped firing early in training, on every input. A dead latent gets no gradient from the
-reconstruction loss (its activation is 0, and so is the ReLU's gradient), so nothing ever brings it
-back; the SAE has one latent fewer for the rest of training, and with 5 latents for 5 features, the 4
-left have to share 5 features between them. Real SAEs, with millions of latents trained on a language
-model, lose a large fraction of them this way, whatever the initialisation.
+latents stopped firing early in training, on every input (in the reference run, 2 of the 5 in most
+instances; with the decoder started as the encoder transposed, none died). A dead latent gets no
+gradient from the reconstruction loss (its activation is 0, and so is the ReLU's gradient), so nothing
+ever brings it back: the SAE has fewer latents for the rest of training, and in those instances the 3
+left have to share 5 features between them. SAEs trained on language models lose latents this way too.
 
 The fix Anthropic used is to *resample* dead latents: every so often, find the latents that haven't
 fired for a while and give them fresh weights, so they get another chance to find a feature. This
@@ -35,13 +35,13 @@ Resampling a dead latent j of instance k:
   - its encoder bias b_enc[k, j] becomes 0.
 Nothing else changes: not the live latents, not b_dec.
 
-Writing into the parameters. Work under `torch.no_grad()` (the decorator is given) and assign into the
-parameters in place, e.g. with a boolean mask `dead` of shape (n_inst, d_sae):
-
-    sae.W_dec[dead] = ...                       # selects rows: shape (n_dead, d_in)
-    sae.W_enc.transpose(-1, -2)[dead] = ...     # the same rows of W_encᵀ, i.e. columns of W_enc
-    sae.b_enc[dead] = ...
-
+Writing into the parameters. Under `torch.no_grad()` (the decorator is given) you may assign into a
+parameter in place, and two PyTorch facts make that short:
+  - a boolean mask on the leading dimensions selects whole rows: for `T` of shape (a, b, c) and a mask
+    `m` of shape (a, b), `T[m]` has shape (number of True entries, c), and assigning a tensor of that
+    shape to `T[m]` writes one row per True entry, in the mask's row-major order;
+  - a transpose is a *view*: it shares the original's memory, so writing a row of `T.transpose(-1, -2)`
+    writes a column of `T`.
 `sae.W_dec` is the decoder parameter itself (untied) or a view of W_enc (tied); either way writing into
 it changes the SAE. Set the decoder first and the encoder second, so that for a tied SAE (where they
 are the same numbers) the encoder's scale is what remains.

@@ -15,14 +15,14 @@ failing: at inputs it reconstructs badly. In the toy model, an input the SAE rec
 typically one made of a feature that no live latent covers, so its direction *is* the missing feature.
 
 The recipe, for each instance k with at least one dead latent:
-  1. Compute the SAE's reconstruction loss on a batch of inputs h (given to you, shape
-     (batch, n_inst, d_in)): `sae(h, 0.0)[0]["L_reconstruction"]`, shape (batch, n_inst), column k.
+  1. The SAE's reconstruction loss of every input of a batch h (shape (batch, n_inst, d_in)): given,
+     as `l2_loss` of shape (batch, n_inst); instance k's losses are its column k.
   2. Give each input a probability proportional to the *square* of its loss. (Squaring
      concentrates the choice on the worst inputs.) If every loss is 0 there is nothing to fix: leave
      the instance alone.
-  3. For each dead latent, draw one input with these probabilities, independently, with replacement
-     (`torch.multinomial(probs, n_dead, replacement=True)`): several dead latents may get the same
-     input.
+  3. For each dead latent, draw one input with these probabilities, independently, with replacement:
+     several dead latents may get the same input. (`torch.multinomial` draws indices from a vector
+     of probabilities; it samples *without* replacement unless told otherwise.)
   4. The latent's new decoder direction W_dec[k, j, :] is that input, centred the way the encoder sees
      it, h - b_dec[k], divided by its norm (+ `sae.weight_normalize_eps`).
   5. Its new encoder direction W_enc[k, :, j] is the same unit vector times the mean norm of the
@@ -33,8 +33,11 @@ The recipe, for each instance k with at least one dead latent:
   6. Its encoder bias b_enc[k, j] becomes 0.
 
 Finding the dead latents is given (`dead_latents`, exercise 16's rule). The number of dead latents
-differs between instances, so loop over the instances; inside the loop, index with the integer
-positions of instance k's dead latents, `dead[k].nonzero().squeeze(-1)`.
+differs between instances, so the loop (given) goes over the instances, and inside it a mask of shape
+(d_sae,) or the integer positions of its True entries select instance k's dead latents (a mask's
+`.nonzero()` gives those positions as a column of shape (n, 1)). Decoder directions are rows of
+W_dec[k]; encoder directions are *columns* of W_enc[k], so they are written (and their norms taken)
+along the other dimension.
 
 What to write: the body of the loop in `resample_advanced`. Return the dead mask (given).
 

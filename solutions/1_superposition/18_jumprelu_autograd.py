@@ -36,12 +36,27 @@ Why these are sensible: averaged over many inputs z, the fraction of z within ε
 d/dθ E[H(z - θ)] = -p(θ) and d/dθ E[z H(z - θ)] = -θ p(θ). So over a batch the pseudo-gradients
 estimate the gradients of the expected loss, which is what training needs.
 
-How to write it: a `torch.autograd.Function` has two static methods. `forward(ctx, z, theta, eps)`
-computes the output and saves what backward needs (`ctx.save_for_backward(z, theta)` for tensors,
-`ctx.eps = eps` for a number). `backward(ctx, grad_output)` receives the gradient of the loss with
-respect to the output (same shape as the output) and returns one gradient per input of forward, in
-order: (grad_z, grad_theta, None), None for `eps`, which is a number. Each is grad_output times the
-(pseudo-)derivative, by the chain rule.
+How to write it: a `torch.autograd.Function` has two static methods. `forward(ctx, ...)` computes the
+output and stores on `ctx` what backward will need: tensors through its method `save_for_backward`
+(read back as the tuple `ctx.saved_tensors`), plain numbers as attributes of `ctx`. `backward(ctx,
+grad_output)` receives the gradient of the loss with respect to the output (same shape as the output)
+and returns one gradient per input of forward, in order, None for an input that is not a tensor. Each
+is grad_output times the (pseudo-)derivative, by the chain rule. An example on another function,
+y = c · x³ with a number c:
+
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, inputs, c):
+            ctx.save_for_backward(inputs)
+            ctx.c = c
+            return c * inputs**3
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (inputs,) = ctx.saved_tensors
+            return grad_output * 3 * ctx.c * inputs**2, None     # d/dx, and None for the number c
+
+    y = Cube.apply(x, 2.0)                                        # never Cube.forward(...) directly
 
 Shapes. z has shape (batch, inst, d_sae) and θ one value per latent, (inst, d_sae): broadcasting
 lines them up in forward. In backward, grad_theta should have θ's shape: each θ value was used by
@@ -113,7 +128,7 @@ class Heaviside(torch.autograd.Function):
         return grad_z, _sum_to_shape(grad_theta, theta.shape), None
         # END SOLUTION
         # EXERCISE
-        # raise NotImplementedError("return (0 for z, grad_output * -(1/eps) * rect((z - theta)/eps) for theta, None)")
+        # raise NotImplementedError("return three gradients: zero for z, the pseudo-gradient for theta (summed to theta's shape), None for eps")
         # END EXERCISE
 
 
@@ -149,7 +164,7 @@ class JumpReLU(torch.autograd.Function):
         return grad_z, _sum_to_shape(grad_theta, theta.shape), None
         # END SOLUTION
         # EXERCISE
-        # raise NotImplementedError("return (grad_output * 1[z > theta], grad_output * -(theta/eps) * rect(...), None)")
+        # raise NotImplementedError("return three gradients: the ordinary one for z, the pseudo-gradient for theta (summed to theta's shape), None for eps")
         # END EXERCISE
 
 

@@ -28,10 +28,10 @@ counts latents instead of measuring their size, there is nothing to gain from sh
 latent's value: no shrinkage, and (the paper's claim, which this section's result checks) a better
 sparsity-reconstruction trade-off than the ReLU SAE.
 
-Use the autograd functions of exercise 18 (given below, solved): `JumpReLU.apply(pre, self.theta,
-self.bandwidth)` and `Heaviside.apply(pre, self.theta, self.bandwidth)`. Calling them on `pre` and
-`self.theta` is what routes the gradients to `log_theta`; computing `pre > self.theta` yourself would
-give the right values but no gradient to the thresholds.
+Use the autograd functions of exercise 18 (given below, solved), called through `.apply` with the
+bandwidth ε as their last argument. They must be called on the thresholds θ themselves, the property
+`theta` (not `log_theta`): that is what routes their pseudo-gradients on to `log_theta`. Comparing the
+pre-activations with θ yourself would give the right values but no gradient to the thresholds.
 
 What to write: `JumpReLUToySAE.forward`. It returns the same tuple as the ReLU SAE's forward
 (exercise 15): ({"L_reconstruction", "L_sparsity"} each (batch, inst), the scalar total loss, acts,
@@ -204,7 +204,7 @@ class JumpReLUToySAE(nn.Module):
         return loss_dict, loss, acts, h_reconstructed
         # END SOLUTION
         # EXERCISE
-        # raise NotImplementedError("acts = JumpReLU.apply(pre, ...); L_sparsity = Heaviside.apply(pre, ...).sum(-1)")
+        # raise NotImplementedError("encode with JumpReLU, decode, and compute the losses with an L0 penalty through Heaviside")
         # END EXERCISE
 
 

@@ -12,7 +12,7 @@ reconstruction. The first measure of the price is how far the reconstruction x̂
 from the real activation x, over the (non-BOS) tokens of a batch. Two numbers:
 
 - the **mean squared error**, averaged over tokens *and* over the d_model dimensions (what
-  `torch.nn.functional.mse_loss(x_hat, x)` computes):
+  `torch.nn.functional.mse_loss` computes with its default reduction):
 
       MSE = mean over tokens t and dimensions d of (x̂[t, d] - x[t, d])²
 
@@ -27,9 +27,10 @@ from the real activation x, over the (non-BOS) tokens of a batch. Two numbers:
   0 is a perfect reconstruction, 1 is no better than always predicting the mean activation. Good SAEs
   on GPT-2's residual stream reach a few percent.
 
-Shapes: cache[hook_name] is (batch, seq, d_model); drop position 0 (BOS, as everywhere in this
-section) to get x of shape (batch, seq - 1, d_model); `sae.decode(sae.encode(x))` (or `sae(x)`) has the
-same shape. Return the two numbers as 0-dimensional tensors: `(mse, fvu)`.
+Shapes: the cached activation at hook_name is (batch, seq, d_model) (exercise 20 fetched the same
+one); drop position 0 (BOS, as everywhere in this section) to get x of shape (batch, seq - 1, d_model).
+The SAE's reconstruction, encoding then decoding (calling the SAE on x does both), has the same shape.
+Return the two numbers as 0-dimensional tensors, MSE first.
 """
 
 import torch

@@ -29,10 +29,16 @@ logits[:, :-1] with tokens[:, 1:]:
 (TransformerLens computes exactly this with `model(tokens, return_type="loss")`: you may use it once
 you've written it by hand.)
 
-**Hooks.** `model.run_with_hooks(tokens, fwd_hooks=[(hook_name, hook_fn)])` runs the model and calls
-`hook_fn(activation, hook)` at that hook point, with activation of shape (batch, seq, d_model); whatever
-the function *returns* replaces the activation (returning None leaves it unchanged). The hooks are
-removed when the call ends.
+**Hooks.** `run_with_hooks` runs the model with hook functions attached to named hook points, given as
+a list of (name, function) pairs. The function is called as `fn(activation, hook)` with the activation
+at that point, here (batch, seq, d_model); whatever it *returns* replaces the activation (returning None
+leaves it unchanged), and the call returns the logits. The hooks are removed when the call ends. For
+example, doubling layer 0's MLP output:
+
+    def double(mlp_out, hook):
+        return 2 * mlp_out
+
+    doubled_logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.hook_mlp_out", double)])
 
 **BOS stays untouched.** As everywhere in this section, position 0 (BOS) is left alone: the hook
 replaces positions 1 onwards and returns position 0 as it was. (GPT-2 relies heavily on its BOS

@@ -24,9 +24,10 @@ folded into W_U in TransformerLens's compatibility mode (which the real run uses
 tokens is right, and the values are on the scale of logits up to that factor.
 
 What to return: the k tokens with the largest effect (values and token ids, largest first) and the k
-with the most negative effect (values and token ids, most negative first). `tensor.topk(k)` gives the
-largest, sorted; `tensor.topk(k, largest=False)` the smallest, sorted smallest first. `model.W_U` is the
-unembedding, `sae.W_dec` the decoder (one row per latent).
+with the most negative effect (values and token ids, most negative first). `topk` gives the k largest
+entries of a tensor and their indices, sorted largest first; with `largest=False` it gives the k
+smallest, sorted smallest first. `model.W_U` is the unembedding, `sae.W_dec` the decoder (one row per
+latent).
 
 Then run this file, the section's result: your exercises 20-24 on GPT-2 small and a pretrained SAE
 on its layer-6 residual stream (SAELens release gpt2-small-res-jb; about 700 MB downloaded once into the
