@@ -36,7 +36,8 @@ residual stream are; the centring changes nothing there, but it makes the functi
 Forget the division and every attribution is off by that prompt's scale, a factor that differs from
 prompt to prompt and grows with the residual stream's norm (large in GPT-2's last layers).
 
-Then project on each prompt's direction and average over the prompts:
+Then project each scaled (centred and divided) component on its prompt's direction and average over the
+prompts:
 
     attribution[...] = mean over i of  scaled[..., i, :] · directions[i, :]
 
