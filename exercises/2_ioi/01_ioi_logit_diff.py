@@ -70,10 +70,14 @@ the vocabulary (" them", " the", ...), which has nothing to do with the question
 Wang et al. report an average logit difference of 3.56 for GPT-2 small (it prefers IO by a factor of
 e^3.56 ≈ 35); the tiny model trained for the `--tiny` results reaches about 8.
 
-What to write: `ioi_logit_diff`. Read each prompt's logits at its own end position (advanced indexing
-with two index tensors: `logits[torch.arange(batch), data.word_idx["end"]]` is (batch, d_vocab)), take
-the IO and S entries of each row the same way, subtract. Return the (batch,) differences when
-`per_prompt`, else their mean, a 0-dimensional tensor. Sections 3-5 call this function as their metric.
+**One entry per row: advanced indexing.** Indexing a tensor with two index tensors of the same length
+pairs them up: `x[rows, cols]` picks `x[rows[i], cols[i]]` for every i. For example,
+`data.toks[torch.arange(batch), data.word_idx["S2"]]` is the (batch,) token at each prompt's S2 position.
+`x[:, cols]` is something else: every column of `cols` for every row, one dimension more.
+
+What to write: `ioi_logit_diff`: each prompt's logits at its own end position, then the IO entry minus
+the S entry of that prompt. Return the (batch,) differences when `per_prompt`, else their mean, a
+0-dimensional tensor. Sections 3-5 call this function as their metric.
 """
 
 import torch
@@ -99,7 +103,7 @@ def ioi_logit_diff(
     Returns:
         (batch,) logit differences if `per_prompt`, else their mean (a 0-dimensional tensor).
     """
-    raise NotImplementedError("index the logits at each prompt's end position, then return logit[IO] - logit[S] (per prompt or the mean)")
+    raise NotImplementedError("read each prompt's logits at its end position; return logit[IO] - logit[S] (per prompt or the mean)")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ the rest of the probability goes to every other token (" the", " them", other na
 have a large logit difference and still a small p_io, if it is unsure whether a name comes next at all:
 that is why the paper's metric is the difference, and why these probabilities are the readable summary.
 
-`logits.softmax(dim=-1)` normalises over the last dimension, the vocabulary. Softmax over the two names
-only (a 2-way softmax) would give p_io + p_s = 1: not the model's probability.
+The softmax runs over the whole vocabulary, the last dimension of the logits. A softmax over the two
+names' logits only (a 2-way softmax) would give p_io + p_s = 1: the model's choice between the two
+names, not its probability of either.
 
 Then run this file: it is the section's result. Your exercises 1 and 2 on GPT-2 small (50 prompts; the
 model is ~550 MB, downloaded once into the Hugging Face cache) or, with `--tiny`, on a tiny model trained
@@ -32,8 +33,8 @@ It prints the mean logit difference, the mean probabilities of the right and wro
 with the smallest logit difference; and writes results/ioi/logit_diff.png (logit_diff_tiny.png with
 --tiny): a histogram of the logit difference, and P(IO) and P(S) for every prompt, BABA prompts against
 ABBA. Look for: every prompt (or nearly) to the right of 0, and whether one order is easier than the
-other. Without the
-weights and without a network connection it says what it needs in one line and stops.
+other. Without the weights and without a network connection, it says in one line what it needs and
+stops.
 """
 
 import torch

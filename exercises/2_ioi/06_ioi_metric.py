@@ -42,10 +42,9 @@ others compensate when one is broken. GPT-2 has such backups for IOI: noise a na
 "backup name movers" take over. This section denoises, as `transformer_lens.patching` does: every
 function patches CLEAN activations INTO the CORRUPTED run.
 
-**The metric.** We measure the logit difference with the **clean** prompts' answers (IO minus S of
-the clean prompt) on every run, and rescale it so the two reference runs are fixed points:
-
-    ioi_metric(logits) = (LD(logits) - LD_corrupted) / (LD_clean - LD_corrupted)
+**The metric.** We measure the average logit difference LD with the **clean** prompts' answers (IO
+minus S of the clean prompt) on every run, and rescale it linearly so that the two reference runs land
+on fixed points: LD_corrupted on 0, LD_clean on 1. The two reference values are measured once:
 
     LD_clean     = ioi_logit_diff(clean_logits, clean_data)       (positive: the model prefers IO)
     LD_corrupted = ioi_logit_diff(corrupted_logits, clean_data)   (negative, near -LD_clean: the
@@ -108,7 +107,7 @@ def ioi_metric(
         A 0-dimensional tensor: 0 when the logit difference equals `corrupted_logit_diff`, 1 when it
         equals `clean_logit_diff`, linear in between (and beyond).
     """
-    raise NotImplementedError("return (logit diff - corrupted logit diff) / (clean logit diff - corrupted logit diff)")
+    raise NotImplementedError("rescale the mean logit difference linearly: corrupted_logit_diff -> 0, clean_logit_diff -> 1")
 
 
 if __name__ == "__main__":

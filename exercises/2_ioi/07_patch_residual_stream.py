@@ -16,31 +16,34 @@ of the map top to bottom to see at which layer it moves (on GPT-2 small, in the 
 paper's S-inhibition heads carry it; on the tiny model of the --tiny result, in its last layer).
 
 **Hooks in TransformerLens 4.** Every activation passes through a hook point with a name; a hook is a
-function called with the activation, whose return value the model uses instead:
+function called with the activation and the hook point, whose return value the model uses instead. An
+example on another activation, the output of block 1's MLP (zero-ablating it at one position, which is
+not what this exercise does):
 
-    def hook_fn(activation: Tensor, hook) -> Tensor:   # hook.name is the hook point's name
-        ...                                            # change `activation` (in place is fine)
-        return activation
+    def zero_at(mlp_out: Tensor, hook, pos: int) -> Tensor:   # (batch, seq, d_model)
+        mlp_out[:, pos] = 0.0                                  # in place is fine
+        return mlp_out
 
-    logits = model.run_with_hooks(tokens, fwd_hooks=[(hook_name, hook_fn)])   # hooks removed afterwards
+    logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.hook_mlp_out", partial(zero_at, pos=3))])
+
+`run_with_hooks` removes the hooks when it returns. The model calls a hook with (activation, hook) only:
+extra arguments such as the position are fixed beforehand with `functools.partial` (or a closure).
 
 The residual stream at the start of block L is `"blocks.{L}.hook_resid_pre"`, shape (batch, seq,
 d_model); `transformer_lens.utilities.get_act_name("resid_pre", L)` builds the name for you (TL 4 renamed
-the module `transformer_lens.utils` to `transformer_lens.utilities`). The clean run's value is
-`clean_cache[hook_name]`, same shape, from `clean_logits, clean_cache = model.run_with_cache(clean_tokens)`.
-Inside a hook, read the clean value with `clean_cache[hook.name]`. (On a TransformerBridge `hook.name` is
-the hook point's own name, e.g. "blocks.0.hook_in" for "blocks.0.hook_resid_pre": don't be surprised
-when you print it. The cache holds the activation under both names.)
+the module `transformer_lens.utils` to `transformer_lens.utilities`). The clean run's values are in
+`clean_cache`, from `clean_logits, clean_cache = model.run_with_cache(clean_tokens)`, under the same
+names and with the same shapes. Inside a hook, `hook.name` is the name of the hook point it runs on; on
+a TransformerBridge that is the bridge's own name, e.g. "blocks.0.hook_in" for "blocks.0.hook_resid_pre":
+don't be surprised when you print it. The cache holds the activation under both names, so either
+indexes it.
 
-**The sweep.** For each layer L (`model.cfg.n_layers` of them) and each position p (`seq` of them):
-run the corrupted tokens with a hook on block L's resid_pre that copies the clean values at position p
-into the activation, for every prompt of the batch at once (`activation[:, p] = ...`), then store
-`metric(logits)` at [L, p]. That is n_layers * seq forward passes. A hook is called with (activation,
-hook) only: hand it the position with `functools.partial(hook_fn, pos=p)` (for a hook defined with an
-extra `pos` argument) or with a closure. Keep the direction straight: the hook writes clean values INTO
-the corrupted activation; `clean_cache` is only read (writing to it would patch the other way, and
-spoil every later patch). Wrap the loop in `torch.no_grad()`: no gradients are needed, and it saves
-memory and time.
+**The sweep.** For each layer L (`model.cfg.n_layers` of them) and each position p (`seq` of them): one
+run of the corrupted tokens in which block L's resid_pre at position p, for every prompt of the batch at
+once, is replaced by its clean value; store `metric(logits)` at [L, p]. That is n_layers * seq forward
+passes. Keep the direction straight: the hook writes clean values INTO the corrupted activation;
+`clean_cache` is only read (writing to it would patch the other way, and spoil every later patch). No
+gradients are needed: `torch.no_grad()` saves memory and time.
 
 A position means the same thing in every prompt only if the prompts line up, so the position sweep is
 run on prompts of one template (all the same length); the result of this section does that.
@@ -87,7 +90,7 @@ def patch_residual_stream(
         (n_layers, seq) float tensor: [L, p] is the metric of the corrupted run with
         `blocks.L.hook_resid_pre` at position p replaced by its clean value (all prompts at once).
     """
-    raise NotImplementedError("for each layer and position, run the corrupted tokens with a hook that copies the clean resid_pre at that position in; store metric(logits)")
+    raise NotImplementedError("for each layer and position: one corrupted run with the clean resid_pre patched in at that position; store metric(logits)")
 
 
 if __name__ == "__main__":

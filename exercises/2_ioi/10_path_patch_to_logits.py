@@ -55,12 +55,15 @@ finds three, 9.9, 9.6 and 10.0, and two *negative* name movers, 10.7 and 11.10, 
 - *The wrong axis*: z is (batch, pos, head, d_head); `z[:, head]` indexes a *position*.
 
 **TransformerLens 4.** `blocks.{L}.attn.hook_z`, shape (batch, pos, head, d_head), is each head's
-weighted sum of values before W_O: head h's output is `z[:, :, h] @ W_O[L, h]`, so setting z sets the
-output. One hook function can serve every layer: `model.run_with_hooks(toks, fwd_hooks=[(Z_HOOKS, fn)])`
-with `Z_HOOKS` a function of the hook's name; inside, `hook.name` is e.g. "blocks.3.attn.hook_z" and
-`hook.layer()` is 3. A hook returns the new activation (modifying `z` in place and returning it is fine
-too). `cache[hook.name]` reads the same activation from an ActivationCache. The hooks are removed when
-`run_with_hooks` returns. `functools.partial(fn, sender=..., ...)` fixes the extra arguments.
+weighted sum of values before W_O: head h's output is z of head h times W_O[L, h], so setting z sets the
+output. One hook function can serve every layer: where `fwd_hooks` expects a hook name you may pass a
+names filter, a function of the name that says which hook points get the hook (`Z_HOOKS` below selects
+every layer's hook_z). Inside, `hook.layer()` is the layer as an int (3 for "blocks.3.attn.hook_z"), and
+an ActivationCache indexed with `hook.name` gives the same activation from the cached run. A hook returns
+the new activation; writing into the activation it receives and returning it is fine. Careful with the
+caches: assigning a cached tensor to a name doesn't copy it, so writing into it afterwards changes the
+cache for every later sender. As in exercise 7, the extra arguments (the sender, the caches) are fixed
+with `functools.partial` before the hook is passed to `run_with_hooks`.
 
 What to write: the hook function `patch_sender_freeze_others`, and `path_patch_to_logits`, which loops
 over every (layer, head) as the sender. `z_caches` (given) runs `orig` and `new` once each and keeps only
@@ -109,7 +112,7 @@ def patch_sender_freeze_others(
     Returns:
         z for this layer: orig's for every head, except the sender's (in its layer), which is new's.
     """
-    raise NotImplementedError("set z to orig_cache[hook.name], then the sender's head (in its layer only) to new_cache's")
+    raise NotImplementedError("freeze every head of this layer to its orig z; in the sender's layer, give the sender its new z")
 
 
 @torch.no_grad()

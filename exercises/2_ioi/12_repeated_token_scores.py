@@ -34,12 +34,13 @@ second copy:
 copy of t_N" in any useful sense, so the induction score leaves it out.) Both scores are between 0 and
 1; a clean duplicate-token or induction head scores close to 1, most heads close to 0.
 
-TransformerLens 4: `model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_pattern"))`
-caches only the attention patterns; `cache["pattern", layer]` (the same as
-`cache["blocks.{layer}.attn.hook_pattern"]`) has shape (batch, head, query_pos, key_pos): row q holds
-where query position q attends, and sums to 1. `model.cfg.n_layers`, `model.cfg.n_heads`. Indexing a
-tensor with two index tensors in a row, `pattern[:, :, q_idx, k_idx]`, picks the pairs
-(q_idx[i], k_idx[i]): shape (batch, head, len(q_idx)).
+TransformerLens 4: `run_with_cache` takes a `names_filter`, a function of a hook name that says which
+activations to keep; caching only what you need saves memory on long sequences (exercise 10's `z_caches`
+keeps only the z's that way). The attention patterns are `blocks.{layer}.attn.hook_pattern`, also
+reachable as `cache["pattern", layer]`, shape (batch, head, query_pos, key_pos): row q holds where query
+position q attends, and sums to 1. Two index tensors of the same length in adjacent dimensions pick
+pairs, as in exercise 1: indexing the (query, key) dimensions with (q_idx, k_idx) gives one entry per pair
+i, (batch, head, len(q_idx)).
 
 `repeated_random_tokens` below makes the input: BOS, then `seq_len` distinct random tokens (no special
 tokens), then the same `seq_len` tokens again. It is given; section 5's result uses both functions to

@@ -15,14 +15,13 @@ if the head attended perfectly to a name, would the name come out at the top of 
 A head's output, when it attends fully to one position, is that position's residual stream x times its
 OV matrix, W_OV = W_V @ W_O (d_model x d_model; biases left out). The paper's recipe, for each name:
 
-    x       = W_E[name] + MLP0(LN(W_E[name]))     the name's embedding, then the first MLP (with its
-                                                  LayerNorm) added: GPT-2's MLP0 acts as an extension of
-                                                  the embedding, so this is "the name" as later layers see it
-    out     = x @ W_OV[layer, head]               what the head would write if it attended to that name
-    logits  = unembed(ln_final(out))              straight to the logits, through the final LayerNorm
-    copies  = name in logits.topk(5).indices      does the head raise the name it saw, above almost everything?
+    x        the name's embedding plus what the first MLP (after its LayerNorm) adds to it: GPT-2's
+             MLP0 acts as an extension of the embedding, so this is "the name" as later layers see it
+    out      x times the head's W_OV: what the head would write if it attended to that name
+    logits   out through the final LayerNorm and the unembedding, straight to the logits
+    copied?  is the name's own token among the k largest of those logits (k = 5: above almost all)?
 
-The copying score of a head is the fraction of names for which `copies` holds. Name movers score high
+The copying score of a head is the fraction of names it copies. Name movers score high
 (in GPT-2 small, the paper's name movers copy the large majority of names); most heads score near 0.
 With `negative=True` the output is negated *before* the final LayerNorm and the unembedding
 (`out = -x @ W_OV`): a high score then means the head writes *minus* the name it attends to, as the
@@ -34,11 +33,14 @@ layer 0. The LayerNorm of the head's own layer (ln1) is not applied before W_V e
 mode that changes nothing: its weights are folded into W_V, W_V is centred so ln1's centring has no
 effect, and its scale factor is undone by the final LayerNorm.
 
-TransformerLens 4 (the bridge's components are modules you can call on any tensor whose last dimension
-is d_model): `model.embed(tokens)` (= `model.W_E[tokens]`), `model.blocks[0].ln2` (the LayerNorm before
-MLP0), `model.blocks[0].mlp`, `model.ln_final`, `model.unembed` (x @ W_U + b_U). `model.W_V` is
-(n_layers, n_heads, d_model, d_head), `model.W_O` (n_layers, n_heads, d_head, d_model): `W_V @ W_O`
-batches over layers and heads. `torch.topk(logits, k, dim=-1).indices` gives the top token ids.
+TransformerLens 4: the bridge's components are modules you can call on any tensor whose last dimension
+is d_model (any leading dimensions), e.g. `model.blocks[1].ln1(x)` applies block 1's first LayerNorm.
+The ones this needs: `model.embed` (token ids -> W_E rows); in a block, `ln2` (the LayerNorm before the
+MLP; `ln1` is the one before attention) and `mlp`; then `model.ln_final` and `model.unembed` (x @ W_U +
+b_U). `model.W_V` is
+(n_layers, n_heads, d_model, d_head) and `model.W_O` (n_layers, n_heads, d_head, d_model): `@` on
+tensors with leading dimensions multiplies the last two and broadcasts the rest, so every head's W_OV
+comes out at once. `torch.topk` returns the largest values and their `.indices` along a dimension.
 """
 
 import torch
@@ -64,4 +66,4 @@ def copying_scores(
         (n_layers, n_heads): for each head, the fraction of names whose own token is among the top k
         logits of unembed(ln_final(±(W_E[name] + MLP0(LN(W_E[name]))) @ W_V[l, h] @ W_O[l, h])).
     """
-    raise NotImplementedError("embed the names, add MLP0, multiply by W_V @ W_O, unembed through ln_final, and count names in their own top k")
+    raise NotImplementedError("names after MLP0 -> every head's OV -> final LayerNorm and unembedding; score: fraction of names in their own top k")

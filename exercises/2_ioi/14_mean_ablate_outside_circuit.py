@@ -46,18 +46,19 @@ Where to intervene: `blocks.{L}.attn.hook_z`, shape (batch, seq, head, d_head), 
 sum of values before the output matrix W_O. Head h's contribution to the residual stream is
 z[:, :, h] @ W_O[L, h], so replacing z[:, :, h] replaces exactly that head's output.
 
-The steps, with the TransformerLens 4 calls:
+Three steps, each checkable on its own:
 
-1. The means. Run the model on `means_data.toks` keeping only the z's:
-   `_, cache = model.run_with_cache(toks, names_filter=lambda name: name.endswith("hook_z"))`;
-   `cache["z", L]` is layer L's (batch, seq, head, d_head). Build, per layer, a tensor of the same
-   shape where the rows of each group hold that group's mean over its prompts (`z[group].mean(0)`).
-2. Where to keep. A boolean mask per layer, (batch, seq, head), True where the head keeps its own
-   output: for each class and each head (L, H) in it, at every prompt's position of that class,
-   `keep[L][torch.arange(batch), data.word_idx[positions[cls]], H] = True`.
-3. Run with hooks. A hook is a function `hook_fn(z, hook)` returning the new activation (`hook.layer()`
-   is its layer). `model.run_with_hooks(data.toks, fwd_hooks=[(name, hook_fn), ...])` returns the
-   logits and removes the hooks afterwards. `torch.where(mask[..., None], z, means)` keeps or replaces.
+1. **The means.** One cached run on `means_data.toks`, keeping only the z's (a `names_filter`, as in
+   exercise 12; `cache["z", L]` is layer L's (batch, seq, head, d_head)). For each layer, a tensor of
+   that same shape in which every prompt's row holds the mean over its template group: `groups` is a
+   list of index tensors, and a (seq, head, d_head) mean assigned to a group's rows broadcasts over them.
+2. **Where to keep.** A boolean mask per layer, (batch, seq, head), True where a head keeps its own
+   output: each circuit head, at its class's position in each prompt. That position is one per prompt,
+   so it is the pairing of exercise 1 (prompt i with its own position), not a slice.
+3. **The run.** `data.toks` with a hook on every layer's `hook_z` (`hook.layer()` tells it which mask
+   and which means are its own) that keeps z where the mask is True and puts the mean elsewhere:
+   `torch.where(condition, a, b)` picks element by element, broadcasting its three arguments, so the
+   mask needs a trailing dimension to line up with d_head. `run_with_hooks` returns the logits.
 
 What correct looks like: with an empty circuit every head outputs its template's mean everywhere and
 the logit difference collapses towards 0; with the paper's circuit on GPT-2 small it keeps most of the
@@ -93,4 +94,4 @@ def mean_ablate_outside_circuit(
         its mean over the `means_data` prompts of the same template, except for circuit heads at their
         class's position in each prompt, which keep their own z.
     """
-    raise NotImplementedError("cache hook_z on means_data, build per-template means and a keep mask, run data.toks with hooks")
+    raise NotImplementedError("per-template mean z on means_data, a keep mask for the circuit heads at their positions, then run data.toks replacing z by the means outside the mask")

@@ -27,28 +27,30 @@ length, HookedTransformer code does it with `cache.apply_ln_to_stack(stack, laye
 which centres the stack and divides it by the scale at position -1. Our prompts have different lengths
 and are padded on the right, so position -1 is padding for most of them, and its scale belongs to a
 different residual vector. `apply_ln_to_stack` can't take one position per prompt, so do its two steps
-yourself:
-
-    scale = cache["ln_final.hook_scale"][torch.arange(batch), data.word_idx["end"]]   # (batch, 1)
-    scaled = (stack - stack.mean(-1, keepdim=True)) / scale                             # (..., batch, d_model)
+yourself: centre each component over d_model, and divide it by prompt i's scale at prompt i's end
+position (the pairing of exercise 1's indexing). Keep the scale's trailing dimension of 1: a (batch, 1)
+scale broadcasts against (..., batch, d_model), a (batch,) one would line up with d_model instead.
 
 (In compatibility mode every component is already centred, because the weights that write to the
 residual stream are; the centring changes nothing there, but it makes the function right without it.)
 Forget the division and every attribution is off by that prompt's scale, a factor that differs from
 prompt to prompt and grows with the residual stream's norm (large in GPT-2's last layers).
 
-Then project on each prompt's direction and average over the prompts:
+Then project each scaled (centred and divided) component on its prompt's direction and average over the
+prompts:
 
     attribution[...] = mean over i of  scaled[..., i, :] · directions[i, :]
 
+Each prompt's vector meets its own direction only (not a matrix product over the batch). `einops.einsum`
+accepts `...` in a pattern for any number of leading dimensions, so one pattern serves a list of
+components and a (layer, head) grid alike.
+
 What to write: `residual_stack_to_logit_diff`. `residual_stack` has any number of leading dimensions (a
-list of components, or (layer, head)) followed by (batch, d_model): each component already taken at each
-prompt's end position, e.g. `stack[:, torch.arange(batch), data.word_idx["end"]]` for a stack from
-`cache.accumulated_resid(layer=-1, incl_mid=True)` (shape (component, batch, seq, d_model)). The answer has
-the leading dimensions only. A correct answer, given the final residual stream alone
-(`cache["resid_post", n_layers - 1]` at the end positions, with a leading dimension of 1), returns the
-model's mean logit difference, up to the small b_U term. `einops.einsum(scaled, directions,
-"... batch d_model, batch d_model -> ...")` does the projection for any number of leading dimensions.
+list of components, or (layer, head)) followed by (batch, d_model): the caller has already taken each
+component at each prompt's end position (e.g. from `cache.accumulated_resid(layer=-1, incl_mid=True)`,
+shape (component, batch, seq, d_model)). The answer has the leading dimensions only. A correct answer,
+given the final residual stream alone (`cache["resid_post", n_layers - 1]` at the end positions, with a
+leading dimension of 1), returns the model's mean logit difference, up to the small b_U term.
 """
 
 import einops

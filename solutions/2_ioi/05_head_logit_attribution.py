@@ -18,19 +18,24 @@ strongly towards IO, and a few in layers 10-11 (10.7, 11.10: **negative name mov
 On the tiny model trained for `--tiny` (3 layers of 4 heads), expect a few heads of its last two layers
 to carry most of the logit difference, and one or two to push against it a little.
 
-**Per-head outputs in TransformerLens 4.** `cache.stack_head_results(layer=-1)` returns every head's
-output z @ W_O, stacked: shape (n_layers * n_heads, batch, seq, d_model), in the order L0H0, L0H1, ...,
-L1H0, ... (`return_labels=True` also gives those labels). HookedTransformer needed
-`model.set_use_attn_result(True)` before the run, or `cache.compute_head_results()`, to have them; on a
-TransformerBridge, `stack_head_results` computes them from the cached `hook_z` and `W_O` by itself.
-Don't pass `pos_slice=-1`: as in exercise 4, position -1 is padding for most of our prompts. Take the
-whole stack and index each prompt's end position, `stack[:, torch.arange(batch), data.word_idx["end"]]`.
-Don't pass `apply_ln=True` either: the function below already divides by the final LayerNorm's scale,
-and doing it twice shrinks everything.
+**Per-head outputs in TransformerLens 4.** The ActivationCache's `stack_head_results` returns the output
+z @ W_O of every head in the layers before its `layer` argument (by default all of them), stacked along a
+first dimension of n_layers * n_heads, ahead of (batch, seq, d_model). Its order is layer-major: L0H0, L0H1, ..., L1H0, ... (`return_labels=True` also
+returns those labels; print them once). HookedTransformer needed `model.set_use_attn_result(True)`
+before the run, or `cache.compute_head_results()`, to have per-head outputs; on a TransformerBridge,
+`stack_head_results` computes them from the cached `hook_z` and `W_O` by itself.
+
+Two of its options are traps here. `pos_slice=-1` keeps position -1 for every prompt: padding for most
+of ours, as in exercise 4; keep all positions and pick each prompt's own end yourself. `apply_ln=True`
+divides by the final LayerNorm's scale, and `residual_stack_to_logit_diff` divides by it again: every
+head's share ends up divided by the scale twice, off by a factor 1/scale that differs from prompt to
+prompt (on the untrained test model, whose scale at the end positions is about 0.5, most values come out
+around twice too large).
 
 Then project with `residual_stack_to_logit_diff` (exercise 4's answer, given below as an import so a
-mistake there doesn't hold you up here) and reshape the (n_layers * n_heads,) result to (layer, head):
-`einops.rearrange(x, "(layer head) -> layer head", layer=model.cfg.n_layers)`.
+mistake there doesn't hold you up here), and give the (n_layers * n_heads,) result the shape
+(layer, head), with the layer as the slow index (`einops.rearrange` names the two factors of a flat
+dimension with parentheses).
 
 **What direct attribution misses.** It measures only what a head writes straight to the logits, through
 the residual stream and the final LayerNorm (whose scale we froze). A head whose output is read by later

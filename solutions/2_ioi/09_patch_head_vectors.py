@@ -31,8 +31,9 @@ head, like z:
     blocks.{L}.attn.hook_q / hook_k / hook_v    (batch, seq, n_heads, d_head)     head = dim 2
     blocks.{L}.attn.hook_pattern                (batch, n_heads, q_pos, k_pos)    head = dim 1
 
-so one hook does not fit all: `activation[:, :, head]` on a pattern would patch the query position
-`head` of *every* head. Patch the whole of head h's tensor (all positions, all prompts) in each case.
+so one indexing does not fit all: the third dimension of a pattern is the query position, and indexing
+it with a head number patches one query position of *every* head. Patch the whole of head h's slice
+(all positions, all prompts) in each case.
 
 **The function.** `patch_head_vectors(model, corrupted_tokens, clean_cache, metric, activation)` does
 the sweep of exercise 8 for the hook named by `activation` ("q", "k", "v" or "pattern"), returning an

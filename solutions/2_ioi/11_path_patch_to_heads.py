@@ -55,8 +55,9 @@ the last receiver's layer the entry is just metric(orig logits).
 - *Patching new_cache's q straight into the receivers*: that is activation patching of the receivers'
   queries; it doesn't depend on the sender at all (every entry of your grid would be the same).
 
-TransformerLens 4: to save an activation during a run, a hook that stores it (e.g. in a dict) and
-returns it unchanged; several hooks in one run: `fwd_hooks=[(Z_HOOKS, freeze_fn), (name_q, save_fn)]`.
+TransformerLens 4: a run can save an activation with a hook that stores a copy of it (in a dict made
+for that run, say) and returns it unchanged. `fwd_hooks` is a list: one run can carry several
+(name or names filter, function) pairs, e.g. exercise 10's freezing hook and the saving hooks together.
 `hook.layer()` tells a hook which layer it is in. `z_caches` and exercise 10's
 `patch_sender_freeze_others` are given below, solved.
 
