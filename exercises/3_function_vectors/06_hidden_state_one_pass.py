@@ -1,7 +1,7 @@
 """Both runs in one forward pass
 =============================
 
-Difficulty: 3/5    Importance: 3/5    Time: ~20 minutes
+Difficulty: 4/5    Importance: 3/5    Time: ~20 minutes
 
 Source: Fiotto-Kaufman et al. 2024, "NNsight and NDIF: Democratizing Access to Foundation Model Internals"
 (https://arxiv.org/abs/2407.14561): several inputs in one trace; the patch is exercise 05's (Hendel et al.

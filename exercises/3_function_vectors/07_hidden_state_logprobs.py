@@ -1,7 +1,7 @@
 """The log-probability version
 ===========================
 
-Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
+Difficulty: 3/5    Importance: 4/5    Time: ~15 minutes
 
 Sources: Hendel et al. 2023, "In-Context Learning Creates Task Vectors" (https://arxiv.org/abs/2310.15916),
 section 3 (the task vector patched at each layer in turn); Todd et al. 2023, "Function Vectors in Large

@@ -1,7 +1,7 @@
 """A trace: hidden states and logits
 ==================================
 
-Difficulty: 1/5    Importance: 5/5    Time: ~15 minutes
+Difficulty: 2/5    Importance: 5/5    Time: ~15 minutes
 
 Sources: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213),
 section 2 (the in-context-learning prompts); Fiotto-Kaufman et al. 2024, "NNsight and NDIF: Democratizing

@@ -1,7 +1,7 @@
 """Generating with the function vector
 ===================================
 
-Difficulty: 3/5    Importance: 4/5    Time: ~20 minutes
+Difficulty: 4/5    Importance: 4/5    Time: ~20 minutes
 
 Source: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213),
 section 3 (adding the function vector to zero-shot and natural-text prompts); their code:
