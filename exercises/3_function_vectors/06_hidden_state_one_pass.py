@@ -15,10 +15,10 @@ its way to block `layer + 1`. Half the passes; and remotely, one request to NDIF
 never leaving the server.
 
 Invokes. A trace can hold several inputs, each in its own `invoke` block: `model.trace(...)` is then
-called without prompts (but still with `remote=...`), binds the tracer with `as tracer`, and each `tracer.invoke(...)`
-block inside it (a `with` block, given a list of prompts) brings one set of prompts. nnsight puts all the invokes'
-prompts into one batch (left-padded together, so -1 is still every prompt's last token) and runs the
-model once. Inside an invoke, a module's `.output` is that invoke's rows only: for block `layer`,
+called without prompts (but still with `remote=...`) and binds the tracer with `as tracer`, and each
+`tracer.invoke(...)` block inside it (a `with` block, given a list of prompts) brings one set of prompts.
+nnsight puts all the invokes' prompts into one batch (left-padded together, so -1 is still every prompt's
+last token) and runs the model once. Inside an invoke, a module's `.output` is that invoke's rows only: for block `layer`,
 `(len(icl_prompts), seq, d_model)` in an invoke of the ICL prompts, `(len(zero_shot_prompts), seq,
 d_model)` in one of the zero-shot prompts; an edit in an invoke touches only its own rows.
 
