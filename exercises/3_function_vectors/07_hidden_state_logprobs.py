@@ -38,8 +38,8 @@ up row by row.)
 On NDIF each trace is one request: for GPT-J, 28 blocks make 30 requests of a few seconds each.
 
 What correct looks like: `clean` of shape (batch,) and `patched` of shape (n_layers, batch), all <= 0;
-row L of `patched` is the same measure as `clean` but with h_L patched at block L. At the last block, the last
-position's residual stream IS h afterwards, so every prompt gets the same distribution there.
+row L of `patched` is the same measure as `clean` but with h_L patched at block L. At the last block,
+the last position's residual stream IS h afterwards, so every prompt gets the same distribution there.
 
 Then run this file, the section's result: your exercises 05-07 on GPT-J-6B with antonym prompts (10
 examples each). It writes results/function_vectors/h_by_layer.png, the mean log-probability of the right

@@ -18,9 +18,10 @@ Invokes. A trace can hold several inputs, each in its own `invoke` block: `model
 called without prompts (but still with `remote=...`) and binds the tracer with `as tracer`, and each
 `tracer.invoke(...)` block inside it (a `with` block, given a list of prompts) brings one set of prompts.
 nnsight puts all the invokes' prompts into one batch (left-padded together, so -1 is still every prompt's
-last token) and runs the model once. Inside an invoke, a module's `.output` is that invoke's rows only: for block `layer`,
-`(len(icl_prompts), seq, d_model)` in an invoke of the ICL prompts, `(len(zero_shot_prompts), seq,
-d_model)` in one of the zero-shot prompts; an edit in an invoke touches only its own rows.
+last token) and runs the model once. Inside an invoke, a module's `.output` is that invoke's rows only:
+for block `layer`, `(len(icl_prompts), seq, d_model)` in an invoke of the ICL prompts,
+`(len(zero_shot_prompts), seq, d_model)` in one of the zero-shot prompts; an edit in an invoke touches
+only its own rows.
 
 The barrier. Each invoke's code runs in step with the forward pass, pausing wherever it waits for a module
 the model has not reached yet. The invokes are not run one after the other: they take turns, and nothing
