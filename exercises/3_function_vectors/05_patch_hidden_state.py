@@ -6,7 +6,7 @@ Difficulty: 3/5    Importance: 5/5    Time: ~20 minutes
 Source: Hendel et al. 2023, "In-Context Learning Creates Task Vectors" (https://arxiv.org/abs/2310.15916),
 section 3 (patching the task vector into a prompt with only the query).
 
-The test of h (exercise 04). Give the model a prompt with no examples, "Q: up\\nA:". Without examples it
+The test of h (exercise 04). Give the model a prompt with no examples, "Q: up\nA:". Without examples it
 has no way to know which task you mean: it may repeat the word, or continue with anything. Now run it
 again, but when block `layer` has run, overwrite the residual stream at the last position with h, the
 mean of that position over ICL prompts of the task:
@@ -26,20 +26,22 @@ the zero-shot prompts with the patch (yours). For comparison, the function also 
 without the patch (given), and returns both sets of greedy next tokens: the argmax of the logits at the
 last position.
 
-nnsight: exercise 03 edited a module's output by assigning to it inside the trace. Assigning to a slice
-edits just that slice, in place, before the next module reads it:
+nnsight: exercise 03 scaled a slice of a module's output in place. Assigning a tensor of your own to a
+slice works the same way: it is copied in, in place, before the next module reads it, broadcasting as any
+PyTorch assignment does. For example, replacing what MLP 0 adds at every prompt's second-to-last
+position by a vector v of shape (d_model,):
 
-    model.transformer.h[layer].output[:, -1] = h          # h (d_model,) broadcasts over the batch
+    model.transformer.h[0].mlp.output[:, -2] = v          # v broadcasts over the batch
 
-replaces the last position of every prompt in the batch (left padding again: -1 is every prompt's last
-token), and leaves the other positions as they were. Everything read later in the same trace
-(`model.lm_head.output`) is computed from the edited residual stream. Order matters as usual: edit the
-block, then read `lm_head`, in the order the model runs them. `h` is an ordinary tensor from the first
-trace; nnsight sends it along with your code when the trace runs remotely.
+leaves the other positions as they were. Your patch is the same kind of assignment on block `layer`'s
+output (the residual stream), at every prompt's last position (left padding again: -1 for all of them).
+Everything read later in the same trace is computed from the edited activation, so read the logits after
+the edit, in the order the model runs. `h` is an ordinary tensor from the first trace; nnsight sends it
+along with your code when the trace runs remotely.
 
 What correct looks like: two integer tensors of shape (batch,). On a random model the patched tokens are
 just different from the clean ones; on GPT-J-6B, with h from antonym prompts patched at a good middle
-layer, zero-shot prompts like "Q: up\\nA:" should get their antonyms (exercise 07's result counts how many).
+layer, zero-shot prompts like "Q: up\nA:" should get their antonyms (exercise 07's result counts how many).
 """
 
 from jaxtyping import Int
@@ -60,7 +62,7 @@ def patch_hidden_state(
         model: an nnsight `TransformersModel` with GPT-J's module names (`model.transformer.h[L]`,
             `model.lm_head`).
         icl_prompts: ICL prompts of one task, to compute h from.
-        zero_shot_prompts: prompts with only a query ("Q: up\\nA:"), to patch h into.
+        zero_shot_prompts: prompts with only a query ("Q: up\nA:"), to patch h into.
         layer: the block whose output is averaged (for h) and then patched (0-based).
         remote: run on NDIF (True) or locally (False); pass it to every `model.trace`.
 
@@ -75,8 +77,9 @@ def patch_hidden_state(
 
     # The zero-shot prompts as they are: what the model says with no examples.
     with model.trace(zero_shot_prompts, remote=remote):
-        clean = model.lm_head.output[:, -1].argmax(dim=-1).save()
+        clean_logits = model.lm_head.output[:, -1].save()  # (batch, d_vocab)
+    clean = clean_logits.argmax(dim=-1)
 
-    raise NotImplementedError("trace the zero-shot prompts, set h[layer].output[:, -1] = h, and save the argmax of lm_head.output[:, -1]")
+    raise NotImplementedError("a trace of the zero-shot prompts that puts h into block `layer`'s output at the last position; save the next tokens")
 
     return clean, patched

@@ -1,7 +1,7 @@
 """The log-probability version
 ===========================
 
-Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
+Difficulty: 3/5    Importance: 4/5    Time: ~15 minutes
 
 Sources: Hendel et al. 2023, "In-Context Learning Creates Task Vectors" (https://arxiv.org/abs/2310.15916),
 section 3 (the task vector patched at each layer in turn); Todd et al. 2023, "Function Vectors in Large
@@ -10,7 +10,7 @@ it gives the right answer).
 
 Exercise 05 answered "does h make the model do the task?" with the top token: right or wrong. A finer
 measure, and the one the rest of the chapter uses, is how much probability the model gives the right
-answer. For each zero-shot prompt i with right answer token a_i (" down" for "Q: up\\nA:"),
+answer. For each zero-shot prompt i with right answer token a_i (" down" for "Q: up\nA:"),
 
     log p(a_i) = log_softmax(logits[i, -1])[a_i]
 
@@ -28,16 +28,18 @@ Given: h_L for every block, from one trace over the ICL prompts (exercise 04 at 
 appending saved values to a list made before the `with` block brings them all out (a list comprehension
 would not: its own scope is not copied back). Yours: the log-probabilities without the patch, and with h_L
 patched at block L, for every L. Each is a trace over the zero-shot prompts (exercise 05's patch); the
-log-probabilities can be computed inside the trace from `model.lm_head.output[:, -1]` (save only the
-`(batch,)` result) or after it from saved last-position logits. `answer_ids` is a tensor, so one
-indexing picks each prompt's own answer: `logprobs[torch.arange(batch), answer_ids]` (not
-`logprobs[:, answer_ids]`, which gives every prompt's log-probability of every prompt's answer).
+log-probabilities can be computed inside the trace from the last position's logits (save only the
+`(batch,)` result) or after it from saved last-position logits. Take the log-softmax over the vocabulary,
+then pick prompt i's log-probability of ITS answer, `answer_ids[i]`: a `(batch,)` result, one number per
+prompt. (Indexing the vocabulary axis with `answer_ids` alone gives `(batch, batch)`: every prompt's
+log-probability of every prompt's answer. PyTorch's advanced indexing with two index tensors pairs them
+up row by row.)
 
 On NDIF each trace is one request: for GPT-J, 28 blocks make 30 requests of a few seconds each.
 
 What correct looks like: `clean` of shape (batch,) and `patched` of shape (n_layers, batch), all <= 0;
-`patched[L]` is the same measure as `clean` but with h_L patched at block L. At the last block, the last
-position's residual stream IS h afterwards, so every prompt gets the same distribution there.
+row L of `patched` is the same measure as `clean` but with h_L patched at block L. At the last block,
+the last position's residual stream IS h afterwards, so every prompt gets the same distribution there.
 
 Then run this file, the section's result: your exercises 05-07 on GPT-J-6B with antonym prompts (10
 examples each). It writes results/function_vectors/h_by_layer.png, the mean log-probability of the right
@@ -75,7 +77,7 @@ def hidden_state_logprobs(
         model: an nnsight `TransformersModel` with GPT-J's module names (`model.transformer.h[L]`,
             `model.lm_head`).
         icl_prompts: ICL prompts of one task, to compute h_L from.
-        zero_shot_prompts: prompts with only a query ("Q: up\\nA:").
+        zero_shot_prompts: prompts with only a query ("Q: up\nA:").
         answer_ids: for each zero-shot prompt, the token id of its right answer's first token, (batch,).
         remote: run on NDIF (True) or locally (False); pass it to every `model.trace`.
 
@@ -91,7 +93,7 @@ def hidden_state_logprobs(
         for block in model.transformer.h:
             hs.append(block.output[:, -1].mean(dim=0).save())
 
-    raise NotImplementedError("log_softmax of lm_head.output[:, -1] at each prompt's answer id: unpatched, and with hs[L] patched at block L for each L")
+    raise NotImplementedError("log-probability of each prompt's own answer at the last position: unpatched, then with hs[L] patched at block L for each L")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ causal mediation, one head at a time:
    `(batch, seq, n_heads, d_head)`, take position -1, and average over the prompts: `ā[layer, head]`, of
    shape `(d_head,)`, for every layer and head.
 2. **Corrupted prompts.** `dataset.corrupted()` has the same queries, with the example answers shuffled
-   ("Q: hot\\nA: up\\n\\nQ: big\\nA: cold\\n\\n..."): the examples no longer show the task, and the model's
+   ("Q: hot\nA: up\n\nQ: big\nA: cold\n\n..."): the examples no longer show the task, and the model's
    probability of the right answer drops.
 3. **Patch one head.** Run the corrupted prompts again, but replace head (layer, h)'s output at the last
    position by `ā[layer, h]`. If that head carries the task, the right answer's probability comes back.
@@ -33,28 +33,24 @@ Why the input of `out_proj`, not its output? `out_proj` mixes the heads: its out
 `W_O @ concat(heads)`, a single d_model vector in which the heads are summed, so no slice of it is "head
 h". Only its input is split by head. (The next exercise puts a head's slice back through `out_proj`.)
 
-nnsight for this. Reading and editing a module's input works like its output:
+nnsight for this. A module's `.input` (its first positional argument) is read and edited exactly like its
+`.output`: a real tensor inside the trace, edited in place by an indexed assignment, and the module then
+runs on the edited value. For example, zeroing the first 16 coordinates of what block 2's MLP reads at the
+last position:
 
-    z = model.transformer.h[layer].attn.out_proj.input        # (batch, seq, d_model), the heads' outputs
-    z[:, -1, h * d_head:(h + 1) * d_head] = mean_of_head       # in place: out_proj then sees the edit
+    mlp_in = model.transformer.h[2].mlp.input      # (batch, seq, d_model)
+    mlp_in[:, -1, :16] = 0                          # the MLP runs on the edited input
 
-(The exercise asks you to think of it as `(batch, seq, n_heads, d_head)`; `z.view(batch, seq, n_heads,
-d_head)[:, -1, h] = ...` is the same edit, since a view shares the tensor's memory.) `model.config` has
-the sizes: `n_layer`, `n_head`, `n_embd` (= d_model).
+Thinking of out_proj's input as `(batch, seq, n_heads, d_head)` is a `.view(...)` away; a view shares the
+tensor's memory, so assigning into a view edits the tensor (a reshape that copies, or `.clone()`, does not
+reach the model). `model.config` has the sizes: `n_layer`, `n_head`, `n_embd` (= d_model).
 
 Efficiency. n_layers * n_heads patched runs (448 for GPT-J) is a lot of forward passes, and on NDIF every
-trace is a request. Batch them with the invokes of exercise 06: one trace per layer, one invoke per head,
-each invoke patching its own copy of the corrupted prompts (an edit in an invoke touches only its rows):
-
-    with model.trace(remote=remote) as tracer:
-        for h in range(n_heads):
-            with tracer.invoke(corrupted.prompts):        # these rows: head h patched
-                ...edit out_proj's input for head h...
-                probs.append(...the answer's probability, saved...)
-
-(`probs` must be a list made before the `with`: a list built inside the trace doesn't come back.) The
-mean head outputs come from a separate trace on the clean prompts before the loop, so they are ordinary
-tensors by the time the invokes use them: no barrier needed.
+trace is a request. Batch them with the invokes of exercise 06: one trace per layer, and in it one invoke
+of the corrupted prompts per head, each patching its own head (an edit in an invoke touches only its own
+rows). Each invoke saves its own measurement into a list made before the `with` (a list built inside the
+trace doesn't come back). The mean head outputs come from a separate trace on the clean prompts before
+the loop, so they are ordinary tensors by the time the invokes use them: no barrier needed.
 
 What to write: `mean_head_outputs` (step 1) and `head_indirect_effects` (steps 2-3, using it). A correct
 `head_indirect_effects` returns a `(n_layers, n_heads)` grid of probability differences: on GPT-J most
@@ -89,7 +85,7 @@ def mean_head_outputs(
         (n_layers, n_heads, d_head): entry [layer, h] is head h of block `layer`'s output (the input of
         that block's `attn.out_proj`, split into heads) at the last position, averaged over the prompts.
     """
-    raise NotImplementedError("in one trace, for each layer: out_proj's input at position -1, viewed as (batch, n_heads, d_head), mean over the batch")
+    raise NotImplementedError("one trace of the prompts; for each layer, the heads' outputs at the last position (out_proj's input, split by head), averaged over the prompts")
 
 
 def head_indirect_effects(
@@ -121,4 +117,4 @@ def head_indirect_effects(
     answers = answer_token_ids(model.tokenizer, dataset.completions)  # (batch,)
     rows = torch.arange(len(dataset))
 
-    raise NotImplementedError("baseline P(answer) on the corrupted prompts; per layer, one trace with an invoke per head patching its mean at position -1; return the mean rise")
+    raise NotImplementedError("baseline P(answer) on the corrupted prompts; per layer, one trace with one invoke per head patching its clean mean at the last position; return the mean rise")

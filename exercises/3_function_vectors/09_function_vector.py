@@ -23,22 +23,23 @@ exactly `W_O[:, head's columns] @ ā[layer, h]`). Sum these over the k heads: th
 Why not `out_proj(the whole mean input)`? That would be everything the layer's attention writes, all
 heads together; the FV keeps only the chosen heads.
 
-nnsight for this. To run the model's own `out_proj` on a vector of your choosing, call the module inside
-a trace, as you would call it in PyTorch:
+nnsight for this. To run one of the model's own modules on a tensor of your choosing, call the module
+inside a trace, as you would call it in PyTorch. The logit lens is the classic use: what would the model
+predict if block 3's output at the last position went straight to the unembedding?
 
-    with model.trace(dataset.prompts, remote=remote):
-        z = model.transformer.h[layer].attn.out_proj.input[:, -1].mean(dim=0)   # (d_model,), all heads
-        ...
-        contribution = model.transformer.h[layer].attn.out_proj(only_head_h).save()   # (d_model,)
+    with model.trace(prompts):
+        resid = model.transformer.h[3].output[:, -1]                                   # (batch, d_model)
+        early_logits = model.lm_head(model.transformer.ln_f(resid)).save()            # (batch, d_vocab)
 
-The call runs `out_proj` on your vector away from its place in the forward pass (nnsight's "logit lens"
-pattern), and inside a trace it runs where the model is: on NDIF too, where the weights are. This function
-reads the mean head outputs itself in the same trace (exercise 08's `mean_head_outputs`, for the layers it
-needs), so everything happens in one forward pass. Read the layers in the order the model runs them: sort
-the chosen heads by layer, and read each layer's input once.
+The call runs the module on your tensor away from its place in the forward pass, and inside a trace it
+runs where the model is: on NDIF too, where the weights are. This function reads the mean head outputs
+itself in the same trace (exercise 08's `mean_head_outputs`, for the layers it needs), so everything
+happens in one forward pass. Read the layers in the order the model runs them: sort the chosen heads by
+layer, and read each layer's input once.
 
-To pick the heads: `effects.flatten().topk(k).indices` are positions in the flattened (n_layers * n_heads)
-grid; `index // n_heads` is the layer and `index % n_heads` the head (or use `torch.unravel_index`).
+To pick the heads: `topk` of the flattened effects grid gives indices into the flattened
+(n_layers * n_heads) grid, largest first; layer `index // n_heads` and head `index % n_heads` (or
+`torch.unravel_index`) turn one back into a (layer, head) pair.
 
 A correct answer has shape (d_model,) and, for k = 1, equals `W_O[:, cols] @ ā` of the single best head.
 """
@@ -75,4 +76,4 @@ def function_vector(
     n_heads = model.config.n_head
     d_head = model.config.n_embd // n_heads
 
-    raise NotImplementedError("top-k heads of effects; in one trace, per layer (in order): mean out_proj input at -1, each head's slice alone through out_proj; sum")
+    raise NotImplementedError("pick the top-k heads; in one trace, layer by layer in order, put each chosen head's mean output alone through out_proj; sum")

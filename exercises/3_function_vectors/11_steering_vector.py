@@ -28,9 +28,9 @@ The recipe, exactly:
    "layer 6" is TransformerLens's `blocks.6.hook_resid_pre`, the same tensor.)
 4. The steering vector is row 0 minus row 1: `(pos, d_model)`, one vector per position.
 
-`.input` is new here: like `.output`, it is a value you read (and can save or edit) inside a trace; for
-a GPT-2 block it is the hidden-state tensor the block receives, the previous block's output (for block
-0, the embeddings). Read it before anything later in the model, as always.
+`.input` works as in exercise 08 (out_proj's input): like `.output`, a value you read (and can save or
+edit) inside a trace. For a GPT-2 block it is the hidden-state tensor the block receives, the previous
+block's output (for block 0, the embeddings). Read it before anything later in the model, as always.
 
 The tiny GPT-2 of the tests has GPT-2's module names (`model.transformer.h[L]`) and a word-level
 tokenizer with no token for a lone space: `space_token_id` gives its padding token instead.

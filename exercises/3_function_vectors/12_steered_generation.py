@@ -24,24 +24,21 @@ a `model.generate` block does when it is not in a `tracer.iter` loop (exercise 1
 function vector went in at every step; here a loop would add `coeff * steering` to each new token as
 well, and at one position the `[:, :pos]` slice no longer fits).
 
-nnsight, as in exercise 10, but simpler: two invokes on the same batch, the second one steered, each
-saving its own `tracer.result` (an invoke's `tracer.result` is its own rows):
-
-    with model.generate(max_new_tokens=n, remote=remote, **generate_kwargs) as tracer:
-        with tracer.invoke(batch):                               # unsteered
-            unsteered_ids = tracer.result.save()
-        with tracer.invoke(batch):                               # steered
-            model.transformer.h[layer].input[:, :pos] += coeff * steering
-            steered_ids = tracer.result.save()
+nnsight, as in exercise 10, but simpler: one `model.generate` (pass it `max_new_tokens`, `remote` and
+`**generate_kwargs`, which carry the sampling settings), with two invokes of the same `batch`, the second
+one steered. Here each invoke can save its own `tracer.result`, which inside an invoke is that invoke's
+rows: with no loop in either invoke, nothing can be cut short, so no third invoke is needed.
 
 `batch` is the prompt's token ids (with BOS) repeated `n_completions` times, a `(n_completions, seq)`
 tensor: with sampling (Turner et al. sample at temperature 1, top_p 0.3) each row is a different
-completion; with greedy decoding (the default here, and what the tests use) the rows are the same.
-`model.transformer.h[layer].input` is the residual stream entering the block (exercise 11's tensor); `+=`
-edits it in place.
+completion; with greedy decoding (the default here, and what the tests use) the rows are the same. The
+edit is on `model.transformer.h[layer].input`, the residual stream entering the block (exercise 11's
+tensor), at its first `pos` positions; the `(pos, d_model)` steering vector times `coeff` broadcasts over
+the rows, and an augmented assignment (`+=`) on that slice edits it in place.
 
-What to write: the block above, then decode the new tokens with `new_token_texts(model.tokenizer, ids,
-len(prompt_ids))`. Return (unsteered, steered), as exercise 10 returned (without, with).
+What to write: the generation, then the new tokens of each invoke decoded with `new_token_texts`: every row
+is the same prompt, so no padding, and the new tokens start at `len(prompt_ids)`. Return (unsteered,
+steered), as exercise 10 returned (without, with).
 
 Then run this file, the section's result: your exercises 11 and 12 on GPT-2 XL (NDIF with NDIF_API_KEY,
 or the weights in your Hugging Face cache: 6 GB, runs on a CPU), or with `--tiny` on a tiny GPT-2 trained
@@ -97,7 +94,7 @@ def steered_generation(
         raise ValueError(f"the prompt has {len(prompt_ids)} tokens (with BOS), fewer than the steering vector's {pos}")
     batch = torch.tensor([prompt_ids] * n_completions)  # (n_completions, seq)
 
-    raise NotImplementedError("one model.generate, two invokes of `batch`: the second adds coeff * steering to h[layer].input[:, :pos]; each saves tracer.result")
+    raise NotImplementedError("one generation with two invokes of `batch`, the second steered in the prompt's pass only; each saves its own result")
 
 
 if __name__ == "__main__":

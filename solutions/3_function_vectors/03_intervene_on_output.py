@@ -15,24 +15,25 @@ a task's mean (section 2), patching one head's output (section 3), adding a vect
 prediction change. With `scale = 0` this is a zero-ablation: what does the model predict without that
 MLP's contribution to the last token?
 
-Editing in place. Inside a trace, `model.transformer.h[L].mlp.output` is the real tensor the MLP just
-returned, (batch, seq, d_model), and the model has not yet used it: what you do to it, the rest of the
-forward pass sees. Edit it in place, with an indexed assignment:
+Editing in place. Inside a trace, a module's `.output` is the real tensor the module just returned, and
+the model has not yet used it: what you do to it, the rest of the forward pass sees. Edit it in place,
+with an indexed assignment. For example, doubling the token embedding at every prompt's second-to-last
+position:
 
-    out = model.transformer.h[L].mlp.output
-    out[:, -1] = out[:, -1] * scale              # or: model.transformer.h[L].mlp.output[:, -1] *= scale
+    emb = model.transformer.wte.output          # (batch, seq, d_model)
+    emb[:, -2] = emb[:, -2] * 2                  # in place: block 0 reads the doubled embedding
 
-Rebinding a name (`out = out * scale`) makes a new tensor that the model never sees: the run is unchanged.
-(Assigning a whole new tensor to the module's output, `model.transformer.h[L].mlp.output = new`, works
-too.) In GPT-J a block computes `x + attn(ln_1(x)) + mlp(ln_1(x))`: the attention and the MLP read the
-same input in parallel, and the block adds both outputs to the residual stream. Scaling the MLP's output
-at the last position changes only what the block adds there, and, the model being causal, only the
-last position's later computation: the logits there.
+Rebinding a name (`emb = emb * 2`) makes a new tensor that the model never sees: the run is unchanged.
+(Assigning a whole new tensor to the module's output, `model.transformer.wte.output = new`, works too.)
+In GPT-J a block computes `x + attn(ln_1(x)) + mlp(ln_1(x))`: the attention and the MLP read the same
+input in parallel, and the block adds both outputs to the residual stream. Scaling the MLP's output at
+the last position changes only what the block adds there, and, the model being causal, only the last
+position's later computation: the logits there.
 
-Saving before an edit: `.clone().save()`. `.save()` keeps a reference to the object you call it on, not a
-copy. `before = out[:, -1].save()` is a view of the MLP's output tensor; after `out[:, -1] = ...`, the same
-memory holds the edited values, and so does `before`. To keep the value from before the edit, copy it
-first: `before = out[:, -1].clone().save()`. This mistake is silent (no error, just a "before" equal to the
+Saving before an edit. `.save()` keeps a reference to the object you call it on, not a copy. A slice
+such as `emb[:, -2]` is a view of the module's output tensor: save it, then edit the output in place, and
+the saved value holds the edited numbers too. To keep the value from before the edit, save a copy
+(`.clone()`) taken before the edit. This mistake is silent (no error, just a "before" equal to the
 "after"), which is why the function below returns both.
 
 What to write: `intervene_on_output`, one trace that (1) saves a copy of block `layer`'s MLP output at the
@@ -47,7 +48,8 @@ draws the last block's attention at the last position: results/function_vectors/
 runs remotely on NDIF if NDIF_API_KEY is set (a free key from https://login.ndif.us), else locally if its
 weights (24 GB in float32) are in the Hugging Face cache. With `--tiny` it runs the same code on the
 chapter's tiny GPT-J (3 blocks), trained on its ICL prompts in about half a minute the first time, then
-cached in results/function_vectors (every section's --tiny result uses it), and writes attention_tiny.png. Without a model it says what it needs in one line.
+cached in results/function_vectors (every section's --tiny result uses it), and writes
+attention_tiny.png. Without a model it says what it needs in one line.
 
     python exercises/3_function_vectors/03_intervene_on_output.py [--tiny]
 """
@@ -95,7 +97,7 @@ def intervene_on_output(
     return before, after, logits
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("in one trace: clone().save() the MLP output at -1, scale it in place, save it again and the last logits")
+    # raise NotImplementedError("one trace: save a copy of the MLP output at the last position, scale it in place, save it again and the last logits")
     # END EXERCISE
 
 

@@ -1,7 +1,7 @@
 """Both runs in one forward pass
 =============================
 
-Difficulty: 3/5    Importance: 3/5    Time: ~20 minutes
+Difficulty: 4/5    Importance: 3/5    Time: ~20 minutes
 
 Source: Fiotto-Kaufman et al. 2024, "NNsight and NDIF: Democratizing Access to Foundation Model Internals"
 (https://arxiv.org/abs/2407.14561): several inputs in one trace; the patch is exercise 05's (Hendel et al.
@@ -14,52 +14,49 @@ together, with h computed from the ICL rows and written into the zero-shot rows 
 its way to block `layer + 1`. Half the passes; and remotely, one request to NDIF instead of two, with h
 never leaving the server.
 
-Invokes. A trace can hold several inputs, each in its own `invoke` block:
-
-    with model.trace(remote=remote) as tracer:          # no prompts here: the invokes bring them
-        with tracer.invoke(icl_prompts):
-            ...                                          # sees the ICL prompts' rows only
-        with tracer.invoke(zero_shot_prompts):
-            ...                                          # sees the zero-shot prompts' rows only
-
+Invokes. A trace can hold several inputs, each in its own `invoke` block: `model.trace(...)` is then
+called without prompts (but still with `remote=...`) and binds the tracer with `as tracer`, and each
+`tracer.invoke(...)` block inside it (a `with` block, given a list of prompts) brings one set of prompts.
 nnsight puts all the invokes' prompts into one batch (left-padded together, so -1 is still every prompt's
-last token) and runs the model once. Inside an invoke, `model.transformer.h[layer].output` is that invoke's
-rows only: `(len(icl_prompts), seq, d_model)` in the first, `(len(zero_shot_prompts), seq, d_model)` in the
-second; an edit in the second invoke touches only the zero-shot rows.
+last token) and runs the model once. Inside an invoke, a module's `.output` is that invoke's rows only:
+for block `layer`, `(len(icl_prompts), seq, d_model)` in an invoke of the ICL prompts,
+`(len(zero_shot_prompts), seq, d_model)` in one of the zero-shot prompts; an edit in an invoke touches
+only its own rows.
 
 The barrier. Each invoke's code runs in step with the forward pass, pausing wherever it waits for a module
-the model has not reached yet. The two invokes are not run one after the other: they take turns, and
-nothing tells the second to wait for a value the first computes. Here both wait for the same module, block
-`layer`, and the second needs h from the first:
+the model has not reached yet. The invokes are not run one after the other: they take turns, and nothing
+tells one to wait for a value another computes. If both read block `layer`, and the second uses a value
+the first computes there, the second gets to that line while the first is still waiting for block
+`layer`: the value does not exist yet, and Python stops with NameError.
 
-    h = model.transformer.h[layer].output[:, -1].mean(dim=0)          # invoke 1
-    model.transformer.h[layer].output[:, -1] = h                       # invoke 2: NameError: name 'h' is not defined
+A barrier is a meeting point for invokes. `tracer.barrier(n)`, made in the trace before the invokes,
+returns a function; each of the n invokes that meet there calls it (no arguments) at its meeting point.
+Each call waits until all n have arrived; the last to arrive releases them all. So everything above the
+call in one invoke happens before anything below it in another, within the same forward pass. For example,
+copying what MLP 1 adds at the second-to-last position in one invoke into another invoke's rows (two
+lists of prompts of the same length):
 
-Python evaluates the right-hand side `h` first, and when invoke 2 starts, invoke 1 is still waiting for
-block `layer` to run: h doesn't exist yet. A barrier is a meeting point for the invokes. Make one before
-them with the number of invokes that will call it, and call it in each:
+    with model.trace() as tracer:
+        meet = tracer.barrier(2)
+        with tracer.invoke(english):
+            first = model.transformer.h[1].mlp.output[:, -2]
+            meet()                                # `first` exists from here on
+        with tracer.invoke(french):
+            meet()                                # waits for the english invoke to get here
+            model.transformer.h[1].mlp.output[:, -2] = first
 
-    with model.trace(remote=remote) as tracer:
-        barrier = tracer.barrier(2)
-        with tracer.invoke(icl_prompts):
-            h = ...                      # compute h
-            barrier()                    # h exists from here on
-        with tracer.invoke(zero_shot_prompts):
-            barrier()                    # wait until the first invoke has got here
-            ...                          # now h can be used
+The count must be the number of invokes that call it: with `tracer.barrier(1)` the first arrival releases
+itself and the NameError is back; with 3 the meeting never completes and nnsight stops with "A barrier
+was never reached by every block it waits for". When the second invoke goes on to edit block `layer`'s
+output, the model is still at that block, and the edit reaches block `layer + 1`.
 
-Every invoke that calls `barrier()` waits there until all n have arrived; the last to arrive releases them
-all. So everything above the barrier (h computed) happens before anything below it (h used), within the same
-forward pass: when invoke 2 goes on to edit block `layer`'s output, the model is still at that block and
-the edit reaches block `layer + 1`. The count must be the number of invokes that call it: with
-`tracer.barrier(1)` the first arrival releases itself and the NameError is back; with 3 the meeting never
-completes and nnsight stops with "A barrier was never reached by every block it waits for".
+A value that moves between invokes inside the trace doesn't need `.save()`; save only what you return,
+the zero-shot prompts' next tokens.
 
-h itself doesn't need `.save()`: it moves between invokes inside the trace. Save only what you return, the
-zero-shot prompts' next tokens.
-
-What correct looks like: the same patched tokens as exercise 05's second result (up to floating-point
-noise from the different padding), from one call of the model.
+What correct looks like: exactly the tokens of exercise 05's patched run (the test compares them token
+for token), from one call of the model. The logits behind them can differ in the last digits, because the
+zero-shot rows are padded to the ICL prompts' length here; on the test's model that is far too little to
+change a token.
 """
 
 from jaxtyping import Int
@@ -108,5 +105,5 @@ def hidden_state_one_pass(
     return patched
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("one model.trace with tracer.barrier(2) and two tracer.invoke blocks: compute h in the first, patch it in the second")
+    # raise NotImplementedError("one trace, two invokes (ICL prompts, then zero-shot prompts) and a barrier: compute h in the first, patch it in the second")
     # END EXERCISE

@@ -1,47 +1,49 @@
 """Generating with the function vector
 ===================================
 
-Difficulty: 3/5    Importance: 4/5    Time: ~20 minutes
+Difficulty: 4/5    Importance: 4/5    Time: ~20 minutes
 
 Source: Todd et al. 2023, "Function Vectors in Large Language Models" (https://arxiv.org/abs/2310.15213),
 section 3 (adding the function vector to zero-shot and natural-text prompts); their code:
 `fv_intervention_natural_text` in `src/utils/intervention_utils.py` (https://github.com/ericwtodd/function_vectors).
 
-The payoff. A zero-shot prompt, "Q: hot\\nA:", shows no task: GPT-J continues it with whatever seems
+The payoff. A zero-shot prompt, "Q: hot\nA:", shows no task: GPT-J continues it with whatever seems
 likely (often the word again, or something unrelated). Add the antonym function vector to the residual
 stream at one layer, at the last position, and the model answers " cold". Todd et al. add it to the
 output of layer 9 of GPT-J's 28 (about a third of the way in) and generate several tokens, adding it
 at every step.
 
-Generation in nnsight 0.8. `model.generate` traces a whole generation: the first forward pass runs the
-prompt (step 0), then each further pass runs only the newly generated token (steps 1, 2, ...; the earlier
-positions are cached). A module is reached once per step, and by default what you write in the block
-applies to its FIRST visit only, the prompt's forward pass. To intervene at several steps, loop:
+Generation in nnsight 0.8. `model.generate` traces a whole generation, in a `with` block like
+`model.trace` (it takes `max_new_tokens`, `do_sample` and `remote`, and binds the tracer with `as`): the
+first forward pass runs the prompt (step 0), then each further pass runs only the newly generated token
+(steps 1, 2, ...; the earlier positions are cached). A module is reached once per step, and by default
+what you write in the block applies to its FIRST visit only, the prompt's forward pass. To intervene at
+several steps, loop over them. For example, halving MLP 0's output at the newest position of every pass:
 
-    with model.generate(max_new_tokens=n, do_sample=False, remote=remote) as tracer:
-        with tracer.invoke(prompts):                      # rows of the batch with no intervention
-            pass
-        with tracer.invoke(prompts):                      # rows with the function vector
-            for step in tracer.iter[:n]:                  # steps 0 .. n-1: every forward pass
-                model.transformer.h[layer].output[:, -1] += fv
-        with tracer.invoke():                             # no input: sees the whole batch
-            ids = tracer.result.save()                    # (2 * batch, prompt width + new tokens)
+    with model.generate(["The Eiffel Tower is in"], max_new_tokens=5, do_sample=False) as tracer:
+        for step in tracer.iter[:5]:
+            model.transformer.h[0].mlp.output[:, -1] *= 0.5
 
 - `for step in tracer.iter[:n]:` runs the body once per step, each time bound to that step's visit of
   the module; `tracer.iter[2]`, `tracer.iter[[0, 2]]` select steps; `tracer.all()` is every step with
-  no end given. (`with tracer.all():` and `model.transformer.h[L].next()`, from older nnsight, are
-  deprecated or gone in 0.8.)
+  no end given. (`with tracer.all():` and `.next()` on a module, from older nnsight, are deprecated or
+  gone in 0.8.)
 - At step 0, position -1 is the prompt's last token; at step s > 0 the pass has one position, the token
   generated at step s - 1, so `[:, -1]` is "the newest token" every time. That is Todd et al.'s
   intervention: the vector at the last position of every forward pass.
-- `tracer.result` is the generated ids, prompt included. Read it in a separate invoke: if the generation
-  stops early (every row produced the end-of-text token), the loop's last steps never come, nnsight
-  cuts the loop short with a warning, and any line after the loop in the same invoke does not run.
-- `+=` on `h[layer].output[:, -1]` edits the residual stream in place; the block output is a tensor in
-  transformers 5 (no `[0]`).
+- Invokes work as in a trace (exercise 06): each `tracer.invoke(...)` adds its prompts to the batch, and an
+  edit in one invoke touches only its rows. An invoke given no prompts at all sees the whole batch.
+- `tracer.result` is the generated ids, prompts included, `(rows, prompt width + new tokens)`: an
+  invoke's own rows inside it, every row of the batch in an invoke given no prompts. Like any value, it
+  survives the block only if saved. Read it in an invoke of its own, given no prompts: if the generation
+  stops early (every row produced the end-of-text token), a loop's last steps never come, nnsight cuts
+  the loop short with a warning, and any line after the loop in the same invoke does not run.
+- The block output is a tensor in transformers 5 (no `[0]`), and `+=` on a slice of it edits the residual
+  stream in place.
 
-The two invokes run as one batch: rows `0 .. batch-1` without the vector, `batch .. 2*batch-1` with it.
-Decode only the new tokens: `new_token_texts(model.tokenizer, ids, prompt_width(model.tokenizer, prompts))`.
+With two invokes of the same prompts, one plain and one with the vector, the batch has rows
+`0 .. batch-1` without the vector and `batch .. 2*batch-1` with it. `new_token_texts` and `prompt_width`
+(imported below) decode only the new tokens of each row.
 
 What to write: `generate_with_function_vector`, greedy (`do_sample=False`), returning the completions
 without and with the function vector, as lists of strings.
@@ -81,7 +83,7 @@ def generate_with_function_vector(
 
     Args:
         model: an nnsight `TransformersModel` with GPT-J's module names.
-        prompts: the prompts (zero-shot ones, "Q: hot\\nA:"), of any lengths (left-padded).
+        prompts: the prompts (zero-shot ones, "Q: hot\nA:"), of any lengths (left-padded).
         fv: the function vector, (d_model,).
         layer: the block whose output (the residual stream after it) the vector is added to.
         max_new_tokens: how many tokens to generate.
@@ -110,7 +112,7 @@ def generate_with_function_vector(
     return texts[: len(prompts)], texts[len(prompts):]
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("one model.generate with two invokes (plain; fv added to h[layer].output[:, -1] at every step via tracer.iter) and tracer.result read in a third")
+    # raise NotImplementedError("one greedy generation with two invokes of the prompts (plain; fv added at every step) and the result read in a third")
     # END EXERCISE
 
 
