@@ -2,8 +2,8 @@
 
 A text should teach the idea and leave the code to the student (and to the hint levels, where asking
 for it is counted). For each exercise: the code lines of the master's SOLUTION blocks, and how many of
-them appear verbatim or nearly in the student's file as shipped (its docstring, comments, given code,
-inline `code`). Whitespace is ignored; "nearly" is a similarity of at least NEAR (difflib's ratio)
+them appear verbatim or nearly in the text of the student's file as shipped (its docstrings, comments,
+the stub's message, inline `code` in them; the given code is not text). Whitespace is ignored; "nearly" is a similarity of at least NEAR (difflib's ratio)
 against a line of the text or an inline code span. Lines too short to be telling (`else:`, `return x`)
 count on neither side.
 """
@@ -42,13 +42,28 @@ def _code_lines(lines: list[str]) -> list[str]:
 
 
 def _text_pieces(student: str) -> list[str]:
-    """What a student reads, squashed: every line (comment marks dropped) and every inline code span."""
+    """What a student reads as text, squashed: each line of every comment and string (the docstrings,
+    the stub's message) and every inline code span in them. Given code is not text: a line of it that
+    resembles a solution line is a working example, not a leak."""
+    import io
+    import tokenize
+
+    texts: list[str] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(student).readline):
+            if tok.type == tokenize.COMMENT:
+                texts.append(tok.string.lstrip("#"))
+            elif tok.type == tokenize.STRING:
+                texts.append(tok.string)
+    except (tokenize.TokenError, SyntaxError):
+        texts = student.splitlines()
     pieces = []
-    for line in student.splitlines():
-        body = line.strip().lstrip("#").strip().strip('"').strip()
-        if body:
-            pieces.append(_squash(body))
-        pieces += [_squash(span) for span in _CODE_SPAN.findall(line)]
+    for text in texts:
+        for line in text.splitlines():
+            body = line.strip().strip("\"'").strip()
+            if body:
+                pieces.append(_squash(body))
+            pieces += [_squash(span) for span in _CODE_SPAN.findall(line)]
     return [p for p in pieces if p]
 
 

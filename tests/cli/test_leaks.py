@@ -48,3 +48,16 @@ def test_dev_leaks_fails_over_the_limit(arena):
     assert code == 1 and "50%" in out and "1 exercise(s) over 25%" in out
     code, out, _ = arena("dev", "leaks", "add_numbers", "--max", "25")
     assert code == 0
+
+
+def test_given_code_is_not_text(arena):
+    """A line of given code like a solution line is a working example, not a leak; the same line in
+    a comment or a docstring is."""
+    path = arena.master_path("double_tensor")
+    given = "\n\nDEMO = torch.zeros(3)\nscaled = DEMO * 2.0  # given: not the student's\n"
+    path.write_text(MASTER.replace("{text}", "Scale, shift, clip.").replace("import torch\n", "import torch\n" + given),
+                    encoding="utf-8")
+    assert leak_of(load_course(arena.root).get("double_tensor")).leaked == ()
+    path.write_text(MASTER.replace("{text}", "Scale, shift, clip.").replace("import torch\n", "import torch\n# scaled = x * scale\n"),
+                    encoding="utf-8")
+    assert leak_of(load_course(arena.root).get("double_tensor")).leaked == ("scaled = x * scale",)
