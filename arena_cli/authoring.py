@@ -27,6 +27,7 @@ from arena_cli.local_state import BuildRecord, backup
 from arena_cli.markers import MarkerError, student_source, student_source_for, write_student_file
 
 MIN_HINT_LEVELS = 2
+MAX_LEAK = 0.25  # of a solution's code lines, in its exercise's text (see leaks.py)
 
 
 @dataclass
@@ -216,8 +217,28 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
             except HintError as e:
                 problems.append(str(e))
     problems += result_problems(course, exercises)
+    problems += leak_problems(course, exercises)
     if exercises is None:
         problems += _orphans(course)
+    return problems
+
+
+def leak_problems(course: Course, exercises: tuple[Exercise, ...] | None = None) -> list[str]:
+    """Exercise texts that give away more than MAX_LEAK of their solution's lines (`arena dev leaks`)."""
+    from arena_cli.leaks import leaks
+
+    problems = []
+    for ex in course.exercises if exercises is None else exercises:
+        try:
+            (leak,) = leaks(course, (ex,))
+        except (CourseError, MarkerError):
+            continue  # a missing master or broken markers: reported by the file checks
+        if leak.fraction > MAX_LEAK:
+            problems.append(
+                f"{leak.exercise.rel(leak.exercise.solution_path)}: its text gives {len(leak.leaked)} of its "
+                f"{leak.lines} solution lines ({leak.fraction:.0%}, at most {MAX_LEAK:.0%}): move the code to the "
+                "hints (`arena dev leaks` shows them)"
+            )
     return problems
 
 

@@ -61,3 +61,10 @@ def test_given_code_is_not_text(arena):
     path.write_text(MASTER.replace("{text}", "Scale, shift, clip.").replace("import torch\n", "import torch\n# scaled = x * scale\n"),
                     encoding="utf-8")
     assert leak_of(load_course(arena.root).get("double_tensor")).leaked == ("scaled = x * scale",)
+
+
+def test_dev_check_holds_texts_to_the_limit(arena):
+    master_with(arena, "`scaled = x * scale`, then `shifted = scaled + shift`")
+    arena.ok("dev", "build", "--force")
+    code, out, _ = arena("dev", "check", "--no-tests")
+    assert code == 1 and "gives 2 of its 4 solution lines (50%, at most 25%)" in " ".join(out.split())
