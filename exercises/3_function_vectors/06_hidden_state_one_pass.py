@@ -14,6 +14,18 @@ together, with h computed from the ICL rows and written into the zero-shot rows 
 its way to block `layer + 1`. Half the passes; and remotely, one request to NDIF instead of two, with h
 never leaving the server.
 
+    exercise 05: two forward passes
+
+      pass 1   ICL prompts       ──► blocks 0 … L: h taken at L (the rest unused)
+                                                  │ h, saved and brought back
+      pass 2   zero-shot prompts ──► blocks 0 … L: h written at -1 ──► blocks L+1 …
+
+    this exercise: one forward pass over one batch, each invoke its own rows
+
+      invoke 1 (ICL rows)       ──► blocks 0 … L: h from these rows ──► barrier
+                                                                           │ h, inside the trace
+      invoke 2 (zero-shot rows) ──► blocks 0 … L: waits at the barrier ──► h written at -1 ──► blocks L+1 …
+
 Invokes. A trace can hold several inputs, each in its own `invoke` block: `model.trace(...)` is then
 called without prompts (but still with `remote=...`) and binds the tracer with `as tracer`, and each
 `tracer.invoke(...)` block inside it (a `with` block, given a list of prompts) brings one set of prompts.

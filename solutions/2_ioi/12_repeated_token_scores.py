@@ -7,6 +7,28 @@ Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/
 and appendix: the duplicate-token and induction heads of the circuit are *validated* by their attention on
 sequences of random tokens repeated twice. Induction heads: Elhage et al. 2021 / Olsson et al. 2022.
 
+**The circuit this section tests** (GPT-2 small; Wang et al. 2022, Fig. 2): seven classes of heads, each
+acting at one position, passing information down the prompt to the end, where the answer is written:
+
+    S1+1   previous-token heads (2.2, 4.11): write "the token before me was S" at S1+1
+             │  read there by the induction heads
+             ▼
+    S2     induction heads (5.5, 5.8, 5.9, 6.9; they attend from S2 to S1+1) and
+           duplicate-token heads (0.1, 0.10, 3.0; from S2 to S1): write "S appeared before" at S2
+             │  read by the S-inhibition heads, which attend from the end to S2
+             ▼
+    end    S-inhibition heads (7.3, 7.9, 8.6, 8.10): write "not S" at the end, where it turns the
+           name movers' queries away from S
+             │
+             ▼
+    end    name movers (9.9, 9.6, 10.0): attend to the name that is left, IO, and copy it to the
+           logits. Backup name movers (10.10, 10.6, 10.2, 10.1, 11.2, 9.7, 9.0, 11.9) do the same
+           when the name movers are knocked out; negative name movers (10.7, 11.10) attend to IO
+           too and write against it
+             │
+             ▼
+           logits: IO up, S down
+
 Path patching says which heads matter and through which path; it does not say what a head *does*. The
 paper checks each class of heads by how it behaves off-distribution, where its job can be isolated. For
 two classes the test is the same input: a sequence of random tokens, then the same tokens again.
