@@ -351,7 +351,8 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     rows = state.visible()
     show_id = width >= 100
     id_width = min(30, max((len(r.id) for r in state.rows), default=2)) if show_id else 0
-    fixed = 2 + 3 + 1 + (id_width + 1 if show_id else 0) + 1 + 9 + 1 + 5 + 1 + 5
+    label_width = max((len(r.label) for r in state.rows), default=2)  # 2, or 3 with a question (05q)
+    fixed = 2 + label_width + 1 + (id_width + 1 if show_id else 0) + 1 + 9 + 1 + 5 + 1 + 5
     title_width = max(10, width - fixed)
 
     head = Text(no_wrap=True, overflow="ellipsis")
@@ -362,7 +363,7 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     if state.query or state.searching:
         head.append(f"  /{state.query}", style="bold cyan")
     columns = Text.assemble(
-        "  ", _cell("#", 3), " ",
+        "  ", _cell("#", label_width), " ",
         *([_cell("id", id_width), " "] if show_id else []),
         _cell("title", title_width), " ", _cell("status", 9), " ",
         _cell("hints", 5, justify="right"), " ", _cell("tries", 5, justify="right"),
@@ -384,7 +385,7 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
         label, style = _LIST_STATUS[row.status]
         line = Text.assemble(
             ("▸ " if selected else "  ", "bold cyan"),
-            _cell(row.label, 3, style="dim"), " ",
+            _cell(row.label, label_width, style="dim"), " ",
             *([_cell(row.id, id_width), " "] if show_id else []),
             _cell(row.title, title_width), " ",
             _cell(label, 9, style=style), " ",
