@@ -10,15 +10,15 @@ def test_answer(student):
     check_number(
         student.ANSWER, math.log(0.60 / 0.20), tolerance=0.05,
         too_low=(
-            "Below ln 3 = 1.10. If you answered 0.40, that is P(IO) - P(S), a difference of probabilities; "
+            "Too low. If you answered 0.40, that is P(IO) - P(S), a difference of probabilities; "
             "the logit difference is a difference of logits, and a logit is a log-probability plus a constant "
             "shared by every token (log of the softmax's normaliser). If you answered about 0.48, you took "
             "log10 of the ratio: logits are natural logarithms. If you brought the 0.20 spread over other tokens "
             "into it: that constant is the same for both names, so the rest of the vocabulary cancels."
         ),
         too_high=(
-            "Above ln 3 = 1.10. If you answered 3, that is the ratio P(IO) / P(S): the logit difference is its "
-            "logarithm, since logit(IO) - logit(S) = log P(IO) - log P(S) (the softmax's normaliser is the "
-            "same for both names and cancels)."
+            "Too high. If you answered 3, that is the ratio P(IO) / P(S), not yet the logit difference: a logit "
+            "is a log-probability plus a constant shared by every token (the softmax's normaliser), so what "
+            "separates two logits is a difference of log-probabilities."
         ),
     )
