@@ -81,10 +81,9 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progre
         if explanation:  # a question's: what the answer means, now that the student has committed to one
             ctx.console.print(render.explanation_view(explanation))
         following = next_pending(ctx.course, progress)
-        steps = [
-            ("✓ done", "recorded in your progress"),
-            (f"arena solution {ex.id}", "compare your code with the reference"),
-        ]
+        steps = [("✓ done", "recorded in your progress")]
+        if ex.kind == "code":  # a question's explanation is above; it has no code to compare
+            steps.append((f"arena solution {ex.id}", "compare your code with the reference"))
         if following is None:
             steps.append(("", "That was the last pending exercise: the course is complete!"))
         elif in_watch:

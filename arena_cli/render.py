@@ -215,9 +215,12 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
             parts.append(Panel(Markdown(hint.body), title=title, title_align="left",
                                border_style="yellow" if hint.level == shown else "dim"))
             continue
-        first = next((ln.strip() for ln in hint.body.splitlines() if ln.strip()), "")
+        lines = [ln.strip() for ln in hint.body.splitlines() if ln.strip()]
+        first = next((ln for ln in lines if not ln.startswith("```")), "")
+        if lines and lines[0].startswith("```"):
+            first = "(code)"  # a level that opens with code: the code is what it says
         line = Text.assemble((title, "dim bold"), ("  " + first, "dim"))
-        line.truncate(max(40, 200), overflow="ellipsis")
+        line.no_wrap, line.overflow = True, "ellipsis"  # one line, whatever the terminal's width
         parts.append(line)
     if shown > 1 and not show_all:
         parts.append(Text("(earlier hints in a line each; `arena hint --all` shows them in full)", style="dim"))
