@@ -60,6 +60,11 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
                 soft_wrap=True,
             )
             return 1
+        unanswered = [q for q in section.exercises if q.kind == "question" and answer_in(q.exercise_path) is None]
+        if unanswered:
+            names = ", ".join(f"{q.label} {q.id}" for q in unanswered)
+            ctx.console.print(f"[yellow]Predict first:[/] {names} asks what this result will show; answering "
+                              "after looking teaches less.", soft_wrap=True)
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     before = figures(ctx.course.root)
     for run in section.result_runs:

@@ -113,6 +113,7 @@ def test_results_show_the_prediction_beside_what_happened(course):
     code, out, err = course("results", "add_numbers")
     assert code == 0, out + err
     assert "the sum is 5" in out
+    assert out.index("Predict first: 01q predict_sum") < out.index("the sum is 5")
     assert "not answered yet: predict before you look" in out
     write_answer(course, '"A"')
     course.ok("run", "predict_sum")
