@@ -92,20 +92,29 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
 
 def show_predictions(ctx: Context, section: Section) -> None:
     """The section's questions, each with the student's answer as it stands in their file, beside what
-    the result just showed (and whether the answer has passed its check)."""
+    the result just showed, and whether that answer holds: its hidden test is run now (a question's
+    test takes a second), since the answer may have changed since it last passed."""
+    from arena_cli.runner import run_exercise
+    from arena_cli.session import record_run
+
     questions = [e for e in section.exercises if e.kind == "question"]
     if not questions:
         return
-    progress = ctx.load_progress()
     ctx.console.print("\n[bold]Your predictions, beside what happened:[/]")
     for q in questions:
         value = answer_in(q.exercise_path)
         if value is None:
             said = Text("not answered yet: predict before you look, then `arena run " + q.id + "`", style="yellow")
         else:
-            verdict = ("passed its check", "green") if progress.find(q.id).done else (
-                f"not checked or not right yet: `arena run {q.id}`", "yellow")
-            said = Text.assemble((value, "bold"), "  (", verdict, ")")
+            verdict = run_exercise(q)
+            record_run(ctx, q, verdict)
+            if verdict.passed:
+                said = Text.assemble((value, "bold"), ("  ✓ right", "green"))
+            else:
+                failure = verdict.first_failure
+                why = (failure.diagnosis or failure.message) if failure else verdict.message
+                first = why.strip().splitlines()[0] if why.strip() else verdict.status
+                said = Text.assemble((value, "bold"), ("  ✗ not right: ", "yellow"), first)
         ctx.console.print(Text.assemble(f"  {q.label} {q.title}: ", said), soft_wrap=True)
 
 

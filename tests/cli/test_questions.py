@@ -116,9 +116,14 @@ def test_results_show_the_prediction_beside_what_happened(course):
     assert out.index("Predict first: 01q predict_sum") < out.index("the sum is 5")
     assert "not answered yet: predict before you look" in out
     write_answer(course, '"A"')
-    course.ok("run", "predict_sum")
     out = course.ok("results", "add_numbers")
-    assert '01q What does add return?: "A"  (passed its check)' in out
+    assert '01q What does add return?: "A"  ✓ right' in out
+    assert course.entry("predict_sum")["status"] == "done"
+    # Changed after it passed: the result says what holds now, not what passed once.
+    path = course.root / "exercises/1_basics/01q_predict_sum.py"
+    path.write_text(path.read_text(encoding="utf-8").replace('ANSWER = "A"', 'ANSWER = "C"'), encoding="utf-8")
+    out = course.ok("results", "add_numbers")
+    assert '01q What does add return?: "C"  ✗ not right: Off by one: count again.' in out
 
 
 def test_check_answer_number_and_set():
