@@ -11,6 +11,8 @@ from arena_cli.testing import CheckFailed, check_answer, check_number, check_set
 
 from .conftest import ArenaCourse
 
+pytestmark = pytest.mark.slow  # drives arena end to end (dev build, dev check, run, results)
+
 MASTER = '''"""Predict before you look: what does `add(2, 3)` return?
 
     A. 5
