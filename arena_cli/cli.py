@@ -199,6 +199,29 @@ def dev_build(
     raise typer.Exit(build_report(build(course, force), make_console(), course.root))
 
 
+@dev.command("new")
+def dev_new(
+    exercise_id: Annotated[str, typer.Argument(help="The new exercise's id (lowercase, digits, _).", show_default=False)],
+    after: Annotated[str, typer.Option("--after", help="The exercise it comes after (it joins that one's section).", autocompletion=complete_exercise_id)],
+    question: Annotated[bool, typer.Option("--question", help="A question (an answer in the file), labelled NNq: renames nothing.")] = False,
+    title: Annotated[str, typer.Option("--title", help="Its title (default: from the id).")] = "",
+) -> None:
+    """Start a new exercise: its manifest entry and four files, later exercises renumbered."""
+    from arena_cli.course import load_course
+    from arena_cli.render import make_console
+    from arena_cli.scaffold import new_exercise
+
+    course = load_course()
+    made = new_exercise(course, exercise_id, after, "question" if question else "code", title)
+    console = make_console()
+    for src, dst in made.renamed:
+        console.print(f"renamed {src.relative_to(course.root)} -> {dst.relative_to(course.root)}", soft_wrap=True)
+    for path in made.created:
+        console.print(f"created {path.relative_to(course.root)}", soft_wrap=True)
+    console.print(f"Write the master, its hints and its hidden test; then `arena dev build` and "
+                  f"`arena dev check {exercise_id}`.", soft_wrap=True)
+
+
 @dev.command("leaks")
 def dev_leaks(
     names: Annotated[Optional[list[str]], typer.Argument(help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
