@@ -4,7 +4,7 @@ Two parts:
 - `ListState`: a pure state machine. `press(key)` takes one decoded key ("up", "enter", "j", ...),
   looks it up in `keys.LIST_KEYS` and returns what to do (`Choose`, `Reset`, `Quit`) or None; it does
   no I/O, so it is tested with key sequences and no terminal.
-- `run_picker`: the thin terminal loop. Reads keys in cbreak mode, draws the screen (render.list_screen)
+- `run_picker`: the thin terminal loop. Reads keys in cbreak mode, draws the screen (list_screen.py)
   on the alternate screen with rich's Live, and carries out the actions with the session's functions
   the commands use (`session.set_current`, `session.reset_file`). Progress written by another arena (a pass
   in `arena watch`) shows up within a second.
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, CbreakInput, decode_keys
+from arena_cli.list_screen import list_screen
 from arena_cli.markers import StudentFileError
 from arena_cli.progress import Progress, ProgressFileError
 from arena_cli.session import reset_file, set_current
@@ -246,7 +247,7 @@ class _Loop:
 
         width, height = self.ctx.console.size
         self.state.page = max(1, height - 8)
-        return render.list_screen(self.state, width, height, self.ctx.course.root)
+        return list_screen(self.state, width, height, self.ctx.course.root)
 
     def progress_stamp(self) -> int | None:
         try:

@@ -4,11 +4,10 @@ Written atomically (temp file + fsync + os.replace) under an exclusive lock, so 
 leaves a broken file and two arena processes (watch in one terminal, run in another) never lose each
 other's updates: every change is read-modify-write inside the lock.
 
-A file that can't be read as progress is moved aside (the new name is reported) and the student starts
-from what could be salvaged; completed exercises are never silently dropped. One written by a newer
-arena is refused, never moved aside or overwritten. Trouble with the file itself (a directory in its
-place, a full disk, no permission, a lock held too long) is one `ProgressFileError` naming the file and
-what to do: the command still shows what it did (a verdict), then that line.
+An unreadable file is moved aside (its new name reported), the student starts from what could be
+salvaged, and completed exercises are never silently dropped; one from a newer arena is refused and left
+as it is. Trouble with the file itself (a directory in its place, a full disk, no permission, a lock held
+too long) is one `ProgressFileError` naming the file and what to do, after what the command did.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ from typing import Any, TypeVar
 SCHEMA_VERSION = 1
 PROGRESS_ENV = "ARENA_PROGRESS"
 STATUSES = ("pending", "done")
-# How long to wait for another arena's write (milliseconds, normally) before giving up with one line.
-LOCK_TIMEOUT_S = 5.0
+LOCK_TIMEOUT_S = 5.0  # waiting for another arena's write (milliseconds, normally), then one line
 LOCK_POLL_S = 0.05
 T = TypeVar("T")
 

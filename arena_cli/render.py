@@ -15,7 +15,6 @@ from rich.text import Text
 
 from arena_cli.course import Course, Exercise
 from arena_cli.hints import Hint
-from arena_cli.keys import LIST_KEYS, SEARCH_KEYS
 from arena_cli.layout import is_student_file
 from arena_cli.links import LinkConsole, link, link_location, linkify
 from arena_cli.progress import Progress
@@ -332,104 +331,6 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
             linkify(problem, ex.root),
         )
     return table
-
-
-# --------------------------------------------------------------------------- interactive list
-
-_LIST_STATUS = {"done": ("✓ done", "green"), "current": ("▶ current", "bold yellow"), "pending": ("pending", "dim")}
-
-
-def _cell(text: str, width: int, style: str = "", justify: str = "left") -> Text:
-    """Exactly `width` cells: cut with … when longer, padded when shorter."""
-    if justify == "right":
-        text = text.rjust(width)
-    cell = Text(text, style=style, no_wrap=True, overflow="ellipsis")
-    cell.truncate(width, overflow="ellipsis", pad=True)
-    return cell
-
-
-def list_screen(state, width: int, height: int, root: Path | None = None) -> RenderableType:
-    """The interactive list's whole screen, `height` lines of at most `width` cells. Keeps the cursor in
-    view (updates `state.top`)."""
-    rows = state.visible()
-    show_id = width >= 100
-    id_width = min(30, max((len(r.id) for r in state.rows), default=2)) if show_id else 0
-    label_width = max((len(r.label) for r in state.rows), default=2)  # 2, or 3 with a question (05q)
-    fixed = 2 + label_width + 1 + (id_width + 1 if show_id else 0) + 1 + 9 + 1 + 5 + 1 + 5
-    title_width = max(10, width - fixed)
-
-    head = Text(no_wrap=True, overflow="ellipsis")
-    head.append("Exercises ", style="bold")
-    head.append(f"{len(rows)} of {len(state.rows)}  ", style="dim")
-    for name in ("all", "pending", "done"):
-        head.append(f" {name} ", style="reverse" if state.filter == name else "dim")
-    if state.query or state.searching:
-        head.append(f"  /{state.query}", style="bold cyan")
-    columns = Text.assemble(
-        "  ", _cell("#", label_width), " ",
-        *([_cell("id", id_width), " "] if show_id else []),
-        _cell("title", title_width), " ", _cell("status", 9), " ",
-        _cell("hints", 5, justify="right"), " ", _cell("tries", 5, justify="right"),
-        style="dim",
-    )
-
-    body: list[Text] = []
-    headers: set[int] = set()  # lines that are a chapter's title
-    cursor_line = None
-    chapter = None
-    for row in rows:
-        if row.chapter != chapter:
-            chapter = row.chapter
-            headers.add(len(body))
-            body.append(_cell(f" {chapter}", width, style="bold"))
-        selected = row.id == state.selected
-        if selected:
-            cursor_line = len(body)
-        label, style = _LIST_STATUS[row.status]
-        line = Text.assemble(
-            ("▸ " if selected else "  ", "bold cyan"),
-            _cell(row.label, label_width, style="dim"), " ",
-            *([_cell(row.id, id_width), " "] if show_id else []),
-            _cell(row.title, title_width), " ",
-            _cell(label, 9, style=style), " ",
-            _cell(str(row.hints or ""), 5, justify="right"), " ",
-            _cell(str(row.attempts or ""), 5, justify="right"),
-        )
-        if selected:
-            line.stylize("reverse")
-        body.append(line)
-    if not rows:
-        body.append(Text("  No exercises match." + ("  Esc clears the search." if state.query else ""), style="dim"))
-
-    room = max(1, height - 5)
-    if cursor_line is not None:
-        if cursor_line < state.top:
-            state.top = cursor_line - 1 if cursor_line - 1 in headers else cursor_line  # with its chapter
-        elif cursor_line >= state.top + room:
-            state.top = cursor_line - room + 1
-    state.top = max(0, min(state.top, max(0, len(body) - room)))
-    shown = body[state.top : state.top + room]
-    shown += [Text("")] * (room - len(shown))
-
-    selected_row = state.current_row
-    detail = Text(no_wrap=True, overflow="ellipsis")
-    if selected_row is not None:
-        detail.append(f"{selected_row.id}  ", style="bold")
-        detail.append_text(link(selected_row.path, root=root, style="cyan") if root else Text(selected_row.path, style="cyan"))
-    if state.confirming is not None:
-        prompt = Text.assemble(
-            (f"Reset {state.confirming}? y/n", "bold yellow"), ("  a fresh copy of its file, marked pending", "yellow")
-        )
-    elif state.searching:
-        prompt = Text.assemble(("/", "bold cyan"), state.query, ("█", "cyan"), (f"   {SEARCH_KEYS.footer()}", "dim"))
-    else:
-        prompt = Text(state.message, style="green" if state.message.startswith(("▶", "Reset")) else "")
-    keys = Text(LIST_KEYS.footer(), style="dim")
-    lines = [head, columns, *shown, detail, prompt, keys]
-    for line in lines:
-        line.no_wrap, line.overflow = True, "ellipsis"
-        line.truncate(width, overflow="ellipsis")
-    return Group(*lines)
 
 
 # --------------------------------------------------------------------------- update

@@ -21,7 +21,7 @@ from arena_cli.cli import app
 from arena_cli.keys import CONFIRM_KEYS, LIST_KEYS, SEARCH_KEYS, WATCH_KEYS, decode_keys
 from arena_cli.picker import Choose, ListState, Quit, Reset, Row, rows_of
 from arena_cli.progress import Progress
-from arena_cli.render import list_screen
+from arena_cli.list_screen import list_screen
 
 REPO = Path(__file__).resolve().parents[2]
 

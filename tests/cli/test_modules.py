@@ -67,3 +67,9 @@ def test_arena_cli_has_no_import_cycles():
     graph = {f"arena_cli.{p.stem}": imports_of(p) for p in PACKAGE.glob("*.py")}
     assert len(graph) > 20 and graph["arena_cli.commands"]
     assert cycles(graph) == []
+
+
+def test_no_module_of_arena_cli_over_400_lines():
+    """One job per room: a module that grows past 400 lines is doing more than one."""
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 400} == {}
