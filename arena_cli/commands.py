@@ -18,7 +18,7 @@ from collections.abc import Callable
 from rich.text import Text
 
 from arena_cli import picker, render
-from arena_cli.batch import run_many, warm_worker, worker_wanted
+from arena_cli.batch import run_many, warm_worker, worker_wanted, workers_allowed
 from arena_cli.course import Exercise
 from arena_cli.hints import load_explanation, load_hints
 from arena_cli.keys import WATCH_KEYS
@@ -119,7 +119,8 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
         ctx.console.print(Text.assemble(("Running the hidden test of ", "dim"), link(ex.exercise_path, root=ex.root), " …"))
     from arena_cli.worker_client import find_running
 
-    verdict = run_exercise(ex, worker=find_running(ctx.course.root))
+    # Another terminal's warm worker, if there is one, unless the student turned workers off.
+    verdict = run_exercise(ex, worker=find_running(ctx.course.root) if workers_allowed() else None)
     assert verdict is not None
     try:
         progress: Progress | None = record_run(ctx, ex, verdict)

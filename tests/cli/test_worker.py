@@ -314,3 +314,28 @@ def test_a_socket_of_another_user_is_never_sent_a_run(exercise, worker, tmp_path
         WarmChild(worker.path, ["x"], tmp_path, {"NDIF_API_KEY": "secret"}, tmp_path / "out", channel)
     assert worker_client.find_running(exercise.root) is None
     worker_client._unresponsive.clear()
+
+
+def test_arena_run_uses_another_terminals_worker_unless_workers_are_off(course_root, worker, tmp_path):
+    """`arena run` borrows a running watch's worker; with ARENA_NO_WORKER=1 it runs cold."""
+    import subprocess
+    import sys
+
+    exercise_file = course_root / "exercises" / "1_basics" / "01_add_numbers.py"
+    shipped = exercise_file.read_text(encoding="utf-8")
+    parents = tmp_path / "ppid.txt"
+    exercise_file.write_text(f"import os\nopen({str(parents)!r}, 'a').write(f'{{os.getppid()}}\\n')\n" + CORRECT,
+                             encoding="utf-8")
+    try:
+        for off in ("", "1"):
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "PYTEST_"))}
+            env.update(ARENA_ROOT=str(course_root), ARENA_PROGRESS=str(tmp_path / "progress.json"), NO_COLOR="1")
+            if off:
+                env["ARENA_NO_WORKER"] = off
+            result = subprocess.run([sys.executable, "-m", "arena_cli", "run", "add_numbers"], cwd=course_root,
+                                    env=env, capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stdout + result.stderr
+        warm, cold = (int(p) for p in parents.read_text().split())
+        assert warm == worker.proc.pid and cold != worker.proc.pid
+    finally:
+        exercise_file.write_text(shipped, encoding="utf-8")
