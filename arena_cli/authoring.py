@@ -225,12 +225,12 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
 
 def leak_problems(course: Course, exercises: tuple[Exercise, ...] | None = None) -> list[str]:
     """Exercise texts that give away more than MAX_LEAK of their solution's lines (`arena dev leaks`)."""
-    from arena_cli.leaks import leaks
+    from arena_cli.leaks import leak_of
 
     problems = []
     for ex in course.exercises if exercises is None else exercises:
         try:
-            (leak,) = leaks(course, (ex,))
+            leak = leak_of(ex)
         except (CourseError, MarkerError):
             continue  # a missing master or broken markers: reported by the file checks
         if leak.fraction > MAX_LEAK:

@@ -142,12 +142,7 @@ class CourseGuard:
         found[top] = _entry(top, st)
         if not stat.S_ISDIR(st.st_mode):
             return
-        try:
-            with os.scandir(top) as it:
-                items = list(it)
-        except OSError:
-            return
-        for item in items:
+        for item in _listing(top):
             if item.is_dir(follow_symlinks=False):
                 self._walk(item.path, found)
             else:
@@ -162,30 +157,17 @@ class CourseGuard:
             self._walk(tree, found)
         for manifest in layout.manifests(self.root):
             self._walk(str(manifest), found)
-        for folder, wanted in [(str(self.root), None)] + [(d, SITE_NAMES) for d in self.site_dirs]:
-            try:
-                with os.scandir(folder) as it:
-                    items = list(it)
-            except OSError:
-                continue
-            for item in items:
-                name = item.name
-                if wanted is None:
-                    interesting = name.endswith(ROOT_SUFFIXES) or (
-                        item.is_dir(follow_symlinks=False) and not name.startswith(".")
-                    )
-                else:
-                    interesting = name in wanted or name.endswith(".pth")
-                if not interesting:
-                    continue
+        # The root's and site-packages' own files that `is_guarded` names, and the root's folders (one
+        # that appears during a run may be a planted package: see `_root_dir_planted`).
+        for item in _listing(str(self.root)) + [e for d in self.site_dirs for e in _listing(d)]:
+            is_dir = item.is_dir(follow_symlinks=False)
+            if is_dir and os.path.dirname(item.path) == str(self.root) and not item.name.startswith("."):
+                found.setdefault(item.path, _Entry("dir", ("dir",)))  # a root folder: only its existence
+            elif not is_dir and self.is_guarded(item.path):
                 try:
-                    st = item.stat(follow_symlinks=False)
+                    found[item.path] = _entry(item.path, item.stat(follow_symlinks=False))
                 except OSError:
                     continue
-                if stat.S_ISDIR(st.st_mode):
-                    found.setdefault(item.path, _Entry("dir", ("dir",)))  # a root folder: only its existence
-                else:
-                    found[item.path] = _entry(item.path, st)
         return found
 
     # ----------------------------------------------------------------- undoing
@@ -274,6 +256,15 @@ class CourseGuard:
         if stamp_dir is not None:
             _prune(stamp_dir.parent)
         return sorted(dict.fromkeys(touched))
+
+
+def _listing(folder: str) -> list[os.DirEntry]:
+    """A folder's entries ([] when it can't be read)."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except OSError:
+        return []
 
 
 def _remove(path: str) -> None:

@@ -233,9 +233,7 @@ def run_exercise(
             proc = _launch(exercise, child_env(target), output_file, channel, worker)
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
-                    _kill(proc)
-                    guard.restore(before)
-                    return None
+                    return None  # (the `finally` ends the child and restores the course)
                 if time.monotonic() - start > limit:
                     stopped = Stopped("timeout", f"Stopped after the {limit:g} s time limit{{during}}: "
                                       "is there an infinite loop, or a much slower algorithm than needed?")
@@ -247,18 +245,14 @@ def run_exercise(
                 if stopped:
                     break
                 time.sleep(_POLL_S)
-        except BaseException:  # arena itself is stopping (Ctrl-C, SIGTERM, SIGHUP): leave nothing behind
-            if proc is not None:
-                _kill(proc)
-            guard.restore(before)
-            raise
         finally:
-            # Whatever happened (a limit, the end of the run), nothing the run started lives on.
+            # Whatever happened (the end of the run, a limit, a cancel, arena itself stopping on Ctrl-C,
+            # SIGTERM or SIGHUP), nothing the run started lives on and the course is as it was.
             if proc is not None:
                 _kill(proc)
+            touched = guard.restore(before)
         duration = time.monotonic() - start
         events, foreign = channel.read()
-        touched = guard.restore(before)
         output = "" if stopped or touched else _crash_report(_tail(output_file), target)
         return verdict_from_events(
             exercise.id, events, proc.returncode, duration, output, stopped=stopped, touched=touched, foreign=foreign
