@@ -20,6 +20,7 @@ from rich.console import Console
 
 from arena_cli.batch import run_many, warm_worker, worker_wanted
 from arena_cli.course import Course, CourseError, Exercise, load_course
+from arena_cli.further import problems as further_problems
 from arena_cli.hints import HintError, load_hints
 from arena_cli.layout import Place, chapter_folders, manifest_of
 from arena_cli.git import file_at
@@ -220,6 +221,7 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
     problems += leak_problems(course, exercises)
     if exercises is None:
         problems += _orphans(course)
+        problems += [p for c in course.chapters for p in further_problems(course.root, c.dir)]
     return problems
 
 

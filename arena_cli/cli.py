@@ -128,6 +128,19 @@ def progress(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
 
 
 @app.command()
+def further(
+    chapter: Annotated[
+        Optional[str], typer.Argument(help="Chapter id or part of its title (default: the current exercise's).", show_default=False)
+    ] = None,
+    no_color: NoColor = False,
+) -> None:
+    """Open-ended replications to go further after a chapter (unchecked; each says when it is done)."""
+    from arena_cli.commands import show_further
+
+    raise typer.Exit(show_further(_ctx(no_color), chapter))
+
+
+@app.command()
 def reset(
     exercise: RequiredExercise,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,

@@ -22,7 +22,9 @@ from arena_cli.batch import run_many, warm_worker, worker_wanted, workers_allowe
 from arena_cli.course import Exercise
 from arena_cli.hints import load_explanation, load_hints
 from arena_cli.keys import WATCH_KEYS
+from arena_cli.further import parse as parse_further
 from arena_cli.json_output import emit_json, exercise_json, progress_json, update_json
+from arena_cli.layout import go_further_file
 from arena_cli.links import link
 from arena_cli.markers import solution_source, without_docstrings
 from arena_cli.progress import Progress, ProgressFileError
@@ -84,6 +86,9 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progre
         steps = [("✓ done", "recorded in your progress")]
         if ex.kind == "code":  # a question's explanation is above; it has no code to compare
             steps.append((f"arena solution {ex.id}", "compare your code with the reference"))
+        chapter = ctx.course.chapter_of(ex)
+        if all(progress.find(e.id).done for e in chapter.exercises) and go_further_file(ex.root, chapter.dir).exists():
+            steps.append((f"arena further {chapter.id}", "open-ended replications, now that the chapter is done"))
         if following is None:
             steps.append(("", "That was the last pending exercise: the course is complete!"))
         elif in_watch:
@@ -194,6 +199,21 @@ def show_progress(ctx: Context, as_json: bool) -> int:
         emit_json(progress_json(ctx.course, progress))
         return 0
     ctx.console.print(render.progress_view(ctx.course, progress))
+    return 0
+
+
+def show_further(ctx: Context, chapter_name: str | None) -> int:
+    """A chapter's go-further part (default: the current exercise's chapter)."""
+    if chapter_name:
+        chapters = ctx.course.chapters_matching(chapter_name)
+    else:
+        chapters = [ctx.course.chapter_of(resolve(ctx, None))]
+    for chapter in chapters:
+        path = go_further_file(ctx.course.root, chapter.dir)
+        if not path.exists():
+            ctx.console.print(f"{chapter.title}: no go-further part.")
+            continue
+        ctx.console.print(render.further_view(chapter.title, parse_further(path), path, ctx.course.root))
     return 0
 
 

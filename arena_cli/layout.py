@@ -1,6 +1,7 @@
 """Where a course's files are: the one place that knows the layout. Torch-free; needs no catalogue.
 
     exercises/<chapter>/chapter.toml              the chapter's manifest (see course.py)
+    exercises/<chapter>/go_further.md             open-ended replications for after the chapter (further.py)
     exercises/<chapter>/<NN>_<id>.py              the student's file (generated from the master); a
                                                   question's is <NN>q_<id>.py
     solutions/<chapter>/<NN>_<id>.py              the master: reference solution with markers
@@ -29,6 +30,7 @@ HINT_DIR = "hints"
 TEST_DIR = ("tests", "exercises")
 RESULTS_DIR = "results"
 MANIFEST = "chapter.toml"
+GO_FURTHER = "go_further.md"
 LOCAL_DIR = ".arena"
 # Top-level folders whose paths arena prints (and links).
 COURSE_FOLDERS = (STUDENT_DIR, MASTER_DIR, RESULTS_DIR, HINT_DIR, TEST_DIR[0])
@@ -68,6 +70,11 @@ class Place:
     def of_test(cls, test_file: Path) -> Place:
         """The exercise whose hidden test is `test_file` (tests/exercises/<chapter>/test_<stem>.py)."""
         return cls(test_file.parents[3], test_file.parent.name, test_file.stem.removeprefix("test_"))
+
+
+def go_further_file(root: Path, chapter_dir: str) -> Path:
+    """A chapter's open-ended replications (see further.py); a chapter may have none."""
+    return root / STUDENT_DIR / chapter_dir / GO_FURTHER
 
 
 def is_student_file(rel: str) -> bool:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from arena_cli.course import Course, Exercise
+from arena_cli.further import GoFurther
 from arena_cli.hints import Hint
 from arena_cli.layout import is_student_file
 from arena_cli.links import LinkConsole, link, link_location, linkify
@@ -231,6 +232,21 @@ def explanation_view(text: str) -> RenderableType:
     from rich.markdown import Markdown
 
     return Panel(Markdown(text), title="why", title_align="left", border_style="green")
+
+
+def further_view(chapter_title: str, part: GoFurther, path: Path, root: Path) -> RenderableType:
+    """A chapter's go-further part: each open-ended replication with its fields, and the file it is in."""
+    parts: list[RenderableType] = [Text(part.intro, style="dim")] if part.intro else []
+    for number, item in enumerate(part.items, 1):
+        parts.append(Text(f"\n{number}. {item.title}", style="bold"))
+        fields = Table.grid(padding=(0, 2))
+        fields.add_column(style="dim", no_wrap=True)
+        fields.add_column(overflow="fold")  # a long URL broken, not cut
+        for name, value in item.fields.items():
+            fields.add_row(f"  {name.lower()}", value)
+        parts.append(fields)
+    parts.append(Text.assemble("\n", ("unchecked: each says when it is done · ", "dim"), link(path, root=root)))
+    return Panel(Group(*parts), title=f"Go further: {chapter_title}", title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 
 # --------------------------------------------------------------------------- list & progress
