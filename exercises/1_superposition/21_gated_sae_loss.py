@@ -4,7 +4,7 @@
 Difficulty: 3/5    Importance: 4/5    Time: ~20 minutes
 
 Source: Rajamanoharan et al. 2024a, "Improving Dictionary Learning with Gated Sparse Autoencoders",
-section 3.2, "Training Gated SAEs" (https://arxiv.org/abs/2404.16014).
+section 3, how Gated SAEs are trained (https://arxiv.org/abs/2404.16014).
 
 The encoder of exercise 20 (given below, solved) has two paths. The loss decides what each learns:
 

@@ -4,7 +4,7 @@
 Difficulty: 2/5    Importance: 4/5    Time: ~10 minutes
 
 Source: Rajamanoharan et al. 2024a, "Improving Dictionary Learning with Gated Sparse Autoencoders",
-section 5, the relative reconstruction bias (https://arxiv.org/abs/2404.16014).
+its measure of shrinkage, the relative reconstruction bias (https://arxiv.org/abs/2404.16014).
 
 Shrinkage says the reconstructions come out too small. To measure it, ask: by what single factor
 would you have to divide every reconstruction to make it fit its input best? The paper calls that
