@@ -7,7 +7,7 @@ Source: Bricken et al. 2023, "Towards Monosemanticity" (https://transformer-circ
 which judges an SAE by the loss of the model running on its reconstruction; Cunningham et al. 2023
 (https://arxiv.org/abs/2309.08600).
 
-A small reconstruction error (exercise 21) is not the point: what matters is whether the model still
+A small reconstruction error (the previous exercise) is not the point: what matters is whether the model still
 *works* when its activation is replaced by the SAE's reconstruction. If the error falls in directions
 the model ignores, it costs nothing; if it falls in directions the model relies on, a small MSE can
 still wreck the predictions. So we splice the SAE into the model and measure the next-token loss:
@@ -77,7 +77,7 @@ def substitution_loss(
 
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE: all three losses are about
-    # log(vocabulary size), since the model has learned nothing. The section's result is exercise 24's.
+    # log(vocabulary size), since the model has learned nothing. The section's result is the section's last exercise's.
     from arena_course.superposition.lm_sae import loss_recovered, quick_setup
 
     setup = quick_setup()
