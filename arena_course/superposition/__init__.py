@@ -2,6 +2,8 @@
 
 - `toy_models`: the toy models' training loop and the plots of sections 1-3.
 - `toy_sae`: SAEs on the toy model, sections 4-6 (training loop, evaluation, plots).
-- `lm_sae`: SAEs on a language model, section 7 (the SAE, a toy language and tiny model, the result).
+- `gated_sae`: the Gated SAE section's measurements (L0, error, shrinkage γ) and figure; it trains with
+  toy_sae's loop.
+- `lm_sae`: SAEs on a language model, the last section (the SAE, a toy language and tiny model, the result).
 - `testing`: what the chapter's hidden tests share.
 """

@@ -1,5 +1,5 @@
 """Given code for chapter 1, section "SAEs on a language model": the SAE, the models and the data, and
-the section's result (exercises 20-24).
+the section's result (its five exercises).
 
 Nothing here is an exercise. It provides:
 
@@ -14,7 +14,7 @@ Nothing here is an exercise. It provides:
   `ModelUnavailable` with one line saying what it needs and how to get it.
 - `run_result`: the section's result, run with the student's five functions; and its plots.
 
-Conventions shared by exercises 20-24 (the SAE papers and SAELens use the same ones):
+Conventions shared by the section's exercises (the SAE papers and SAELens use the same ones):
 
 - A token batch has shape (batch, seq) and **every row starts with the BOS token** at position 0.
 - **BOS is never counted and never patched.** The residual stream at BOS is unlike any other position (in
@@ -749,9 +749,9 @@ def _clip(text: str, width: int, *, keep: str = "start") -> str:
 
 
 def result_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line of the section's result (exercise 24's `__main__`)."""
+    """The command line of the section's result (its last exercise's `__main__`)."""
     parser = result_parser(
-        "SAEs on a language model: run exercises 20-24 on GPT-2 small and a pretrained SAE "
+        "SAEs on a language model: run its exercises on GPT-2 small and a pretrained SAE "
         f"({weights_needed()}), or on a tiny model with --tiny.",
         "a tiny toy-language model and SAE (no download, ~15 s)",
     )

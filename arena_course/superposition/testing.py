@@ -9,7 +9,7 @@
   probability), `present_values`, `check_uniform` and `magnitude_diagnosis` (the present values'
   distribution), `max_correlation`, `check_edge_features`, `fmt`.
 - Losses (exercises 03, 10): `check_loss_shape`, `check_loss_gradient`.
-- SAEs on a language model (exercises 20-24): `lm_sae_setting`, the tiny model, tokens and random SAE;
+- SAEs on a language model (the last section): `lm_sae_setting`, the tiny model, tokens and random SAE;
   `check_number`.
 """
 

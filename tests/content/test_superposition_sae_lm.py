@@ -1,13 +1,13 @@
 """The result of chapter 1, section "SAEs on a language model", at reduced scale, with the reference
 solutions.
 
-`solutions/1_superposition/24_latent_logit_effect.py --tiny` trains a tiny model on a toy language and an
-SAE on its residual stream, then runs exercises 20-24 and plots (1) how often latents fire and the
-next-token loss clean / with the SAE / zero-ablated, (2) a few latents' top-activating tokens and logit
-effects. These tests check what those plots show, with shorter training; that the real run (GPT-2 small
-and a pretrained SAE) loads its weights through `pretrained_setup` (here with a tiny model injected);
-and that without the weights it prints one clear line and exits non-zero, never substituting another
-model.
+`solutions/1_superposition/<NN>_latent_logit_effect.py --tiny` trains a tiny model on a toy language
+and an SAE on its residual stream, then runs the section's five exercises and plots (1) how often
+latents fire and the next-token loss clean / with the SAE / zero-ablated, (2) a few latents'
+top-activating tokens and logit effects. These tests check what those plots show, with shorter
+training; that the real run (GPT-2 small and a pretrained SAE) loads its weights through
+`pretrained_setup` (here with a tiny model injected); and that without the weights it prints one
+clear line and exits non-zero, never substituting another model.
 """
 
 import os
@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from arena_cli.layout import chapter_file
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable, tiny_model
 from arena_course.superposition import lm_sae
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "solutions" / "1_superposition" / "24_latent_logit_effect.py"
+# Found by id, so that renumbering the chapter does not break it.
+RESULT = chapter_file(ROOT / "solutions" / "1_superposition", "latent_logit_effect")
 
 # Each exercise's id is also its function's name.
 FUNCTIONS = [

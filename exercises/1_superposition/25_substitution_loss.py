@@ -7,7 +7,7 @@ Source: Bricken et al. 2023, "Towards Monosemanticity" (https://transformer-circ
 which judges an SAE by the loss of the model running on its reconstruction; Cunningham et al. 2023
 (https://arxiv.org/abs/2309.08600).
 
-A small reconstruction error (exercise 21) is not the point: what matters is whether the model still
+A small reconstruction error (the previous exercise) is not the point: what matters is whether the model still
 *works* when its activation is replaced by the SAE's reconstruction. If the error falls in directions
 the model ignores, it costs nothing; if it falls in directions the model relies on, a small MSE can
 still wreck the predictions. So we splice the SAE into the model and measure the next-token loss:
@@ -72,34 +72,12 @@ def substitution_loss(
         (clean_loss, sae_loss, zero_ablation_loss), each a 0-dimensional tensor: the mean over the batch
         and positions 0 .. seq - 2 of the cross-entropy of the next token.
     """
-    # SOLUTION
-    def next_token_loss(logits: Float[Tensor, "batch seq d_vocab"]) -> Float[Tensor, ""]:
-        # Logits at position t predict token t + 1: drop the last position's logits and the first token.
-        log_probs = logits[:, :-1].log_softmax(dim=-1)
-        correct = log_probs.gather(dim=-1, index=tokens[:, 1:, None])  # (batch, seq - 1, 1)
-        return -correct.mean()
-
-    def splice_sae(activation: Float[Tensor, "batch seq d_model"], hook) -> Float[Tensor, "batch seq d_model"]:
-        # Keep BOS (position 0) as it is; replace the rest by the SAE's reconstruction.
-        return torch.cat([activation[:, :1], sae(activation[:, 1:])], dim=1)
-
-    def zero_ablate(activation: Float[Tensor, "batch seq d_model"], hook) -> Float[Tensor, "batch seq d_model"]:
-        # Keep BOS; replace the rest by zeros.
-        return torch.cat([activation[:, :1], torch.zeros_like(activation[:, 1:])], dim=1)
-
-    clean_loss = next_token_loss(model(tokens))
-    sae_loss = next_token_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, splice_sae)]))
-    zero_loss = next_token_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, zero_ablate)]))
-    return clean_loss, sae_loss, zero_loss
-    # END SOLUTION
-    # EXERCISE
-    # raise NotImplementedError("return the next-token loss clean, with sae(activation) spliced in at hook_name, and zero-ablated (BOS untouched)")
-    # END EXERCISE
+    raise NotImplementedError("return the next-token loss clean, with sae(activation) spliced in at hook_name, and zero-ablated (BOS untouched)")
 
 
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE: all three losses are about
-    # log(vocabulary size), since the model has learned nothing. The section's result is exercise 24's.
+    # log(vocabulary size), since the model has learned nothing. The section's result is the section's last exercise's.
     from arena_course.superposition.lm_sae import loss_recovered, quick_setup
 
     setup = quick_setup()

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 21: the SAE's reconstruction error (MSE, fraction of variance unexplained)
+"""Hidden test for sae_reconstruction_loss: the SAE's reconstruction error (MSE, fraction of variance unexplained)
 on the non-BOS residual stream.
 
 Runs on an untrained tiny TransformerLens model (2 layers, d_model 32, built in code) and random SAEs,

@@ -6,7 +6,7 @@ Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
 Source: Bricken et al. 2023, "Towards Monosemanticity" (https://transformer-circuits.pub/2023/monosemantic-features),
 whose feature browser lists, for every latent, the tokens whose logits it raises and lowers most.
 
-Top-activating tokens (exercise 23) say what makes a latent fire: its *input* side. The other side is
+Top-activating tokens (the previous exercise) say what makes a latent fire: its *input* side. The other side is
 what it *does*. When latent i fires with activation a, the SAE's reconstruction gains a · W_dec[i]:
 the latent writes its decoder direction into the residual stream. The simplest consequence to read off
 is the **direct effect on the logits**: push W_dec[i] straight through the unembedding,
@@ -29,7 +29,7 @@ entries of a tensor and their indices, sorted largest first; with `largest=False
 smallest, sorted smallest first. `model.W_U` is the unembedding, `sae.W_dec` the decoder (one row per
 latent).
 
-Then run this file, the section's result: your exercises 20-24 on GPT-2 small and a pretrained SAE
+Then run this file, the section's result: this section's five exercises on GPT-2 small and a pretrained SAE
 on its layer-6 residual stream (SAELens release gpt2-small-res-jb; about 700 MB downloaded once into the
 Hugging Face cache; ~1 minute on a laptop CPU), or, with `--tiny`, on a tiny model trained in a few
 seconds on a toy language ("the big cat sat on the mat ."), with no download:
@@ -85,7 +85,7 @@ def latent_logit_effect(
 
 
 if __name__ == "__main__":
-    # The section's result: your five functions (exercises 20-24, loaded from the files next to this
+    # The section's result: your five functions (this section's five exercises, loaded from the files next to this
     # one) on GPT-2 small and a pretrained residual-stream SAE, or with --tiny on a tiny toy-language
     # model and an SAE trained on it in a few seconds. Writes results/superposition/sae_lm_*.png.
     import sys

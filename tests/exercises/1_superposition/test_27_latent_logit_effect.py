@@ -1,4 +1,4 @@
-"""Hidden test for exercise 24: a latent's direct effect on the logits, W_dec[latent] @ W_U, top and
+"""Hidden test for latent_logit_effect: a latent's direct effect on the logits, W_dec[latent] @ W_U, top and
 bottom k.
 
 Runs on an untrained tiny TransformerLens model (d_model 32, 44 tokens, built in code) and a random SAE

@@ -27,8 +27,8 @@ from the real activation x, over the (non-BOS) tokens of a batch. Two numbers:
   0 is a perfect reconstruction, 1 is no better than always predicting the mean activation. Good SAEs
   on GPT-2's residual stream reach a few percent.
 
-Shapes: the cached activation at hook_name is (batch, seq, d_model) (exercise 20 fetched the same
-one); drop position 0 (BOS, as everywhere in this section) to get x of shape (batch, seq - 1, d_model).
+Shapes: the cached activation at hook_name is (batch, seq, d_model) (the previous exercise fetched
+the same one); drop position 0 (BOS, as everywhere in this section) to get x of shape (batch, seq - 1, d_model).
 The SAE's reconstruction, encoding then decoding (calling the SAE on x does both), has the same shape.
 Return the two numbers as 0-dimensional tensors, MSE first.
 """
@@ -65,7 +65,7 @@ def sae_reconstruction_loss(
 
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE (a bad reconstruction: FVU above 1).
-    # The section's result is exercise 24's.
+    # The section's result is the section's last exercise's.
     from arena_course.superposition.lm_sae import quick_setup
 
     setup = quick_setup()

@@ -81,7 +81,7 @@ def top_activating_tokens(
 
 if __name__ == "__main__":
     # A quick look on an untrained tiny model and a random SAE (so the latent means nothing).
-    # The section's result is exercise 24's.
+    # The section's result is the section's last exercise's.
     from arena_course.superposition.lm_sae import format_context, quick_setup
 
     setup = quick_setup()

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 23: a latent's k top-activating (batch, position) pairs, BOS excluded.
+"""Hidden test for top_activating_tokens: a latent's k top-activating (batch, position) pairs, BOS excluded.
 
 Runs on an untrained tiny TransformerLens model (2 layers, d_model 32, built in code), random token
 rows (BOS first) and a random SAE.

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 22: next-token loss clean, with the SAE spliced in, and zero-ablated.
+"""Hidden test for substitution_loss: next-token loss clean, with the SAE spliced in, and zero-ablated.
 
 Runs on an untrained tiny TransformerLens model (2 layers, d_model 32, built in code) and a random SAE.
 The model is untrained, but patching its residual stream still changes its loss by 0.05-0.3, which is

@@ -89,7 +89,7 @@ def latent_activation_probability(
 
 
 if __name__ == "__main__":
-    # A quick look on an untrained tiny model and a random SAE. The section's result is exercise 24's.
+    # A quick look on an untrained tiny model and a random SAE. The section's result is the section's last exercise's.
     from arena_course.superposition.lm_sae import quick_setup
 
     setup = quick_setup()

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 20: the fraction of non-BOS tokens on which each SAE latent fires.
+"""Hidden test for latent_activation_probability: the fraction of non-BOS tokens on which each SAE latent fires.
 
 Runs on an untrained tiny TransformerLens model (2 layers, d_model 32, built in code) and a random SAE
 with a nonzero b_dec, so that the common mistakes give visibly different answers.
