@@ -1,0 +1,18 @@
+"""Name movers write the name they attend to
+=========================================
+
+Difficulty: 2/5    Importance: 3/5    Time: ~10 minutes
+
+(What the exercise teaches: the idea, the shapes, the library facts a student can't guess. The code goes
+in the hints.)
+"""
+
+
+def name_mover_projections(x):
+    """(What it returns.)"""
+    # SOLUTION
+    raise NotImplementedError("write the reference solution of name_mover_projections")
+    # END SOLUTION
+    # EXERCISE
+    # raise NotImplementedError("(what to do, in one line)")
+    # END EXERCISE
