@@ -27,7 +27,7 @@ different algorithm from GPT-2's:
     at the end, attending to S2:   three to six heads of layers 1 and 2 (e.g. 1.0 1.2 1.3 2.1)
 
 Layer-0 heads at S2 attend to the *other* name (the IO) and write it there (their OV circuits copy names:
-exercise 13's copying score); heads of layers 1 and 2 at the end attend to S2 and move what they find
+exercise 18's copying score); heads of layers 1 and 2 at the end attend to S2 and move what they find
 to the output, their OV circuits tending to write *minus* the name they read (negative copying): they
 push the subject's logit down. (Which heads exactly depends on the training run: training is seeded,
 but a library release or the floating-point order of operations changes the trained weights a little.)
@@ -38,7 +38,7 @@ each change F by less than the search's threshold, so the search drops them one 
 they can matter more. GPT-2's negative name movers are in the paper's circuit for the same
 reason; the gap |F(M) - F(C)| is the criterion that notices.
 
-`run_result` is the section's result: it runs the student's functions of exercises 14-16 (and 01's
+`run_result` is the section's result: it runs the student's functions of exercises 19-21 (and 01's
 logit difference) on a `ResultSetting` and draws results/ioi/circuit.png and minimality.png.
 """
 
@@ -479,7 +479,7 @@ def describe(result: CircuitResult) -> list[str]:
 
 
 def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
-    """Lines for the terminal: the circuit's classes checked with exercises 12 and 13, the student's files
+    """Lines for the terminal: the circuit's classes checked with exercises 15 and 18, the student's files
     next to `here` (duplicate-token and induction scores on repeated random tokens, copying scores of the
     OV circuit on the names). Empty if those files are not there; one line if they are not done yet."""
     from arena_course.loading import load_sibling
@@ -498,11 +498,11 @@ def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
             positive = copying.copying_scores(model, names).detach().float().cpu()
             negative = copying.copying_scores(model, names, negative=True).detach().float().cpu()
     except NotImplementedError:
-        return ["(Head validation: finish exercises 12 and 13 to see the classes checked here.)"]
+        return ["(Head validation: finish exercises 15 and 18 to see the classes checked here.)"]
 
     width = max(len(cls) for cls in circuit) + 2
     lines = [
-        f"Head validation (exercises 12-13), averages over each class's heads: attention on repeated random "
+        f"Head validation (exercises 15 and 18), averages over each class's heads: attention on repeated random "
         f"tokens ({seq_len} tokens, repeated) to the token's earlier copy (duplicate) and to the token after it "
         f"(induction); copying scores of the OV circuit on {len(names)} names (top 5 of the logits).",
         f"  {'class':<{width}}duplicate  induction  copying  negative copying",

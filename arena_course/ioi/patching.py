@@ -1,6 +1,6 @@
 """Chapter 2, section 3 (activation patching): the section's result.
 
-`run_result` runs the student's functions of exercises 6-9 (`ioi_metric`, `patch_residual_stream`,
+`run_result` runs the student's functions of exercises 6-10 (`ioi_metric`, `patch_residual_stream`,
 `patch_head_outputs`, `patch_head_vectors`, plus the given `ioi_logit_diff`) on a result setting
 (GPT-2 small, or with --tiny a small model trained on IOI), always patching CLEAN activations INTO the
 CORRUPTED run, with the corrupted prompts `clean.flipped()` (S2 replaced by the other name, so the
@@ -31,7 +31,7 @@ from arena_course.display import pyplot, save_figure
 from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset
 from arena_course.ioi.results import ResultSetting
 
-# The head activations of patch_heads.png, in order: exercise 8's output, then exercise 9's four.
+# The head activations of patch_heads.png, in order: exercise 9's output, then exercise 10's four.
 HEAD_ACTIVATIONS: tuple[str, ...] = ("output", "q", "k", "v", "pattern")
 HEAD_TITLES = {
     "output": "head output (z)",

@@ -1,7 +1,7 @@
 """The result of chapter 2, section 4 (path patching): which heads carry the answer straight to the logits
 (the name movers), and which heads feed the name movers' queries, keys and values.
 
-`run_result` runs the student's `path_patch_to_logits` (exercise 10) and `path_patch_to_heads` (exercise
+`run_result` runs the student's `path_patch_to_logits` (exercise 11) and `path_patch_to_heads` (exercise
 11) with their `ioi_logit_diff` and `ioi_metric` (exercises 1 and 6), as the paper does:
 
 1. orig = the IOI prompts, new = `orig.abc()` (three different names); the metric is 1 on the orig run

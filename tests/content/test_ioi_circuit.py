@@ -1,6 +1,6 @@
 """The result of chapter 2, section 5 (the circuit), at reduced scale, with the reference solutions.
 
-`solutions/2_ioi/16_minimality_scores.py --tiny` finds the trained tiny model's circuit with knockouts,
+`solutions/2_ioi/21_minimality_scores.py --tiny` finds the trained tiny model's circuit with knockouts,
 then measures its faithfulness (against random circuits of the same size and the empty circuit) and
 each head's minimality score. These tests check what the plots show, on fewer prompts; that the GPT-2
 code path (the paper's 26-head circuit and K sets) runs, here on a random 12-layer model of GPT-2 small's
@@ -20,7 +20,7 @@ from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "solutions" / "2_ioi" / "16_minimality_scores.py"
+RESULT = ROOT / "solutions" / "2_ioi" / "21_minimality_scores.py"
 
 
 def _functions():
@@ -127,7 +127,7 @@ def test_gpt2_code_path_on_a_model_of_its_shape(tmp_path):
 
 
 def test_head_validation_lines(trained_ioi_model, tiny_result):
-    """The result's head validation (exercises 12-13, reference solutions) prints one row per class"""
+    """The result's head validation (exercises 15 and 18, reference solutions) prints one row per class"""
     lines = ioi_circuit.head_validation(trained_ioi_model, tiny_result.spec.circuit, RESULT)
     assert len(lines) == 2 + len(tiny_result.spec.circuit) + 1
     for line, cls in zip(lines[2:], tiny_result.spec.circuit):

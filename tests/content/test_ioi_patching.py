@@ -1,7 +1,7 @@
 """The result of chapter 2, section 3 (activation patching), at reduced scale, with the reference
 solutions, on the tiny model trained on IOI (the `--tiny` model; session fixture `trained_ioi_model`).
 
-`solutions/2_ioi/09_patch_head_vectors.py` patches clean activations into the corrupted run (S2 replaced
+`solutions/2_ioi/10_patch_head_vectors.py` patches clean activations into the corrupted run (S2 replaced
 by the other name) and draws the layer x position map of residual-stream patching (patch_resid.png) and
 the layer x head maps of head output / q / k / v / pattern patching (patch_heads.png). These tests check
 what the maps show, the position labels, the printed lines, that the PNGs are written, and that without
@@ -19,7 +19,7 @@ from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "solutions" / "2_ioi" / "09_patch_head_vectors.py"
+RESULT = ROOT / "solutions" / "2_ioi" / "10_patch_head_vectors.py"
 N_PROMPTS = 30
 
 
@@ -136,5 +136,5 @@ def test_wrong_grid_is_one_clear_error(setting, tmp_path):
 def test_without_gpt2_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    needed = ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "09_patch_head_vectors.py --tiny"]
+    needed = ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "10_patch_head_vectors.py --tiny"]
     assert offline_result(RESULT, needed) == 1

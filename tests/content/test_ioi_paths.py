@@ -1,7 +1,7 @@
 """The result of chapter 2, section 4 (path patching), at reduced scale, with the reference solutions, on
 the tiny model trained on IOI (the `--tiny` model; session fixture `trained_ioi_model`).
 
-`solutions/2_ioi/11_path_patch_to_heads.py` runs exercises 10 and 11 (with 1 and 6 for the metric):
+`solutions/2_ioi/11_path_patch_to_heads.py` runs exercises 11 and 13 (with 1 and 6 for the metric):
 every head -> the logits, then every head -> the queries, keys and values of the heads whose direct path
 matters most (the name movers). These tests check what the two plots show, that the PNGs are written,
 and that without GPT-2 the result prints one line and exits 1.

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 9: patching each head's clean queries, keys, values or attention pattern into
+"""Hidden test for exercise 10: patching each head's clean queries, keys, values or attention pattern into
 the corrupted run, one head at a time.
 
 Runs on a tiny random TransformerLens model (2 layers x 4 heads, compatibility mode) and 4 IOI prompts of

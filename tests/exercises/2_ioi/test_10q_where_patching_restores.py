@@ -1,4 +1,4 @@
-"""Hidden test for question 09q: where residual-stream patching (clean -> corrupted) restores the answer."""
+"""Hidden test for question 10q: where residual-stream patching (clean -> corrupted) restores the answer."""
 
 from arena_cli.testing import check_answer
 

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 10: path patching from every head to the logits (the sender's z from the new
+"""Hidden test for exercise 11: path patching from every head to the logits (the sender's z from the new
 run, every other head's z frozen to the orig run).
 
 Runs on a random-init tiny IOI model (2 layers x 4 heads, compatibility mode) with 6 IOI prompts of

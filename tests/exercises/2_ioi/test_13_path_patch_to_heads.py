@@ -1,4 +1,4 @@
-"""Hidden test for exercise 11: path patching from every head to receiver heads' queries, keys or values
+"""Hidden test for exercise 13: path patching from every head to receiver heads' queries, keys or values
 (step 2: the sender's z from new, every other head frozen, the receivers' inputs saved; step 3: only
 those inputs patched into the orig run).
 

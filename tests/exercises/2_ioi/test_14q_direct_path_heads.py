@@ -1,4 +1,4 @@
-"""Hidden test for question 11q: which of eight heads of GPT-2 small's IOI circuit have a large direct effect
+"""Hidden test for question 14q: which of eight heads of GPT-2 small's IOI circuit have a large direct effect
 towards IO (Wang et al. 2022, Section 3: the name movers 9.9, 9.6, 10.0)."""
 
 from arena_cli.testing import check_set

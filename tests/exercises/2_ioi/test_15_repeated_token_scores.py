@@ -1,4 +1,4 @@
-"""Hidden test for exercise 12: duplicate-token and induction scores of every head, from the attention
+"""Hidden test for exercise 15: duplicate-token and induction scores of every head, from the attention
 patterns on BOS + N random tokens + the same N tokens.
 
 Runs on a random-init tiny IOI model (2 layers x 4 heads, compatibility mode). One test replaces the

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 13: copying scores, unembed(ln_final(±(W_E[name] + MLP0) @ W_V @ W_O)), the
+"""Hidden test for exercise 18: copying scores, unembed(ln_final(±(W_E[name] + MLP0) @ W_V @ W_O)), the
 fraction of names in their own top k.
 
 Two tiny IOI models (compatibility mode), built in code:

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 14: mean ablation outside a circuit (per-template means over the ABC prompts,
+"""Hidden test for exercise 19: mean ablation outside a circuit (per-template means over the ABC prompts,
 circuit heads kept only at their class's positions).
 
 Runs on a random-init tiny IOI model (2 layers x 4 heads, HookedTransformer processing on) and 12

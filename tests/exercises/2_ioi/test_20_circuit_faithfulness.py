@@ -1,4 +1,4 @@
-"""Hidden test for exercise 15: the circuit's faithfulness, F(M), F(C), F(C) / F(M) and |F(M) - F(C)|.
+"""Hidden test for exercise 20: the circuit's faithfulness, F(M), F(C), F(C) / F(M) and |F(M) - F(C)|.
 
 Uses hand-made logits on 6 IOI prompts of two lengths (padded on the right), once with a circuit that
 does better than the model (F(C) > F(M): the absolute value matters) and once worse, plus random logits

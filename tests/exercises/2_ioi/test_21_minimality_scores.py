@@ -1,9 +1,9 @@
-r"""Hidden test for exercise 16: minimality scores |F(C \ (K ∪ {v})) - F(C \ K)|.
+r"""Hidden test for exercise 21: minimality scores |F(C \ (K ∪ {v})) - F(C \ K)|.
 
 First on a hand-made F with a backup pair (either head of the pair is enough, so a head looks useless
 unless its partner is removed first: what K is for) and a head that pushes against the answer (so the
 sign of the difference matters); then on a random-init tiny IOI model, with F = the reference mean
-ablation (exercise 14) followed by the logit difference, compared with the reference.
+ablation (exercise 19) followed by the logit difference, compared with the reference.
 """
 
 import copy

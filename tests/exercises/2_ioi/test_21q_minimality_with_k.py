@@ -1,4 +1,4 @@
-"""Hidden test for question 16q: a head whose minimality score is small alone and large once its class (K)
+"""Hidden test for question 21q: a head whose minimality score is small alone and large once its class (K)
 is removed backs up its classmates (redundancy, the reason the paper's K sets exist)."""
 
 from arena_cli.testing import check_answer
