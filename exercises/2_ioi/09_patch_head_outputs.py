@@ -74,7 +74,7 @@ def patch_head_outputs(
 
 if __name__ == "__main__":
     # A first look on an untrained tiny model (instant, no download). The section's result, on GPT-2 small
-    # or a tiny model trained on IOI, is exercise 9's file.
+    # or a tiny model trained on IOI, is exercise 10's file.
     from arena_course.ioi.dataset import IOIDataset
     from arena_course.ioi.models import tiny_ioi_model
     from arena_course.loading import load_sibling

@@ -6,7 +6,7 @@ Difficulty: 3/5    Importance: 3/5    Time: ~20 minutes
 Source: the ARENA replication of Wang et al. 2022 (https://arxiv.org/abs/2211.00593), "Activation
 patching"; the same sweeps as `transformer_lens.patching.get_act_patch_attn_head_{q,k,v,pattern}_all_pos`.
 
-**Why split a head.** A head's output (exercise 8) depends on two things: *where* it looks (its
+**Why split a head.** A head's output (exercise 9) depends on two things: *where* it looks (its
 attention pattern, made from its queries and keys) and *what* it moves from there (its values). Patch
 them separately and you learn which one carries the information:
 
@@ -36,16 +36,16 @@ it with a head number patches one query position of *every* head. Patch the whol
 (all positions, all prompts) in each case.
 
 **The function.** `patch_head_vectors(model, corrupted_tokens, clean_cache, metric, activation)` does
-the sweep of exercise 8 for the hook named by `activation` ("q", "k", "v" or "pattern"), returning an
+the sweep of exercise 9 for the hook named by `activation` ("q", "k", "v" or "pattern"), returning an
 (n_layers, n_heads) grid. Compare with `transformer_lens.patching.get_act_patch_attn_head_q_all_pos`
 (and `_k_`, `_v_`, `_pattern_`), which do the same.
 
-Then run this file, the section's result: your exercises 6-9 on GPT-2 small (~550 MB, downloaded once
+Then run this file, the section's result: your exercises 6-10 on GPT-2 small (~550 MB, downloaded once
 into the Hugging Face cache; a few minutes on a laptop CPU: about 200 + 720 forward passes), or, with
 `--tiny`, on a 3-layer model trained on IOI the first time you run it (under a minute on a laptop, then
 cached in results/ioi/; no download):
 
-    python exercises/2_ioi/09_patch_head_vectors.py [--tiny] [--prompts N]
+    python exercises/2_ioi/10_patch_head_vectors.py [--tiny] [--prompts N]
 
 It writes results/ioi/patch_resid.png (patch_resid_tiny.png with --tiny): the layer x position map of
 residual-stream patching, on prompts of one template so that positions line up, with each position
@@ -91,11 +91,11 @@ def patch_head_vectors(
         (n_layers, n_heads) float tensor: [L, h] is the metric of the corrupted run with head h's
         `activation` in layer L replaced by its clean value.
     """
-    raise NotImplementedError("like exercise 8, on blocks.L.attn.hook_{activation}: the head is dim 2 of q/k/v but dim 1 of the pattern")
+    raise NotImplementedError("like exercise 9, on blocks.L.attn.hook_{activation}: the head is dim 2 of q/k/v but dim 1 of the pattern")
 
 
 if __name__ == "__main__":
-    # The section's result: your exercises 6-9 (loaded from the files next to this one) on GPT-2 small,
+    # The section's result: your exercises 6-10 (loaded from the files next to this one) on GPT-2 small,
     # or with --tiny on a small model trained on IOI. Writes results/ioi/patch_resid*.png and
     # patch_heads*.png.
     import os

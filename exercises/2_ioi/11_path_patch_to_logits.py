@@ -8,7 +8,7 @@ Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/
 al. 2023, "Localizing Model Behavior with Path Patching" (https://arxiv.org/abs/2304.05969) define path
 patching in general.
 
-**What activation patching can't say.** Patching a head's output (exercise 8) changes *everything
+**What activation patching can't say.** Patching a head's output (exercise 9) changes *everything
 downstream* of it: its direct contribution to the logits, and everything every later head and MLP does
 with it. A big effect says the head matters, not how. Path patching asks about one **path** at a time:
 how much does the head matter *through its direct route to the logits alone*?

@@ -8,13 +8,13 @@ path patching into the name movers' queries finds the S-inhibition heads (7.3, 7
 small), and path patching into those finds the induction and duplicate-token heads; the ARENA
 replication of it.
 
-Exercise 10 measured one path, sender -> logits. Now the path ends at other heads: **sender -> the
+Exercise 11 measured one path, sender -> logits. Now the path ends at other heads: **sender -> the
 receivers' queries** (or keys, or values). The question: does the sender's output change *what the
 receivers read* (here, through their queries: where they look) in a way that matters for the output?
 This is how the paper walks the circuit backwards: the name movers move the IO name to the logits; which
 heads tell the name movers *where to look*? Path patching into the name movers' queries answers it.
 
-Same two runs as in exercise 10 (`orig` = the IOI prompts, `new` = `orig.abc()`), same metric, and two
+Same two runs as in exercise 11 (`orig` = the IOI prompts, `new` = `orig.abc()`), same metric, and two
 forward passes per sender instead of one (plus step 1's two cached runs, shared by all senders):
 
     step 1 (given, z_caches)   run orig and run new; cache every head's z
@@ -22,7 +22,7 @@ forward passes per sender instead of one (plus step 1's two cached runs, shared 
 
     step 2                     run ORIG, with at every layer's hook_z:
                                    sender               z <- new_cache     (the one change)
-                                   every other head     z <- orig_cache    (frozen: exercise 10's hook)
+                                   every other head     z <- orig_cache    (frozen: exercise 11's hook)
                                and SAVE the receivers' `receiver_input` (hook_q, hook_k or hook_v).
                                The receivers' input now differs from orig's only through the direct
                                path sender -> receiver (and MLPs): every path through another head is
@@ -57,11 +57,11 @@ the last receiver's layer the entry is just metric(orig logits).
 
 TransformerLens 4: a run can save an activation with a hook that stores a copy of it (in a dict made
 for that run, say) and returns it unchanged. `fwd_hooks` is a list: one run can carry several
-(name or names filter, function) pairs, e.g. exercise 10's freezing hook and the saving hooks together.
-`hook.layer()` tells a hook which layer it is in. `z_caches` and exercise 10's
+(name or names filter, function) pairs, e.g. exercise 11's freezing hook and the saving hooks together.
+`hook.layer()` tells a hook which layer it is in. `z_caches` and exercise 11's
 `patch_sender_freeze_others` are given below, solved.
 
-Then run this file, the section's result: your exercises 10 and 11 (with your ioi_logit_diff and
+Then run this file, the section's result: your exercises 11 and 13 (with your ioi_logit_diff and
 ioi_metric from exercises 1 and 6) on GPT-2 small (~550 MB, downloaded once; path patching is many
 forward passes: a few minutes on a laptop CPU with the default 20 prompts), or, with `--tiny`, on a
 3-layer model trained on IOI in seconds:
@@ -86,7 +86,7 @@ from transformer_lens import ActivationCache
 from arena_course.ioi.dataset import IOIDataset
 
 
-# Given (exercise 10, solved): the z hooks, the two caches, and the freezing hook.
+# Given (exercise 11, solved): the z hooks, the two caches, and the freezing hook.
 def Z_HOOKS(name: str) -> bool:
     """Every layer's `attn.hook_z` (a names filter: pass it where a hook name goes)."""
     return name.endswith("attn.hook_z")
@@ -146,7 +146,7 @@ def path_patch_to_heads(
 
 
 if __name__ == "__main__":
-    # The section's result: your path patching (exercises 10 and 11), with your logit difference and IOI
+    # The section's result: your path patching (exercises 11 and 13), with your logit difference and IOI
     # metric (exercises 1 and 6), on GPT-2 small, or with --tiny on a small model trained on IOI.
     # Writes results/ioi/path_patch_logits.png and path_patch_heads.png.
     import os

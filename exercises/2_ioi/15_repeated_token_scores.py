@@ -57,7 +57,7 @@ copy of t_N" in any useful sense, so the induction score leaves it out.) Both sc
 1; a clean duplicate-token or induction head scores close to 1, most heads close to 0.
 
 TransformerLens 4: `run_with_cache` takes a `names_filter`, a function of a hook name that says which
-activations to keep; caching only what you need saves memory on long sequences (exercise 10's `z_caches`
+activations to keep; caching only what you need saves memory on long sequences (exercise 11's `z_caches`
 keeps only the z's that way). The attention patterns are `blocks.{layer}.attn.hook_pattern`, also
 reachable as `cache["pattern", layer]`, shape (batch, head, query_pos, key_pos): row q holds where query
 position q attends, and sums to 1. Two index tensors of the same length in adjacent dimensions pick

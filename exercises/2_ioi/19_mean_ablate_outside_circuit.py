@@ -49,7 +49,7 @@ z[:, :, h] @ W_O[L, h], so replacing z[:, :, h] replaces exactly that head's out
 Three steps, each checkable on its own:
 
 1. **The means.** One cached run on `means_data.toks`, keeping only the z's (a `names_filter`, as in
-   exercise 12; `cache["z", L]` is layer L's (batch, seq, head, d_head)). For each layer, a tensor of
+   exercise 15; `cache["z", L]` is layer L's (batch, seq, head, d_head)). For each layer, a tensor of
    that same shape in which every prompt's row holds the mean over its template group: `groups` is a
    list of index tensors, and a (seq, head, d_head) mean assigned to a group's rows broadcasts over them.
 2. **Where to keep.** A boolean mask per layer, (batch, seq, head), True where a head keeps its own
@@ -62,7 +62,7 @@ Three steps, each checkable on its own:
 
 What correct looks like: with an empty circuit every head outputs its template's mean everywhere and
 the logit difference collapses towards 0; with the paper's circuit on GPT-2 small it keeps most of the
-full model's (exercise 15 measures how much). On the tiny test models, the logits equal the reference's.
+full model's (exercise 20 measures how much). On the tiny test models, the logits equal the reference's.
 """
 
 import torch

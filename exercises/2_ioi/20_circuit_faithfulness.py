@@ -6,11 +6,11 @@ Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
 Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), Section 4.1
 (faithfulness).
 
-Exercise 14 runs the model with everything outside a circuit C mean-ablated. Is what is left enough to
+Exercise 19 runs the model with everything outside a circuit C mean-ablated. Is what is left enough to
 do the task? The paper measures the behaviour with the average logit difference F:
 
     F(M) = the full model's average logit difference (IO minus S at the end position)
-    F(C) = the same with everything outside C mean-ablated (your exercise 14)
+    F(C) = the same with everything outside C mean-ablated (your exercise 19)
 
 and reports two numbers that answer different questions:
 
@@ -62,7 +62,7 @@ def circuit_faithfulness(
 
     Args:
         full_logits: the full model's logits on `data.toks`.
-        circuit_logits: the logits with everything outside the circuit mean-ablated (exercise 14).
+        circuit_logits: the logits with everything outside the circuit mean-ablated (exercise 19).
         data: the prompts (for each prompt's end position and its IO and S tokens).
 
     Returns:

@@ -6,7 +6,7 @@ Difficulty: 3/5    Importance: 3/5    Time: ~25 minutes
 Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), Section 4.3
 (minimality) and the appendix listing the sets K.
 
-Faithfulness (exercise 15) says the circuit is *enough*. Minimality asks the converse: is every head in
+Faithfulness (exercise 20) says the circuit is *enough*. Minimality asks the converse: is every head in
 it *needed*? The obvious test, removing one head v from the circuit and watching F drop, fails on a
 circuit with backups: remove the name mover 9.9 and the backup name movers take over, F barely moves,
 and 9.9 would look useless although it does most of the work when it is there.
@@ -22,7 +22,7 @@ chosen per head (`GPT2_K_SETS` in arena_course/ioi/circuit.py has the paper's; K
 with a large score matters; the paper finds a clear effect for every one of its 26 heads.
 
 What you write: the set arithmetic and the two evaluations per head. F itself is given to you as a
-function, `circuit_logit_diff(circuit) -> float`: in the result it is your exercise 14 (mean ablation
+function, `circuit_logit_diff(circuit) -> float`: in the result it is your exercise 19 (mean ablation
 outside `circuit`, at the circuit's positions) followed by exercise 01's average logit difference, so
 each call runs the model twice. Circuits are dicts class -> list of (layer, head); "C \ S" keeps every
 class (possibly with an empty list) and drops the heads in S from their lists. Build new dicts: don't
@@ -30,11 +30,11 @@ remove heads from the lists of the circuit you were given (the caller uses it ag
 
 Return a dict {(layer, head): score} with a Python float for every head of the circuit.
 
-Then run this file, the section's result: your exercises 01, 14, 15 and 16 on GPT-2 small (~550 MB,
+Then run this file, the section's result: your exercises 01, 19, 20 and 21 on GPT-2 small (~550 MB,
 downloaded once; a few minutes on a laptop CPU), or, with `--tiny`, on a small model trained on IOI in
 seconds, whose own circuit is first found with knockouts (arena_course/ioi/circuit.py, `find_circuit`):
 
-    python exercises/2_ioi/16_minimality_scores.py [--tiny] [--prompts N]
+    python exercises/2_ioi/21_minimality_scores.py [--tiny] [--prompts N]
 
 It writes results/ioi/circuit.png (circuit_tiny.png with --tiny): the full model's logit difference
 against the circuit's, random circuits' of the same size and the empty circuit's, and per prompt, the
@@ -66,7 +66,7 @@ def minimality_scores(
 
 
 if __name__ == "__main__":
-    # The section's result: your exercises 01, 14, 15 and 16 (loaded from the files next to this one) on
+    # The section's result: your exercises 01, 19, 20 and 21 (loaded from the files next to this one) on
     # GPT-2 small and the paper's circuit, or with --tiny on a tiny model trained on IOI and the circuit
     # knockouts find in it. Writes results/ioi/circuit.png and minimality.png.
     import os

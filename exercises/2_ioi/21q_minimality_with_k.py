@@ -3,7 +3,7 @@
 
 Difficulty: 3/5    Importance: 4/5    Time: ~6 minutes
 
-A question: answer it after exercise 16, before you read the section's minimality plot. Write your answer
+A question: answer it after exercise 21, before you read the section's minimality plot. Write your answer
 in `ANSWER` below and run this exercise; the check tells you whether it holds, and why not if it doesn't.
 
 The minimality plot (results/ioi/minimality.png) shows, for each head v of the circuit C, two scores:
