@@ -61,17 +61,9 @@ for that run, say) and returns it unchanged. `fwd_hooks` is a list: one run can 
 `hook.layer()` tells a hook which layer it is in. `z_caches` and exercise 11's
 `patch_sender_freeze_others` are given below, solved.
 
-Then run this file, the section's result: your exercises 11 and 13 (with your ioi_logit_diff and
-ioi_metric from exercises 1 and 6) on GPT-2 small (~550 MB, downloaded once; path patching is many
-forward passes: a few minutes on a laptop CPU with the default 20 prompts), or, with `--tiny`, on a
-3-layer model trained on IOI in seconds:
-
-    python exercises/2_ioi/11_path_patch_to_heads.py [--tiny] [--prompts N]
-
-It writes results/ioi/path_patch_logits.png (every head -> the logits: the name movers stand out) and
-results/ioi/path_patch_heads.png (every head -> the name movers' queries, keys and values), with
-`_tiny` in the names for the tiny model. Without GPT-2 and without a network connection it says what it
-needs in one line and stops.
+The section's result runs this exercise with exercises 11, 12 and 14: it is exercise 14's file (the
+last of the section), which draws every head -> the logits, every head -> the name movers' queries, keys
+and values, and the name movers' attention against what they write.
 """
 
 from collections.abc import Callable
@@ -144,33 +136,3 @@ def path_patch_to_heads(
     """
     raise NotImplementedError("for every sender: run orig freezing all heads but the sender (new) and save the receivers' inputs; then run orig patching only those inputs, and record metric(logits)")
 
-
-if __name__ == "__main__":
-    # The section's result: your path patching (exercises 11 and 13), with your logit difference and IOI
-    # metric (exercises 1 and 6), on GPT-2 small, or with --tiny on a small model trained on IOI.
-    # Writes results/ioi/path_patch_logits.png and path_patch_heads.png.
-    import os
-    import sys
-    from pathlib import Path
-
-    from arena_course.ioi import path_patching, results
-    from arena_course.loading import load_sibling
-    from arena_course.models import ModelUnavailable
-
-    args = results.result_args()
-    try:
-        setting = results.result_setting(args.tiny, path_patching.n_prompts(args.tiny, args.prompts))
-    except ModelUnavailable as e:
-        print(results.offline_message(e, os.path.relpath(__file__)), file=sys.stderr)  # one line
-        sys.exit(1)
-
-    summary = path_patching.run_result(
-        setting,
-        ioi_logit_diff=load_sibling(__file__, "ioi_logit_diff").ioi_logit_diff,
-        ioi_metric=load_sibling(__file__, "ioi_metric").ioi_metric,
-        path_patch_to_logits=load_sibling(__file__, "path_patch_to_logits").path_patch_to_logits,
-        path_patch_to_heads=path_patch_to_heads,
-        out_dir=Path("results/ioi"),
-    )
-    for line in summary.report():
-        print(line)
