@@ -41,7 +41,7 @@ the sweep of exercise 9 for the hook named by `activation` ("q", "k", "v" or "pa
 (and `_k_`, `_v_`, `_pattern_`), which do the same.
 
 Then run this file, the section's result: your exercises 6-10 on GPT-2 small (~550 MB, downloaded once
-into the Hugging Face cache; a few minutes on a laptop CPU: about 200 + 720 forward passes), or, with
+into the Hugging Face cache; a few minutes on a laptop CPU: about 200 + 600 + 720 forward passes), or, with
 `--tiny`, on a 3-layer model trained on IOI the first time you run it (under a minute on a laptop, then
 cached in results/ioi/; no download):
 
@@ -49,7 +49,9 @@ cached in results/ioi/; no download):
 
 It writes results/ioi/patch_resid.png (patch_resid_tiny.png with --tiny): the layer x position map of
 residual-stream patching, on prompts of one template so that positions line up, with each position
-labelled by its role (S1, IO, S2, end) or token; and results/ioi/patch_heads.png: layer x head maps for
+labelled by its role (S1, IO, S2, end) or token; results/ioi/patch_blocks.png: the same map for each
+block's residual stream, attention output and MLP output (exercise 8); and results/ioi/patch_heads.png:
+layer x head maps for
 head outputs, queries, keys, values and patterns, on one colour scale. It prints the heads that
 matter most. Without GPT-2 and without a network connection it says what it needs in one line and stops.
 """
@@ -96,8 +98,8 @@ def patch_head_vectors(
 
 if __name__ == "__main__":
     # The section's result: your exercises 6-10 (loaded from the files next to this one) on GPT-2 small,
-    # or with --tiny on a small model trained on IOI. Writes results/ioi/patch_resid*.png and
-    # patch_heads*.png.
+    # or with --tiny on a small model trained on IOI. Writes results/ioi/patch_resid*.png,
+    # patch_blocks*.png and patch_heads*.png.
     import os
     import sys
     from pathlib import Path
@@ -119,6 +121,7 @@ if __name__ == "__main__":
         ioi_logit_diff=metrics.ioi_logit_diff,
         ioi_metric=metrics.ioi_metric,
         patch_residual_stream=load_sibling(__file__, "patch_residual_stream").patch_residual_stream,
+        patch_blocks=load_sibling(__file__, "patch_blocks").patch_blocks,
         patch_head_outputs=load_sibling(__file__, "patch_head_outputs").patch_head_outputs,
         patch_head_vectors=patch_head_vectors,
         out_dir=Path("results/ioi"),
