@@ -135,6 +135,27 @@ def test_head_validation_lines(trained_ioi_model, tiny_result):
     assert ioi_circuit.head_validation(trained_ioi_model, tiny_result.spec.circuit, Path("/nonexistent/x.py")) == []
 
 
+def test_previous_token_validation_lines(trained_ioi_model, tiny_result):
+    """The result's previous-token check (exercises 15-17, reference solutions): a score per class, then the
+    induction heads' score before and after ablating the previous-token heads, with what the drop says"""
+    lines = ioi_circuit.previous_token_validation(trained_ioi_model, tiny_result.spec.circuit, RESULT)
+    assert len(lines) == 1 + len(tiny_result.spec.circuit) + 1
+    for line, cls in zip(lines[1:], tiny_result.spec.circuit):
+        assert line.strip().startswith(cls)
+    assert lines[-1].startswith("Induction heads") and "mean-ablated" in lines[-1]
+    assert "clear drop" in lines[-1]
+    assert ioi_circuit.previous_token_validation(trained_ioi_model, tiny_result.spec.circuit,
+                                                 Path("/nonexistent/x.py")) == []
+
+
+def test_strongest_heads():
+    """`strongest_heads` ranks heads by score within a range of layers"""
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.0]])
+    assert ioi_circuit.strongest_heads(scores, 2) == [(0, 0), (1, 1)]
+    assert ioi_circuit.strongest_heads(scores, 2, after=1) == [(1, 1), (2, 0)]
+    assert ioi_circuit.strongest_heads(scores, 1, before=1) == [(0, 0)]
+
+
 def test_offline_without_gpt2_prints_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line naming GPT-2 small and exits 1"""
     assert offline_result(RESULT, ["GPT-2 small", "gpt2", "--tiny"]) == 1
