@@ -96,7 +96,9 @@ if __name__ == "__main__":
     )
     for path in result.paths:
         print(f"Wrote {path}")
-    for line in circuit.describe(result) + circuit.head_validation(setting.model, result.spec.circuit, __file__):
+    validation = circuit.head_validation(setting.model, result.spec.circuit, __file__)
+    validation += circuit.previous_token_validation(setting.model, result.spec.circuit, __file__)
+    for line in circuit.describe(result) + validation:
         print(line)
     print(
         "circuit: the circuit's bar should be close to the full model's (the paper: F(C)/F(M) about 87% on "
