@@ -126,7 +126,8 @@ def test_helpers_of_the_new_plots():
     assert path_patching.correlation(x, torch.ones(5)) == 0.0
     q = torch.tensor([[-0.3, 0.0], [-0.1, -0.5], [0.0, 0.0]])
     zero = torch.zeros(3, 2)
-    assert path_patching.s_inhibition_heads({"q": q, "k": zero, "v": zero}, [(1, 1)], 2) == ([(0, 0), (1, 0)], "q")
+    assert path_patching.s_inhibition_heads({"q": q, "k": zero, "v": zero}, [(2, 1)], 2) == ([(1, 1), (0, 0)], "q")
+    assert path_patching.s_inhibition_heads({"q": q, "k": zero, "v": zero}, [(1, 1)], 2) == ([(0, 0)], "q")
     v = torch.tensor([[-0.2, -0.01], [0.0, 0.0], [0.0, 0.0]])
     heads, source = path_patching.s_inhibition_heads({"q": zero, "k": zero, "v": v}, [(1, 0)], 2)
     assert source == "any" and heads == [(0, 0)]
