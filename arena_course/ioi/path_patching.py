@@ -139,11 +139,15 @@ class PathSummary:
         lines = []
         for head, (attention, projection) in self.movers.items():
             r = correlation(attention.flatten(), projection.flatten())
+            verdict = copying_verdict(r)
+            if float(attention.mean(dim=1).max()) < 0.1:
+                verdict = ("it hardly attends to either name, so its attention can't explain what it writes (it "
+                           "reads the names from elsewhere, where earlier heads wrote them).")
             lines.append(
                 f"Name mover {head_name(head)}: attention from the end to IO {float(attention[0].mean()):.2f}, to S "
                 f"{float(attention[1].mean()):.2f} (mean); projection on IO's unembedding {float(projection[0].mean()):+.2f}, "
                 f"on S's {float(projection[1].mean()):+.2f}; correlation of attention and projection (IO and S "
-                f"dots together) r = {r:+.2f}: " + copying_verdict(r)
+                f"dots together) r = {r:+.2f}: " + verdict
             )
         return lines
 
