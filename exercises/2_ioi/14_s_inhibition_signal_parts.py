@@ -41,8 +41,20 @@ source run (`names_filter`) keeps it fast.
 
 What correct looks like: the "original" entry is exactly the unpatched model's logit difference (the
 heads get their own values back). In GPT-2 small the paper finds that both signals matter: each source
-but the original lowers the logit difference. The section's result prints the four numbers for the
-S-inhibition heads it finds.
+but the original lowers the logit difference.
+
+Then run this file, the section's result: your exercises 11-14 (with your ioi_logit_diff and ioi_metric
+from exercises 1 and 6) on GPT-2 small (~550 MB, downloaded once; path patching is many forward passes:
+a few minutes on a laptop CPU with the default 20 prompts), or, with `--tiny`, on a 3-layer model
+trained on IOI:
+
+    python exercises/2_ioi/14_s_inhibition_signal_parts.py [--tiny] [--prompts N]
+
+It writes results/ioi/path_patch_logits.png (every head -> the logits: the name movers stand out),
+results/ioi/path_patch_heads.png (every head -> the name movers' queries, keys and values) and
+results/ioi/name_movers.png (exercise 12's scatter for each name mover), with `_tiny` in the names for
+the tiny model, and prints the four logit differences of this exercise for the S-inhibition heads it
+finds. Without GPT-2 and without a network connection it says what it needs in one line and stops.
 """
 
 from __future__ import annotations

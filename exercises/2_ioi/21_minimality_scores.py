@@ -39,8 +39,10 @@ seconds, whose own circuit is first found with knockouts (arena_course/ioi/circu
 It writes results/ioi/circuit.png (circuit_tiny.png with --tiny): the full model's logit difference
 against the circuit's, random circuits' of the same size and the empty circuit's, and per prompt, the
 circuit's against the model's; and results/ioi/minimality.png: each head's minimality score, coloured
-by class, with its score without K outlined. Without GPT-2 and a network connection it says what it
-needs in one line and stops.
+by class, with its score without K outlined. It also prints each class's scores from exercises 15-18
+(duplicate-token, induction, previous-token, copying), and the induction heads' score with the
+previous-token heads mean-ablated (exercise 17), when those files are done. Without GPT-2 and a network
+connection it says what it needs in one line and stops.
 """
 
 from collections.abc import Callable
