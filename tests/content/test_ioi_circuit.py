@@ -148,6 +148,18 @@ def test_previous_token_validation_lines(trained_ioi_model, tiny_result):
                                                  Path("/nonexistent/x.py")) == []
 
 
+def test_previous_token_validation_uses_the_papers_classes():
+    """On GPT-2's path (here a random 12 x 12 model) the previous-token check ablates the paper's previous-token
+    heads (2.2, 4.11) and reads the paper's induction heads (5.5, 5.8, 5.9, 6.9)"""
+    torch.set_num_threads(1)
+    model = tiny_ioi_model(seed=0, n_layers=12, n_heads=12, d_model=48)
+    model.enable_compatibility_mode(disable_warnings=True)
+    lines = ioi_circuit.previous_token_validation(model, GPT2_CIRCUIT, RESULT)
+    assert len(lines) == 1 + len(GPT2_CIRCUIT) + 1
+    assert lines[-1].startswith("Induction heads 5.5, 5.8, 5.9, 6.9 (exercise 17)"), lines[-1]
+    assert "previous-token heads 2.2, 4.11 mean-ablated" in lines[-1], lines[-1]
+
+
 def test_strongest_heads():
     """`strongest_heads` ranks heads by score within a range of layers"""
     scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.0]])
