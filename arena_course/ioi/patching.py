@@ -260,7 +260,7 @@ def plot_blocks(summary: PatchingSummary, path: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(3 * width + 1.0, max(3.2, 0.4 * n_layers + 2.4)), squeeze=False,
                              layout="constrained")
     for ax, component, grid in zip(axes[0], BLOCK_COMPONENTS, summary.blocks):
-        im = ax.imshow(grid, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+        im = ax.imshow(grid.numpy(), cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
         ax.set_title(BLOCK_TITLES[component], fontsize=10)
         ax.set_xticks(range(seq), summary.resid_labels, rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(n_layers))
