@@ -550,7 +550,8 @@ def previous_token_validation(model, circuit: Circuit, here: str | Path) -> list
     width = max(len(cls) for cls in circuit) + 2
     lines = [f"Previous-token scores (exercise 16, attention to the position before, on the same tokens), averages "
              f"over each class's heads; the model's most previous-token head: "
-             f"{head_label(divmod(int(prev.argmax()), n_heads))} ({float(prev.max()):.2f})."]
+             f"{head_label(divmod(int(prev.argmax()), n_heads))} ({float(prev.max()):.2f})"
+             + (": no head of this model attends mainly to the previous token." if float(prev.max()) < 0.5 else ".")]
     lines += [f"  {cls:<{width}}{float(torch.stack([prev[h] for h in heads]).mean()):>9.2f}"
               for cls, heads in circuit.items()]
     before_mean = float(torch.stack([induction[h] for h in ind_heads]).mean())
