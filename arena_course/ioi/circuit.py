@@ -27,7 +27,7 @@ different algorithm from GPT-2's:
     at the end, attending to S2:   three to six heads of layers 1 and 2 (e.g. 1.0 1.2 1.3 2.1)
 
 Layer-0 heads at S2 attend to the *other* name (the IO) and write it there (their OV circuits copy names:
-exercise 13's copying score); heads of layers 1 and 2 at the end attend to S2 and move what they find
+exercise 18's copying score); heads of layers 1 and 2 at the end attend to S2 and move what they find
 to the output, their OV circuits tending to write *minus* the name they read (negative copying): they
 push the subject's logit down. (Which heads exactly depends on the training run: training is seeded,
 but a library release or the floating-point order of operations changes the trained weights a little.)
@@ -38,7 +38,7 @@ each change F by less than the search's threshold, so the search drops them one 
 they can matter more. GPT-2's negative name movers are in the paper's circuit for the same
 reason; the gap |F(M) - F(C)| is the criterion that notices.
 
-`run_result` is the section's result: it runs the student's functions of exercises 14-16 (and 01's
+`run_result` is the section's result: it runs the student's functions of exercises 19-21 (and 01's
 logit difference) on a `ResultSetting` and draws results/ioi/circuit.png and minimality.png.
 """
 
@@ -479,7 +479,7 @@ def describe(result: CircuitResult) -> list[str]:
 
 
 def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
-    """Lines for the terminal: the circuit's classes checked with exercises 12 and 13, the student's files
+    """Lines for the terminal: the circuit's classes checked with exercises 15 and 18, the student's files
     next to `here` (duplicate-token and induction scores on repeated random tokens, copying scores of the
     OV circuit on the names). Empty if those files are not there; one line if they are not done yet."""
     from arena_course.loading import load_sibling
@@ -498,11 +498,11 @@ def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
             positive = copying.copying_scores(model, names).detach().float().cpu()
             negative = copying.copying_scores(model, names, negative=True).detach().float().cpu()
     except NotImplementedError:
-        return ["(Head validation: finish exercises 12 and 13 to see the classes checked here.)"]
+        return ["(Head validation: finish exercises 15 and 18 to see the classes checked here.)"]
 
     width = max(len(cls) for cls in circuit) + 2
     lines = [
-        f"Head validation (exercises 12-13), averages over each class's heads: attention on repeated random "
+        f"Head validation (exercises 15 and 18), averages over each class's heads: attention on repeated random "
         f"tokens ({seq_len} tokens, repeated) to the token's earlier copy (duplicate) and to the token after it "
         f"(induction); copying scores of the OV circuit on {len(names)} names (top 5 of the logits).",
         f"  {'class':<{width}}duplicate  induction  copying  negative copying",
@@ -516,3 +516,61 @@ def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
     lines.append(f"  (the model's most duplicate-token head: {head_label(top_duplicate)}; most induction head: "
                  f"{head_label(top_induction)})")
     return lines
+
+
+def previous_token_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
+    """Lines for the terminal: the previous-token heads checked with exercises 16 and 17, the student's files
+    next to `here`: every class's previous-token score on repeated random tokens, then the induction scores of
+    the induction heads with the previous-token heads mean-ablated. The heads are the circuit's classes
+    "previous token" and "induction" when it has them (GPT-2 small: 2.2 and 4.11; 5.5, 5.8, 5.9 and 6.9),
+    else the model's two strongest previous-token heads and the two strongest induction heads in later
+    layers. Empty if those files are not there; one line if they are not done yet."""
+    from arena_course.loading import load_sibling
+
+    try:
+        repeated = load_sibling(here, "repeated_token_scores")
+        previous = load_sibling(here, "previous_token_scores")
+        ablation = load_sibling(here, "induction_without_previous_token")
+    except FileNotFoundError:
+        return []
+    seq_len = min(50, (model.cfg.n_ctx - 1) // 2)
+    n_heads = model.cfg.n_heads
+    try:
+        with torch.no_grad():
+            tokens = repeated.repeated_random_tokens(model, seq_len, 20, seed=0)
+            _, induction = (t.detach().float().cpu() for t in repeated.repeated_token_scores(model, tokens))
+            prev = previous.previous_token_scores(model, tokens).detach().float().cpu()
+            prev_heads = list(circuit.get("previous token", [])) or strongest_heads(prev, 2, before=model.cfg.n_layers - 1)
+            first = min(layer for layer, _ in prev_heads) + 1
+            ind_heads = list(circuit.get("induction", [])) or strongest_heads(induction, 2, after=first)
+            after = ablation.induction_without_previous_token(model, tokens, prev_heads).detach().float().cpu()
+    except NotImplementedError:
+        return ["(Previous-token heads: finish exercises 16 and 17 to see them checked here.)"]
+
+    width = max(len(cls) for cls in circuit) + 2
+    lines = [f"Previous-token scores (exercise 16, attention to the position before, on the same tokens), averages "
+             f"over each class's heads; the model's most previous-token head: "
+             f"{head_label(divmod(int(prev.argmax()), n_heads))} ({float(prev.max()):.2f})"
+             + (": no head of this model attends mainly to the previous token." if float(prev.max()) < 0.5 else ".")]
+    lines += [f"  {cls:<{width}}{float(torch.stack([prev[h] for h in heads]).mean()):>9.2f}"
+              for cls, heads in circuit.items()]
+    before_mean = float(torch.stack([induction[h] for h in ind_heads]).mean())
+    after_mean = float(torch.stack([after[h] for h in ind_heads]).mean())
+    drop = before_mean - after_mean
+    verdict = ("a clear drop: these induction heads find their target through what the previous-token heads wrote"
+               if drop > 0.25 * max(before_mean, 1e-6) else
+               "no clear drop: on this model these induction heads don't depend on those heads (or don't do induction)")
+    lines.append(
+        f"Induction heads {', '.join(head_label(h) for h in ind_heads)} (exercise 17): induction score "
+        f"{before_mean:.2f} -> {after_mean:.2f} with the previous-token heads "
+        f"{', '.join(head_label(h) for h in prev_heads)} mean-ablated; {verdict}."
+    )
+    return lines
+
+
+def strongest_heads(scores: Tensor, n: int, *, before: int | None = None, after: int = 0) -> list[Head]:
+    """The n heads with the largest scores among layers `after` <= layer < `before` (all layers by default)."""
+    n_layers, n_heads = scores.shape
+    allowed = [(layer, head) for layer in range(after, before if before is not None else n_layers)
+               for head in range(n_heads)]
+    return sorted(allowed, key=lambda h: -float(scores[h]))[:n]

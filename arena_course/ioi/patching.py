@@ -1,7 +1,7 @@
 """Chapter 2, section 3 (activation patching): the section's result.
 
-`run_result` runs the student's functions of exercises 6-9 (`ioi_metric`, `patch_residual_stream`,
-`patch_head_outputs`, `patch_head_vectors`, plus the given `ioi_logit_diff`) on a result setting
+`run_result` runs the student's functions of exercises 6-10 (`ioi_metric`, `patch_residual_stream`,
+`patch_blocks`, `patch_head_outputs`, `patch_head_vectors`, plus the given `ioi_logit_diff`) on a result setting
 (GPT-2 small, or with --tiny a small model trained on IOI), always patching CLEAN activations INTO the
 CORRUPTED run, with the corrupted prompts `clean.flipped()` (S2 replaced by the other name, so the
 answer flips), and draws:
@@ -9,6 +9,8 @@ answer flips), and draws:
 - patch_resid.png: the layer x position map of residual-stream patching. Positions mean the same thing
   in every prompt only if the prompts line up, so this sweep runs on prompts of one template (BABA), each
   position labelled by its role (S1, IO, S2, end) or its token.
+- patch_blocks.png: the same sweep for each block's residual stream (input), attention output and MLP
+  output, side by side: which component moves the information from S2 to the end.
 - patch_heads.png: layer x head maps of patching head outputs (z), queries, keys, values and patterns,
   on the mixed prompts of the setting, on one colour scale.
 
@@ -31,7 +33,7 @@ from arena_course.display import pyplot, save_figure
 from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset
 from arena_course.ioi.results import ResultSetting
 
-# The head activations of patch_heads.png, in order: exercise 8's output, then exercise 9's four.
+# The head activations of patch_heads.png, in order: exercise 9's output, then exercise 10's four.
 HEAD_ACTIVATIONS: tuple[str, ...] = ("output", "q", "k", "v", "pattern")
 HEAD_TITLES = {
     "output": "head output (z)",
@@ -41,6 +43,9 @@ HEAD_TITLES = {
     "pattern": "attention pattern",
 }
 ROLES: tuple[str, ...] = ("IO", "S1", "S2", "end")
+# The components of patch_blocks.png, in the order of exercise 8's grid.
+BLOCK_COMPONENTS: tuple[str, ...] = ("resid_pre", "attn_out", "mlp_out")
+BLOCK_TITLES = {"resid_pre": "residual stream (block input)", "attn_out": "attention output", "mlp_out": "MLP output"}
 
 
 @dataclass
@@ -55,6 +60,7 @@ class PatchingSummary:
     resid: Tensor  # (n_layers, seq): residual-stream patching on one-template prompts
     resid_labels: list[str]  # one label per position of `resid`
     resid_baselines: tuple[float, float]  # clean / corrupted logit difference of those prompts
+    blocks: Tensor  # (3, n_layers, seq): BLOCK_COMPONENTS patched by layer and position, same prompts
     heads: dict[str, Tensor]  # HEAD_ACTIVATIONS -> (n_layers, n_heads)
     paths: list[Path] = field(default_factory=list)
 
@@ -125,6 +131,7 @@ def run_result(
     ioi_logit_diff: Callable,
     ioi_metric: Callable,
     patch_residual_stream: Callable,
+    patch_blocks: Callable,
     patch_head_outputs: Callable,
     patch_head_vectors: Callable,
     out_dir: Path,
@@ -149,6 +156,13 @@ def run_result(
     with torch.no_grad():
         resid = _grid(patch_residual_stream(model, resid_corrupted.toks, r_cache, resid_metric), (n_layers, seq),
                       "patch_residual_stream")
+    _say(progress, f"Patching each block's residual stream, attention and MLP output: {3 * n_layers * seq} runs ...")
+    with torch.no_grad():
+        blocks = patch_blocks(model, resid_corrupted.toks, r_cache, resid_metric)
+        if not isinstance(blocks, Tensor) or tuple(blocks.shape) != (3, n_layers, seq):
+            got = tuple(blocks.shape) if isinstance(blocks, Tensor) else type(blocks).__name__
+            raise ValueError(f"patch_blocks returned {got}, expected a tensor of shape {(3, n_layers, seq)}")
+        blocks = blocks.detach().float().cpu()
 
     # Heads, on the setting's prompts (all templates; each head is patched at every position).
     clean, corrupted = setting.clean, setting.clean.flipped()
@@ -174,11 +188,13 @@ def run_result(
         resid=resid,
         resid_labels=position_labels(resid_clean),
         resid_baselines=(r_clean_ld, r_corrupted_ld),
+        blocks=blocks,
         heads=heads,
     )
     out_dir = Path(out_dir)
     summary.paths = [
         plot_resid(summary, out_dir / f"patch_resid{setting.suffix}.png"),
+        plot_blocks(summary, out_dir / f"patch_blocks{setting.suffix}.png"),
         plot_heads(summary, out_dir / f"patch_heads{setting.suffix}.png"),
     ]
     return summary
@@ -232,6 +248,44 @@ def plot_resid(summary: PatchingSummary, path: Path) -> Path:
     fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="IOI metric")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_blocks(summary: PatchingSummary, path: Path) -> Path:
+    """Three layer x position heatmaps side by side (residual stream, attention output, MLP output), one
+    colour scale, positions labelled as in patch_resid.png."""
+    plt = pyplot()
+    _, n_layers, seq = summary.blocks.shape
+    vmax = _scale(summary.blocks)
+    width = max(5.0, 0.36 * seq + 1.5)
+    fig, axes = plt.subplots(1, 3, figsize=(3 * width + 1.0, max(3.2, 0.4 * n_layers + 2.4)), squeeze=False,
+                             layout="constrained")
+    for ax, component, grid in zip(axes[0], BLOCK_COMPONENTS, summary.blocks):
+        im = ax.imshow(grid.numpy(), cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+        ax.set_title(BLOCK_TITLES[component], fontsize=10)
+        ax.set_xticks(range(seq), summary.resid_labels, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(n_layers))
+        if grid.numel() <= 120:
+            _annotate(ax, grid, vmax, 6)
+    axes[0][0].set_ylabel("layer")
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01, label="IOI metric")
+    fig.suptitle(f"Patching each block by position, clean -> corrupted: {summary.model_name}, {summary.n_prompts} "
+                 "BABA prompts of one template (0 = corrupted, 1 = clean)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def block_lines(summary: PatchingSummary) -> list[str]:
+    """Per component, where patching it restores the most; and which of attention and MLP restores more at
+    the end, summed over layers."""
+    labels = summary.resid_labels
+    end = next((i for i, label in enumerate(labels) if label.endswith("(end)")), len(labels) - 1)
+    lines = []
+    for component, grid in zip(BLOCK_COMPONENTS[1:], summary.blocks[1:]):
+        layer, pos = divmod(int(grid.argmax()), grid.shape[1])
+        title = BLOCK_TITLES[component]
+        lines.append(f"{title[0].upper() + title[1:]}: restores most at layer {layer}, {labels[pos]} "
+                     f"({float(grid[layer, pos]):.2f}); at the end, summed over layers, "
+                     f"{float(grid[:, end].sum()):.2f}.")
+    return lines
 
 
 def plot_heads(summary: PatchingSummary, path: Path) -> Path:
@@ -291,6 +345,7 @@ def describe(summary: PatchingSummary) -> list[str]:
         f"{layer}: {summary.resid_labels[int(row.argmax())]} {float(row.max()):.2f}" for layer, row in enumerate(summary.resid)
     ]
     lines += ["  " + " | ".join(per_layer[i:i + 6]) for i in range(0, len(per_layer), 6)]
+    lines += block_lines(summary)
     for activation in HEAD_ACTIVATIONS:
         grid = summary.heads[activation]
         line = f"{HEAD_TITLES[activation].capitalize()}: most restoring {_heads(top_heads(grid))}"
@@ -303,13 +358,16 @@ def describe(summary: PatchingSummary) -> list[str]:
             "Look for: the information at S2 in the first layers moving to the end position in the last one; "
             "layer-0 heads restored by their queries and patterns (at S2 they look for an earlier copy of their "
             "name, which the corruption changes), later heads by their values (they carry what was found at S2 "
-            "to the end)."
+            "to the end). In patch_blocks.png, the attention outputs carry the information from S2 to the end (the "
+            "MLPs act on each position on its own: they can only rewrite it where it already is)."
         )
     else:
         lines.append(
             "Look for: the information at S2 in the early and middle layers moving to the end position in the "
             "later ones; the paper's name movers (9.6, 9.9, 10.0) among the head outputs that restore the most "
             "and its negative name movers (10.7, 11.10) below 0; the S-inhibition heads (7.3, 7.9, 8.6, 8.10) "
-            "restored by their values, the name movers by their queries and patterns."
+            "restored by their values, the name movers by their queries and patterns. In patch_blocks.png, the "
+            "attention outputs of the middle and late layers carry the information from S2 to the end (the MLPs "
+            "act on each position on its own: they can only rewrite it where it already is)."
         )
     return lines

@@ -1,8 +1,9 @@
 """The result of chapter 2, section 4 (path patching): which heads carry the answer straight to the logits
 (the name movers), and which heads feed the name movers' queries, keys and values.
 
-`run_result` runs the student's `path_patch_to_logits` (exercise 10) and `path_patch_to_heads` (exercise
-11) with their `ioi_logit_diff` and `ioi_metric` (exercises 1 and 6), as the paper does:
+`run_result` runs the student's `path_patch_to_logits` (exercise 11), `name_mover_projections` (12),
+`path_patch_to_heads` (13) and `s_inhibition_signal_parts` (14) with their `ioi_logit_diff` and
+`ioi_metric` (exercises 1 and 6), as the paper does:
 
 1. orig = the IOI prompts, new = `orig.abc()` (three different names); the metric is 1 on the orig run
    and 0 on the new run, measured with orig's answers.
@@ -10,6 +11,12 @@
    matters most (the most negative entries): the name movers.
 3. Every head -> those name movers' queries (the paper's figure: the S-inhibition heads), keys and
    values.
+4. For each name mover, the student's `name_mover_projections` (exercise 12): per prompt, its attention
+   from the end to the IO and to S against the projection of its output on that name's unembedding (the
+   paper's Fig. 3, name_movers.png).
+5. The S-inhibition heads (the senders that lower the name movers' queries most; if no sender does, the
+   strongest through any input) patched at the end from prompts whose subject changed position or token
+   (`s_inhibition_signal_parts`, exercise 14): the paper's appendix A, printed.
 
 Both grids are plotted as the change in the metric (entry - 1): 0 = no effect, -1 = as broken as the
 ABC run. Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593).
@@ -69,6 +76,45 @@ def name_movers(effect: Tensor, n: int = N_RECEIVERS) -> list[tuple[int, int]]:
     return movers or [strongest(effect, 1)[0][0]]
 
 
+SIGNAL_SOURCES = ("original", "position", "token", "both")  # the order of s_inhibition_signal_parts' result
+N_S_INHIBITION = 4  # the paper's four S-inhibition heads (7.3, 7.9, 8.6, 8.10 in GPT-2 small)
+
+
+def s_inhibition_heads(to_heads: dict[str, Tensor], receivers: list[tuple[int, int]],
+                       n: int = N_S_INHIBITION) -> tuple[list[tuple[int, int]], str]:
+    """The senders that feed the name movers: the n most negative entries of the queries' grid (the
+    paper's S-inhibition heads), or, when no sender lowers the queries by SMALL, of the three grids summed.
+    Receivers, and heads in the last receiver's layer or later (which can't reach it), are left out.
+    Returns (heads, "q" or "any")."""
+    last = max(layer for layer, _ in receivers)
+
+    def pick(grid: Tensor, threshold: float) -> list[tuple[int, int]]:
+        ranked = strongest(grid, grid.numel())
+        return [h for h, v in ranked if v <= threshold and h not in receivers and h[0] < last][:n]
+
+    heads = pick(to_heads["q"], -SMALL) if "q" in to_heads else []
+    if heads:
+        return heads, "q"
+    total = sum(to_heads.values())
+    return pick(total, -SMALL) or pick(total, float("inf")), "any"
+
+
+def correlation(x: Tensor, y: Tensor) -> float:
+    """Pearson's r of two 1-D tensors (0 when one of them is constant)."""
+    x, y = x.float() - x.float().mean(), y.float() - y.float().mean()
+    denominator = float(x.norm() * y.norm())
+    return float((x * y).sum()) / denominator if denominator > 0 else 0.0
+
+
+def copying_verdict(r: float) -> str:
+    """What a correlation of attention and projection says about a head."""
+    if r > 0.5:
+        return "it writes the name it attends to (a copying head, as the paper's name movers)."
+    if r < -0.5:
+        return "it writes against the name it attends to (a negative copying head)."
+    return "its output hardly follows what it attends to (not a copying head in this sense)."
+
+
 @dataclass
 class PathSummary:
     """What the result found: both grids (as changes of the metric), the receivers, and the files."""
@@ -81,7 +127,45 @@ class PathSummary:
     to_logits: Tensor  # (layer, head): metric - 1, sender -> logits
     receivers: list[tuple[int, int]]
     to_heads: dict[str, Tensor]  # "q"/"k"/"v" -> (layer, head): metric - 1, sender -> receivers' input
+    # Each name mover -> (attention, projection), each (2, batch): rows IO and S (exercise 12).
+    movers: dict[tuple[int, int], tuple[Tensor, Tensor]] = field(default_factory=dict)
+    s_inhibition: list[tuple[int, int]] = field(default_factory=list)  # the heads patched in step 5
+    s_inhibition_from: str = "q"  # the input whose grid they were picked from ("any": all three summed)
+    signal_parts: Tensor | None = None  # (4,): logit difference per source of SIGNAL_SOURCES (exercise 14)
     paths: list[Path] = field(default_factory=list)
+
+    def mover_lines(self) -> list[str]:
+        """Per name mover: its mean attention to IO and S, and how its projection follows its attention."""
+        lines = []
+        for head, (attention, projection) in self.movers.items():
+            r = correlation(attention.flatten(), projection.flatten())
+            verdict = copying_verdict(r)
+            if float(attention.mean(dim=1).max()) < 0.1:
+                verdict = ("it hardly attends to either name, so its attention can't explain what it writes (it "
+                           "reads the names from elsewhere, where earlier heads wrote them).")
+            lines.append(
+                f"Name mover {head_name(head)}: attention from the end to IO {float(attention[0].mean()):.2f}, to S "
+                f"{float(attention[1].mean()):.2f} (mean); projection on IO's unembedding {float(projection[0].mean()):+.2f}, "
+                f"on S's {float(projection[1].mean()):+.2f}; correlation of attention and projection (IO and S "
+                f"dots together) r = {r:+.2f}: " + verdict
+            )
+        return lines
+
+    def signal_lines(self) -> list[str]:
+        """The S-inhibition heads' logit differences per source, and the two signals' shares."""
+        if self.signal_parts is None:
+            return []
+        v = dict(zip(SIGNAL_SOURCES, self.signal_parts.tolist()))
+        picked = ("the senders that lower the name movers' queries most" if self.s_inhibition_from == "q" else
+                  "the strongest senders to the name movers through any input (none lowers their queries by "
+                  f"{SMALL} or more)")
+        return [
+            f"S-inhibition heads ({picked}): {', '.join(head_name(h) for h in self.s_inhibition)}. Their output at "
+            f"the end patched from other prompts: logit difference {v['original']:.2f} as it is, "
+            f"{v['position']:.2f} with the subject's first mention moved (position signal: {v['original'] - v['position']:+.2f}), "
+            f"{v['token']:.2f} with other names (token signal: {v['original'] - v['token']:+.2f}), {v['both']:.2f} "
+            f"with both ({v['original'] - v['both']:+.2f}).",
+        ]
 
     def report(self) -> list[str]:
         """Lines to print: the numbers, the files, and what to look for."""
@@ -97,17 +181,24 @@ class PathSummary:
             big = [(h, v) for h, v in strongest_in_size(grid, 4) if abs(v) >= SMALL]
             lines.append(f"Sender -> their {INPUT_NAMES[inp]}: " + (f"strongest {fmt(big)}" if big else
                          f"no sender above {SMALL} in size") + f"; total |effect| {float(grid.abs().sum()):.2f}.")
+        lines += self.mover_lines() + self.signal_lines()
         lines += [f"Wrote {path}" for path in self.paths]
         lines.append(
             "Look for: in the first plot a few heads well below 0, the name movers (GPT-2 small: 9.9, 9.6, 10.0; "
             "10.7 and 11.10, the negative name movers, above 0). In the second, the heads that feed them: "
-            "through the queries, the S-inhibition heads (GPT-2 small: 7.3, 7.9, 8.6, 8.10)."
+            "through the queries, the S-inhibition heads (GPT-2 small: 7.3, 7.9, 8.6, 8.10). In name_movers.png, "
+            "GPT-2's name movers attend to IO far more than to S and their projection on a name rises with their "
+            "attention to it (the paper's Fig. 3); moving the subject's first mention, or changing the names, "
+            "lowers the logit difference through the S-inhibition heads (both signals matter; the paper's "
+            "appendix A)."
         )
         if self.tiny:
             lines.append(
                 "The tiny model found its own circuit, not GPT-2's: compare the three panels to see which input "
                 "of its name movers carries the information from earlier heads (its name movers' queries hardly "
-                "depend on earlier heads, as the query patching of section 3 showed)."
+                "depend on earlier heads, as the query patching of section 3 showed). The lines above say, from the "
+                "numbers, whether its name movers copy what they attend to and which signal its S-inhibition "
+                "candidates carry; its heads need not do what GPT-2's do."
             )
         return lines
 
@@ -180,6 +271,29 @@ def plot_to_heads(summary: PathSummary, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def plot_name_movers(summary: PathSummary, path: Path) -> Path:
+    """The paper's Fig. 3, one panel per name mover: per prompt, the attention from the end to a name
+    against the projection of the head's output on that name's unembedding; IO and S in two colours."""
+    plt = pyplot()
+    movers = list(summary.movers.items())
+    fig, axes = plt.subplots(1, len(movers), figsize=(4.2 * len(movers) + 0.6, 4.0), squeeze=False)
+    for ax, (head, (attention, projection)) in zip(axes[0], movers):
+        for row, (label, colour) in enumerate((("IO", "tab:blue"), ("S", "tab:red"))):
+            ax.scatter(attention[row].tolist(), projection[row].tolist(), s=12, alpha=0.6, color=colour,
+                       label=f"{label} (mean attention {float(attention[row].mean()):.2f})")
+        ax.axhline(0, color="0.6", lw=0.7)
+        r = correlation(attention.flatten(), projection.flatten())
+        ax.set_title(f"head {head_name(head)}: r = {r:+.2f}", fontsize=10)
+        ax.set_xlabel("attention probability from the end to the name")
+        ax.set_xlim(-0.03, 1.03)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("head output at the end . W_U[:, name]")
+    fig.suptitle(f"Name movers: what they attend to against what they write ({summary.model_name}, "
+                 f"{summary.n_prompts} prompts)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def run_result(
     setting: ResultSetting,
     *,
@@ -187,6 +301,8 @@ def run_result(
     ioi_metric: Callable,
     path_patch_to_logits: Callable,
     path_patch_to_heads: Callable,
+    name_mover_projections: Callable,
+    s_inhibition_signal_parts: Callable,
     out_dir: Path,
     inputs: tuple[str, ...] = INPUTS,
     n_receivers: int = N_RECEIVERS,
@@ -216,8 +332,23 @@ def run_result(
         to_heads[inp] = grid.detach().cpu().float() - 1
 
     summary = PathSummary(setting.model_name, setting.tiny, len(orig), clean, abc, to_logits, receivers, to_heads)
+
+    say("The name movers' attention against what they write ...", flush=True)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(orig.toks)
+        for head in receivers:
+            attention, projection = name_mover_projections(model, cache, orig, head)
+            summary.movers[head] = (attention.detach().cpu().float(), projection.detach().cpu().float())
+    if summary.to_heads:
+        summary.s_inhibition, summary.s_inhibition_from = s_inhibition_heads(summary.to_heads, receivers)
+        say(f"Patching the S-inhibition heads {', '.join(head_name(h) for h in summary.s_inhibition)} from moved "
+            "and renamed subjects ...", flush=True)
+        with torch.no_grad():
+            summary.signal_parts = s_inhibition_signal_parts(model, orig, summary.s_inhibition).detach().cpu().float()
+
     summary.paths = [
         plot_to_logits(summary, Path(out_dir) / f"path_patch_logits{setting.suffix}.png"),
         plot_to_heads(summary, Path(out_dir) / f"path_patch_heads{setting.suffix}.png"),
+        plot_name_movers(summary, Path(out_dir) / f"name_movers{setting.suffix}.png"),
     ]
     return summary

@@ -3,12 +3,12 @@
 - Tiny models and prompts: `compat_model` (a tiny IOI model in compatibility mode, as the results run it),
   `random_logits` (seeded logits for padded prompts) and its fixture, `attribution_setting` (exercises 4-5).
 - The student's call: `returned_tensor` (call_student without gradients, checked to give a tensor).
-- Activation patching (exercises 7-9): `TWO_LENGTHS`; `patching_setting`, `main_setting` and its fixture (a
+- Activation patching (exercises 7-10): `TWO_LENGTHS`; `patching_setting`, `main_setting` and its fixture (a
   2-layer model, 4 clean prompts, their flipped versions, both caches and the IOI metric); `other_setting`
   (a 1-layer model and the raw logit difference); `PatchingGrid` (the student's grid, checked, run once on
   the main setting); `copy_cache`, `assert_grid`, `sweep` (transformer_lens.patching without its progress
   bar), `whole_layer_patched`, `changed_entries`.
-- Path patching (exercises 10-11): `Z_HOOKS`, `logit_diff_metric`, `path_setting` and its fixture,
+- Path patching (exercises 11-13): `Z_HOOKS`, `logit_diff_metric`, `path_setting` and its fixture,
   `noising_caches`, `per_sender`, `cache_copies`, `path_grid`, `check_no_hooks_left`.
 """
 
@@ -119,7 +119,7 @@ def patching_setting(model, clean: IOIDataset, metric_of: Callable) -> SimpleNam
 
 
 def main_setting(reference_of) -> SimpleNamespace:
-    """The main setting of exercises 7-9: 2 layers x 4 heads (compatibility mode), 4 prompts of two lengths
+    """The main setting of exercises 7-10: 2 layers x 4 heads (compatibility mode), 4 prompts of two lengths
     (seq 16), the IOI metric of the reference of exercise 6 (0 corrupted, 1 clean)."""
     metrics = reference_of("ioi_metric")
     model = compat_model(seed=3)
@@ -164,7 +164,7 @@ def other_setting(**model_kwargs) -> SimpleNamespace:
 
 
 class PatchingGrid:
-    """The student's patching function `name` (exercises 7-9): called as fn(model, corrupted tokens, clean
+    """The student's patching function `name` (exercises 7-10): called as fn(model, corrupted tokens, clean
     cache, metric, *extra) and checked to return a tensor of `dims` ("n_layers, seq")."""
 
     def __init__(self, name: str, *, crash: str, dims: str):

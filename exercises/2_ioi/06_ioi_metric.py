@@ -112,7 +112,7 @@ def ioi_metric(
 
 if __name__ == "__main__":
     # A first look on an untrained tiny model (no download, instant): the metric of the clean and the
-    # corrupted run, which must be exactly 1 and 0. The section's result is exercise 9's file.
+    # corrupted run, which must be exactly 1 and 0. The section's result is exercise 10's file.
     from functools import partial
 
     from arena_course.ioi.models import tiny_ioi_model

@@ -114,7 +114,7 @@ def patch_residual_stream(
 
 if __name__ == "__main__":
     # A first look on an untrained tiny model (instant, no download): the grid, with the rows of layer 0
-    # exactly 0 wherever the clean and corrupted tokens agree. The section's result is exercise 9's file.
+    # exactly 0 wherever the clean and corrupted tokens agree. The section's result is exercise 10's file.
     from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset
     from arena_course.ioi.models import tiny_ioi_model
     from arena_course.loading import load_sibling

@@ -1,6 +1,6 @@
 """The result of chapter 2, section 5 (the circuit), at reduced scale, with the reference solutions.
 
-`solutions/2_ioi/16_minimality_scores.py --tiny` finds the trained tiny model's circuit with knockouts,
+`solutions/2_ioi/21_minimality_scores.py --tiny` finds the trained tiny model's circuit with knockouts,
 then measures its faithfulness (against random circuits of the same size and the empty circuit) and
 each head's minimality score. These tests check what the plots show, on fewer prompts; that the GPT-2
 code path (the paper's 26-head circuit and K sets) runs, here on a random 12-layer model of GPT-2 small's
@@ -20,7 +20,7 @@ from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "solutions" / "2_ioi" / "16_minimality_scores.py"
+RESULT = ROOT / "solutions" / "2_ioi" / "21_minimality_scores.py"
 
 
 def _functions():
@@ -127,12 +127,45 @@ def test_gpt2_code_path_on_a_model_of_its_shape(tmp_path):
 
 
 def test_head_validation_lines(trained_ioi_model, tiny_result):
-    """The result's head validation (exercises 12-13, reference solutions) prints one row per class"""
+    """The result's head validation (exercises 15 and 18, reference solutions) prints one row per class"""
     lines = ioi_circuit.head_validation(trained_ioi_model, tiny_result.spec.circuit, RESULT)
     assert len(lines) == 2 + len(tiny_result.spec.circuit) + 1
     for line, cls in zip(lines[2:], tiny_result.spec.circuit):
         assert line.strip().startswith(cls)
     assert ioi_circuit.head_validation(trained_ioi_model, tiny_result.spec.circuit, Path("/nonexistent/x.py")) == []
+
+
+def test_previous_token_validation_lines(trained_ioi_model, tiny_result):
+    """The result's previous-token check (exercises 15-17, reference solutions): a score per class, then the
+    induction heads' score before and after ablating the previous-token heads, with what the drop says"""
+    lines = ioi_circuit.previous_token_validation(trained_ioi_model, tiny_result.spec.circuit, RESULT)
+    assert len(lines) == 1 + len(tiny_result.spec.circuit) + 1
+    for line, cls in zip(lines[1:], tiny_result.spec.circuit):
+        assert line.strip().startswith(cls)
+    assert lines[-1].startswith("Induction heads") and "mean-ablated" in lines[-1]
+    assert "clear drop" in lines[-1]
+    assert ioi_circuit.previous_token_validation(trained_ioi_model, tiny_result.spec.circuit,
+                                                 Path("/nonexistent/x.py")) == []
+
+
+def test_previous_token_validation_uses_the_papers_classes():
+    """On GPT-2's path (here a random 12 x 12 model) the previous-token check ablates the paper's previous-token
+    heads (2.2, 4.11) and reads the paper's induction heads (5.5, 5.8, 5.9, 6.9)"""
+    torch.set_num_threads(1)
+    model = tiny_ioi_model(seed=0, n_layers=12, n_heads=12, d_model=48)
+    model.enable_compatibility_mode(disable_warnings=True)
+    lines = ioi_circuit.previous_token_validation(model, GPT2_CIRCUIT, RESULT)
+    assert len(lines) == 1 + len(GPT2_CIRCUIT) + 1
+    assert lines[-1].startswith("Induction heads 5.5, 5.8, 5.9, 6.9 (exercise 17)"), lines[-1]
+    assert "previous-token heads 2.2, 4.11 mean-ablated" in lines[-1], lines[-1]
+
+
+def test_strongest_heads():
+    """`strongest_heads` ranks heads by score within a range of layers"""
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.0]])
+    assert ioi_circuit.strongest_heads(scores, 2) == [(0, 0), (1, 1)]
+    assert ioi_circuit.strongest_heads(scores, 2, after=1) == [(1, 1), (2, 0)]
+    assert ioi_circuit.strongest_heads(scores, 1, before=1) == [(0, 0)]
 
 
 def test_offline_without_gpt2_prints_one_line(offline_result):

@@ -1,9 +1,10 @@
 """The result of chapter 2, section 3 (activation patching), at reduced scale, with the reference
 solutions, on the tiny model trained on IOI (the `--tiny` model; session fixture `trained_ioi_model`).
 
-`solutions/2_ioi/09_patch_head_vectors.py` patches clean activations into the corrupted run (S2 replaced
+`solutions/2_ioi/10_patch_head_vectors.py` patches clean activations into the corrupted run (S2 replaced
 by the other name) and draws the layer x position map of residual-stream patching (patch_resid.png) and
-the layer x head maps of head output / q / k / v / pattern patching (patch_heads.png). These tests check
+the same for each block's residual stream, attention and MLP output (patch_blocks.png), and the layer x
+head maps of head output / q / k / v / pattern patching (patch_heads.png). These tests check
 what the maps show, the position labels, the printed lines, that the PNGs are written, and that without
 GPT-2 the result prints one line and exits 1.
 """
@@ -19,7 +20,7 @@ from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "solutions" / "2_ioi" / "09_patch_head_vectors.py"
+RESULT = ROOT / "solutions" / "2_ioi" / "10_patch_head_vectors.py"
 N_PROMPTS = 30
 
 
@@ -30,6 +31,7 @@ def _functions():
         ioi_logit_diff=metrics.ioi_logit_diff,
         ioi_metric=metrics.ioi_metric,
         patch_residual_stream=load_sibling(RESULT, "patch_residual_stream").patch_residual_stream,
+        patch_blocks=load_sibling(RESULT, "patch_blocks").patch_blocks,
         patch_head_outputs=load_sibling(RESULT, "patch_head_outputs").patch_head_outputs,
         patch_head_vectors=load_sibling(RESULT, "patch_head_vectors").patch_head_vectors,
     )
@@ -88,6 +90,21 @@ def test_position_labels():
     assert labels[3] == labels[5] == "IO/S1" and labels[-1] == "to (end)", labels
 
 
+def test_blocks(summary):
+    """Block patching: its residual-stream grid is the residual-stream sweep's; before S2 nothing differs
+    between the runs (0 everywhere); attention, not the MLPs, moves the information to the end (the last
+    layer's attention output at the end restores more than any MLP output there)."""
+    blocks, labels = summary.blocks, summary.resid_labels
+    assert blocks.shape == (3, *summary.resid.shape)
+    assert torch.allclose(blocks[0], summary.resid, atol=1e-4)
+    s2 = labels.index("S2")
+    assert float(blocks[:, :, :s2].abs().max()) < 1e-4
+    end = len(labels) - 1
+    assert float(blocks[1, :, end].max()) > float(blocks[2, :, end].max()), blocks[:, :, end]
+    lines = patching.block_lines(summary)
+    assert lines[0].startswith("Attention output: restores most at layer") and lines[1].startswith("MLP output")
+
+
 def test_heads_split_by_role(summary):
     """Heads: some restore a lot and some nothing; layer 0 through its queries and patterns (not its values),
     later layers through their values (not their queries): the tiny model's circuit, as the printed lines say."""
@@ -116,8 +133,8 @@ def test_printed_lines(summary):
 
 
 def test_plots_written(summary):
-    """patch_resid_tiny.png and patch_heads_tiny.png are written."""
-    assert [p.name for p in summary.paths] == ["patch_resid_tiny.png", "patch_heads_tiny.png"]
+    """patch_resid_tiny.png, patch_blocks_tiny.png and patch_heads_tiny.png are written."""
+    assert [p.name for p in summary.paths] == ["patch_resid_tiny.png", "patch_blocks_tiny.png", "patch_heads_tiny.png"]
     for path in summary.paths:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
@@ -136,5 +153,5 @@ def test_wrong_grid_is_one_clear_error(setting, tmp_path):
 def test_without_gpt2_one_line(offline_result):
     """Offline with an empty Hugging Face cache, the result prints one line (GPT-2 small, its size, --tiny)
     and exits 1, writing nothing."""
-    needed = ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "09_patch_head_vectors.py --tiny"]
+    needed = ["GPT-2 small", "'gpt2'", "~550 MB", "HF_HUB_OFFLINE=1", "10_patch_head_vectors.py --tiny"]
     assert offline_result(RESULT, needed) == 1

@@ -1,7 +1,7 @@
 """The result of chapter 2, section 4 (path patching), at reduced scale, with the reference solutions, on
 the tiny model trained on IOI (the `--tiny` model; session fixture `trained_ioi_model`).
 
-`solutions/2_ioi/11_path_patch_to_heads.py` runs exercises 10 and 11 (with 1 and 6 for the metric):
+`solutions/2_ioi/14_s_inhibition_signal_parts.py` runs exercises 11-14 (with 1 and 6 for the metric):
 every head -> the logits, then every head -> the queries, keys and values of the heads whose direct path
 matters most (the name movers). These tests check what the two plots show, that the PNGs are written,
 and that without GPT-2 the result prints one line and exits 1.
@@ -18,8 +18,9 @@ from arena_course.ioi.results import ResultSetting
 from arena_course.loading import load_sibling
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = ROOT / "solutions" / "2_ioi" / "11_path_patch_to_heads.py"
-FUNCTIONS = ["ioi_logit_diff", "ioi_metric", "path_patch_to_logits", "path_patch_to_heads"]
+RESULT = ROOT / "solutions" / "2_ioi" / "14_s_inhibition_signal_parts.py"
+FUNCTIONS = ["ioi_logit_diff", "ioi_metric", "path_patch_to_logits", "path_patch_to_heads", "name_mover_projections",
+             "s_inhibition_signal_parts"]
 
 
 def _functions():
@@ -85,11 +86,52 @@ def test_report(summary):
 
 
 def test_plots_written(summary):
-    """Both plots are PNG files with the `_tiny` suffix."""
+    """The three plots are PNG files with the `_tiny` suffix."""
     names = sorted(path.name for path in summary.paths)
-    assert names == ["path_patch_heads_tiny.png", "path_patch_logits_tiny.png"], names
+    assert names == ["name_movers_tiny.png", "path_patch_heads_tiny.png", "path_patch_logits_tiny.png"], names
     for path in summary.paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+
+
+def test_name_mover_scatter(summary):
+    """Each name mover has its (attention, projection) pairs for IO and S on every prompt; attentions are
+    probabilities, and the printed line gives each mover's correlation and what it says."""
+    assert list(summary.movers) == summary.receivers
+    for attention, projection in summary.movers.values():
+        assert attention.shape == projection.shape == (2, summary.n_prompts)
+        assert bool(((attention >= 0) & (attention <= 1)).all())
+    lines = summary.mover_lines()
+    assert len(lines) == len(summary.receivers)
+    assert all("r = " in line and any(verdict in line for verdict in ("copying head", "against the name",
+                                                                        "hardly attends")) for line in lines)
+
+
+def test_s_inhibition_signal_parts(summary):
+    """The S-inhibition candidates come before the last name mover and are not name movers; patched from
+    the prompts themselves they give back the model's own logit difference; the printed line gives the
+    position and token signals."""
+    last = max(layer for layer, _ in summary.receivers)
+    assert summary.s_inhibition and all(h not in summary.receivers and h[0] < last for h in summary.s_inhibition)
+    assert summary.signal_parts.shape == (4,)
+    assert float(summary.signal_parts[0]) == pytest.approx(summary.clean_logit_diff, abs=1e-3)
+    text = "\n".join(summary.signal_lines())
+    assert "position signal" in text and "token signal" in text
+
+
+def test_helpers_of_the_new_plots():
+    """`correlation` is Pearson's r; `s_inhibition_heads` takes the queries' most negative senders, else the
+    strongest through any input, never a receiver or a head in the last receiver's layer or later."""
+    x = torch.arange(5.0)
+    assert path_patching.correlation(x, 2 * x + 1) == pytest.approx(1.0)
+    assert path_patching.correlation(x, -x) == pytest.approx(-1.0)
+    assert path_patching.correlation(x, torch.ones(5)) == 0.0
+    q = torch.tensor([[-0.3, 0.0], [-0.1, -0.5], [0.0, 0.0]])
+    zero = torch.zeros(3, 2)
+    assert path_patching.s_inhibition_heads({"q": q, "k": zero, "v": zero}, [(2, 1)], 2) == ([(1, 1), (0, 0)], "q")
+    assert path_patching.s_inhibition_heads({"q": q, "k": zero, "v": zero}, [(1, 1)], 2) == ([(0, 0)], "q")
+    v = torch.tensor([[-0.2, -0.01], [0.0, 0.0], [0.0, 0.0]])
+    heads, source = path_patching.s_inhibition_heads({"q": zero, "k": zero, "v": v}, [(1, 0)], 2)
+    assert source == "any" and heads == [(0, 0)]
 
 
 def test_name_movers_helper():
