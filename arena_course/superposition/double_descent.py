@@ -118,9 +118,9 @@ def plot_double_descent(
         ax.plot(sizes, [float(v.mean()) for v in values], color=color, marker="o", ms=4, label=f"{name} loss (mean)")
     ax.axhline(1.0, color="0.5", ls="--", lw=0.8, label="output 0 (loss 1)")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("training-set size T")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (per example)")
     ax.legend(fontsize=8)
     ax.set_title("Loss against the training-set size", fontsize=10)
 

@@ -28,9 +28,10 @@ fractions 1, 3/4, 2/3, 1/2, 2/5):
 
 The paper's striking finding: as sparsity grows, features do not take any dimensionality whatever, they
 stick at such fractions, as if each group of features solved its own small packing problem in its own
-subspace. This file's small run shows part of it: a few triangles (2/3) at mild sparsity, then digons
-(1/2) over a wide range, then clusters at lower fractions (between about 2/5 and 1/4) as features get
-sparser. (It is too small to show tetrahedra; the paper's larger runs do.)
+subspace. This file's run (50 features in 10 dimensions, from nearly dense to sparse) shows five of
+them: triangles (2/3) or tetrahedra (3/4) at the dense end of its range, digons (1/2) over a wide range,
+then pentagons (2/5) and square antiprisms (3/8) as features get sparser. (The sixth, D = 1, needs a
+denser setting than this run can train in a minute; see the comment at the bottom.)
 
 Dead features. A feature the model dropped has W_i = 0, so D_i = 0/0. Convention: D_i = 0 (it gets no
 share of any dimension). Compute Ŵ_i with the norm clamped below at 1e-8, as in exercise 6, and the

@@ -19,9 +19,10 @@ the gradient, where Adam's per-parameter scaling changes what it does. They are 
 train different models: use `torch.optim.AdamW`.
 
 The learning rate follows the chapter's schedule, `lr_schedule(step, steps, warmup)` (imported below: a
-linear warm-up, then cosine decay), as a multiplier of `lr`. A scheduler applies such a multiplier for you:
-`torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: multiplier_of(s))`, with `scheduler.step()` after
-each `optimizer.step()`.
+linear warm-up, then cosine decay), as a multiplier of `lr`. PyTorch's `LambdaLR` scheduler (in
+torch.optim.lr_scheduler) applies such a multiplier: it wraps the optimiser and a function from the step
+number to the multiplier, and moves to the next step each time you call its own `step()`, once per
+optimiser step.
 
 Each step: the model's output on the whole set, the loss (exercise 3's function, passed in as `loss_fn`,
 one value per instance, summed over the instances so that each instance gets the gradient of its own
