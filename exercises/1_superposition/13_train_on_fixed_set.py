@@ -3,8 +3,8 @@
 
 Difficulty: 2/5    Importance: 3/5    Time: ~10 minutes
 
-Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent", section "Experimental
-setup" (https://transformer-circuits.pub/2023/toy-double-descent/index.html).
+Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent"
+(https://transformer-circuits.pub/2023/toy-double-descent/index.html).
 
 `train_toy_model` (arena_course/superposition/toy_models.py) draws a new batch at every step. With a fixed
 set of T examples (exercise 12) there is nothing new to draw: every step shows the model the **whole set**

@@ -3,7 +3,7 @@
 
 Difficulty: 2/5    Importance: 4/5    Time: ~5 minutes    (a question: predict, then look)
 
-Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent", section "Double descent"
+Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent"
 (https://transformer-circuits.pub/2023/toy-double-descent/index.html).
 
 Before you run this section's result (`arena results`), commit to a prediction.

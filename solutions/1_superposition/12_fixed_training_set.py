@@ -3,8 +3,8 @@
 
 Difficulty: 2/5    Importance: 3/5    Time: ~10 minutes
 
-Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent", section "Experimental
-setup" (https://transformer-circuits.pub/2023/toy-double-descent/index.html).
+Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent"
+(https://transformer-circuits.pub/2023/toy-double-descent/index.html).
 
 So far every training step drew a fresh batch: the model never saw the same example twice, so it could
 only learn the *distribution*, the features. That is the infinite-data regime of the first paper. The

@@ -3,8 +3,8 @@
 
 Difficulty: 2/5    Importance: 4/5    Time: ~10 minutes
 
-Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent", sections "Features vs
-data points" and "Dimensionality" (https://transformer-circuits.pub/2023/toy-double-descent/index.html).
+Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent"
+(https://transformer-circuits.pub/2023/toy-double-descent/index.html).
 
 A model trained on a fixed set can store two kinds of things in its few hidden dimensions. It can store
 *features*: a feature's direction is its column W_i, and exercise 11 measured how much of a dimension

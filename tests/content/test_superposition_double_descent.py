@@ -44,22 +44,23 @@ def test_double_descent(seed, tmp_path):
     D_features = [feature_dimensionality(run.W) for run in runs]
     D_data = [data_point_dimensionality(run.W, run.train_set) for run in runs]
 
+    top_data, top_features = [_top(D) for D in D_data], [_top(D) for D in D_features]
+    seen = (f"train losses {[round(float(r.train_loss.max()), 3) for r in runs]}, test losses "
+            f"{[round(t, 2) for t in test]}, top data D {[round(d, 2) for d in top_data]}, "
+            f"top feature D {[round(d, 2) for d in top_features]} at T = 5, 100, 1000")
+
     # T = 5: memorised (train loss ≈ 0), nearly 0 output on fresh examples (test loss ≈ 1); the data points
-    # hold the dimensions (each of the 5 about 2/5), the features far less.
-    assert float(small.train_loss.max()) < 0.05, f"T = 5 should be memorised, train loss {small.train_loss}"
-    assert 0.85 < test[0] < 1.3, f"T = 5: test loss should be about 1, got {test[0]:.3f}"
-    assert _top(D_data[0]) > 0.3 and _top(D_data[0]) > 2 * _top(D_features[0]), (
-        f"T = 5: data points should hold the dimensions: top data D {_top(D_data[0]):.2f}, "
-        f"top feature D {_top(D_features[0]):.2f}")
+    # hold the dimensions (each of the 5 about 2/5), the features less.
+    assert float(small.train_loss.max()) < 0.05, f"T = 5 should be memorised: {seen}"
+    assert 0.85 < test[0] < 1.3, f"T = 5: test loss should be about 1: {seen}"
+    assert top_data[0] > 0.3 and top_data[0] > 1.5 * top_features[0], f"T = 5: data points should lead: {seen}"
 
     # T = 1000: features learnt (test loss below that of outputting 0); the features hold the dimensions.
-    assert test[2] < 1.0, f"T = 1000: test loss should be below 1, got {test[2]:.3f}"
-    assert _top(D_features[2]) > 0.3 and _top(D_features[2]) > 2 * _top(D_data[2]), (
-        f"T = 1000: features should hold the dimensions: top feature D {_top(D_features[2]):.2f}, "
-        f"top data D {_top(D_data[2]):.2f}")
+    assert test[2] < 1.0, f"T = 1000: test loss should be below 1: {seen}"
+    assert top_features[2] > 0.2 and top_features[2] > 3 * top_data[2], f"T = 1000: features should lead: {seen}"
 
     # T = 100: the peak, far above both ends.
-    assert test[1] > 1.5 * max(test[0], test[2]), f"expected a peak at T = 100, test losses {test}"
+    assert test[1] > 1.5 * max(test[0], test[2]), f"expected a peak at T = 100: {seen}"
 
     path = plot_double_descent(runs, D_features, D_data, (5, 1000), tmp_path / "dd.png")
     data = path.read_bytes()
