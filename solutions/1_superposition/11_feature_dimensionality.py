@@ -18,20 +18,22 @@ The numerator is how strongly feature i is represented; the denominator is how m
 its direction, counted with their strength along it. The sum is over **all** j, feature i included: its
 own term is (Ŵ_i · W_i)² = ‖W_i‖², so D_i = ‖W_i‖² / (‖W_i‖² + Σ_{j≠i} (Ŵ_i · W_j)²), which is the
 interference of exercise 6 in disguise. Some values worth checking by hand (the paper's "sticky"
-fractions 1, 3/4, 2/3, 1/2, 2/5):
+fractions 1, 3/4, 2/3, 1/2, 2/5, 3/8):
 
     a feature orthogonal to all others:                  D = 1
     a tetrahedron of 4 unit vectors in 3 dimensions:     D = 1 / (1 + 3 · (1/3)²) = 3/4
     a triangle of 3 unit vectors 120° apart:             D = 1 / (1 + 2 cos²120°) = 2/3
     two antipodal features of equal norm (a "digon"):    D = 1/2 each  (‖W‖² / (‖W‖² + ‖W‖²))
     a regular pentagon:                                  D = 1 / (1 + 2 cos²72° + 2 cos²144°) = 2/5
+    a square antiprism, 8 features in 3 dimensions:      D = 3/8 each, when they share the 3 equally
 
 The paper's striking finding: as sparsity grows, features do not take any dimensionality whatever, they
 stick at such fractions, as if each group of features solved its own small packing problem in its own
-subspace. This file's run (50 features in 10 dimensions, from nearly dense to sparse) shows five of
-them: triangles (2/3) or tetrahedra (3/4) at the dense end of its range, digons (1/2) over a wide range,
-then pentagons (2/5) and square antiprisms (3/8) as features get sparser. (The sixth, D = 1, needs a
-denser setting than this run can train in a minute; see the comment at the bottom.)
+subspace. This file's run (50 features in 10 dimensions, from nearly dense to sparse) shows four of
+them at once: triangles (2/3) or tetrahedra (3/4) at the dense end of its range (which of the two
+depends on the run), digons (1/2) over a wide range, then pentagons (2/5) and square antiprisms (3/8) as
+features get sparser. (D = 1 needs a denser setting than this run can train in a minute; see the comment
+at the bottom.)
 
 Dead features. A feature the model dropped has W_i = 0, so D_i = 0/0. Convention: D_i = 0 (it gets no
 share of any dimension). Compute Ŵ_i with the norm clamped below at 1e-8, as in exercise 6, and the
