@@ -32,7 +32,9 @@ def test_shape(student):
     seed(0)
     D = _call(student, torch.randn(3, 2, 8), torch.rand(5, 3, 8))
     check(tuple(D.shape) == (3, 5), f"got shape {tuple(D.shape)}, expected (3, 5): (instances, examples)",
-          diagnosis="One value per training example: lay the hidden vectors out as columns, (inst, d_hidden, "
+          diagnosis="One value per feature (8 here): you measured the columns of W. This exercise measures the "
+          "training examples: the columns of H = W x, one per example." if tuple(D.shape) == (3, 8) else
+          "One value per training example: lay the hidden vectors out as columns, (inst, d_hidden, "
           "examples), and apply `dimensionality`; it reduces over d_hidden.")
 
 
