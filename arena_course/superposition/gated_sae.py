@@ -1,7 +1,7 @@
 """Given code for chapter 1's Gated SAE section: measuring shrinkage across a sweep, and its figure.
 
 The exercises write the Gated SAE's encoder and loss and the relative reconstruction bias γ; the
-training loop is section 4's (`toy_sae.train_sae`). This module measures each trained SAE instance on
+training loop is section 5's (`toy_sae.train_sae`). This module measures each trained SAE instance on
 one large fixed batch, and draws the section's figure: reconstruction error and γ against L0, one
 series per kind of SAE. Nothing here is an exercise.
 

@@ -289,7 +289,7 @@ def train_sae(
     sae: SAE, activations: Float[Tensor, "n d_in"], *, steps: int = 1500, batch_size: int = 512,
     l1_coeff: float = 5e-2, lr: float = 3e-3, seed: int = 0, progress: bool = True,
 ) -> list[float]:
-    """Train a ReLU SAE in place on `activations` (the usual recipe, as in section 4); return the losses.
+    """Train a ReLU SAE in place on `activations` (the usual recipe, as in section 5); return the losses.
 
     Loss: squared error summed over d_in (relative to the activations' mean squared norm), plus
     `l1_coeff` * L1 norm of the latents; decoder rows are renormalised to unit norm after every step.
@@ -643,7 +643,7 @@ class _ReuseCache:
     """A model whose repeated, identical `run_with_cache` calls (the same tokens tensor, the same
     arguments) run it only once; everything else goes straight to the model.
 
-    Exercises 20, 21 and 23 each cache the same activation of the same batch, and on GPT-2 on a CPU
+    Exercises 26, 27 and 29 each cache the same activation of the same batch, and on GPT-2 on a CPU
     every forward pass costs seconds. The answers are exactly those of the model itself.
     """
 

@@ -1,4 +1,4 @@
-"""Given code for chapter 1, sections 4-6: sparse autoencoders (SAEs) on the toy model.
+"""Given code for chapter 1, sections 5-7: sparse autoencoders (SAEs) on the toy model.
 
 The exercises write the SAE's pieces (its parameters, the normalised decoder, its training data, its
 forward pass, resampling of dead latents, JumpReLU); this module puts them together the way Bricken et
@@ -9,7 +9,7 @@ own code. Nothing here is an exercise: read it to see how the pieces are used.
                         instance: the SAEs' "model under study"
     sparse_features     sparse feature batches (exercise 2's generate_batch, given here)
     independent_decoder_init_   re-draw an SAE's decoder independently of its encoder (the older
-                        initialisation, which leaves dead latents: sections 4 and 5)
+                        initialisation, which leaves dead latents: sections 5 and 6)
     train_sae           the training loop: Adam, decoder renormalisation, dead-latent tracking,
                         optional resampling every few hundred steps
     evaluate_sae        L0 and reconstruction error on a large fresh batch
@@ -161,15 +161,15 @@ def train_sae(
       5. record which latents fired on this batch.
 
     Args:
-        sae: a ToySAE (exercises 12-15) or JumpReLUToySAE (exercise 19): called as
+        sae: a ToySAE (exercises 15-18) or JumpReLUToySAE (exercise 22): called as
             sae(h, sparsity_coeff) -> (loss_dict, loss, acts, h_reconstructed).
-        data_fn: batch_size -> h of shape (batch, inst, d_in) (exercise 14's function on a toy model).
+        data_fn: batch_size -> h of shape (batch, inst, d_in) (exercise 17's function on a toy model).
         sparsity_coeff: a number, or a tensor of shape (inst,) for one coefficient per instance.
         steps, batch_size, lr: the optimisation. (Peak lr 1e-2 rather than the usual 1e-3 so that
             training takes seconds; the tensors here are tiny.)
         lr_end: the learning rate decays (cosine) from lr to lr * lr_end over training.
         resample: None (no resampling), or a function (sae, frac_active_in_window) -> dead mask of
-            shape (inst, d_sae), such as exercise 16's resample_simple with its scale filled in.
+            shape (inst, d_sae), such as exercise 19's resample_simple with its scale filled in.
         resample_every, resample_until, window: when to resample, and over how many steps a latent
             must stay silent to count as dead (also used for the dead fraction in the log).
         log_every: record the log every this many steps.
@@ -337,7 +337,7 @@ def plot_sae_features(
     path: Path,
     recovered_threshold: float = 0.99,
 ) -> Path:
-    """Section 4's figure: for each run (a row), each instance's SAE decoder directions over the toy
+    """Section 5's figure: for each run (a row), each instance's SAE decoder directions over the toy
     model's true feature directions; below, the fraction of dead latents over training.
 
     Args:
@@ -425,7 +425,7 @@ def plot_resampling(
     path: Path,
     recovered_threshold: float = 0.99,
 ) -> Path:
-    """Section 5's figure: dead latents over training (left) and features recovered (right), one
+    """Section 6's figure: dead latents over training (left) and features recovered (right), one
     colour per resampling method.
 
     Args:
@@ -480,7 +480,7 @@ def plot_tradeoff(
     path: Path,
     true_l0: float | None = None,
 ) -> Path:
-    """Section 6's figure: reconstruction error against L0, one series per SAE kind.
+    """Section 7's figure: reconstruction error against L0, one series per SAE kind.
 
     Args:
         points: series name -> (coefficients, L0, mse), each of shape (n,): one point per trained

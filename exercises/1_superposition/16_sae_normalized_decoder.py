@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 
 class ToySAE(nn.Module):
-    """`n_inst` independent sparse autoencoders; see exercise 12. Parameters: W_enc (n_inst, d_in, d_sae),
+    """`n_inst` independent sparse autoencoders; see exercise 15. Parameters: W_enc (n_inst, d_in, d_sae),
     _W_dec (n_inst, d_sae, d_in) or None when tied, b_enc (n_inst, d_sae), b_dec (n_inst, d_in)."""
 
     W_enc: Float[Tensor, "inst d_in d_sae"]
@@ -48,7 +48,7 @@ class ToySAE(nn.Module):
     b_dec: Float[Tensor, "inst d_in"]
 
     def __init__(self, n_inst: int, d_in: int, d_sae: int, tied: bool = False, weight_normalize_eps: float = 1e-8):
-        # Exercise 12, solved: kaiming-uniform W_enc, an untied decoder starting as W_encᵀ, zero biases.
+        # Exercise 15, solved: kaiming-uniform W_enc, an untied decoder starting as W_encᵀ, zero biases.
         super().__init__()
         self.n_inst, self.d_in, self.d_sae = n_inst, d_in, d_sae
         self.tied = tied

@@ -14,7 +14,7 @@ The SAE encodes each activation into non-negative latents and decodes them back:
 
 b_dec is subtracted before encoding and added back after decoding: it centres the data, so that the
 latents describe how h differs from a typical activation rather than h itself. W_dec_normalized
-(exercise 13) has unit rows, so latent j adds acts[b, k, j] times a unit vector to the reconstruction:
+(exercise 16) has unit rows, so latent j adds acts[b, k, j] times a unit vector to the reconstruction:
 acts[b, k, j] is the *coefficient* of latent j's direction, set by the encoder. In general it is not
 the projection of the input onto that direction: the encoder's column need not point where the
 decoder's row does, and the bias and the ReLU come in between.
@@ -33,7 +33,7 @@ where c is the sparsity coefficient: a number, or a tensor of shape (inst,), one
 stand-in for what we actually want, few active latents (L0). It pulls every activation towards 0, so
 a latent only survives where it buys enough reconstruction; that is what makes each latent specialise
 on one feature. (Its side effect, shrinking the activations that do fire, is what the JumpReLU SAE of
-section 6 removes.) As in the toy model's loss, instances are *summed*: each instance gets the gradient
+section 7 removes.) As in the toy model's loss, instances are *summed*: each instance gets the gradient
 it would get if trained alone.
 
 What to write: `ToySAE.forward`. It returns four things, in the order of its signature: a dict of the
@@ -54,7 +54,7 @@ from torch import Tensor, nn
 
 
 class ToySAE(nn.Module):
-    """`n_inst` independent sparse autoencoders; see exercise 12. Parameters: W_enc (n_inst, d_in, d_sae),
+    """`n_inst` independent sparse autoencoders; see exercise 15. Parameters: W_enc (n_inst, d_in, d_sae),
     _W_dec (n_inst, d_sae, d_in) or None when tied, b_enc (n_inst, d_sae), b_dec (n_inst, d_in)."""
 
     W_enc: Float[Tensor, "inst d_in d_sae"]
@@ -63,7 +63,7 @@ class ToySAE(nn.Module):
     b_dec: Float[Tensor, "inst d_in"]
 
     def __init__(self, n_inst: int, d_in: int, d_sae: int, tied: bool = False, weight_normalize_eps: float = 1e-8):
-        # Exercise 12, solved: kaiming-uniform W_enc, an untied decoder starting as W_encᵀ, zero biases.
+        # Exercise 15, solved: kaiming-uniform W_enc, an untied decoder starting as W_encᵀ, zero biases.
         super().__init__()
         self.n_inst, self.d_in, self.d_sae = n_inst, d_in, d_sae
         self.tied = tied
@@ -80,7 +80,7 @@ class ToySAE(nn.Module):
 
     @property
     def W_dec_normalized(self) -> Float[Tensor, "inst d_sae d_in"]:
-        """Exercise 13, solved: the decoder with unit-norm rows (each latent's direction)."""
+        """Exercise 16, solved: the decoder with unit-norm rows (each latent's direction)."""
         return self.W_dec / (self.W_dec.norm(dim=-1, keepdim=True) + self.weight_normalize_eps)
 
     def forward(
@@ -111,7 +111,7 @@ class ToySAE(nn.Module):
 if __name__ == "__main__":
     # The section's result: an SAE recovers the toy model's features from its hidden activations.
     #
-    # Uses *your* parameters (exercise 12), normalised decoder (13), training data (14) and forward
+    # Uses *your* parameters (exercise 15), normalised decoder (16), training data (17) and forward
     # pass (this file), loaded from the files next to this one, and your toy model from section 1 to
     # make the pentagon. Writes results/superposition/sae_features.png. About 20 s on a laptop.
     from pathlib import Path
@@ -129,8 +129,8 @@ if __name__ == "__main__":
     sae_normalized_decoder = load_sibling(__file__, "sae_normalized_decoder")
     sae_training_data = load_sibling(__file__, "sae_training_data").sae_training_data
 
-    class YourToySAE(sae_init.ToySAE):  # your __init__ and W_dec (exercise 12)
-        W_dec_normalized = sae_normalized_decoder.ToySAE.W_dec_normalized  # your property (exercise 13)
+    class YourToySAE(sae_init.ToySAE):  # your __init__ and W_dec (exercise 15)
+        W_dec_normalized = sae_normalized_decoder.ToySAE.W_dec_normalized  # your property (exercise 16)
         forward = ToySAE.forward  # your forward pass (this file)
 
     n_inst, n_features, d_hidden, d_sae = 8, 5, 2, 5
@@ -176,5 +176,5 @@ if __name__ == "__main__":
         "the activations alone. Bottom row: with unrelated encoder and decoder directions at the start,\n"
         "latents die early and never recover: in most instances 2 die and the 3 left share 5 features\n"
         "between them (not in every instance: compare the counts above).\n"
-        "Section 5 revives dead latents."
+        "Section 6 revives dead latents."
     )

@@ -7,7 +7,7 @@ Source: Bricken et al. 2023, "Towards Monosemanticity", appendix "Autoencoder De
 Resampling" (https://transformer-circuits.pub/2023/monosemantic-features/index.html#appendix-autoencoder-resampling);
 the simple variant is ARENA's.
 
-Section 4's bottom row ended with dead latents: with the decoder drawn independently of the encoder,
+Section 5's bottom row ended with dead latents: with the decoder drawn independently of the encoder,
 latents stopped firing early in training, on every input (in the reference run, 2 of the 5 in most
 instances; with the decoder started as the encoder transposed, none died). A dead latent gets no
 gradient from the reconstruction loss (its activation is 0, and so is the ReLU's gradient), so nothing
@@ -64,7 +64,7 @@ def resample_simple(
     """Find the latents that never fired in the window, and give them random new weights.
 
     Args:
-        sae: a ToySAE (exercise 15): parameters W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae), and
+        sae: a ToySAE (exercise 18): parameters W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae), and
             the decoder through the property W_dec (n_inst, d_sae, d_in). Modified in place.
         frac_active_in_window: (window, n_inst, d_sae), the fraction of each recent batch on which each
             latent fired.

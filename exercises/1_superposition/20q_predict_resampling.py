@@ -10,7 +10,7 @@ Before you run this section's result (`arena results`), commit to a prediction.
 
 The result trains 16 SAEs (5 latents each) on the pentagon's 2D activations, started with an
 independent decoder so that latents die, three times: without resampling, with your random-direction
-resampling (exercise 16) and with your loss-weighted resampling (exercise 17), and counts how many of the
+resampling (exercise 19) and with your loss-weighted resampling (exercise 20), and counts how many of the
 5 features each SAE finds. Which describes what it shows, and what you would see with an SAE on a
 language model's residual stream (d_in in the hundreds or thousands) instead?
 

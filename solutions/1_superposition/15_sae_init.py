@@ -43,7 +43,7 @@ then on the two learn independently); both biases are zero. For a 3D tensor PyTo
 fan-in as d_in * d_sae (the product of every dimension but the first), so every weight is uniform on
 [-bound, bound] with bound = sqrt(6 / (d_in * d_sae)), and every instance gets its own random draw.
 Starting each latent's decoder direction where its encoder points means every latent begins by
-reconstructing the very inputs it fires on; section 5 shows what goes wrong when they start unrelated
+reconstructing the very inputs it fires on; section 6 shows what goes wrong when they start unrelated
 (the 2023 recipe drew W_dec independently).
 
 What to write: the body of `ToySAE.__init__` after the given lines. A correct answer registers, with
@@ -67,7 +67,7 @@ class ToySAE(nn.Module):
         b_enc: (n_inst, d_sae), the encoder bias.
         b_dec: (n_inst, d_in), the decoder bias (also subtracted from the input before encoding).
         tied: whether the decoder is the encoder transposed.
-        weight_normalize_eps: a small number to divide safely by a norm (used from exercise 13 on).
+        weight_normalize_eps: a small number to divide safely by a norm (used from exercise 16 on).
     """
 
     W_enc: Float[Tensor, "inst d_in d_sae"]

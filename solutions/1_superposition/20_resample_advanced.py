@@ -32,7 +32,7 @@ The recipe, for each instance k with at least one dead latent:
      the others.
   6. Its encoder bias b_enc[k, j] becomes 0.
 
-Finding the dead latents is given (`dead_latents`, exercise 16's rule). The number of dead latents
+Finding the dead latents is given (`dead_latents`, exercise 19's rule). The number of dead latents
 differs between instances, so the loop (given) goes over the instances, and inside it a mask of shape
 (d_sae,) or the integer positions of its True entries select instance k's dead latents (a mask's
 `.nonzero()` gives those positions as a column of shape (n, 1)). Decoder directions are rows of
@@ -41,7 +41,7 @@ along the other dimension.
 
 What to write: the body of the loop in `resample_advanced`. Return the dead mask (given).
 
-Then run this file: it trains SAEs without resampling, with yours from exercise 16 and with this
+Then run this file: it trains SAEs without resampling, with yours from exercise 19 and with this
 one, and compares dead latents and features found (see the end of this file).
 """
 
@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 
 def dead_latents(frac_active_in_window: Float[Tensor, "window inst d_sae"]) -> Bool[Tensor, "inst d_sae"]:
-    """Exercise 16's rule, solved: a latent is dead if it fired on no input at any step of the window."""
+    """Exercise 19's rule, solved: a latent is dead if it fired on no input at any step of the window."""
     return (frac_active_in_window < 1e-8).all(dim=0)
 
 
@@ -65,7 +65,7 @@ def resample_advanced(
     """Resample dead latents towards inputs the SAE reconstructs badly (Anthropic's recipe).
 
     Args:
-        sae: a ToySAE (exercise 15), modified in place: W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae),
+        sae: a ToySAE (exercise 18), modified in place: W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae),
             b_dec (n_inst, d_in), the property W_dec (n_inst, d_sae, d_in), `weight_normalize_eps`, and
             called as sae(h, sparsity_coeff) -> (loss_dict, loss, acts, h_reconstructed).
         h: a batch of the SAE's inputs, (batch, n_inst, d_in).
@@ -118,9 +118,9 @@ def resample_advanced(
 
 if __name__ == "__main__":
     # The section's result: dead latents and features found, without resampling, with your simple
-    # resampling (exercise 16) and with your loss-weighted resampling (this file).
+    # resampling (exercise 19) and with your loss-weighted resampling (this file).
     #
-    # Uses your ToySAE (exercise 15) and training data (14), and your toy model from section 1 to make
+    # Uses your ToySAE (exercise 18) and training data (17), and your toy model from section 1 to make
     # the pentagon. Writes results/superposition/resampling.png. About 30 s on a laptop.
     from pathlib import Path
 
@@ -169,7 +169,7 @@ if __name__ == "__main__":
     for name, resample in methods.items():
         torch.manual_seed(2)  # the same initial SAEs for every method
         sae = ToySAE(n_inst, d_in=d_hidden, d_sae=d_sae)
-        # The decoder drawn independently of the encoder (section 4's bottom row): a reliable way to
+        # The decoder drawn independently of the encoder (section 5's bottom row): a reliable way to
         # get dead latents, so that there is something to resample.
         independent_decoder_init_(sae)
         logs[name] = train_sae(sae, data, sparsity_coeff=0.2, steps=2500, resample=resample, description=name)

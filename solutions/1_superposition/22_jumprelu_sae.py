@@ -20,7 +20,7 @@ learns its logarithm, `log_theta`, and uses θ = exp(log_theta) (the property `t
 is no separate ReLU: θ > 0, so the JumpReLU already zeroes every negative pre-activation.
 
 Where the gradients come from. The L0 penalty has a gradient only through θ, and only through the
-pseudo-gradient of the Heaviside step (exercise 18): it pushes each threshold up, switching off
+pseudo-gradient of the Heaviside step (exercise 21): it pushes each threshold up, switching off
 latents that fire weakly. The reconstruction loss pushes back, through the JumpReLU's pseudo-gradient
 for θ, when switching a latent off would hurt the reconstruction. The encoder and decoder learn from
 the reconstruction loss alone, through JumpReLU's ordinary gradient for z. And since the penalty
@@ -28,18 +28,18 @@ counts latents instead of measuring their size, there is nothing to gain from sh
 latent's value: no shrinkage, and (the paper's claim, which this section's result checks) a better
 sparsity-reconstruction trade-off than the ReLU SAE.
 
-Use the autograd functions of exercise 18 (given below, solved), called through `.apply` with the
+Use the autograd functions of exercise 21 (given below, solved), called through `.apply` with the
 bandwidth ε as their last argument. They must be called on the thresholds θ themselves, the property
 `theta` (not `log_theta`): that is what routes their pseudo-gradients on to `log_theta`. Comparing the
 pre-activations with θ yourself would give the right values but no gradient to the thresholds.
 
 What to write: `JumpReLUToySAE.forward`. It returns the same tuple as the ReLU SAE's forward
-(exercise 15): ({"L_reconstruction", "L_sparsity"} each (batch, inst), the scalar total loss, acts,
+(exercise 18): ({"L_reconstruction", "L_sparsity"} each (batch, inst), the scalar total loss, acts,
 h'), with the total loss = sum over instances of the batch mean of
 L_reconstruction + sparsity_coeff * L_sparsity, where sparsity_coeff is now the L0 coefficient.
 
-Then run this file: it trains ReLU SAEs (yours, exercise 15) and JumpReLU SAEs (this file, with your
-autograd functions from exercise 18) over a range of sparsity coefficients and compares their
+Then run this file: it trains ReLU SAEs (yours, exercise 18) and JumpReLU SAEs (this file, with your
+autograd functions from exercise 21) over a range of sparsity coefficients and compares their
 trade-offs (see the end of this file).
 """
 
@@ -51,7 +51,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-# ---------------------------------------------------------------------------------- exercise 18, solved
+# ---------------------------------------------------------------------------------- exercise 21, solved
 
 
 def rectangle(x: Tensor) -> Tensor:
@@ -105,7 +105,7 @@ class JumpReLU(torch.autograd.Function):
 
 
 class JumpReLUToySAE(nn.Module):
-    """`n_inst` independent JumpReLU SAEs: the ReLU SAE's parameters (exercise 12) plus a learned
+    """`n_inst` independent JumpReLU SAEs: the ReLU SAE's parameters (exercise 15) plus a learned
     log-threshold per latent.
 
     Attributes:
@@ -153,7 +153,7 @@ class JumpReLUToySAE(nn.Module):
 
     @property
     def W_dec_normalized(self) -> Float[Tensor, "inst d_sae d_in"]:
-        """The decoder with unit-norm rows (exercise 13)."""
+        """The decoder with unit-norm rows (exercise 16)."""
         return self.W_dec / (self.W_dec.norm(dim=-1, keepdim=True) + self.weight_normalize_eps)
 
     def forward(
@@ -212,15 +212,15 @@ if __name__ == "__main__":
     # The section's result: sparsity (L0) against reconstruction error, for ReLU SAEs over a range of
     # L1 coefficients and JumpReLU SAEs over a range of L0 coefficients.
     #
-    # Uses your ReLU SAE (exercise 15), your training data (14), your toy model from section 1, and
-    # your Heaviside and JumpReLU from exercise 18 inside the JumpReLU SAE above. Writes
+    # Uses your ReLU SAE (exercise 18), your training data (17), your toy model from section 1, and
+    # your Heaviside and JumpReLU from exercise 21 inside the JumpReLU SAE above. Writes
     # results/superposition/jumprelu_tradeoff.png. About 25 s on a laptop.
     from pathlib import Path
 
     from arena_course.loading import load_sibling
     from arena_course.superposition.toy_sae import evaluate_sae, plot_tradeoff, toy_model_for_sae, train_sae
 
-    # Your autograd functions (exercise 18) replace the given ones used by JumpReLUToySAE.forward.
+    # Your autograd functions (exercise 21) replace the given ones used by JumpReLUToySAE.forward.
     jumprelu_autograd = load_sibling(__file__, "jumprelu_autograd")
     Heaviside, JumpReLU = jumprelu_autograd.Heaviside, jumprelu_autograd.JumpReLU
 

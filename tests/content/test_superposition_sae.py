@@ -1,12 +1,12 @@
-"""The results of chapter 1, sections 4-6 (SAEs on the toy model), at reduced scale, with the reference
+"""The results of chapter 1's sections on SAEs on the toy model, at reduced scale, with the reference
 solutions: fewer instances and steps than the results, the same functions and settings otherwise.
 
-- Section 4 (solutions/.../15_sae_forward.py): an SAE initialised with W_dec = W_encᵀ finds all 5 features
+- The SAE section (sae_forward): an SAE initialised with W_dec = W_encᵀ finds all 5 features
   of the pentagon in most instances, with no dead latents; with the decoder drawn independently, latents
   die and fewer features are found.
-- Section 5 (17_resample_advanced.py): with that independent init, resampling (simple or loss-weighted)
+- The resampling section (resample_advanced): with that independent init, resampling (simple or loss-weighted)
   leaves fewer dead latents and finds more features than no resampling.
-- Section 6 (19_jumprelu_sae.py): at about the same L0, a JumpReLU SAE reconstructs with much less error
+- The JumpReLU section (jumprelu_sae): at about the same L0, a JumpReLU SAE reconstructs with much less error
   than a ReLU SAE.
 """
 
@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from arena_cli.layout import chapter_file
 from arena_course.loading import load_sibling
 from arena_course.superposition.toy_sae import SAELog, evaluate_sae, feature_recovery, independent_decoder_init_
 from arena_course.superposition.toy_sae import plot_resampling, plot_sae_features, plot_tradeoff, toy_model_for_sae
 from arena_course.superposition.toy_sae import train_sae
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions" / "1_superposition"
-HERE = SOLUTIONS / "19_jumprelu_sae.py"  # load_sibling finds the exercises next to it
+HERE = chapter_file(SOLUTIONS, "jumprelu_sae")  # load_sibling finds the exercises next to it
 STEPS = 2000
 N_INST = 8
 

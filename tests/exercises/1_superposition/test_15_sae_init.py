@@ -1,4 +1,4 @@
-"""Hidden test for exercise 12: ToySAE.__init__, the SAE's parameters (tied and untied) and their init."""
+"""Hidden test for exercise 15: ToySAE.__init__, the SAE's parameters (tied and untied) and their init."""
 
 import math
 import os

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 13: ToySAE.W_dec_normalized, the decoder with unit-norm rows."""
+"""Hidden test for exercise 16: ToySAE.W_dec_normalized, the decoder with unit-norm rows."""
 
 import torch
 

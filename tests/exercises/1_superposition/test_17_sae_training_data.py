@@ -1,4 +1,4 @@
-"""Hidden test for exercise 14: sae_training_data, the toy model's hidden activations h = W x."""
+"""Hidden test for exercise 17: sae_training_data, the toy model's hidden activations h = W x."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 15: ToySAE.forward, the latents, the reconstruction and the two losses."""
+"""Hidden test for exercise 18: ToySAE.forward, the latents, the reconstruction and the two losses."""
 
 import torch
 import torch.nn.functional as F

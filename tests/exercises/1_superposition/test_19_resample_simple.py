@@ -1,4 +1,4 @@
-"""Hidden test for exercise 16: resample_simple, detecting dead latents and giving them random directions.
+"""Hidden test for exercise 19: resample_simple, detecting dead latents and giving them random directions.
 
 The new directions are random, so most checks are properties: which latents change, unit norms, the
 encoder-decoder relation, zero biases, and that the directions are spread over the whole sphere.
@@ -9,7 +9,7 @@ import torch
 from arena_cli.testing import assert_close, call_student, check, load_reference, seed
 
 
-# Exercise 15's ToySAE (its reference): W_enc, W_dec / W_dec_normalized, b_enc, b_dec, tied, forward.
+# Exercise 18's ToySAE (its reference): W_enc, W_dec / W_dec_normalized, b_enc, b_dec, tied, forward.
 ToySAE = load_reference(__file__, "sae_forward").ToySAE
 
 

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 17: resample_advanced, Anthropic's loss-weighted resampling.
+"""Hidden test for exercise 20: resample_advanced, Anthropic's loss-weighted resampling.
 
 The SAEs here have every latent switched off (b_enc = -100), so the reconstruction is b_dec and each
 input's loss is mean((h - b_dec)²), chosen by the test: an input with h = b_dec has loss 0 and is never
@@ -11,7 +11,7 @@ import torch
 from arena_cli.testing import assert_close, call_student, check, load_reference, seed
 
 
-# Exercise 15's ToySAE (its reference): W_enc, W_dec / W_dec_normalized, b_enc, b_dec, tied, forward.
+# Exercise 18's ToySAE (its reference): W_enc, W_dec / W_dec_normalized, b_enc, b_dec, tied, forward.
 ToySAE = load_reference(__file__, "sae_forward").ToySAE
 
 

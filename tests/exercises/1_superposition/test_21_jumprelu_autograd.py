@@ -1,4 +1,4 @@
-"""Hidden test for exercise 18: Heaviside and JumpReLU autograd functions with pseudo-gradients for θ."""
+"""Hidden test for exercise 21: Heaviside and JumpReLU autograd functions with pseudo-gradients for θ."""
 
 import os
 import traceback

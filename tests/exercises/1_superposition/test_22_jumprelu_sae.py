@@ -1,4 +1,4 @@
-"""Hidden test for exercise 19: JumpReLUToySAE.forward, the JumpReLU SAE with an L0 penalty."""
+"""Hidden test for exercise 22: JumpReLUToySAE.forward, the JumpReLU SAE with an L0 penalty."""
 
 import torch
 import torch.nn.functional as F

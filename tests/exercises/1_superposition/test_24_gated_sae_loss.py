@@ -1,4 +1,4 @@
-"""Hidden test for exercise 21: GatedToySAE.forward, the L1 penalty on the gate and the auxiliary loss
+"""Hidden test for exercise 24: GatedToySAE.forward, the L1 penalty on the gate and the auxiliary loss
 through a frozen decoder."""
 
 import torch

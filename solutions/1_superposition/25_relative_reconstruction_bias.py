@@ -23,8 +23,8 @@ examples: sum over the batch and over d_in, keep the instance dimension.
 
 What to write: `relative_reconstruction_bias(h, h_reconstructed)`, one γ per instance, shape (inst,).
 
-Then run this file: the section's result. It trains ReLU SAEs (yours, exercise 15) and Gated SAEs
-(your encoder and loss, exercises 20 and 21) at several sparsity coefficients on the pentagon's
+Then run this file: the section's result. It trains ReLU SAEs (yours, exercise 18) and Gated SAEs
+(your encoder and loss, exercises 23 and 24) at several sparsity coefficients on the pentagon's
 activations, and plots their reconstruction error and γ against L0 (see the end of this file).
 """
 
@@ -62,8 +62,8 @@ if __name__ == "__main__":
     # The section's result: reconstruction error and shrinkage (γ) against L0 for ReLU SAEs and Gated
     # SAEs, each over a range of sparsity coefficients.
     #
-    # Uses your ReLU SAE (exercise 15), your training data (14), your toy model from section 1, your
-    # Gated SAE's encoder (20) and loss (21), and your γ (this file). Writes
+    # Uses your ReLU SAE (exercise 18), your training data (17), your toy model from section 1, your
+    # Gated SAE's encoder (23) and loss (24), and your γ (this file). Writes
     # results/superposition/gated_shrinkage.png. About 40 s on a laptop.
     from pathlib import Path
 
@@ -75,8 +75,8 @@ if __name__ == "__main__":
     sae_training_data = load_sibling(__file__, "sae_training_data").sae_training_data
     gated_sae_encoder = load_sibling(__file__, "gated_sae_encoder")
 
-    class YourGatedSAE(load_sibling(__file__, "gated_sae_loss").GatedToySAE):  # your forward (exercise 21)
-        encode = gated_sae_encoder.GatedToySAE.encode  # your encoder (exercise 20)
+    class YourGatedSAE(load_sibling(__file__, "gated_sae_loss").GatedToySAE):  # your forward (exercise 24)
+        encode = gated_sae_encoder.GatedToySAE.encode  # your encoder (exercise 23)
 
     # The same sparsity coefficients for both kinds, each twice (two random initialisations): with
     # these, the two kinds' L0s overlap, so they can be compared at the same sparsity.

@@ -1,4 +1,4 @@
-"""Hidden test for exercise 22: relative_reconstruction_bias, γ = Σ‖h'‖² / Σ h'·h per instance."""
+"""Hidden test for exercise 25: relative_reconstruction_bias, γ = Σ‖h'‖² / Σ h'·h per instance."""
 
 import torch
 

@@ -10,7 +10,7 @@ Before you run this section's result (`arena results`), commit to a prediction.
 
 The result trains ReLU SAEs and Gated SAEs on the pentagon's 2D activations, each kind at the same five
 sparsity coefficients (from 0.06 to 0.5), and measures each SAE's L0 and its relative reconstruction
-bias γ (exercise 22). Across the sweep, the two kinds cover about the same range of L0. What does γ
+bias γ (exercise 25). Across the sweep, the two kinds cover about the same range of L0. What does γ
 against L0 look like?
 
     A. Both kinds have γ ≈ 1 at every L0: an SAE is trained to reconstruct its inputs, so on average

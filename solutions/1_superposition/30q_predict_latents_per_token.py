@@ -8,7 +8,7 @@ its feature-density histograms.
 
 Before you run this section's result (`arena results`), commit to a prediction.
 
-Exercise 20 measured each latent's activation probability: the fraction f_j of tokens on which latent j
+Exercise 26 measured each latent's activation probability: the fraction f_j of tokens on which latent j
 fires. The result draws them as a histogram, and its title also reports the SAE's L0: how many latents
 fire on a token, on average. Suppose an SAE has 128 latents, and over the tokens of the batch their
 firing fractions f_j average 0.043 (a few of them are 0: dead). What is its L0?
@@ -22,4 +22,9 @@ Write your answer as a letter below, then `arena run` this question. The explana
 passes; `arena results` then shows your answer beside the plot.
 """
 
-ANSWER = None  # one of "A", "B", "C", "D"
+# SOLUTION
+ANSWER = "C"
+# END SOLUTION
+# EXERCISE
+# ANSWER = None  # one of "A", "B", "C", "D"
+# END EXERCISE

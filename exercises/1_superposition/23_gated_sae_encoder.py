@@ -9,7 +9,7 @@ section 3 (https://arxiv.org/abs/2404.16014).
 A ReLU SAE's encoder does two jobs with one number per latent. The pre-activation decides *whether* a
 latent fires (is it above 0?) and *how strongly* (its value). The L1 penalty, which is there to make
 latents fire rarely, therefore also pulls down the value of every latent that does fire: shrinkage
-(section 6 met it; the JumpReLU SAE was one cure). The Gated SAE is another: it gives each job its own
+(section 7 met it; the JumpReLU SAE was one cure). The Gated SAE is another: it gives each job its own
 path through the encoder, and (next exercise) penalises only the first.
 
     the gate path        π_gate = (h - b_dec) W_gate + b_gate              decides which latents fire
@@ -68,7 +68,7 @@ class GatedToySAE(nn.Module):
     b_dec: Float[Tensor, "inst d_in"]
 
     def __init__(self, n_inst: int, d_in: int, d_sae: int, weight_normalize_eps: float = 1e-8):
-        """As the ReLU SAE (exercise 12): kaiming-uniform W_gate, the decoder starting as W_gateᵀ, zero
+        """As the ReLU SAE (exercise 15): kaiming-uniform W_gate, the decoder starting as W_gateᵀ, zero
         biases; and r_mag = 0, so that the magnitude path starts as a copy of the gate path."""
         super().__init__()
         self.n_inst, self.d_in, self.d_sae = n_inst, d_in, d_sae
@@ -87,7 +87,7 @@ class GatedToySAE(nn.Module):
 
     @property
     def W_dec_normalized(self) -> Float[Tensor, "inst d_sae d_in"]:
-        """The decoder with unit-norm rows (exercise 13)."""
+        """The decoder with unit-norm rows (exercise 16)."""
         return self.W_dec / (self.W_dec.norm(dim=-1, keepdim=True) + self.weight_normalize_eps)
 
     def encode(

@@ -6,7 +6,7 @@ Difficulty: 3/5    Importance: 4/5    Time: ~20 minutes
 Source: Rajamanoharan et al. 2024a, "Improving Dictionary Learning with Gated Sparse Autoencoders",
 section 3, how Gated SAEs are trained (https://arxiv.org/abs/2404.16014).
 
-The encoder of exercise 20 (given below, solved) has two paths. The loss decides what each learns:
+The encoder of exercise 23 (given below, solved) has two paths. The loss decides what each learns:
 
     L_reconstruction = mean over d_in of (h' - h)²                        h' = decode(acts), as before
     L_sparsity       = Σ_j ReLU(π_gate)_j                                the L1 penalty, on the gate only
@@ -34,7 +34,7 @@ Why each term:
 The decoding `decode(acts)` is given. `tensor.detach()` returns the same values cut off from autograd:
 a loss computed from a detached tensor sends no gradient back to the parameter it came from.
 
-What to write: `GatedToySAE.forward`, returning the same tuple as the ReLU SAE's forward (exercise 15)
+What to write: `GatedToySAE.forward`, returning the same tuple as the ReLU SAE's forward (exercise 18)
 with a third entry in the loss dict: ({"L_reconstruction", "L_sparsity", "L_aux"} each (batch, inst),
 the scalar total loss, acts, h'). The total loss is the sum over instances of the batch mean of
 L_reconstruction + sparsity_coeff * L_sparsity + L_aux, where sparsity_coeff is a number or one per
@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 
 class GatedToySAE(nn.Module):
-    """`n_inst` independent Gated SAEs (exercise 20): parameters W_gate (n_inst, d_in, d_sae), b_gate,
+    """`n_inst` independent Gated SAEs (exercise 23): parameters W_gate (n_inst, d_in, d_sae), b_gate,
     r_mag, b_mag (n_inst, d_sae), _W_dec (n_inst, d_sae, d_in), b_dec (n_inst, d_in)."""
 
     W_gate: Float[Tensor, "inst d_in d_sae"]
@@ -60,7 +60,7 @@ class GatedToySAE(nn.Module):
     b_dec: Float[Tensor, "inst d_in"]
 
     def __init__(self, n_inst: int, d_in: int, d_sae: int, weight_normalize_eps: float = 1e-8):
-        # Exercise 20's parameters: the decoder starts as W_gateᵀ, the biases and r_mag at 0.
+        # Exercise 23's parameters: the decoder starts as W_gateᵀ, the biases and r_mag at 0.
         super().__init__()
         self.n_inst, self.d_in, self.d_sae = n_inst, d_in, d_sae
         self.tied = False
@@ -78,13 +78,13 @@ class GatedToySAE(nn.Module):
 
     @property
     def W_dec_normalized(self) -> Float[Tensor, "inst d_sae d_in"]:
-        """The decoder with unit-norm rows (exercise 13)."""
+        """The decoder with unit-norm rows (exercise 16)."""
         return self.W_dec / (self.W_dec.norm(dim=-1, keepdim=True) + self.weight_normalize_eps)
 
     def encode(
         self, h: Float[Tensor, "batch inst d_in"]
     ) -> tuple[Float[Tensor, "batch inst d_sae"], Float[Tensor, "batch inst d_sae"]]:
-        """Exercise 20, solved: (pi_gate, acts = H(pi_gate) · ReLU(pi_mag))."""
+        """Exercise 23, solved: (pi_gate, acts = H(pi_gate) · ReLU(pi_mag))."""
         h_centred = h - self.b_dec
         pi_gate = (
             einops.einsum(h_centred, self.W_gate, "batch inst d_in, inst d_in d_sae -> batch inst d_sae")
@@ -125,7 +125,32 @@ class GatedToySAE(nn.Module):
             acts: the latents, (batch, n_inst, d_sae).
             h_reconstructed: h' = decode(acts), (batch, n_inst, d_in).
         """
-        raise NotImplementedError("encode and decode; L1 on ReLU(pi_gate); the auxiliary loss through a detached decoder; sum the three")
+        # SOLUTION
+        pi_gate, acts = self.encode(h)
+        h_reconstructed = self.decode(acts)
+        L_reconstruction = (h_reconstructed - h).pow(2).mean(-1)
+
+        # The L1 penalty acts on the gate path only: the magnitudes are never pushed down.
+        gate_relu = F.relu(pi_gate)
+        L_sparsity = gate_relu.sum(-1)
+
+        # The auxiliary loss: the gate path's ReLU values, decoded by a frozen copy of the decoder, should
+        # reconstruct h too. Detaching the decoder leaves its gradient to the gate path alone.
+        h_aux = (
+            einops.einsum(
+                gate_relu, self.W_dec_normalized.detach(), "batch inst d_sae, inst d_sae d_in -> batch inst d_in"
+            )
+            + self.b_dec.detach()
+        )
+        L_aux = (h_aux - h).pow(2).mean(-1)
+
+        loss_dict = {"L_reconstruction": L_reconstruction, "L_sparsity": L_sparsity, "L_aux": L_aux}
+        loss = (L_reconstruction + sparsity_coeff * L_sparsity + L_aux).mean(0).sum()
+        return loss_dict, loss, acts, h_reconstructed
+        # END SOLUTION
+        # EXERCISE
+        # raise NotImplementedError("encode and decode; L1 on ReLU(pi_gate); the auxiliary loss through a detached decoder; sum the three")
+        # END EXERCISE
 
 
 if __name__ == "__main__":

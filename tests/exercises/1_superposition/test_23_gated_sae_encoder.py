@@ -1,4 +1,4 @@
-"""Hidden test for exercise 20: GatedToySAE.encode, the gate path, the magnitude path and the latents."""
+"""Hidden test for exercise 23: GatedToySAE.encode, the gate path, the magnitude path and the latents."""
 
 import torch
 import torch.nn.functional as F
