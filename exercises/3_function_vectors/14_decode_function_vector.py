@@ -36,6 +36,9 @@ through the MLP of block 0:
 
 What to write: `decode_function_vector`, returning the k token ids with the largest decoded logits,
 largest first, and those logits. (The result turns the ids into strings with the tokenizer.)
+
+Before running the section's result (exercise 15's file), answer question 14q: what do you expect the
+country_capital FV to decode to?
 """
 
 from jaxtyping import Float, Int

@@ -3,8 +3,8 @@ zero-shot prompts with FV(A -> C) and with FV(A -> B) + FV(B -> C) added at bloc
 
 Runs on a tiny random GPT-J (3 blocks, d_model 32, built in code, weights redrawn at std 1) with three random
 vectors and the composed task "antonym of the first word of a list". A random model rarely gives a task's
-answers, so the answers are chosen from its own predictions (prompt i's answer is what run i mod 4 predicts):
-each run then has its own accuracy, and averaging the two vectors, using one of them, or adding a vector to
+answers, so the answers are chosen from its own predictions (a tenth of them from the ICL run, two tenths from
+the zero-shot run, three and four tenths from the two FV runs): each run then has its own accuracy, and averaging the two vectors, using one of them, or adding a vector to
 the ICL run gives other accuracies, which the test names.
 """
 
@@ -17,7 +17,7 @@ from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids
 from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, recording, shared
 from arena_course.testing import assert_close_lazily, check_tensor
 
-LAYER, D_MODEL, SIZE = 1, 32, 12
+LAYER, D_MODEL, SIZE = 1, 32, 30
 
 _CRASH = (
     "In `with model.trace(remote=remote) as tracer:`, each `with tracer.invoke(prompts):` runs its own prompts (ICL "
@@ -28,10 +28,14 @@ _CRASH = (
 model = shared(basics_model, "model")
 
 
+VECTOR_SEED = 4
+RUN_OF_PROMPT = [3, 3, 3, 3, 2, 2, 2, 1, 1, 0]  # prompt i's answer is run RUN_OF_PROMPT[i % 10]'s prediction
+
+
 @pytest.fixture(scope="module")
 def vectors():
-    generator = torch.Generator().manual_seed(4)
-    return [torch.randn(D_MODEL, generator=generator) * 4 for _ in range(3)]  # fv_ac, fv_ab, fv_bc
+    generator = torch.Generator().manual_seed(VECTOR_SEED)
+    return [torch.randn(D_MODEL, generator=generator) * 40 for _ in range(3)]  # fv_ac, fv_ab, fv_bc
 
 
 def _predict(model, prompts, vector=None, layer=LAYER):
@@ -42,16 +46,21 @@ def _predict(model, prompts, vector=None, layer=LAYER):
     return tokens
 
 
-@pytest.fixture(scope="module")
-def composite(model, vectors):
-    """ICL prompts of "antonym of the first word", whose answers are the model's own predictions, run i mod 4."""
+def _composite(model, vectors):
+    """ICL prompts of "antonym of the first word", whose answers are the model's own predictions: prompt i's is
+    what run RUN_OF_PROMPT[i % 10] predicts, so the four runs have different accuracies (here 23, 43, 30 and 50%)."""
     fv_ac, fv_ab, fv_bc = vectors
-    data = ICLDataset(list_pairs("antonyms", 30, then_task=True), SIZE, 2, seed=0)
+    data = ICLDataset(list_pairs("antonyms", 40, then_task=True), SIZE, 2, seed=0)
     zero = data.zero_shot().prompts
     runs = [_predict(model, data.prompts), _predict(model, zero), _predict(model, zero, fv_ac),
             _predict(model, zero, fv_ab + fv_bc)]
-    data.answers = [model.tokenizer.convert_ids_to_tokens(int(runs[i % 4][i])) for i in range(SIZE)]
+    data.answers = [model.tokenizer.convert_ids_to_tokens(int(runs[RUN_OF_PROMPT[i % 10]][i])) for i in range(SIZE)]
     return data
+
+
+@pytest.fixture(scope="module")
+def composite(model, vectors):
+    return _composite(model, vectors)
 
 
 def _accuracies(model, composite, icl_vector, vectors_of_zero_shot, layer=LAYER):
