@@ -203,7 +203,7 @@ def _report(setup, top_heads, portability, decoded, decoded_in_task, algebra) ->
     n = setup.n_tokens
     lines = [
         f"What a function vector carries, on {setup.name}: task {setup.task}; every FV is the sum of the same {setup.k} "
-        "heads (the task's top causal indirect effects: " + ", ".join(f"{l}.{h}" for l, h in top_heads) + "), added "
+        "heads (the task's top causal indirect effects, layer.head: " + ", ".join(f"{l}.{h}" for l, h in top_heads) + "), added "
         f"to block {setup.layer}'s output at the last position.",
         "",
         f"Portability: top-1 accuracy on {len(setup.pairs)} {setup.task} queries, without -> with the FV",
@@ -225,13 +225,16 @@ def _report(setup, top_heads, portability, decoded, decoded_in_task, algebra) ->
 def _what_it_shows(setup, portability, decoded_in_task, algebra) -> list[str]:
     """The plain reading of the numbers: computed from them, so it stays true when the model changes."""
     gains = [(t, f - w) for t, w, f in portability]
-    helped = [repr(t)[1:-1] for t, g in gains[1:] if g > 0.05]
+    helped = [f'"{repr(t)[1:-1]}" ({100 * g:+.0f})' for t, g in gains[1:] if g > 0.05]
     mostly_task = [t for t, c in decoded_in_task.items() if c >= setup.n_tokens // 2]
     icl, zero = algebra["ICL"], algebra["zero-shot"]
     direct, summed = algebra["FV(A->C)"], algebra["FV(A->B) + FV(B->C)"]
     lines = [
-        f"Portability: the FV changes accuracy by {gains[0][1]:+.0%} on the form it was built from; "
-        + (f"it also helps on {', '.join(helped)}." if helped else "on no other form does it help by more than 5 points."),
+        f"Portability (in accuracy points): the FV changes accuracy by {100 * gains[0][1]:+.0f} on the form it was "
+        "built from; "
+        + (f"on the others, {', '.join(helped)}" + (" (less than there)." if max(g for _, g in gains[1:]) < gains[0][1]
+                                                     else ".")
+           if helped else "on no other form does it help by more than 5 points."),
         f"Decoded vocabulary: for {len(mostly_task)} of {len(decoded_in_task)} tasks at least half the top tokens are "
         "the task's answers" + (f" ({', '.join(mostly_task)})." if mostly_task else "."),
     ]
