@@ -3,8 +3,10 @@ solutions (`solutions/3_function_vectors/15_function_vector_algebra.py --tiny`).
 
 - On a tiny random GPT-J: the portability plot is written, one row per prompt form, each task's decoded tokens
   and the four algebra accuracies are in the report.
-- On the tiny trained GPT-J (seeded): the function vector raises accuracy on the form it was built from (on the
-  queries two tasks share), and the country_capital FV decodes mostly to capital cities.
+- On the tiny trained GPT-J (seeded): the country_capital FV decodes mostly to capital cities (seeds 0-2). Not
+  asserted: that the singular_plural FV raises accuracy on "Q: x\nA:" prompts. It does at seeds 0 and 1 (+57
+  points at seed 0), not at seed 2 (+0): the tiny model's head effects are all about 0, so which heads make the
+  FV is close to chance.
 - The real run loads GPT-J through `load_fv_model` (here a tiny model injected) with Todd et al.'s settings, and
   without a model or key prints one line naming it, NDIF and --tiny, and exits 1.
 """
@@ -83,13 +85,6 @@ def test_list_pairs():
 def trained_summary(trained_icl_model, tmp_path_factory):
     setup = _setup(trained_icl_model, size=24, n_prepended=5, k=5)
     return fv_properties.run_fv_properties_result(setup, **_functions(), out_dir=tmp_path_factory.mktemp("fvp"))
-
-
-def test_trained_fv_helps_on_the_form_it_was_built_from(trained_summary):
-    """On the queries english_french and singular_plural share, the singular_plural FV raises the tiny model's
-    accuracy on "Q: x\\nA:" prompts by at least 20 points."""
-    template, without, with_fv = trained_summary.portability[0]
-    assert template == "Q: {x}\nA:" and with_fv >= without + 0.2, trained_summary.portability
 
 
 def test_trained_fv_decodes_to_its_task(trained_summary):
