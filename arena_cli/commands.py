@@ -130,7 +130,7 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
     if as_json:
         emit_json(verdict.to_json())
     else:
-        ctx.console.print(render.verdict_view(ex, verdict))
+        render.show_verdict(ctx.console, ex, verdict)
         if progress is not None:
             after_verdict(ctx, ex, verdict, progress, in_watch=False)
     if trouble is not None:

@@ -17,6 +17,7 @@ from arena_cli.course import Course, Exercise
 from arena_cli.hints import Hint
 from arena_cli.layout import is_student_file
 from arena_cli.links import LinkConsole, link, link_location, linkify
+from arena_cli.problems import problem_lines, split_place
 from arena_cli.progress import Progress
 from arena_cli.update import UpdateReport
 from arena_cli.verdict import Check, Mismatch, Verdict
@@ -131,12 +132,9 @@ def _id(sample: dict, side: str) -> str:
 
 
 def check_detail(check: Check, root: Path) -> RenderableType:
-    headline = linkify(check.message or check.status, root, style="bold")
-    if check.location:
-        # `path:line:col: message`, as compilers write it: VSCode's terminal makes the place clickable
-        # and the .vscode task's problem matcher puts the message on that line in the Problems panel.
-        headline = Text.assemble(link_location(check.location, root), ": ", headline)
-    parts: list[RenderableType] = [headline]
+    """A failing check in full. Its place and message are on the problem line above the panel
+    (`problem_lines`); the panel holds what a person reads next: the mismatch, diagnosis, traceback."""
+    parts: list[RenderableType] = [linkify(check.message or check.status, root, style="bold")]
     if check.mismatch is not None:
         parts.append(mismatch_table(check.mismatch))
     if check.diagnosis:
@@ -148,7 +146,8 @@ def check_detail(check: Check, root: Path) -> RenderableType:
     return Panel(Group(*parts), title=f"✗ {check.name}", title_align="left", border_style="red", expand=True)
 
 
-def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
+def verdict_head(ex: Exercise, verdict: Verdict) -> RenderableType:
+    """The verdict's headline and its checks, a line each."""
     n_pass = sum(c.status == "passed" for c in verdict.checks)
     headline = Text()
     mark = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱"}[verdict.status]
@@ -166,8 +165,15 @@ def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
             mark, style = _MARK.get(c.status, ("?", ""))
             checks.add_row(Text(f"  {mark}", style=style), Text(c.name, style=style))
         parts.append(checks)
+    return Group(*parts)
+
+
+def verdict_detail(ex: Exercise, verdict: Verdict) -> RenderableType:
+    """What failed, in full: the run's error, or the first failing check and the others' findings."""
+    parts: list[RenderableType] = []
     if verdict.status in ("error", "timeout") and verdict.message:
-        body: list[RenderableType] = [linkify(verdict.message, ex.root, style="bold")]
+        message = split_place(verdict.message)[1]  # its place is on the problem line
+        body: list[RenderableType] = [linkify(message, ex.root, style="bold")]
         if verdict.output.strip():
             body.append(linkify(verdict.output.rstrip(), ex.root, style="dim"))
         parts.append(Panel(Group(*body), border_style="red" if verdict.status == "error" else "yellow"))
@@ -177,6 +183,26 @@ def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
             parts.append(check_detail(failure, ex.root))
             parts += other_failures(verdict, failure)
     return Group(*parts)
+
+
+def problem_text(line: str, root: Path) -> Text:
+    """A problem line (see problems.py), its place clickable."""
+    place, rest = line.split(": ", 1)
+    return Text.assemble(link_location(place, root, style="bold"), ": ", (rest, "bold red"))
+
+
+def show_verdict(console: Console, ex: Exercise, verdict: Verdict) -> None:
+    """Print a verdict: its head, then each problem on a line of its own that arena never wraps (for
+    VSCode's problem matcher, whatever the terminal's width), then the details."""
+    console.print(verdict_head(ex, verdict))
+    for line in problem_lines(verdict):
+        console.print(problem_text(line, ex.root), soft_wrap=True)
+    console.print(verdict_detail(ex, verdict))
+
+
+def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
+    """The verdict as one drawing, for a person (no problem lines): tests and previews."""
+    return Group(verdict_head(ex, verdict), verdict_detail(ex, verdict))
 
 
 def other_failures(verdict: Verdict, shown: Check) -> list[RenderableType]:

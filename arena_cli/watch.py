@@ -166,7 +166,7 @@ class Watcher:
             self.show_card = False
         else:
             console.print(Rule(Text.assemble(self.ex.title, "  ", self.path_link(style="dim")), align="left"))
-        console.print(render.verdict_view(self.ex, verdict))
+        render.show_verdict(console, self.ex, verdict)
         if progress is not None:
             after_verdict(self.ctx, self.ex, verdict, progress, in_watch=True)
         else:
