@@ -200,8 +200,8 @@ def show_progress(ctx: Context, as_json: bool) -> int:
 # --------------------------------------------------------------------------- reset & solution
 
 
-def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
-    ex = ctx.course.get(exercise_id)
+def reset_exercise(ctx: Context, exercise_id: str | None, yes: bool, confirm: Callable[[str], bool]) -> int:
+    ex = resolve(ctx, exercise_id)
     path = ex.rel(ex.exercise_path)
     if not yes and not confirm(f"Overwrite {path} with a fresh copy and mark it pending?"):
         ctx.console.print("Nothing changed.")
@@ -211,8 +211,8 @@ def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[
     return 0
 
 
-def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
-    ex = ctx.course.get(exercise_id)
+def show_solution(ctx: Context, exercise_id: str | None, force: bool) -> int:
+    ex = resolve(ctx, exercise_id)
     if not force and not ctx.load_progress().find(ex.id).done:
         ctx.console.print(
             f"[yellow]{ex.id} isn't done yet.[/] Try `arena hint {ex.id}` first, "

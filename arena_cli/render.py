@@ -117,7 +117,8 @@ def mismatch_table(m: Mismatch) -> Table:
                 table.add_row(f"  {list(s['index'])}", _id(s, "expected"), _id(s, "actual"))
             return table
         table.add_row("max abs error", "", f"{m.max_abs_err:.4g}" if m.max_abs_err is not None else "")
-        table.add_row("max rel error", "", f"{m.max_rel_err:.4g}" if m.max_rel_err is not None else "")
+        if m.max_rel_err:  # none, or 0 beside an error: the differing entries expect 0 (nothing to divide by)
+            table.add_row("max rel error", "", f"{m.max_rel_err:.4g}")
         if m.where and m.worst:
             table.add_row(f"worst at {list(m.where)}", f"{m.worst[0]:.5g}", f"{m.worst[1]:.5g}")
         for s in m.sample:
@@ -235,7 +236,9 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
 
     parts: list[RenderableType] = []
     for hint in hints[:shown]:
-        title = f"hint {hint.level} of {len(hints)}: {hint.title}"
+        title = f"hint {hint.level} of {len(hints)}"
+        if hint.title.strip().lower() != f"hint {hint.level}":  # `## Help: <symptom>` says what it is for
+            title += f": {hint.title}"
         if hint.level == shown or show_all:
             parts.append(Panel(Markdown(hint.body), title=title, title_align="left",
                                border_style="yellow" if hint.level == shown else "dim"))

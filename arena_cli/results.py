@@ -77,8 +77,12 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
                 f" {' '.join(extra)}".rstrip(),
             )
         )
-        code = subprocess.run([sys.executable, str(path), *extra], cwd=ctx.course.root, env=env).returncode
+        code, last_error = run_script([sys.executable, str(path), *extra], ctx.course.root, env)
         if code != 0:
+            if last_error.startswith(NO_MODEL) and "--tiny" not in extra:  # the script said why, just above
+                ctx.console.print(f"[yellow]No model for this result here:[/] `arena results {ex.id} --tiny` runs it "
+                                  "offline on a tiny model (no download), or get the model as said above.", soft_wrap=True)
+                return 1
             hint = "" if reference else f" (does `arena run {run.id}` pass? `arena results --reference` shows the reference's)"
             ctx.console.print(f"[red]The result stopped with exit code {code}{hint}.[/]", soft_wrap=True)
             return 1
@@ -88,6 +92,29 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     if not reference:
         show_predictions(ctx, section)
     return 0
+
+
+# How a result's script says, in one line on stderr, that it cannot get its pretrained model
+# (arena_course.models.ModelUnavailable's message).
+NO_MODEL = "Needs "
+
+
+def run_script(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a result's script, its output going to the terminal as it comes; (exit code, the last line
+    it wrote on stderr), so that a failure can be told by its reason."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.PIPE)
+    last = b""
+    pending = b""
+    assert proc.stderr is not None
+    while chunk := proc.stderr.read1(65536):
+        sys.stderr.buffer.write(chunk)
+        sys.stderr.buffer.flush()
+        pending += chunk
+        lines = [ln for ln in pending.split(b"\n")[:-1] if ln.strip()]
+        if lines:
+            last = lines[-1]
+        pending = pending.rsplit(b"\n", 1)[-1][-4096:]
+    return proc.wait(), last.decode(errors="replace").strip()
 
 
 def show_predictions(ctx: Context, section: Section) -> None:
