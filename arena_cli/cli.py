@@ -216,11 +216,15 @@ def solution(
 
 
 @app.command()
-def verify(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
-    """Run every exercise's hidden test and update progress."""
+def verify(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Each failing exercise's first problem in full.")] = False,
+    as_json: JsonOpt = False,
+    no_color: NoColor = False,
+) -> None:
+    """Run every exercise's hidden test and update progress: a line per exercise and a summary."""
     from arena_cli.commands import verify as verify_all
 
-    raise typer.Exit(verify_all(_ctx(no_color), as_json))
+    raise typer.Exit(verify_all(_ctx(no_color), as_json, verbose))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -25,6 +25,7 @@ from arena_cli.keys import WATCH_KEYS
 from arena_cli.json_output import emit_json, exercise_json, progress_json, update_json
 from arena_cli.links import link
 from arena_cli.markers import solution_source, without_docstrings
+from arena_cli.pager import paged
 from arena_cli.progress import Progress, ProgressFileError
 from arena_cli.session import (
     Context,
@@ -147,16 +148,17 @@ def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False, s
     hints = load_hints(ex.hint_path)
     progress, revealed = ctx.update(lambda p: p.reveal_hint(ex.id, len(hints)))
     shown = progress.find(ex.id).hints
-    ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
-    ctx.console.print(render.hints_view(ex, hints, shown, show_all))
-    if not revealed:
-        ctx.console.print(
-            f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
-            "(or now, with --force).[/]"
-        )
-    elif shown < len(hints):
-        again = f"press {WATCH_KEYS.key_for('hint')}" if in_watch else "run `arena hint` again"
-        ctx.console.print(f"[dim]{len(hints) - shown} more: {again}.[/]")
+    with paged(ctx.console, enabled=not in_watch):  # watch holds the keys; its screen scrolls
+        ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
+        ctx.console.print(render.hints_view(ex, hints, shown, show_all))
+        if not revealed:
+            ctx.console.print(
+                f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
+                "(or now, with --force).[/]"
+            )
+        elif shown < len(hints):
+            again = f"press {WATCH_KEYS.key_for('hint')}" if in_watch else "run `arena hint` again"
+            ctx.console.print(f"[dim]{len(hints) - shown} more: {again}.[/]")
     return 0
 
 
@@ -233,17 +235,18 @@ def show_solution(ctx: Context, exercise_id: str | None, force: bool) -> int:
             tofile=ex.rel(ex.solution_path),
         )
     )
-    ctx.console.print(render.solution_view(ex, code, diff))
-    explanation = load_explanation(ex.hint_path)
-    if explanation:
-        ctx.console.print(render.explanation_view(explanation))
+    with paged(ctx.console):
+        ctx.console.print(render.solution_view(ex, code, diff))
+        explanation = load_explanation(ex.hint_path)
+        if explanation:
+            ctx.console.print(render.explanation_view(explanation))
     return 0
 
 
 # --------------------------------------------------------------------------- verify
 
 
-def verify(ctx: Context, as_json: bool) -> int:
+def verify(ctx: Context, as_json: bool, verbose: bool = False) -> int:
     exercises = list(ctx.course.exercises)
     with warm_worker(ctx.course.root, worker_wanted(len(exercises))) as worker:
         rows = run_many(
@@ -269,7 +272,7 @@ def verify(ctx: Context, as_json: bool) -> int:
             }
         )
     else:
-        ctx.console.print(render.verify_table(rows))
+        ctx.console.print(render.verify_table(rows, verbose))
         for ex in set_back:
             ctx.console.print(f"{ex.id} was done but fails now: it is pending again.", soft_wrap=True)
         ctx.console.print(f"{n_pass} of {len(rows)} exercises pass.")
