@@ -233,7 +233,7 @@ def solution_view(ex: Exercise, code: str, diff: str) -> RenderableType:
 def verify_table(rows: Sequence[tuple[Exercise, Verdict]], verbose: bool = False) -> Table:
     """One line per exercise, its first problem cut to the width; `verbose`: that problem in full."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("exercise", no_wrap=True)
+    table.add_column("exercise", no_wrap=True, min_width=max((len(ex.id) for ex, _ in rows), default=8))
     table.add_column("result", no_wrap=True)
     table.add_column("checks", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
