@@ -287,6 +287,29 @@ def dev_new(
                   f"`arena dev check {exercise_id}`.", soft_wrap=True)
 
 
+@dev.command("wrap")
+def dev_wrap(
+    names: Annotated[Optional[list[str]], typer.Argument(metavar="[EXERCISE|CHAPTER]...", help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
+) -> None:
+    """Re-wrap masters and hints at 100 columns where they are longer (prose re-flowed, code split where
+    its meaning stays the same), then regenerate the student files."""
+    from arena_cli.authoring import build, build_report, select
+    from arena_cli.course import load_course
+    from arena_cli.render import make_console
+    from arena_cli.rewrap import rewrap, wrap_problems
+
+    course = load_course()
+    chosen = select(course, names or [])
+    console = make_console()
+    for path in rewrap(course, chosen):
+        console.print(f"re-wrapped {path.relative_to(course.root)}", soft_wrap=True)
+    code = build_report(build(course), console, course.root)
+    left = wrap_problems(chosen)
+    for line in left:
+        console.print(f"still long: {line}", soft_wrap=True)
+    raise typer.Exit(code or (1 if left else 0))
+
+
 @dev.command("leaks")
 def dev_leaks(
     names: Annotated[Optional[list[str]], typer.Argument(metavar="[EXERCISE|CHAPTER]...", help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
