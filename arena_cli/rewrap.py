@@ -73,10 +73,16 @@ def reflow(lines: list[str], width: int, entries: bool = False) -> list[str]:
     hang = _item(first, entries)
     rest = indent if hang is None else " " * hang
     words = " ".join(line.strip() for line in lines)
-    words = re.sub(r"`[^`\n]{1,60}`", lambda m: m.group(0).replace(" ", "\0"), words)  # `code` stays whole
+    words = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= 60 else m.group(0),
+                   words)  # a short `code` span stays whole
     wrapped = textwrap.wrap(words, width=width, initial_indent=indent, subsequent_indent=rest,
                             break_long_words=False, break_on_hyphens=False)
-    return [line.replace("\0", " ") for line in wrapped] or [first]
+    for k in range(len(wrapped) - 1, 0, -1):  # a line must not start like a list item or a heading
+        if _BULLET.match(wrapped[k].lstrip()) or wrapped[k].lstrip().startswith("#"):
+            word, _, tail = wrapped[k].lstrip().partition(" ")
+            wrapped[k - 1] += " " + word
+            wrapped[k] = rest + tail if tail else ""
+    return [line.replace("\0", " ") for line in wrapped if line.strip()] or [first]
 
 
 def _special(line: str, entries: bool = False) -> bool:
