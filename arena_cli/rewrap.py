@@ -57,16 +57,16 @@ def wrap_problems(exercises: tuple[Exercise, ...]) -> list[str]:
 # --------------------------------------------------------------------------- prose
 
 
-def _item(line: str, entries: bool) -> int | None:
-    """The indentation a list item's (or, with `entries`, a docstring's `name: text` entry's) later
-    lines take; None for a plain line."""
+def _item(line: str, entries: int | None) -> int | None:
+    """The indentation a list item's later lines take (or a docstring's `name: text` entry's, indented
+    at least `entries`, as under `Args:`); None for a plain line."""
     bullet = _BULLET.match(line)
     if bullet:
         return len(bullet.group(0))
-    return _indent(line) + 4 if entries and _ENTRY.match(line) else None
+    return _indent(line) + 4 if entries is not None and _indent(line) >= entries and _ENTRY.match(line) else None
 
 
-def reflow(lines: list[str], width: int, entries: bool = False) -> list[str]:
+def reflow(lines: list[str], width: int, entries: int | None = None) -> list[str]:
     """A paragraph (its first line may be a list item) re-flowed at `width`, its indentation kept."""
     first = lines[0]
     indent = first[: _indent(first)]
@@ -75,17 +75,13 @@ def reflow(lines: list[str], width: int, entries: bool = False) -> list[str]:
     words = " ".join(line.strip() for line in lines)
     words = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= 60 else m.group(0),
                    words)  # a short `code` span stays whole
+    words = re.sub(r" (?=(?:[-*+]|\d+[.)]|#+) )", "\0", words)  # no line may start like a list item
     wrapped = textwrap.wrap(words, width=width, initial_indent=indent, subsequent_indent=rest,
                             break_long_words=False, break_on_hyphens=False)
-    for k in range(len(wrapped) - 1, 0, -1):  # a line must not start like a list item or a heading
-        if _BULLET.match(wrapped[k].lstrip()) or wrapped[k].lstrip().startswith("#"):
-            word, _, tail = wrapped[k].lstrip().partition(" ")
-            wrapped[k - 1] += " " + word
-            wrapped[k] = rest + tail if tail else ""
-    return [line.replace("\0", " ") for line in wrapped if line.strip()] or [first]
+    return [line.replace("\0", " ") for line in wrapped] or [first]
 
 
-def _special(line: str, entries: bool = False) -> bool:
+def _special(line: str, entries: int | None = None) -> bool:
     """A line that starts a block of its own in prose: not to be joined to the paragraph above."""
     s = line.strip()
     return (not s or _item(line, entries) is not None or s in ('"""', "'''")
@@ -96,7 +92,7 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def paragraph(lines: list[str], i: int, entries: bool = False) -> tuple[int, int]:
+def paragraph(lines: list[str], i: int, entries: int | None = None) -> tuple[int, int]:
     """[start, end) of the prose paragraph holding line i: its lines at one indentation (a list item's
     under its text), no blank or special line inside."""
     start = i
@@ -222,10 +218,12 @@ def _proposal(lines: list[str], i: int, docstrings: set[int]) -> tuple[int, int,
             new = split_code(inner, LIMIT - 2)
         return i, i + 1, [block + "# " + n[len(block):] if n.strip() else block + "#" for n in new]
     if (i + 1) in docstrings:
-        start, end = paragraph(lines, i, entries=True)
-        start = max(start, next(k for k in range(i, -1, -1) if k == 0 or k not in docstrings))  # 0-based k-1
+        first = next(k for k in range(i, -1, -1) if k == 0 or k not in docstrings)
+        entries = _indent(lines[first]) + 1  # an entry is indented under a header
+        start, end = paragraph(lines, i, entries)
+        start = max(start, first)  # the docstring starts at index `first` (its line number is first + 1)
         end = min(end, next(k for k in range(i, len(lines) + 1) if k + 1 not in docstrings))
-        return start, end, reflow(lines[start:end], LIMIT, entries=True)
+        return start, end, reflow(lines[start:end], LIMIT, entries)
     stripped = line.strip()
     if stripped.startswith("#") and stripped not in _MARKERS:
         indent = line[: _indent(line)]
