@@ -37,6 +37,7 @@ def _split_string(literal: str, width: int, indent: str) -> list[str] | None:
         return None
     prefix, quote, body = m.groups()
     room = width - len(indent) - len(prefix) - 2
+    room = min(room, -(-len(body) // -(-len(body) // room)) + 12)  # pieces of even length, not one word left
     pieces, current, depth = [], "", 0
     for word in re.split(r"(?<= )", body):
         if current and depth == 0 and len(current) + len(word) > room:
