@@ -169,7 +169,7 @@ def bar(done: int, total: int, width: int) -> Text:
     return Text.assemble(("━" * filled, "green"), ("─" * (width - filled), "dim"))
 
 
-def progress_line(course: Course, ex: Exercise, progress: Progress, width: int = 20) -> Text:
+def progress_line(course: Course, ex: Exercise, progress: Progress, width: int = 20) -> RenderableType:
     """The watch screen's progress: the course's bar, done / total, and this chapter's count."""
     done = sum(progress.find(e.id).done for e in course.exercises)
     chapter = course.chapter_of(ex)
@@ -177,7 +177,7 @@ def progress_line(course: Course, ex: Exercise, progress: Progress, width: int =
     line = Text.assemble(bar(done, len(course.exercises), width), f" {done}/{len(course.exercises)} done",
                          (f" · {chapter.title} {in_chapter}/{len(chapter.exercises)}", "dim"))
     line.no_wrap, line.overflow = True, "ellipsis"
-    return line
+    return Group(line)  # in a Group: console.print(text) would join it into a new Text, which wraps
 
 
 def watch_header(ex: Exercise) -> RenderableType:

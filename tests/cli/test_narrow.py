@@ -58,6 +58,8 @@ def test_the_watch_progress_line_counts_the_course_and_the_chapter():
     progress.record_attempt("add_numbers", True)
     (line,) = lines_of(render.progress_line(course, course.get("double_tensor"), progress))
     assert "1/3 done" in line and "Basics 1/3" in line
+    (cut,) = lines_of(render.progress_line(course, course.get("double_tensor"), progress), width=36)
+    assert cut.endswith("…")  # one line, cut, however long the chapter's title
 
 
 def test_no_max_rel_error_when_the_differing_entries_expect_zero():
