@@ -54,11 +54,11 @@ def run_many(
     (`restore_course`: see `runner.run_exercise`)."""
     from rich.progress import MofNCompleteColumn, Progress as Bar, ProgressColumn, TextColumn, TimeRemainingColumn
 
-    from arena_cli.render import bar
+    from arena_cli.render import bar as bar_text
 
     class BarColumn(ProgressColumn):  # rich's draws nothing for the part still to do without colour
         def render(self, task):
-            return bar(int(task.completed), int(task.total or 0), 30)
+            return bar_text(int(task.completed), int(task.total or 0), 30)
 
     from arena_cli.runner import run_exercise
 

@@ -165,7 +165,7 @@ def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise
 
 def bar(done: int, total: int, width: int) -> Text:
     """A progress bar that shows the part still to do as well, in colour or without (NO_COLOR)."""
-    filled = round(width * done / total) if total else width
+    filled = max(round(width * done / total), 1 if done else 0) if total else width
     return Text.assemble(("━" * filled, "green"), ("─" * (width - filled), "dim"))
 
 
@@ -220,24 +220,20 @@ def solution_view(ex: Exercise, code: str, diff: str) -> RenderableType:
         parts.append(Panel(Syntax(diff, "diff", word_wrap=True), title="your file → reference", title_align="left"))
     else:
         parts.append(Text("Your file is identical to the reference.", style="green"))
-    parts.append(
-        Panel(
-            Syntax(code, "python", word_wrap=True),
-            title=Text.assemble("reference code (docstrings left out): ", link(ex.solution_path, root=ex.root)),
-            title_align="left",
-        )
-    )
+    parts.append(Text.assemble("The reference, docstrings left out: ", link(ex.solution_path, root=ex.root)))
+    parts.append(Panel(Syntax(code, "python", word_wrap=True), title="reference code", title_align="left"))
     return Group(*parts)
 
 
-def verify_table(rows: Sequence[tuple[Exercise, Verdict]], verbose: bool = False) -> Table:
-    """One line per exercise, its first problem cut to the width; `verbose`: that problem in full."""
+def verify_table(rows: Sequence[tuple[Exercise, Verdict]], verbose: bool = False) -> RenderableType:
+    """One line per exercise (its mark, id, checks passed, time, first problem cut to the width);
+    `verbose`: a table with each first problem in full."""
+    width = max((len(ex.id) for ex, _ in rows), default=8)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("exercise", no_wrap=True, min_width=max((len(ex.id) for ex, _ in rows), default=8))
-    table.add_column("result", no_wrap=True)
-    table.add_column("checks", justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("first problem", overflow="fold" if verbose else "ellipsis", no_wrap=not verbose, ratio=1)
+    for name in ("exercise", "result", "checks", "time"):
+        table.add_column(name, no_wrap=True, justify="left" if name in ("exercise", "result") else "right")
+    table.add_column("first problem", overflow="fold")
+    lines = []
     for ex, v in rows:
         n_pass = sum(c.status == "passed" for c in v.checks)
         failure = v.first_failure
@@ -248,14 +244,15 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]], verbose: bool = False
         else:
             problem = ""
         problem = problem.splitlines()[0] if problem else ""
-        table.add_row(
-            ex.id,
-            Text(v.status, style=_STATUS_STYLE[v.status]),
-            f"{n_pass}/{len(v.checks)}",
-            f"{v.duration_s:.1f}s",
-            linkify(problem, ex.root),
-        )
-    return table
+        checks, time_s = f"{n_pass}/{len(v.checks)}", f"{v.duration_s:.1f}s"
+        status = Text(v.status, style=_STATUS_STYLE[v.status])
+        table.add_row(ex.id, status, checks, time_s, linkify(problem, ex.root))
+        mark = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱"}[v.status]
+        line = Text.assemble((mark, _STATUS_STYLE[v.status]), f" {ex.id:<{width}} ", (f"{checks:>5} {time_s:>6}  ", "dim"),
+                             linkify(problem, ex.root))
+        line.no_wrap, line.overflow = True, "ellipsis"
+        lines.append(line)
+    return table if verbose else Group(*lines)  # lines in a Group keep no_wrap (see progress_line)
 
 
 # --------------------------------------------------------------------------- update

@@ -56,6 +56,7 @@ def _id(sample: dict, side: str) -> str:
 def check_detail(check: Check, root: Path) -> RenderableType:
     """A failing check in full. Its place and message are on the problem line above the panel
     (`problem_lines`); the panel holds what a person reads next: the mismatch, diagnosis, traceback."""
+    long_name = len(check.name) > 60  # a panel's title is cut to its width: a long name goes inside
     message = check.message or check.status
     said_above = bool(check_problem(check)[0]) and "\n" not in message.strip()  # whole on the problem line
     parts: list[RenderableType] = [] if said_above else [linkify(message, root, style="bold")]
@@ -69,7 +70,10 @@ def check_detail(check: Check, root: Path) -> RenderableType:
         parts.append(Text.assemble(("Your code printed:\n", "bold"), check.output.rstrip()))
     if not parts:  # the problem line said it all
         return Group()
-    return Panel(Group(*parts), title=f"✗ {check.name}", title_align="left", border_style="red", expand=True)
+    if long_name:
+        parts.insert(0, Text(check.name, style="red"))
+    return Panel(Group(*parts), title="✗" if long_name else f"✗ {check.name}", title_align="left",
+                 border_style="red", expand=True)
 
 
 def verdict_head(ex: Exercise, verdict: Verdict) -> RenderableType:
