@@ -248,8 +248,10 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]], verbose: bool = False
         status = Text(v.status, style=_STATUS_STYLE[v.status])
         table.add_row(ex.id, status, checks, time_s, linkify(problem, ex.root))
         mark = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱"}[v.status]
+        said = (v.message or (failure.message if failure is not None else "")).strip()
+        said = said.splitlines()[0] if said else ""  # what went wrong first; the check's name with --verbose
         line = Text.assemble((mark, _STATUS_STYLE[v.status]), f" {ex.id:<{width}} ", (f"{checks:>5} {time_s:>6}  ", "dim"),
-                             linkify(problem, ex.root))
+                             linkify(said, ex.root))
         line.no_wrap, line.overflow = True, "ellipsis"
         lines.append(line)
     return table if verbose else Group(*lines)  # lines in a Group keep no_wrap (see progress_line)

@@ -39,7 +39,7 @@ def test_verify_is_a_line_per_exercise_at_80_columns():
     rows = [(ex, Verdict(ex.id, "failed", 1.0, [Check("c", "error", message=long)])) for ex in course.exercises]
     compact = lines_of(render.verify_table(rows))
     assert len(compact) == len(rows) and all(len(line) <= 80 for line in compact)
-    assert all(line.startswith(f"✗ {ex.id} ") and " 0/1   1.0s  c: RuntimeError" in line and line.endswith("…")
+    assert all(line.startswith(f"✗ {ex.id} ") and " 0/1   1.0s  RuntimeError: a long" in line and line.endswith("…")
                for line, (ex, _) in zip(compact, rows))
     assert len(lines_of(render.verify_table(rows, verbose=True))) > len(compact)
 
