@@ -151,6 +151,9 @@ def _split(line: str, width: int, depth: int) -> list[str]:
     last = _split_last_string(line, toks, off, width)
     if last is not None:
         return last
+    opened = _split_open_bracket(line, toks, off, width)
+    if opened is not None:
+        return opened
     # `x = ...`, `return ...`, `from m import a, b`: the rest in brackets.
     m = re.match(r"^(\s*(?:return |[\w.]+ = |[\w.]+ [-+*/]= |from [\w.]+ import ))(.+)$", line)
     if m and not line.rstrip().endswith((":", "\\")):
@@ -168,13 +171,37 @@ def _split(line: str, width: int, depth: int) -> list[str]:
     return [line]
 
 
+def _split_open_bracket(line: str, toks: list[tokenize.TokenInfo], off: int, width: int) -> list[str] | None:
+    """A line that opens a bracket it doesn't close (`f(a, b,` continued below): its items after that
+    bracket one a line, under the bracket's first item, as the lines below it are."""
+    level, at = 0, None
+    for tok in toks:
+        if tok.type == tokenize.OP and tok.string in _OPEN:
+            level += 1
+            at = tok if level == 1 else at
+        elif tok.type == tokenize.OP and tok.string in _CLOSE:
+            level -= 1
+    if level != 1 or at is None:
+        return None
+    a = off + at.end[1]
+    items = [t for t in toks if t.start[1] >= at.end[1]]
+    commas = [t.start[1] + off for t in _top_level(items, ",")]
+    if not commas:
+        return None
+    cuts = [a] + [c + 1 for c in commas]
+    pieces = [line[x:y].strip() for x, y in zip(cuts, cuts[1:] + [len(line)])]
+    pieces = [p for p in pieces if p]
+    lines = [line[:a] + pieces[0]] + [" " * a + p for p in pieces[1:]]
+    return lines if all(len(ln) <= width for ln in lines) else None
+
+
 def _split_last_string(line: str, toks: list[tokenize.TokenInfo], off: int, width: int) -> list[str] | None:
     """A line ending in a long string (then only closing brackets or a comma), the string split in
     place into adjacent pieces under its start (the line must be inside brackets: checked by parsing)."""
     k = len(toks) - 1
     while k >= 0 and toks[k].type == tokenize.OP and toks[k].string in _CLOSE + ",":
         k -= 1
-    if k < 1 or toks[k].type != tokenize.STRING:
+    if k < 0 or toks[k].type != tokenize.STRING:
         return None
     at = off + toks[k].start[1]
     after = line[off + toks[k].end[1]:]

@@ -88,3 +88,16 @@ def test_dev_check_names_long_lines_and_dev_wrap_fixes_them(arena):
     out = arena.ok("dev", "wrap")
     assert "re-wrapped solutions/1_basics/01_add_numbers.py" in out
     arena.ok("dev", "check", "--no-tests")
+
+
+def test_lines_of_a_statement_over_several_lines_are_split_too():
+    source = (
+        "def g(f, a, b, c):\n"
+        "    path = f(a_long_argument_name_number_one, a_long_argument_name_number_two, another_one_here,\n"
+        "             b, c)\n"
+        '    print("x: " + "y",\n'
+        f'          f"{{a}} {WORDS.strip()}")\n'
+        "    # SOLUTION\n    return path\n    # END SOLUTION\n"
+    )
+    out = rewrap_python(source)
+    assert fits(out) and ast.dump(ast.parse(out)) == ast.dump(ast.parse(source))
