@@ -30,9 +30,11 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     rows = state.visible()
     # The id is what the commands take: always shown; the title is cut instead.
     show_counts = width >= 90  # hints and tries: left out of narrow terminals
-    id_width = min(40, max((len(r.id) for r in state.rows), default=2))
     label_width = max((len(r.label) for r in state.rows), default=2)  # 2, or 3 with a question (05q)
-    fixed = 2 + label_width + 1 + id_width + 1 + 9 + (12 if show_counts else 0)
+    fixed = 2 + label_width + 1 + 9 + (12 if show_counts else 0)
+    # Whole ids from 80 columns up (the course's longest is 35); in narrower terminals a title keeps 16.
+    id_width = min(40, max((len(r.id) for r in state.rows), default=2), max(12, width - fixed - 1 - 17))
+    fixed += id_width + 1
     title_width = max(10, width - fixed - 1)
 
     head = Text(no_wrap=True, overflow="ellipsis")
