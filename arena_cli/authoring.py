@@ -4,8 +4,9 @@
 `generated_earlier`), unless told to with --force, and then after a backup.
 
 `check` is the course's contract: every exercise in the manifests has its four files, nothing is
-orphaned, student files are in sync with their masters, hint files have at least two levels, every
-reference solution passes its hidden test and every untouched student file fails it.
+orphaned, student files are in sync with their masters, hint files have at least two levels, course
+files are wrapped at 100 columns (rewrap.py), every reference solution passes its hidden test and every
+untouched student file fails it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from arena_cli.layout import Place, chapter_folders, manifest_of
 from arena_cli.git import file_at
 from arena_cli.local_state import BuildRecord, backup
 from arena_cli.markers import MarkerError, student_source, student_source_for, write_student_file
+from arena_cli.rewrap import wrap_problems
 
 MIN_HINT_LEVELS = 2
 MAX_LEAK = 0.25  # of a solution's code lines, in its exercise's text (see leaks.py)
@@ -219,6 +221,7 @@ def static_problems(course: Course, exercises: tuple[Exercise, ...] | None = Non
                 problems.append(str(e))
     problems += result_problems(course, exercises)
     problems += leak_problems(course, exercises)
+    problems += wrap_problems(course.exercises if exercises is None else exercises)
     if exercises is None:
         problems += _orphans(course)
         problems += [p for c in course.chapters for p in further_problems(course.root, c.dir)]

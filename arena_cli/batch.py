@@ -52,7 +52,13 @@ def run_many(
 ) -> list[tuple[Exercise, Verdict]]:
     """Run several exercises' hidden tests in parallel over the cores, in course order
     (`restore_course`: see `runner.run_exercise`)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+    from rich.progress import MofNCompleteColumn, Progress as Bar, ProgressColumn, TextColumn, TimeRemainingColumn
+
+    from arena_cli.render import bar as bar_text
+
+    class BarColumn(ProgressColumn):  # rich's draws nothing for the part still to do without colour
+        def render(self, task):
+            return bar_text(int(task.completed), int(task.total or 0), 30)
 
     from arena_cli.runner import run_exercise
 

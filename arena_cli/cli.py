@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Annotated, Optional
@@ -18,10 +19,11 @@ from arena_cli.update import UpdateError
 app = typer.Typer(
     name="arena",
     help="Interpretability exercises in your editor: arena runs the hidden tests, shows hints and keeps your progress.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # bare `arena` watches the current exercise, as rustlings does
     add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 dev = typer.Typer(help="Course authors' tools: build and check the course.", no_args_is_help=True)
 app.add_typer(dev, name="dev")
@@ -36,15 +38,35 @@ def complete_exercise_id(incomplete: str) -> list[str]:
         return []
 
 
+def complete_chapter(incomplete: str) -> list[str]:
+    """Shell completion: the chapters (their folder names, `3_...`) that start with what has been typed."""
+    from arena_cli.course import load_course
+
+    try:
+        return [c.dir for c in load_course().chapters if c.dir.startswith(incomplete)]
+    except CourseError:
+        return []
+
+
+def complete_section(incomplete: str) -> list[str]:
+    """Shell completion for `arena results`: the first exercise id of each section that has a result."""
+    from arena_cli.course import load_course
+
+    try:
+        course = load_course()
+    except CourseError:
+        return []
+    return [s.exercises[0].id for c in course.chapters for s in c.sections
+            if s.result_runs and s.exercises and s.exercises[0].id.startswith(incomplete)]
+
+
 ExerciseArg = Annotated[
     Optional[str],
-    typer.Argument(help="Exercise id (default: the current exercise).", show_default=False, autocompletion=complete_exercise_id),
-]
-RequiredExercise = Annotated[
-    str, typer.Argument(help="Exercise id, as shown by `arena list`.", autocompletion=complete_exercise_id)
+    typer.Argument(metavar="EXERCISE", help="Exercise id (default: the current exercise).", show_default=False,
+                   autocompletion=complete_exercise_id),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
-NoColor = Annotated[bool, typer.Option("--no-color", help="No colours (also: the NO_COLOR variable).")]
+NoColor = Annotated[bool, typer.Option("--no-color", help="No colours (also: `arena --no-color CMD`, NO_COLOR).")]
 EditOpt = Annotated[
     bool,
     typer.Option("--edit", help="Open the exercise in your editor when it becomes current (`code` inside VSCode's terminal)."),
@@ -53,6 +75,7 @@ EditCmdOpt = Annotated[
     Optional[str],
     typer.Option(
         "--edit-cmd",
+        metavar="COMMAND",
         help='Editor command that opens it, e.g. "code -g {path}:{line}" (also: ARENA_EDIT_CMD). Implies --edit.',
         show_default=False,
     ),
@@ -63,6 +86,40 @@ def _ctx(no_color: bool = False, edit: bool = False, edit_cmd: str | None = None
     from arena_cli.session import Context
 
     return Context.create(no_color, edit, edit_cmd)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("arena")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown version (not installed)"
+
+
+@app.callback(invoke_without_command=True)
+def arena_main(
+    ctx: typer.Context,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours, for every command (also: NO_COLOR).")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print arena's version and exit.")] = False,
+) -> None:
+    """Without a command: `arena watch` on the current exercise (the first pending one at the start)."""
+    if version:
+        print(f"arena {_version()}")
+        raise typer.Exit(0)
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # every console arena makes reads it (render.make_console)
+    if ctx.invoked_subcommand is None:
+        from arena_cli.session import first_pending, resolve
+        from arena_cli.watch import watch as watch_loop
+
+        context = _ctx()
+        progress = context.load_progress()
+        if progress.current is None and first_pending(context.course, progress) is None:
+            print("Every exercise is done: `arena list` shows them, `arena watch EXERCISE` reopens one, "
+                  "`arena --help` lists the commands.")
+            raise typer.Exit(0)
+        raise typer.Exit(watch_loop(context, resolve(context, None, progress)))
 
 
 @app.command("next")
@@ -107,7 +164,8 @@ def hint(
 @app.command("list", help=f"List the exercises with their status. In a terminal: {LIST_KEYS.help(', ')}.")
 def list_(
     pending: Annotated[bool, typer.Option("--pending", help="Only exercises not done yet.")] = False,
-    chapter: Annotated[Optional[str], typer.Option("--chapter", help="Only this chapter (id or part of its title).")] = None,
+    chapter: Annotated[Optional[str], typer.Option("--chapter", metavar="CHAPTER", autocompletion=complete_chapter,
+                                                   help="Only this chapter: its number (3), id or part of its title.")] = None,
     static: Annotated[bool, typer.Option("--static", help="Print the table, even in a terminal.")] = False,
     as_json: JsonOpt = False,
     no_color: NoColor = False,
@@ -142,11 +200,11 @@ def further(
 
 @app.command()
 def reset(
-    exercise: RequiredExercise,
+    exercise: ExerciseArg = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
     no_color: NoColor = False,
 ) -> None:
-    """Restore an exercise file and mark it pending."""
+    """Restore an exercise's file, marked pending (default: the current one)."""
     from arena_cli.commands import reset_exercise
 
     def confirm(question: str) -> bool:
@@ -160,32 +218,39 @@ def reset(
 
 @app.command()
 def solution(
-    exercise: RequiredExercise,
+    exercise: ExerciseArg = None,
     force: Annotated[bool, typer.Option("--force", help="Show it even if the exercise isn't done.")] = False,
     no_color: NoColor = False,
 ) -> None:
-    """Show the reference solution and your diff to it."""
+    """Show the reference solution and your diff to it (default: the current exercise)."""
     from arena_cli.commands import show_solution
 
     raise typer.Exit(show_solution(_ctx(no_color), exercise, force))
 
 
 @app.command()
-def verify(as_json: JsonOpt = False, no_color: NoColor = False) -> None:
-    """Run every exercise's hidden test and update progress."""
+def verify(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Each failing exercise's first problem in full.")] = False,
+    as_json: JsonOpt = False,
+    no_color: NoColor = False,
+) -> None:
+    """Run every exercise's hidden test and update progress: a line per exercise and a summary."""
     from arena_cli.commands import verify as verify_all
 
-    raise typer.Exit(verify_all(_ctx(no_color), as_json))
+    raise typer.Exit(verify_all(_ctx(no_color), as_json, verbose))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def results(
     ctx: typer.Context,
-    section: Annotated[Optional[str], typer.Argument(help="An exercise id or part of a section title (default: the current section).", show_default=False)] = None,
+    section: Annotated[Optional[str], typer.Argument(metavar="SECTION", autocompletion=complete_section, help="An exercise id or part of a section title (default: the current section).", show_default=False)] = None,
     reference: Annotated[bool, typer.Option("--reference", help="Run the reference solution's version instead of yours.")] = False,
     no_color: NoColor = False,
 ) -> None:
-    """Run a section's result (its plots) with your code."""
+    """Run a section's result (its plots) with your code.
+
+    Options after the section go to the result's script: `--tiny` runs it offline on a tiny random
+    model (no download; it shows the code working, not what the real model learnt)."""
     from arena_cli.results import run_results
 
     raise typer.Exit(run_results(_ctx(no_color), section, reference, list(ctx.args)))
@@ -214,10 +279,10 @@ def dev_build(
 
 @dev.command("new")
 def dev_new(
-    exercise_id: Annotated[str, typer.Argument(help="The new exercise's id (lowercase, digits, _).", show_default=False)],
-    after: Annotated[str, typer.Option("--after", help="The exercise it comes after (it joins that one's section).", autocompletion=complete_exercise_id)],
+    exercise_id: Annotated[str, typer.Argument(metavar="EXERCISE_ID", help="The new exercise's id (lowercase, digits, _).", show_default=False)],
+    after: Annotated[str, typer.Option("--after", metavar="EXERCISE", help="The exercise it comes after (it joins that one's section).", autocompletion=complete_exercise_id)],
     question: Annotated[bool, typer.Option("--question", help="A question (an answer in the file), labelled NNq: renames nothing.")] = False,
-    title: Annotated[str, typer.Option("--title", help="Its title (default: from the id).")] = "",
+    title: Annotated[str, typer.Option("--title", metavar="TITLE", help="Its title (default: from the id).")] = "",
 ) -> None:
     """Start a new exercise: its manifest entry and four files, later exercises renumbered."""
     from arena_cli.course import load_course
@@ -235,10 +300,33 @@ def dev_new(
                   f"`arena dev check {exercise_id}`.", soft_wrap=True)
 
 
+@dev.command("wrap")
+def dev_wrap(
+    names: Annotated[Optional[list[str]], typer.Argument(metavar="[EXERCISE|CHAPTER]...", help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
+) -> None:
+    """Re-wrap masters and hints at 100 columns where they are longer (prose re-flowed, code split where
+    its meaning stays the same), then regenerate the student files."""
+    from arena_cli.authoring import build, build_report, select
+    from arena_cli.course import load_course
+    from arena_cli.render import make_console
+    from arena_cli.rewrap import rewrap, wrap_problems
+
+    course = load_course()
+    chosen = select(course, names or [])
+    console = make_console()
+    for path in rewrap(course, chosen):
+        console.print(f"re-wrapped {path.relative_to(course.root)}", soft_wrap=True)
+    code = build_report(build(course), console, course.root)
+    left = wrap_problems(chosen)
+    for line in left:
+        console.print(f"still long: {line}", soft_wrap=True)
+    raise typer.Exit(code or (1 if left else 0))
+
+
 @dev.command("leaks")
 def dev_leaks(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
-    max_percent: Annotated[Optional[float], typer.Option("--max", help="Exit 1 if an exercise's text holds more than this % of its solution's lines.")] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(metavar="[EXERCISE|CHAPTER]...", help="Exercise ids or chapters; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
+    max_percent: Annotated[Optional[float], typer.Option("--max", metavar="PERCENT", help="Exit 1 if an exercise's text holds more than this % of its solution's lines.")] = None,
 ) -> None:
     """How much of each solution its exercise's text gives away (verbatim or nearly)."""
     from arena_cli.authoring import select
@@ -253,7 +341,7 @@ def dev_leaks(
 
 @dev.command("check")
 def dev_check(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Exercise ids or chapters (`2_ioi` or `2`) to check; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(metavar="[EXERCISE|CHAPTER]...", help="Exercise ids or chapters (`2_ioi` or `2`) to check; default: the whole course.", show_default=False, autocompletion=complete_exercise_id)] = None,
     no_tests: Annotated[bool, typer.Option("--no-tests", help="Only the static checks; run no hidden test.")] = False,
 ) -> None:
     """Check files, markers and hints; solutions pass, exercises fail."""

@@ -27,6 +27,7 @@ from arena_cli.json_output import emit_json, exercise_json, progress_json, updat
 from arena_cli.layout import go_further_file
 from arena_cli.links import link
 from arena_cli.markers import solution_source, without_docstrings
+from arena_cli.pager import paged
 from arena_cli.progress import Progress, ProgressFileError
 from arena_cli.session import (
     Context,
@@ -135,7 +136,7 @@ def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
     if as_json:
         emit_json(verdict.to_json())
     else:
-        ctx.console.print(render.verdict_view(ex, verdict))
+        render.show_verdict(ctx.console, ex, verdict)
         if progress is not None:
             after_verdict(ctx, ex, verdict, progress, in_watch=False)
     if trouble is not None:
@@ -152,16 +153,17 @@ def reveal_hint(ctx: Context, exercise_id: str | None, in_watch: bool = False, s
     hints = load_hints(ex.hint_path)
     progress, revealed = ctx.update(lambda p: p.reveal_hint(ex.id, len(hints)))
     shown = progress.find(ex.id).hints
-    ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
-    ctx.console.print(render.hints_view(ex, hints, shown, show_all))
-    if not revealed:
-        ctx.console.print(
-            f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
-            "(or now, with --force).[/]"
-        )
-    elif shown < len(hints):
-        again = f"press {WATCH_KEYS.key_for('hint')}" if in_watch else "run `arena hint` again"
-        ctx.console.print(f"[dim]{len(hints) - shown} more: {again}.[/]")
+    with paged(ctx.console, enabled=not in_watch):  # watch holds the keys; its screen scrolls
+        ctx.console.print(Text.assemble((ex.title, "bold"), "  ", link(ex.exercise_path, root=ex.root, style="dim")))
+        ctx.console.print(render.hints_view(ex, hints, shown, show_all))
+        if not revealed:
+            ctx.console.print(
+                f"[dim]No more hints. After passing, `arena solution {ex.id}` shows the reference "
+                "(or now, with --force).[/]"
+            )
+        elif shown < len(hints):
+            again = f"press {WATCH_KEYS.key_for('hint')}" if in_watch else "run `arena hint` again"
+            ctx.console.print(f"[dim]{len(hints) - shown} more: {again}.[/]")
     return 0
 
 
@@ -220,8 +222,8 @@ def show_further(ctx: Context, chapter_name: str | None) -> int:
 # --------------------------------------------------------------------------- reset & solution
 
 
-def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[[str], bool]) -> int:
-    ex = ctx.course.get(exercise_id)
+def reset_exercise(ctx: Context, exercise_id: str | None, yes: bool, confirm: Callable[[str], bool]) -> int:
+    ex = resolve(ctx, exercise_id)
     path = ex.rel(ex.exercise_path)
     if not yes and not confirm(f"Overwrite {path} with a fresh copy and mark it pending?"):
         ctx.console.print("Nothing changed.")
@@ -231,8 +233,8 @@ def reset_exercise(ctx: Context, exercise_id: str, yes: bool, confirm: Callable[
     return 0
 
 
-def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
-    ex = ctx.course.get(exercise_id)
+def show_solution(ctx: Context, exercise_id: str | None, force: bool) -> int:
+    ex = resolve(ctx, exercise_id)
     if not force and not ctx.load_progress().find(ex.id).done:
         ctx.console.print(
             f"[yellow]{ex.id} isn't done yet.[/] Try `arena hint {ex.id}` first, "
@@ -253,17 +255,18 @@ def show_solution(ctx: Context, exercise_id: str, force: bool) -> int:
             tofile=ex.rel(ex.solution_path),
         )
     )
-    ctx.console.print(render.solution_view(ex, code, diff))
-    explanation = load_explanation(ex.hint_path)
-    if explanation:
-        ctx.console.print(render.explanation_view(explanation))
+    with paged(ctx.console):
+        ctx.console.print(render.solution_view(ex, code, diff))
+        explanation = load_explanation(ex.hint_path)
+        if explanation:
+            ctx.console.print(render.explanation_view(explanation))
     return 0
 
 
 # --------------------------------------------------------------------------- verify
 
 
-def verify(ctx: Context, as_json: bool) -> int:
+def verify(ctx: Context, as_json: bool, verbose: bool = False) -> int:
     exercises = list(ctx.course.exercises)
     with warm_worker(ctx.course.root, worker_wanted(len(exercises))) as worker:
         rows = run_many(
@@ -289,7 +292,7 @@ def verify(ctx: Context, as_json: bool) -> int:
             }
         )
     else:
-        ctx.console.print(render.verify_table(rows))
+        ctx.console.print(render.verify_table(rows, verbose))
         for ex in set_back:
             ctx.console.print(f"{ex.id} was done but fails now: it is pending again.", soft_wrap=True)
         ctx.console.print(f"{n_pass} of {len(rows)} exercises pass.")

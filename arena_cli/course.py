@@ -13,6 +13,7 @@ Must stay free of heavy imports: `next`, `list`, `hint` and `progress` only read
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -142,18 +143,23 @@ class Course:
         by_stem = {e.stem: e for e in self.exercises}
         if key in by_stem:
             return by_stem[key]
-        close = [e.id for e in self.exercises if key and key in e.id][:5]
+        ids = [e.id for e in self.exercises]
+        close = [i for i in ids if key and key in i] + difflib.get_close_matches(key, ids, n=5, cutoff=0.6)
+        close = list(dict.fromkeys(close))[:5]
         suggestion = f" Did you mean: {', '.join(close)}?" if close else " See `arena list`."
         raise CourseError(f"Unknown exercise {exercise_id!r}.{suggestion}")
 
     def chapters_matching(self, name: str) -> list[Chapter]:
-        """The chapters whose id or folder is `name`, or whose title contains it (any case); a clear
-        error if none does."""
-        key = name.lower()
-        matching = [c for c in self.chapters if key in (c.id, c.dir) or key in c.title.lower()]
+        """The chapters whose id, folder or number (`3`) is `name`, or whose title contains it (any
+        case); a clear error with the close matches if none does."""
+        key = name.strip().strip("/").lower()
+        matching = [c for c in self.chapters
+                    if key in (c.id, c.dir, c.dir.split("_", 1)[0]) or key in c.title.lower()]
         if not matching:
-            names = ", ".join(c.id for c in self.chapters)
-            raise CourseError(f"No chapter matches {name!r}; chapters: {names}")
+            close = difflib.get_close_matches(key, [c.id for c in self.chapters], n=3, cutoff=0.6)
+            names = ", ".join(f"{c.dir.split('_', 1)[0]} {c.id}" for c in self.chapters)
+            mean = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise CourseError(f"No chapter matches {name!r}.{mean} Chapters: {names}")
         return matching
 
     def chapter_of(self, exercise: Exercise) -> Chapter:
@@ -357,7 +363,10 @@ def load_course(root: Path | None = None) -> Course:
         key=lambda p: (int(m.group(1)) if (m := _CHAPTER_DIR_RE.match(p.parent.name)) else 0, p),
     )
     if not manifests:
-        raise CourseError(f"No chapters found: expected {layout.manifest_of(root, '<N>_<name>')}")
+        if os.environ.get(ROOT_ENV):
+            raise CourseError(f"No course in {ROOT_ENV}={os.environ[ROOT_ENV]} (no "
+                              f"{layout.manifest_of(root, '<N>_<name>')}): set it to the course folder")
+        raise CourseError(f"No course here: run arena from the course folder, or set {ROOT_ENV} to it")
     chapters = tuple(load_chapter(m, root) for m in manifests)
     seen: dict[str, Path] = {}
     for chapter in chapters:

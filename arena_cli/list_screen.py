@@ -28,11 +28,14 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
     """The interactive list's whole screen, `height` lines of at most `width` cells. Keeps the cursor in
     view (updates `state.top`)."""
     rows = state.visible()
-    show_id = width >= 100
-    id_width = min(30, max((len(r.id) for r in state.rows), default=2)) if show_id else 0
+    # The id is what the commands take: always shown; the title is cut instead.
+    show_counts = width >= 90  # hints and tries: left out of narrow terminals
     label_width = max((len(r.label) for r in state.rows), default=2)  # 2, or 3 with a question (05q)
-    fixed = 2 + label_width + 1 + (id_width + 1 if show_id else 0) + 1 + 9 + 1 + 5 + 1 + 5
-    title_width = max(10, width - fixed)
+    fixed = 2 + label_width + 1 + 9 + (12 if show_counts else 0)
+    # Whole ids from 80 columns up (the course's longest is 35); in narrower terminals a title keeps 16.
+    id_width = min(40, max((len(r.id) for r in state.rows), default=2), max(12, width - fixed - 1 - 17))
+    fixed += id_width + 1
+    title_width = max(10, width - fixed - 1)
 
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append("Exercises ", style="bold")
@@ -43,9 +46,9 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
         head.append(f"  /{state.query}", style="bold cyan")
     columns = Text.assemble(
         "  ", _cell("#", label_width), " ",
-        *([_cell("id", id_width), " "] if show_id else []),
-        _cell("title", title_width), " ", _cell("status", 9), " ",
-        _cell("hints", 5, justify="right"), " ", _cell("tries", 5, justify="right"),
+        _cell("id", id_width), " ",
+        _cell("title", title_width), " ", _cell("status", 9),
+        *([" ", _cell("hints", 5, justify="right"), " ", _cell("tries", 5, justify="right")] if show_counts else []),
         style="dim",
     )
 
@@ -65,11 +68,11 @@ def list_screen(state, width: int, height: int, root: Path | None = None) -> Ren
         line = Text.assemble(
             ("▸ " if selected else "  ", "bold cyan"),
             _cell(row.label, label_width, style="dim"), " ",
-            *([_cell(row.id, id_width), " "] if show_id else []),
+            _cell(row.id, id_width), " ",
             _cell(row.title, title_width), " ",
-            _cell(label, 9, style=style), " ",
-            _cell(str(row.hints or ""), 5, justify="right"), " ",
-            _cell(str(row.attempts or ""), 5, justify="right"),
+            _cell(label, 9, style=style),
+            *([" ", _cell(str(row.hints or ""), 5, justify="right"), " ",
+               _cell(str(row.attempts or ""), 5, justify="right")] if show_counts else []),
         )
         if selected:
             line.stylize("reverse")

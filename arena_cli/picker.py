@@ -206,14 +206,10 @@ def interactive_possible(console) -> bool:
     )
 
 
-def run_picker(ctx, state: ListState, only: set[str] | None = None) -> int:
+def pick(ctx, state: ListState, only: set[str] | None = None) -> str | None:
     """Show the list until the student leaves it; carry out what they choose. `only`: the ids listed
-    (all of the course's by default)."""
+    (all of the course's by default). Returns the id made current last (None: none was)."""
     from rich.live import Live
-    from rich.text import Text
-
-    from arena_cli import render
-    from arena_cli.links import link
 
     loop = _Loop(ctx, state, only)
     try:
@@ -221,8 +217,19 @@ def run_picker(ctx, state: ListState, only: set[str] | None = None) -> int:
             loop.run(terminal, live)
     except KeyboardInterrupt:
         pass
-    if loop.chosen is not None:  # said again on the normal screen, which the list's screen gave back
-        ex = ctx.course.get(loop.chosen)
+    return loop.chosen
+
+
+def run_picker(ctx, state: ListState, only: set[str] | None = None) -> int:
+    """`arena list` in a terminal: the list, then what was made current, said on the normal screen."""
+    from rich.text import Text
+
+    from arena_cli import render
+    from arena_cli.links import link
+
+    chosen = pick(ctx, state, only)
+    if chosen is not None:  # said again on the normal screen, which the list's screen gave back
+        ex = ctx.course.get(chosen)
         ctx.console.print(
             Text.assemble(("▶ ", "bold yellow"), (ex.title, "bold"), " is current: ", link(ex.exercise_path, root=ex.root))
         )

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -17,12 +16,12 @@ from arena_cli.course import Course, Exercise
 from arena_cli.further import GoFurther
 from arena_cli.hints import Hint
 from arena_cli.layout import is_student_file
-from arena_cli.links import LinkConsole, link, link_location, linkify
+from arena_cli.links import LinkConsole, link, linkify
 from arena_cli.progress import Progress
 from arena_cli.update import UpdateReport
-from arena_cli.verdict import Check, Mismatch, Verdict
+from arena_cli.verdict import Verdict
+from arena_cli.verdict_view import mismatch_table, show_verdict, verdict_view  # noqa: F401 - drawn as render.*
 
-_MARK = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red"), "skipped": ("-", "dim")}
 _STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "timeout": "bold yellow"}
 
 
@@ -97,110 +96,6 @@ def all_done(course: Course) -> RenderableType:
     )
 
 
-# --------------------------------------------------------------------------- verdicts
-
-
-def mismatch_table(m: Mismatch) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("", style="dim")
-    table.add_column("expected", style="green")
-    table.add_column("yours", style="red")
-    table.add_row(m.name, m.expected, m.actual)
-    if m.kind == "value":
-        ids = m.max_abs_err is None and all(isinstance(s.get("expected"), int) for s in m.sample)
-        if m.n_mismatched is not None:
-            table.add_row("mismatched", "", f"{m.n_mismatched:,} of {m.n_total:,}")
-        if ids:  # token ids, indices, counts: which differ, not by how much
-            if m.where and m.worst:
-                table.add_row(f"first at {list(m.where)}", str(m.worst[0]), str(m.worst[1]))
-            for s in m.sample:
-                table.add_row(f"  {list(s['index'])}", _id(s, "expected"), _id(s, "actual"))
-            return table
-        table.add_row("max abs error", "", f"{m.max_abs_err:.4g}" if m.max_abs_err is not None else "")
-        table.add_row("max rel error", "", f"{m.max_rel_err:.4g}" if m.max_rel_err is not None else "")
-        if m.where and m.worst:
-            table.add_row(f"worst at {list(m.where)}", f"{m.worst[0]:.5g}", f"{m.worst[1]:.5g}")
-        for s in m.sample:
-            table.add_row(f"  {list(s['index'])}", f"{s['expected']:.5g}", f"{s['actual']:.5g}")
-    return table
-
-
-def _id(sample: dict, side: str) -> str:
-    """An integer value, with its decoded token when the check had a tokenizer."""
-    token = sample.get(f"{side}_token")
-    return f"{sample[side]} {token!r}" if token is not None else str(sample[side])
-
-
-def check_detail(check: Check, root: Path) -> RenderableType:
-    headline = linkify(check.message or check.status, root, style="bold")
-    if check.location:
-        # `path:line:col: message`, as compilers write it: VSCode's terminal makes the place clickable
-        # and the .vscode task's problem matcher puts the message on that line in the Problems panel.
-        headline = Text.assemble(link_location(check.location, root), ": ", headline)
-    parts: list[RenderableType] = [headline]
-    if check.mismatch is not None:
-        parts.append(mismatch_table(check.mismatch))
-    if check.diagnosis:
-        parts.append(Text.assemble(("Diagnosis: ", "bold yellow"), check.diagnosis))
-    if check.traceback:
-        parts.append(linkify(check.traceback.rstrip(), root, style="dim"))
-    if check.output.strip():
-        parts.append(Text.assemble(("Your code printed:\n", "bold"), check.output.rstrip()))
-    return Panel(Group(*parts), title=f"✗ {check.name}", title_align="left", border_style="red", expand=True)
-
-
-def verdict_view(ex: Exercise, verdict: Verdict) -> RenderableType:
-    n_pass = sum(c.status == "passed" for c in verdict.checks)
-    headline = Text()
-    mark = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱"}[verdict.status]
-    headline.append(f"{mark} {ex.title} ", style=_STATUS_STYLE[verdict.status])
-    label = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out"}[verdict.status]
-    headline.append(f"— {label}", style=_STATUS_STYLE[verdict.status])
-    if verdict.checks:
-        headline.append(f"  ({n_pass}/{len(verdict.checks)} checks, {verdict.duration_s:.1f} s)", style="dim")
-    parts: list[RenderableType] = [headline]
-    if verdict.checks:
-        checks = Table.grid(padding=(0, 1))  # a long check name wraps under itself, not under the mark
-        checks.add_column(no_wrap=True)
-        checks.add_column()
-        for c in verdict.checks:
-            mark, style = _MARK.get(c.status, ("?", ""))
-            checks.add_row(Text(f"  {mark}", style=style), Text(c.name, style=style))
-        parts.append(checks)
-    if verdict.status in ("error", "timeout") and verdict.message:
-        body: list[RenderableType] = [linkify(verdict.message, ex.root, style="bold")]
-        if verdict.output.strip():
-            body.append(linkify(verdict.output.rstrip(), ex.root, style="dim"))
-        parts.append(Panel(Group(*body), border_style="red" if verdict.status == "error" else "yellow"))
-    else:
-        failure = verdict.first_failure
-        if failure is not None:
-            parts.append(check_detail(failure, ex.root))
-            parts += other_failures(verdict, failure)
-    return Group(*parts)
-
-
-def other_failures(verdict: Verdict, shown: Check) -> list[RenderableType]:
-    """The failing checks after the first, one line each: what each found (its diagnosis, else its
-    message), so a diagnosis on a later check reaches the student too. Repeats are left out."""
-    seen = {(shown.diagnosis or shown.message).strip()}
-    rows = Table.grid(padding=(0, 1))  # a wrapped line continues under its text, not under the mark
-    rows.add_column(no_wrap=True)
-    rows.add_column()
-    for check in verdict.checks:
-        if check is shown or check.status not in ("failed", "error"):
-            continue
-        said = (check.diagnosis or check.message or check.status).strip()
-        if said in seen:
-            continue
-        seen.add(said)
-        first = said.splitlines()[0] if said else ""
-        if len(first) > 300:
-            first = first[:297] + "..."
-        rows.add_row(Text("  ✗", style="red"), Text.assemble((check.name, "bold"), ": ", first))
-    return [rows] if rows.row_count else []
-
-
 # --------------------------------------------------------------------------- hints
 
 
@@ -210,7 +105,9 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
 
     parts: list[RenderableType] = []
     for hint in hints[:shown]:
-        title = f"hint {hint.level} of {len(hints)}: {hint.title}"
+        title = f"hint {hint.level} of {len(hints)}"
+        if hint.title.strip().lower() != f"hint {hint.level}":  # `## Help: <symptom>` says what it is for
+            title += f": {hint.title}"
         if hint.level == shown or show_all:
             parts.append(Panel(Markdown(hint.body), title=title, title_align="left",
                                border_style="yellow" if hint.level == shown else "dim"))
@@ -262,7 +159,7 @@ def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=chapter.title, title_justify="left")
         table.add_column("#", justify="right", style="dim", no_wrap=True)
         table.add_column("id", no_wrap=True)
-        table.add_column("title")
+        table.add_column("title", no_wrap=True, overflow="ellipsis", ratio=1)  # cut, not wrapped, when narrow
         table.add_column("status", no_wrap=True)
         table.add_column("hints", justify="right", no_wrap=True)
         table.add_column("tries", justify="right", no_wrap=True)
@@ -282,6 +179,33 @@ def list_tables(course: Course, progress: Progress, exercises: Sequence[Exercise
     return Group(*tables)
 
 
+def bar(done: int, total: int, width: int) -> Text:
+    """A progress bar that shows the part still to do as well, in colour or without (NO_COLOR)."""
+    filled = max(round(width * done / total), 1 if done else 0) if total else width
+    return Text.assemble(("━" * filled, "green"), ("─" * (width - filled), "dim"))
+
+
+def progress_line(course: Course, ex: Exercise, progress: Progress, width: int = 20) -> RenderableType:
+    """The watch screen's progress: the course's bar, done / total, and this chapter's count."""
+    done = sum(progress.find(e.id).done for e in course.exercises)
+    chapter = course.chapter_of(ex)
+    in_chapter = sum(progress.find(e.id).done for e in chapter.exercises)
+    line = Text.assemble(bar(done, len(course.exercises), width), f" {done}/{len(course.exercises)} done",
+                         (f" · {chapter.title} {in_chapter}/{len(chapter.exercises)}", "dim"))
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return Group(line)  # in a Group: console.print(text) would join it into a new Text, which wraps
+
+
+def watch_header(ex: Exercise) -> RenderableType:
+    """The watch screen's header after the first: the exercise's title in a rule, its file under it (a
+    rule would cut a long path)."""
+    from rich.rule import Rule
+
+    title = Text(ex.title, style="bold")
+    title.truncate(60, overflow="ellipsis")
+    return Group(Rule(title, align="left"), link(ex.exercise_path, root=ex.root, style="dim"))
+
+
 def progress_view(course: Course, progress: Progress) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("chapter")
@@ -292,7 +216,7 @@ def progress_view(course: Course, progress: Progress) -> RenderableType:
         done = sum(progress.find(e.id).done for e in chapter.exercises)
         total_done += done
         n = len(chapter.exercises)
-        table.add_row(chapter.title, ProgressBar(total=n, completed=done, width=30), f"{done}/{n}")
+        table.add_row(chapter.title, bar(done, n, 30), f"{done}/{n}")
     n_all = len(course.exercises)
     hints = sum(progress.find(e.id).hints for e in course.exercises)
     summary = Text(f"{total_done} of {n_all} exercises done ({100 * total_done / n_all:.0f}%), {hints} hints used")
@@ -312,23 +236,20 @@ def solution_view(ex: Exercise, code: str, diff: str) -> RenderableType:
         parts.append(Panel(Syntax(diff, "diff", word_wrap=True), title="your file → reference", title_align="left"))
     else:
         parts.append(Text("Your file is identical to the reference.", style="green"))
-    parts.append(
-        Panel(
-            Syntax(code, "python", word_wrap=True),
-            title=Text.assemble("reference code (docstrings left out): ", link(ex.solution_path, root=ex.root)),
-            title_align="left",
-        )
-    )
+    parts.append(Text.assemble("The reference, docstrings left out: ", link(ex.solution_path, root=ex.root)))
+    parts.append(Panel(Syntax(code, "python", word_wrap=True), title="reference code", title_align="left"))
     return Group(*parts)
 
 
-def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
+def verify_table(rows: Sequence[tuple[Exercise, Verdict]], verbose: bool = False) -> RenderableType:
+    """One line per exercise (its mark, id, checks passed, time, first problem cut to the width);
+    `verbose`: a table with each first problem in full."""
+    width = max((len(ex.id) for ex, _ in rows), default=8)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("exercise")
-    table.add_column("result")
-    table.add_column("checks", justify="right")
-    table.add_column("time", justify="right")
+    for name in ("exercise", "result", "checks", "time"):
+        table.add_column(name, no_wrap=True, justify="left" if name in ("exercise", "result") else "right")
     table.add_column("first problem", overflow="fold")
+    lines = []
     for ex, v in rows:
         n_pass = sum(c.status == "passed" for c in v.checks)
         failure = v.first_failure
@@ -339,14 +260,17 @@ def verify_table(rows: Sequence[tuple[Exercise, Verdict]]) -> Table:
         else:
             problem = ""
         problem = problem.splitlines()[0] if problem else ""
-        table.add_row(
-            ex.id,
-            Text(v.status, style=_STATUS_STYLE[v.status]),
-            f"{n_pass}/{len(v.checks)}",
-            f"{v.duration_s:.1f}s",
-            linkify(problem, ex.root),
-        )
-    return table
+        checks, time_s = f"{n_pass}/{len(v.checks)}", f"{v.duration_s:.1f}s"
+        status = Text(v.status, style=_STATUS_STYLE[v.status])
+        table.add_row(ex.id, status, checks, time_s, linkify(problem, ex.root))
+        mark = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱"}[v.status]
+        said = (v.message or (failure.message if failure is not None else "")).strip()
+        said = said.splitlines()[0] if said else ""  # what went wrong first; the check's name with --verbose
+        line = Text.assemble((mark, _STATUS_STYLE[v.status]), f" {ex.id:<{width}} ", (f"{checks:>5} {time_s:>6}  ", "dim"),
+                             linkify(said, ex.root))
+        line.no_wrap, line.overflow = True, "ellipsis"
+        lines.append(line)
+    return table if verbose else Group(*lines)  # lines in a Group keep no_wrap (see progress_line)
 
 
 # --------------------------------------------------------------------------- update

@@ -49,7 +49,7 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
         ctx.console.print(f"The section {section.title!r} has no result to run.")
         return 1
     whose = "the reference solution" if reference else "your code"
-    ctx.console.print(f"[bold]{section.title}[/] — {section.result}", soft_wrap=True)
+    ctx.console.print(f"[bold]{section.title}[/] — {section.result}")  # wrapped at words
     if not reference:
         pending = unfinished_for_result(ctx, section)
         if pending:
@@ -57,14 +57,13 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
             ctx.console.print(
                 f"[yellow]Not passed yet: {names}.[/] The result runs your code for them: finish them first "
                 f"(`arena run <id>` records a pass), or see the reference's with `arena results --reference`.",
-                soft_wrap=True,
             )
             return 1
         unanswered = [q for q in section.exercises if q.kind == "question" and answer_in(q.exercise_path) is None]
         if unanswered:
             names = ", ".join(f"{q.label} {q.id}" for q in unanswered)
             ctx.console.print(f"[yellow]Predict first:[/] {names} asks what this result will show; answering "
-                              "after looking teaches less.", soft_wrap=True)
+                              "after looking teaches less.")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     before = figures(ctx.course.root)
     for run in section.result_runs:
@@ -77,10 +76,14 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
                 f" {' '.join(extra)}".rstrip(),
             )
         )
-        code = subprocess.run([sys.executable, str(path), *extra], cwd=ctx.course.root, env=env).returncode
+        code, last_error = run_script([sys.executable, str(path), *extra], ctx.course.root, env)
         if code != 0:
+            if last_error.startswith(NO_MODEL) and "--tiny" not in extra:  # the script said why, just above
+                ctx.console.print(f"[yellow]No model for this result here:[/] `arena results {ex.id} --tiny` runs it "
+                                  "offline on a tiny model (no download), or get the model as said above.")
+                return 1
             hint = "" if reference else f" (does `arena run {run.id}` pass? `arena results --reference` shows the reference's)"
-            ctx.console.print(f"[red]The result stopped with exit code {code}{hint}.[/]", soft_wrap=True)
+            ctx.console.print(f"[red]The result stopped with exit code {code}{hint}.[/]")
             return 1
     written = [p for p, mtime in figures(ctx.course.root).items() if before.get(p) != mtime]
     if written:
@@ -88,6 +91,29 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
     if not reference:
         show_predictions(ctx, section)
     return 0
+
+
+# How a result's script says, in one line on stderr, that it cannot get its pretrained model
+# (arena_course.models.ModelUnavailable's message).
+NO_MODEL = "Needs "
+
+
+def run_script(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a result's script, its output going to the terminal as it comes; (exit code, the last line
+    it wrote on stderr), so that a failure can be told by its reason."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.PIPE)
+    last = b""
+    pending = b""
+    assert proc.stderr is not None
+    while chunk := proc.stderr.read1(65536):
+        sys.stderr.buffer.write(chunk)
+        sys.stderr.buffer.flush()
+        pending += chunk
+        lines = [ln for ln in pending.split(b"\n")[:-1] if ln.strip()]
+        if lines:
+            last = lines[-1]
+        pending = pending.rsplit(b"\n", 1)[-1][-4096:]
+    return proc.wait(), last.decode(errors="replace").strip()
 
 
 def show_predictions(ctx: Context, section: Section) -> None:
@@ -115,7 +141,7 @@ def show_predictions(ctx: Context, section: Section) -> None:
                 why = (failure.diagnosis or failure.message) if failure else verdict.message
                 first = why.strip().splitlines()[0] if why.strip() else verdict.status
                 said = Text.assemble((value, "bold"), ("  ✗ not right: ", "yellow"), first)
-        ctx.console.print(Text.assemble(f"  {q.label} {q.title}: ", said), soft_wrap=True)
+        ctx.console.print(Text.assemble(f"  {q.label} {q.title}: ", said))
 
 
 def answer_in(path: Path, name: str = "ANSWER") -> str | None:

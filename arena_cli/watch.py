@@ -21,12 +21,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.rule import Rule
 from rich.text import Text
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from arena_cli import render
+from arena_cli import picker, render
 from arena_cli.batch import workers_allowed
 from arena_cli.commands import after_verdict, list_exercises, reveal_hint, show_exercise
 from arena_cli.course import Exercise
@@ -67,6 +66,8 @@ class _Keys:
         self.tty = sys.stdin is not None and sys.stdin.isatty()
         self.input: CbreakInput | None = None
         self.stop = threading.Event()
+        self.paused = threading.Event()  # set while another screen (the interactive list) reads the keys
+        self.idle = threading.Event()  # set while paused and not reading
 
     def __enter__(self) -> _Keys:
         if self.tty:
@@ -76,6 +77,11 @@ class _Keys:
 
     def _read(self) -> None:
         while not self.stop.is_set():
+            if self.paused.is_set():
+                self.idle.set()
+                time.sleep(0.05)
+                continue
+            self.idle.clear()
             data = self.input.read(0.1)
             if data == "":
                 return
@@ -110,6 +116,7 @@ class Watcher:
         self.fs_dirty_at: float | None = None
         self.observer = None
         self.show_card = True  # the exercise card (with objectives) heads the next verdict screen
+        self.keys: _Keys | None = None
 
     def path_link(self, style: str = "") -> Text:
         return link(self.ex.exercise_path, root=self.ex.root, style=style)
@@ -165,12 +172,22 @@ class Watcher:
             show_exercise(self.ctx, self.ex, progress, steps=False)
             self.show_card = False
         else:
-            console.print(Rule(Text.assemble(self.ex.title, "  ", self.path_link(style="dim")), align="left"))
-        console.print(render.verdict_view(self.ex, verdict))
+            console.print(render.watch_header(self.ex))
+        render.show_verdict(console, self.ex, verdict)
         if progress is not None:
             after_verdict(self.ctx, self.ex, verdict, progress, in_watch=True)
         else:
             self.ctx.error(trouble)
+        self.footer(progress)
+
+    def footer(self, progress=None) -> None:
+        """The course's progress bar and the keys, under every screen watch prints."""
+        console = self.ctx.console
+        try:
+            progress = progress or self.ctx.load_progress()
+            console.print(render.progress_line(self.ctx.course, self.ex, progress))
+        except ProgressFileError:
+            pass  # said where it was met
         console.print(f"[dim]{time.strftime('%H:%M:%S')}  watching for saves · {WATCH_KEYS.footer()}[/]")
 
     # ----------------------------------------------------------------- saves
@@ -205,6 +222,8 @@ class Watcher:
                 handlers[action]()
             except ProgressFileError as e:  # one line; watching goes on
                 self.ctx.error(e)
+            if action in ("hint", "next") and self.run is None:  # a screen of its own: the keys again
+                self.footer()
         return True
 
     def show_hint(self) -> None:
@@ -214,7 +233,37 @@ class Watcher:
             self.ctx.console.print(f"[red]{e}[/]")
 
     def show_list(self) -> None:
-        list_exercises(self.ctx, pending=False, chapter=None, as_json=False)
+        """The interactive list (in a terminal), then back to watching: the exercise made current there,
+        or the last verdict again. Without a terminal, the table."""
+        if self.keys is None or not self.keys.tty or not picker.interactive_possible(self.ctx.console):
+            list_exercises(self.ctx, pending=False, chapter=None, as_json=False)
+            self.footer()
+            return
+        self.keys.paused.set()
+        try:
+            self.keys.idle.wait(1)
+            state = picker.ListState(picker.rows_of(self.ctx, self.ctx.load_progress()))
+            chosen = picker.pick(self.ctx, state)
+        finally:
+            self.keys.paused.clear()
+        if chosen is not None and chosen != self.ex.id:
+            self.switch_to(self.ctx.course.get(chosen))
+        elif self.last_verdict is not None and self.run is None:
+            self.show_card = False
+            self.redraw()
+        else:
+            self.footer()
+
+    def redraw(self) -> None:
+        """The last verdict's screen again (after the list gave the screen back)."""
+        console = self.ctx.console
+        if self.clear:
+            console.clear()
+        console.print(render.watch_header(self.ex))
+        render.show_verdict(console, self.ex, self.last_verdict)
+        with suppress(ProgressFileError):
+            after_verdict(self.ctx, self.ex, self.last_verdict, self.ctx.load_progress(), in_watch=True)
+        self.footer()
 
     def go_next(self) -> None:
         console = self.ctx.console
@@ -252,6 +301,7 @@ class Watcher:
         self.watch_folder()
         self.start_run()
         with _Keys(self.events) as keys:
+            self.keys = keys
             if not keys.tty:
                 self.ctx.console.print("[dim]No terminal for keys: Ctrl-C stops watching.[/]")
             while True:

@@ -184,7 +184,7 @@ def test_hint_reveals_levels_in_order(arena):
     out = arena.ok("hint", "add_numbers")
     assert "hint 2 of 3" in out and "Almost there." in out
     # The earlier level in one line (its title and first line), not in a panel of its own.
-    assert "hint 1 of 3: Hint 1  Think about it." in out and "╭─ hint 1" not in out
+    assert "hint 1 of 3  Think about it." in out and "╭─ hint 1" not in out
     assert "╭─ hint 2 of 3" in out and "--all" in out
     assert arena.entry("add_numbers")["hints"] == 2
 

@@ -5,6 +5,8 @@ accepts (a UTF-8 BOM) load; a syntax error is always located at a line number.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -70,7 +72,25 @@ def test_no_chapters_at_all(arena, tmp_path):
     (empty / "solutions").mkdir()
     arena.env["ARENA_ROOT"] = str(empty)
     code, out, err = arena("list")
-    assert_one_line_error(code, err, "No chapters found")
+    assert_one_line_error(code, err, "No course in ARENA_ROOT=", "set it to the course folder")
+
+
+def test_outside_a_course_folder_one_line_says_where_to_run(arena, tmp_path):
+    """A non-editable install run from elsewhere: its package folder holds no course."""
+    import shutil
+    from pathlib import Path
+
+    import arena_cli
+
+    installed = tmp_path / "site"
+    shutil.copytree(Path(arena_cli.__file__).parent, installed / "arena_cli")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in arena.env.items() if k != "ARENA_ROOT"}
+    proc = subprocess.run([sys.executable, "-m", "arena_cli", "list"], cwd=elsewhere, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(installed)}, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "arena: No course here: run arena from the course folder, or set ARENA_ROOT to it"
 
 
 def test_result_needs_naming_an_unknown_exercise_is_named(arena):

@@ -82,7 +82,7 @@ def test_watch_in_tmux_turns_to_passed_on_save_then_keys_move_on(arena):
     with tmux(arena) as t:
         t.start("watch", "add_numbers")
         screen = t.wait("— failed")
-        assert "01_add_numbers.py:6:5: not implemented yet" in screen  # the place to look, clickable
+        assert "01_add_numbers.py:6:5: error: not implemented yet" in screen  # the place to look, clickable
         assert max(len(line) for line in screen.splitlines()) <= 80
 
         arena.write("add_numbers", arena.correct["add_numbers"])  # the student saves the solution
@@ -116,10 +116,10 @@ def test_interactive_list_in_tmux(arena):
     with tmux(arena) as t:
         t.start("list")
         screen = t.wait("q quit")
-        assert "▸ 02 Double a tensor" in screen and "✓ done" in screen
+        assert "▸ 02 double_tensor Double a tensor" in screen and "✓ done" in screen
         assert max(len(line) for line in screen.splitlines()) <= 80
         t.keys("j")
-        t.wait("▸ 03 Say hello")
+        t.wait("▸ 03 say_hello")
         t.keys("Enter")
         t.wait("say_hello is current")
         assert arena.progress()["current"] == "say_hello"
@@ -128,7 +128,32 @@ def test_interactive_list_in_tmux(arena):
         assert "Add two numbers" not in screen
         t.keys("/", "d", "o", "u", "Enter")
         screen = t.wait("1 of 3")
-        assert "▸ 02 Double a tensor" in screen
+        assert "▸ 02 double_tensor Double a tensor" in screen
         t.keys("q")
         screen = t.wait("EXITED 0")
         assert "Say hello is current" in screen  # said again once the list's screen is gone
+
+
+def test_l_in_watch_opens_the_interactive_list_and_comes_back(arena):
+    arena.set_progress({"double_tensor": {"status": "done"}})  # say_hello: no torch to import
+    with tmux(arena) as t:
+        t.start("watch", "say_hello")
+        t.wait("watching for saves")
+        t.keys("h")  # a screen of its own: the keys are said again under it
+        screen = t.wait("hint 1 of")
+        assert screen.rstrip().splitlines()[-1].rstrip().endswith("q quit")
+        assert "1/3 done" in screen  # the progress bar above the keys
+        t.keys("l")
+        screen = t.wait("make current")  # the interactive list's footer
+        assert "say_hello" in screen and "add_numbers" in screen  # ids, even at 80 columns
+        t.keys("q")
+        t.wait("Say hello — failed")  # back to watching: the last verdict again, then the keys
+        screen = t.wait("q quit")
+        assert "exercises/1_basics/03_say_hello.py" in screen  # the header's path, whole
+        t.keys("l")
+        t.wait("make current")
+        t.keys("g", "Enter", "q")  # the first exercise made current there: watch follows it
+        t.wait("Add two numbers — failed")
+        assert arena.progress()["current"] == "add_numbers"
+        t.keys("q")
+        t.wait("EXITED 0")

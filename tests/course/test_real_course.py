@@ -57,7 +57,11 @@ def test_a_diagnosis_on_a_later_check_reaches_the_normal_view(tmp_path):
     shutil.copytree(ROOT, root, ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__", ".arena"))
     exercise = root / "exercises" / "2_ioi" / "06_ioi_metric.py"
     text = exercise.read_text(encoding="utf-8")
-    stub = next(line for line in text.splitlines() if "raise NotImplementedError" in line)
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if "raise NotImplementedError" in line)
+    end = next(i for i in range(at, len(lines)) if lines[i].rstrip().endswith(")")  # a stub over lines too
+               and "\n".join(lines[at : i + 1]).count("(") == "\n".join(lines[at : i + 1]).count(")"))
+    stub = "\n".join(lines[at : end + 1])
     indent = stub[: len(stub) - len(stub.lstrip())]
     exercise.write_text(text.replace(stub, f"{indent}ld = ioi_logit_diff(logits, data)\n"
                                            f"{indent}return (clean_logit_diff - ld) / (clean_logit_diff - corrupted_logit_diff)"),
