@@ -9,8 +9,8 @@ Source: Elhage et al. 2022, "Toy Models of Superposition", section "Demonstratin
 A model has more "features" (things it would like to represent: "this is a cat", "this token is in a
 quote") than dimensions in its hidden layer. Can it still represent all of them? The toy model asks
 this in the smallest possible setting. A vector x of `n_features` features is squeezed into a hidden
-space of `d_hidden < n_features` dimensions by a matrix W, and then read back out with the same matrix,
-transposed, plus a bias and a ReLU:
+space of `d_hidden < n_features` dimensions by a matrix W, and then read back out with the same
+matrix, transposed, plus a bias and a ReLU:
 
     h  = W x                    h:  (d_hidden,)        W: (d_hidden, n_features)
     x' = ReLU(Wᵀ h + b)         x': (n_features,)      b: (n_features,)
@@ -33,8 +33,9 @@ one, the batch), then one feature vector per instance. Instance k's features onl
 k's weights; instances never mix.
 
 What to write: `ToyModel.forward`. A correct answer has the same shape as its input, is never
-negative (it ends in a ReLU), and for instance k computes ReLU(W[k]ᵀ W[k] x[..., k, :] + b_final[k]).
-`einops.einsum` with named dimensions is the easiest way to get the instance dimension right.
+negative (it ends in a ReLU), and for instance k computes ReLU(W[k]ᵀ W[k] x[..., k, :] +
+b_final[k]). `einops.einsum` with named dimensions is the easiest way to get the instance dimension
+right.
 """
 
 import einops
@@ -53,8 +54,8 @@ class ToyModel(nn.Module):
         b_final: (n_instances, n_features), the output bias.
         feature_probability: (n_instances, n_features), the probability each feature is present in a
             training example (a buffer: used by the training loop, not learned).
-        importance: (n_instances, n_features), how much each feature's reconstruction error counts in
-            the loss (a buffer).
+        importance: (n_instances, n_features), how much each feature's reconstruction error counts
+            in the loss (a buffer).
     """
 
     W: Float[Tensor, "inst d_hidden feats"]
@@ -87,7 +88,9 @@ class ToyModel(nn.Module):
         self.d_hidden = d_hidden
 
         # Xavier-normal init of each instance's (d_hidden, n_features) matrix.
-        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, d_hidden, n_features)))
+        self.W = nn.Parameter(
+            nn.init.xavier_normal_(torch.empty(n_instances, d_hidden, n_features))
+        )
         self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
 
         # Buffers: saved with the model and moved by `.to(device)`, but not trained.
@@ -110,7 +113,8 @@ class ToyModel(nn.Module):
 
 
 def _broadcast(value: float | Tensor | None, shape: tuple[int, int]) -> Tensor:
-    """`value` (None meaning 1.0) as a float tensor of exactly `shape`, copied so it owns its memory."""
+    """`value` (None meaning 1.0) as a float tensor of exactly `shape`, copied so it owns its
+    memory."""
     if value is None:
         value = 1.0
     return torch.as_tensor(value, dtype=torch.float32).broadcast_to(shape).clone()

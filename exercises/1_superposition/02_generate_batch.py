@@ -16,18 +16,18 @@ paper's data captures that with two rules, applied to every feature of every exa
 
 Sparsity is what makes superposition pay. If two features are rarely present at the same time, the
 model can store them in overlapping directions and rarely suffer from the interference. With p = 1
-(dense) every feature is always there and interference always hurts; with p = 0.01 two given features
-are both present in only 1 example in 10,000.
+(dense) every feature is always there and interference always hurts; with p = 0.01 two given
+features are both present in only 1 example in 10,000.
 
 Shapes. We train many model instances at once (see the previous exercise), each with its own feature
 probabilities, so `feature_probability` has shape (n_instances, n_features) and the batch has shape
 (batch_size, n_instances, n_features). Every entry of the batch gets its own random draws: no two
 examples, instances or features share a coin flip.
 
-What to write: `generate_batch`. A correct answer has values in [0, 1]; a fraction close to p[k, i] of
-the entries batch[:, k, i] is nonzero; and the nonzero entries are spread evenly over [0, 1] (mean
-about 0.5), including those of a feature with a small p. Whether a feature is present and how large it
-is are two separate random questions.
+What to write: `generate_batch`. A correct answer has values in [0, 1]; a fraction close to p[k, i]
+of the entries batch[:, k, i] is nonzero; and the nonzero entries are spread evenly over [0, 1]
+(mean about 0.5), including those of a feature with a small p. Whether a feature is present and how
+large it is are two separate random questions.
 """
 
 import torch
@@ -42,8 +42,8 @@ def generate_batch(
 
     Args:
         batch_size: the number of examples.
-        feature_probability: (n_instances, n_features); entry [k, i] is the probability that feature i
-            is present in an example for instance k.
+        feature_probability: (n_instances, n_features); entry [k, i] is the probability that feature
+            i is present in an example for instance k.
 
     Returns:
         A float tensor of shape (batch_size, n_instances, n_features) on the device of
@@ -54,11 +54,14 @@ def generate_batch(
     shape = (batch_size, n_instances, n_features)
     device = feature_probability.device
 
-    raise NotImplementedError("make each entry U[0, 1] with probability feature_probability, else 0")
+    raise NotImplementedError(
+        "make each entry U[0, 1] with probability feature_probability, else 0"
+    )
 
 
 if __name__ == "__main__":
-    # A quick look: 2 instances of 4 features; instance 0 dense (p = 1), instance 1 sparse (p = 0.2).
+    # A quick look: 2 instances of 4 features; instance 0 dense (p = 1), instance 1 sparse (p =
+    # 0.2).
     p = torch.tensor([[1.0] * 4, [0.2] * 4])
     batch = generate_batch(10_000, p)
     print("shape:", tuple(batch.shape))

@@ -6,9 +6,9 @@ Difficulty: 1/5    Importance: 4/5    Time: ~5 minutes
 Source: Elhage et al. 2022, "Toy Models of Superposition", section "Demonstrating Superposition"
 (https://transformer-circuits.pub/2022/toy_model/index.html).
 
-Not all features matter equally to a real model: getting "this is a dog" right may be worth more than
-"this pixel is a bit brighter". The paper models this with an importance I_i per feature and trains
-on the importance-weighted squared reconstruction error:
+Not all features matter equally to a real model: getting "this is a dog" right may be worth more
+than "this pixel is a bit brighter". The paper models this with an importance I_i per feature and
+trains on the importance-weighted squared reconstruction error:
 
     L = E_x [ Σ_i I_i (x_i - x'_i)² ]
 
@@ -52,14 +52,17 @@ def importance_weighted_loss(
         Shape (n_instances,): loss[k] = mean over the batch of Σ_i importance[k, i] *
         (batch[b, k, i] - out[b, k, i])².
     """
-    raise NotImplementedError("return mean over batch of Σ_features importance * (batch - out)², per instance")
+    raise NotImplementedError(
+        "return mean over batch of Σ_features importance * (batch - out)², per instance"
+    )
 
 
 if __name__ == "__main__":
     # The section's result: 5 features in 2 dimensions, from dense to very sparse.
     #
-    # Uses *your* ToyModel (exercise 1) and generate_batch (exercise 2), loaded from the files next to
-    # this one, with the loss above. Writes results/superposition/pentagon.png. About 10 s on a laptop.
+    # Uses *your* ToyModel (exercise 1) and generate_batch (exercise 2), loaded from the files next
+    # to this one, with the loss above. Writes results/superposition/pentagon.png. About 10 s on a
+    # laptop.
     from pathlib import Path
 
     from arena_course.loading import load_sibling

@@ -28,7 +28,8 @@ Each feature on its own is still present with probability p, exactly as in `gene
 the joint distribution changes. That is why this function takes the same arguments as
 `generate_batch`, `feature_probability` of shape (n_instances, n_features): it drops into the same
 training loop. The two features of a pair must have the same probability, so the pair's probability
-is read from its first feature, `feature_probability[:, 0::2]`, shape (n_instances, n_pairs) (given).
+is read from its first feature, `feature_probability[:, 0::2]`, shape (n_instances, n_pairs)
+(given).
 
 What to write: the body of `correlated_batch`. A correct answer has shape (batch_size, n_instances,
 n_features); values in [0, 1]; features 2k and 2k + 1 are zero in exactly the same examples; each is
@@ -49,7 +50,8 @@ def correlated_batch(
     Args:
         batch_size: the number of examples.
         feature_probability: (n_instances, n_features), n_features even. Features 2k and 2k + 1 form
-            pair k and must have the same probability p[k]: the probability that the pair is present.
+            pair k and must have the same probability p[k]: the probability that the pair is
+            present.
 
     Returns:
         A float tensor of shape (batch_size, n_instances, n_features) on the device of
@@ -68,7 +70,9 @@ def correlated_batch(
     # The probability of each pair, read from its first feature: (n_instances, n_pairs).
     pair_probability = feature_probability[:, 0::2]
 
-    raise NotImplementedError("one coin flip per pair (prob. p) shared by features 2k and 2k + 1; U[0, 1] values")
+    raise NotImplementedError(
+        "one coin flip per pair (prob. p) shared by features 2k and 2k + 1; U[0, 1] values"
+    )
 
 
 if __name__ == "__main__":

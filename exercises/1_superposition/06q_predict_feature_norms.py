@@ -21,7 +21,8 @@ others). Which describes the panels, from dense (left) to sparse (right)?
        directions that don't interfere, whatever the sparsity.
     C. Dense: the 5 most important features kept, each alone (dark). Sparser: more and more
        features kept, up to all 20, and the bars turn bright.
-    D. Dense: all 20 features kept, squeezed together (bright). Sparser: fewer kept, as rare features
+    D. Dense: all 20 features kept, squeezed together (bright). Sparser: fewer kept, as rare
+    features
        give too few examples to learn from, and those left turn dark.
 
 Write your answer as a letter below, then `arena run` this question. The explanation comes once it

@@ -7,11 +7,12 @@ Source: Elhage et al. 2022, "Toy Models of Superposition", section "Computation 
 (https://transformer-circuits.pub/2022/toy_model/index.html).
 
 To compute |x| rather than copy x, the model needs two things the neuron model lacks. It is no
-longer an autoencoder, so there is no reason for the way out to be the transpose of the way in: it gets
-two separate matrices. And it needs its hidden ReLU, since |x| is not linear:
+longer an autoencoder, so there is no reason for the way out to be the transpose of the way in: it
+gets two separate matrices. And it needs its hidden ReLU, since |x| is not linear:
 
     h  = ReLU(W1 x)             W1: (d_hidden, n_features)    one row per neuron: its input weights
-    x' = ReLU(W2 h + b)         W2: (n_features, d_hidden)    one column per neuron: its output weights
+    x' = ReLU(W2 h + b)         W2: (n_features, d_hidden)    one column per neuron: its output
+    weights
 
 With one instance dimension in front, as always: W1 (n_instances, d_hidden, n_features), W2
 (n_instances, n_features, d_hidden), b_final (n_instances, n_features); input and output
@@ -22,9 +23,10 @@ ReLU(-x_i), both written back to output i with weight +1, give ReLU(x_i) + ReLU(
 fewer neurons than 2 × features the model must share neurons between features, and the paper finds
 that with sparse inputs it does, in superposition.
 
-What to write: `AbsValueModel.forward`. A correct answer has the input's shape and is never negative;
-with W1 = [[1], [-1]], W2 = [[1, 1]] and b = 0 (one feature, two neurons) it computes exactly |x|.
-Note the shapes: W2 maps d_hidden to features, so the second product contracts W2's *last* dimension.
+What to write: `AbsValueModel.forward`. A correct answer has the input's shape and is never
+negative; with W1 = [[1], [-1]], W2 = [[1, 1]] and b = 0 (one feature, two neurons) it computes
+exactly |x|. Note the shapes: W2 maps d_hidden to features, so the second product contracts W2's
+*last* dimension.
 """
 
 import einops
@@ -74,14 +76,22 @@ class AbsValueModel(nn.Module):
         self.n_features = n_features
         self.d_hidden = d_hidden
 
-        self.W1 = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, d_hidden, n_features)))
-        self.W2 = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, n_features, d_hidden)))
+        self.W1 = nn.Parameter(
+            nn.init.xavier_normal_(torch.empty(n_instances, d_hidden, n_features))
+        )
+        self.W2 = nn.Parameter(
+            nn.init.xavier_normal_(torch.empty(n_instances, n_features, d_hidden))
+        )
         self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
 
         shape = (n_instances, n_features)
-        for name, value in [("feature_probability", feature_probability), ("importance", importance)]:
+        for name, value in [
+            ("feature_probability", feature_probability), ("importance", importance)
+        ]:
             value = 1.0 if value is None else value
-            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32).broadcast_to(shape).clone())
+            self.register_buffer(
+                name, torch.as_tensor(value, dtype=torch.float32).broadcast_to(shape).clone()
+            )
 
     def forward(self, features: Float[Tensor, "... inst feats"]) -> Float[Tensor, "... inst feats"]:
         """ReLU(W2 ReLU(W1 x) + b_final), for every instance separately.
@@ -93,7 +103,9 @@ class AbsValueModel(nn.Module):
             The output x', the same shape as `features`, with x'[..., k, :] =
             ReLU(W2[k] ReLU(W1[k] x[..., k, :]) + b_final[k]).
         """
-        raise NotImplementedError("compute h = ReLU(W1 x), then ReLU(W2 h + b_final), for each instance")
+        raise NotImplementedError(
+            "compute h = ReLU(W1 x), then ReLU(W2 h + b_final), for each instance"
+        )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ subsection "Feature Dimensionality" (https://transformer-circuits.pub/2022/toy_m
 
 Before you run this section's result (`arena results`), commit to a prediction.
 
-The result trains 50 equally important features in 10 dimensions, one instance per sparsity, and plots
-every feature's dimensionality D_i (exercise 11) against 1/(1 - S). Over a range of moderate
-sparsities the plot has a plateau: in those instances every feature the model keeps has D_i ≈ 1/2, and
-every other feature is dropped (W_i ≈ 0, so D_i = 0).
+The result trains 50 equally important features in 10 dimensions, one instance per sparsity, and
+plots every feature's dimensionality D_i (exercise 11) against 1/(1 - S). Over a range of moderate
+sparsities the plot has a plateau: in those instances every feature the model keeps has D_i ≈ 1/2,
+and every other feature is dropped (W_i ≈ 0, so D_i = 0).
 
 How many of the 50 features does one of those instances keep (store with ‖W_i‖ ≈ 1)?
 

@@ -8,10 +8,10 @@ Source: Henighan et al. 2023, "Superposition, Memorization, and Double Descent"
 
 Before you run this section's result (`arena results`), commit to a prediction.
 
-The result trains the toy model (200 features, 2 hidden dimensions, each feature present with probability
-0.02, examples of unit length) on fixed training sets of T examples, T from 3 to 1000, and measures the
-loss on fresh examples it never saw (the test loss). For reference: a model that outputs 0 for every
-example has loss exactly 1, since every example has unit length.
+The result trains the toy model (200 features, 2 hidden dimensions, each feature present with
+probability 0.02, examples of unit length) on fixed training sets of T examples, T from 3 to 1000,
+and measures the loss on fresh examples it never saw (the test loss). For reference: a model that
+outputs 0 for every example has loss exactly 1, since every example has unit length.
 
 Where is the test loss highest?
 

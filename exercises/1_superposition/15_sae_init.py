@@ -6,13 +6,14 @@ Difficulty: 2/5    Importance: 3/5    Time: ~10 minutes
 Source: Bricken et al. 2023, "Towards Monosemanticity: Decomposing Language Models With Dictionary
 Learning", section "Setup: Sparse Autoencoders"
 (https://transformer-circuits.pub/2023/monosemantic-features); Cunningham et al. 2023, "Sparse
-Autoencoders Find Highly Interpretable Features in Language Models" (https://arxiv.org/abs/2309.08600).
+Autoencoders Find Highly Interpretable Features in Language Models"
+(https://arxiv.org/abs/2309.08600).
 
 The toy model stored 5 features in a 2-dimensional hidden layer. Suppose we didn't know that: all we
 can see is the hidden activation h = W x, a point in the plane. Can we recover the 5 feature
 directions from the activations alone? A sparse autoencoder (SAE) tries: it rewrites each activation
-as a sparse, non-negative combination of `d_sae` learned directions (its "latents"), with d_sae usually
-larger than the activation's dimension d_in:
+as a sparse, non-negative combination of `d_sae` learned directions (its "latents"), with d_sae
+usually larger than the activation's dimension d_in:
 
     latents  z  = ReLU((h - b_dec) W_enc + b_enc)        z:  (d_sae,)    W_enc: (d_in, d_sae)
     recon    h' = z W_dec + b_dec                        h': (d_in,)     W_dec: (d_sae, d_in)
@@ -36,20 +37,20 @@ appear in early SAE work (e.g. Cunningham et al.). The decoder is read through t
 None and `W_dec` returns `W_enc` transposed; when untied, `self._W_dec` is a parameter and `W_dec`
 returns it.
 
-Initialisation (Anthropic's 2024 recipe; ARENA's toy SAE differs only in the decoder): W_enc is drawn
-with `nn.init.kaiming_uniform_` applied to the whole 3D tensor; an untied decoder starts as a copy of
-the encoder transposed, W_dec = W_encᵀ (a separate parameter that starts with the same numbers: from
-then on the two learn independently); both biases are zero. For a 3D tensor PyTorch computes the
-fan-in as d_in * d_sae (the product of every dimension but the first), so every weight is uniform on
-[-bound, bound] with bound = sqrt(6 / (d_in * d_sae)), and every instance gets its own random draw.
-Starting each latent's decoder direction where its encoder points means every latent begins by
-reconstructing the very inputs it fires on; section 6 shows what goes wrong when they start unrelated
-(the 2023 recipe drew W_dec independently).
+Initialisation (Anthropic's 2024 recipe; ARENA's toy SAE differs only in the decoder): W_enc is
+drawn with `nn.init.kaiming_uniform_` applied to the whole 3D tensor; an untied decoder starts as a
+copy of the encoder transposed, W_dec = W_encᵀ (a separate parameter that starts with the same
+numbers: from then on the two learn independently); both biases are zero. For a 3D tensor PyTorch
+computes the fan-in as d_in * d_sae (the product of every dimension but the first), so every weight
+is uniform on [-bound, bound] with bound = sqrt(6 / (d_in * d_sae)), and every instance gets its own
+random draw. Starting each latent's decoder direction where its encoder points means every latent
+begins by reconstructing the very inputs it fires on; section 6 shows what goes wrong when they
+start unrelated (the 2023 recipe drew W_dec independently).
 
 What to write: the body of `ToySAE.__init__` after the given lines. A correct answer registers, with
-the shapes above and as float32 `nn.Parameter`s (so that `sae.parameters()`, and hence the optimiser,
-sees them), W_enc, b_enc, b_dec and, for an untied SAE only, _W_dec. A tied SAE still has the attribute
-_W_dec, holding None instead of a parameter: that is what the property `W_dec` tests.
+the shapes above and as float32 `nn.Parameter`s (so that `sae.parameters()`, and hence the
+optimiser, sees them), W_enc, b_enc, b_dec and, for an untied SAE only, _W_dec. A tied SAE still has
+the attribute _W_dec, holding None instead of a parameter: that is what the property `W_dec` tests.
 """
 
 import torch
@@ -58,7 +59,8 @@ from torch import Tensor, nn
 
 
 class ToySAE(nn.Module):
-    """`n_inst` independent sparse autoencoders on a `d_in`-dimensional activation, with `d_sae` latents.
+    """`n_inst` independent sparse autoencoders on a `d_in`-dimensional activation, with `d_sae`
+    latents.
 
     Attributes:
         W_enc: (n_inst, d_in, d_sae), the encoder.
@@ -75,7 +77,14 @@ class ToySAE(nn.Module):
     b_enc: Float[Tensor, "inst d_sae"]
     b_dec: Float[Tensor, "inst d_in"]
 
-    def __init__(self, n_inst: int, d_in: int, d_sae: int, tied: bool = False, weight_normalize_eps: float = 1e-8):
+    def __init__(
+        self,
+        n_inst: int,
+        d_in: int,
+        d_sae: int,
+        tied: bool = False,
+        weight_normalize_eps: float = 1e-8,
+    ):
         """Create the parameters.
 
         Args:
@@ -90,12 +99,14 @@ class ToySAE(nn.Module):
         self.tied = tied
         self.weight_normalize_eps = weight_normalize_eps
 
-        raise NotImplementedError("create W_enc, _W_dec (None if tied), b_enc and b_dec as nn.Parameters")
+        raise NotImplementedError(
+            "create W_enc, _W_dec (None if tied), b_enc and b_dec as nn.Parameters"
+        )
 
     @property
     def W_dec(self) -> Float[Tensor, "inst d_sae d_in"]:
-        """The decoder, (n_inst, d_sae, d_in): `_W_dec` if untied, else W_enc transposed (a view, so a
-        gradient through W_dec reaches W_enc)."""
+        """The decoder, (n_inst, d_sae, d_in): `_W_dec` if untied, else W_enc transposed (a view, so
+        a gradient through W_dec reaches W_enc)."""
         return self._W_dec if self._W_dec is not None else self.W_enc.transpose(-1, -2)
 
 

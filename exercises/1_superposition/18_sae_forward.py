@@ -14,10 +14,10 @@ The SAE encodes each activation into non-negative latents and decodes them back:
 
 b_dec is subtracted before encoding and added back after decoding: it centres the data, so that the
 latents describe how h differs from a typical activation rather than h itself. W_dec_normalized
-(exercise 16) has unit rows, so latent j adds acts[b, k, j] times a unit vector to the reconstruction:
-acts[b, k, j] is the *coefficient* of latent j's direction, set by the encoder. In general it is not
-the projection of the input onto that direction: the encoder's column need not point where the
-decoder's row does, and the bias and the ReLU come in between.
+(exercise 16) has unit rows, so latent j adds acts[b, k, j] times a unit vector to the
+reconstruction: acts[b, k, j] is the *coefficient* of latent j's direction, set by the encoder. In
+general it is not the projection of the input onto that direction: the encoder's column need not
+point where the decoder's row does, and the bias and the ReLU come in between.
 
 Training minimises two losses at once, per example and instance (shape (batch, inst)):
 
@@ -31,15 +31,15 @@ and the total loss
 where c is the sparsity coefficient: a number, or a tensor of shape (inst,), one per instance
 (broadcast it against the (batch, inst) losses). The L1 penalty is the standard, differentiable
 stand-in for what we actually want, few active latents (L0). It pulls every activation towards 0, so
-a latent only survives where it buys enough reconstruction; that is what makes each latent specialise
-on one feature. (Its side effect, shrinking the activations that do fire, is what the JumpReLU SAE of
-section 7 removes.) As in the toy model's loss, instances are *summed*: each instance gets the gradient
-it would get if trained alone.
+a latent only survives where it buys enough reconstruction; that is what makes each latent
+specialise on one feature. (Its side effect, shrinking the activations that do fire, is what the
+JumpReLU SAE of section 7 removes.) As in the toy model's loss, instances are *summed*: each
+instance gets the gradient it would get if trained alone.
 
-What to write: `ToySAE.forward`. It returns four things, in the order of its signature: a dict of the
-two per-example losses (keys "L_reconstruction" and "L_sparsity", each of shape (batch, inst)), the
-scalar total loss, the latents after the ReLU, and the reconstruction h'. The training loop and the
-later exercises unpack it in that order. Both products work per instance: each contracts one
+What to write: `ToySAE.forward`. It returns four things, in the order of its signature: a dict of
+the two per-example losses (keys "L_reconstruction" and "L_sparsity", each of shape (batch, inst)),
+the scalar total loss, the latents after the ReLU, and the reconstruction h'. The training loop and
+the later exercises unpack it in that order. Both products work per instance: each contracts one
 dimension and keeps the instance dimension (named dimensions make that hard to get wrong).
 
 Then run this file: it trains your SAE on a trained toy model's hidden layer and draws where its
@@ -54,16 +54,25 @@ from torch import Tensor, nn
 
 
 class ToySAE(nn.Module):
-    """`n_inst` independent sparse autoencoders; see exercise 15. Parameters: W_enc (n_inst, d_in, d_sae),
-    _W_dec (n_inst, d_sae, d_in) or None when tied, b_enc (n_inst, d_sae), b_dec (n_inst, d_in)."""
+    """`n_inst` independent sparse autoencoders; see exercise 15. Parameters: W_enc (n_inst, d_in,
+    d_sae), _W_dec (n_inst, d_sae, d_in) or None when tied, b_enc (n_inst, d_sae), b_dec (n_inst,
+    d_in)."""
 
     W_enc: Float[Tensor, "inst d_in d_sae"]
     _W_dec: Float[Tensor, "inst d_sae d_in"] | None
     b_enc: Float[Tensor, "inst d_sae"]
     b_dec: Float[Tensor, "inst d_in"]
 
-    def __init__(self, n_inst: int, d_in: int, d_sae: int, tied: bool = False, weight_normalize_eps: float = 1e-8):
-        # Exercise 15, solved: kaiming-uniform W_enc, an untied decoder starting as W_encᵀ, zero biases.
+    def __init__(
+        self,
+        n_inst: int,
+        d_in: int,
+        d_sae: int,
+        tied: bool = False,
+        weight_normalize_eps: float = 1e-8,
+    ):
+        # Exercise 15, solved: kaiming-uniform W_enc, an untied decoder starting as W_encᵀ, zero
+        # biases.
         super().__init__()
         self.n_inst, self.d_in, self.d_sae = n_inst, d_in, d_sae
         self.tied = tied
@@ -98,14 +107,16 @@ class ToySAE(nn.Module):
             sparsity_coeff: the L1 coefficient c: a number, or one per instance, shape (n_inst,).
 
         Returns:
-            loss_dict: {"L_reconstruction": mean over d_in of (h' - h)², "L_sparsity": sum over d_sae
-                of |acts|}, each of shape (batch, n_inst).
+            loss_dict: {"L_reconstruction": mean over d_in of (h' - h)², "L_sparsity": sum over
+                d_sae of |acts|}, each of shape (batch, n_inst).
             loss: a scalar, the sum over instances of the batch mean of
                 L_reconstruction + sparsity_coeff * L_sparsity.
             acts: the latents ReLU((h - b_dec) W_enc + b_enc), (batch, n_inst, d_sae).
             h_reconstructed: h' = acts W_dec_normalized + b_dec, (batch, n_inst, d_in).
         """
-        raise NotImplementedError("encode ReLU((h - b_dec) W_enc + b_enc), decode, compute the two losses")
+        raise NotImplementedError(
+            "encode ReLU((h - b_dec) W_enc + b_enc), decode, compute the two losses"
+        )
 
 
 if __name__ == "__main__":
@@ -130,7 +141,8 @@ if __name__ == "__main__":
     sae_training_data = load_sibling(__file__, "sae_training_data").sae_training_data
 
     class YourToySAE(sae_init.ToySAE):  # your __init__ and W_dec (exercise 15)
-        W_dec_normalized = sae_normalized_decoder.ToySAE.W_dec_normalized  # your property (exercise 16)
+        # your property (exercise 16)
+        W_dec_normalized = sae_normalized_decoder.ToySAE.W_dec_normalized
         forward = ToySAE.forward  # your forward pass (this file)
 
     n_inst, n_features, d_hidden, d_sae = 8, 5, 2, 5
@@ -138,8 +150,8 @@ if __name__ == "__main__":
     # Fail fast: run your SAE once on a dummy batch before spending seconds on the toy model.
     YourToySAE(n_inst, d_in=d_hidden, d_sae=d_sae)(torch.zeros(1, n_inst, d_hidden), 0.2)
 
-    # The model under study: 5 features of probability 0.025 in 2 dimensions (a pentagon), trained with
-    # your section 1 code and copied into 8 instances.
+    # The model under study: 5 features of probability 0.025 in 2 dimensions (a pentagon), trained
+    # with your section 1 code and copied into 8 instances.
     model = toy_model_for_sae(
         load_sibling(__file__, "toy_model_forward").ToyModel,
         load_sibling(__file__, "generate_batch").generate_batch,
@@ -168,13 +180,18 @@ if __name__ == "__main__":
     path = plot_sae_features(model.W, runs, Path("results/superposition/sae_features.png"))
     print(f"Wrote {path}")
     for title, (_, log) in runs.items():
-        print(f"  {title:24s} features found per instance (of {n_features}): {found[title].tolist()}; "
+        print(f"  {title:24s} features found per instance (of "
+              f"{n_features}): {found[title].tolist()}; "
               f"dead latents: {log.dead.sum(-1).tolist()}")
     print(
-        "Grey lines are the toy model's 5 features, blue dots the SAE's decoder directions, red crosses\n"
-        "dead latents. Top row: every latent sits on one feature; the SAE has recovered the pentagon from\n"
-        "the activations alone. Bottom row: with unrelated encoder and decoder directions at the start,\n"
-        "latents die early and never recover: in most instances 2 die and the 3 left share 5 features\n"
+        "Grey lines are the toy model's 5 features, blue dots the "
+        "SAE's decoder directions, red crosses\n"
+        "dead latents. Top row: every latent sits on one feature; the "
+        "SAE has recovered the pentagon from\n"
+        "the activations alone. Bottom row: with unrelated encoder "
+        "and decoder directions at the start,\n"
+        "latents die early and never recover: in most instances 2 "
+        "die and the 3 left share 5 features\n"
         "between them (not in every instance: compare the counts above).\n"
         "Section 6 revives dead latents."
     )

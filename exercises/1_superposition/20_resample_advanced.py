@@ -4,15 +4,17 @@
 Difficulty: 4/5    Importance: 3/5    Time: ~25 minutes
 
 Source: Bricken et al. 2023, "Towards Monosemanticity", appendix "Autoencoder Dead Neuron
-Resampling" (https://transformer-circuits.pub/2023/monosemantic-features/index.html#appendix-autoencoder-resampling).
+Resampling"
+(https://transformer-circuits.pub/2023/monosemantic-features/index.html#appendix-autoencoder-resampling).
 
 Random directions (the previous exercise) revive dead latents, but a random direction is usually not
 a feature: the latent must still wander to one, and it may land on a feature another latent already
-covers. In 2 dimensions that is a short walk (no direction is more than 36° from one of the pentagon's
-features); in the residual stream of a language model, with d_in in the thousands, a random direction
-is nearly orthogonal to every feature. Anthropic's recipe aims the fresh latent where the SAE is
-failing: at inputs it reconstructs badly. In the toy model, an input the SAE reconstructs badly is
-typically one made of a feature that no live latent covers, so its direction *is* the missing feature.
+covers. In 2 dimensions that is a short walk (no direction is more than 36° from one of the
+pentagon's features); in the residual stream of a language model, with d_in in the thousands, a
+random direction is nearly orthogonal to every feature. Anthropic's recipe aims the fresh latent
+where the SAE is failing: at inputs it reconstructs badly. In the toy model, an input the SAE
+reconstructs badly is typically one made of a feature that no live latent covers, so its direction
+*is* the missing feature.
 
 The recipe, for each instance k with at least one dead latent:
   1. The SAE's reconstruction loss of every input of a batch h (shape (batch, n_inst, d_in)): given,
@@ -23,21 +25,21 @@ The recipe, for each instance k with at least one dead latent:
   3. For each dead latent, draw one input with these probabilities, independently, with replacement:
      several dead latents may get the same input. (`torch.multinomial` draws indices from a vector
      of probabilities; it samples *without* replacement unless told otherwise.)
-  4. The latent's new decoder direction W_dec[k, j, :] is that input, centred the way the encoder sees
-     it, h - b_dec[k], divided by its norm (+ `sae.weight_normalize_eps`).
+  4. The latent's new decoder direction W_dec[k, j, :] is that input, centred the way the encoder
+     sees it, h - b_dec[k], divided by its norm (+ `sae.weight_normalize_eps`).
   5. Its new encoder direction W_enc[k, :, j] is the same unit vector times the mean norm of the
-     *live* latents' encoder directions (the columns W_enc[k, :, j'] of the latents that are not dead;
-     1.0 if every latent is dead) times `resample_scale` (Anthropic use 0.2). A fresh latent then
-     starts as sensitive as a typical latent, but a bit weaker, so it doesn't immediately disrupt
-     the others.
+     *live* latents' encoder directions (the columns W_enc[k, :, j'] of the latents that are not
+     dead; 1.0 if every latent is dead) times `resample_scale` (Anthropic use 0.2). A fresh latent
+     then starts as sensitive as a typical latent, but a bit weaker, so it doesn't immediately
+     disrupt the others.
   6. Its encoder bias b_enc[k, j] becomes 0.
 
 Finding the dead latents is given (`dead_latents`, exercise 19's rule). The number of dead latents
-differs between instances, so the loop (given) goes over the instances, and inside it a mask of shape
-(d_sae,) or the integer positions of its True entries select instance k's dead latents (a mask's
-`.nonzero()` gives those positions as a column of shape (n, 1)). Decoder directions are rows of
-W_dec[k]; encoder directions are *columns* of W_enc[k], so they are written (and their norms taken)
-along the other dimension.
+differs between instances, so the loop (given) goes over the instances, and inside it a mask of
+shape (d_sae,) or the integer positions of its True entries select instance k's dead latents (a
+mask's `.nonzero()` gives those positions as a column of shape (n, 1)). Decoder directions are rows
+of W_dec[k]; encoder directions are *columns* of W_enc[k], so they are written (and their norms
+taken) along the other dimension.
 
 What to write: the body of the loop in `resample_advanced`. Return the dead mask (given).
 
@@ -50,8 +52,11 @@ from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 
-def dead_latents(frac_active_in_window: Float[Tensor, "window inst d_sae"]) -> Bool[Tensor, "inst d_sae"]:
-    """Exercise 19's rule, solved: a latent is dead if it fired on no input at any step of the window."""
+def dead_latents(frac_active_in_window: Float[Tensor, "window inst d_sae"]) -> Bool[
+    Tensor, "inst d_sae"
+]:
+    """Exercise 19's rule, solved: a latent is dead if it fired on no input at any step of the
+    window."""
     return (frac_active_in_window < 1e-8).all(dim=0)
 
 
@@ -65,12 +70,13 @@ def resample_advanced(
     """Resample dead latents towards inputs the SAE reconstructs badly (Anthropic's recipe).
 
     Args:
-        sae: a ToySAE (exercise 18), modified in place: W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae),
-            b_dec (n_inst, d_in), the property W_dec (n_inst, d_sae, d_in), `weight_normalize_eps`, and
-            called as sae(h, sparsity_coeff) -> (loss_dict, loss, acts, h_reconstructed).
+        sae: a ToySAE (exercise 18), modified in place: W_enc (n_inst, d_in, d_sae), b_enc (n_inst,
+            d_sae), b_dec (n_inst, d_in), the property W_dec (n_inst, d_sae, d_in),
+            `weight_normalize_eps`, and called as sae(h, sparsity_coeff) -> (loss_dict, loss, acts,
+            h_reconstructed).
         h: a batch of the SAE's inputs, (batch, n_inst, d_in).
-        frac_active_in_window: (window, n_inst, d_sae), the fraction of each recent batch on which each
-            latent fired.
+        frac_active_in_window: (window, n_inst, d_sae), the fraction of each recent batch on which
+            each latent fired.
         resample_scale: the fresh encoder's norm, as a fraction of the live encoders' mean norm.
 
     Returns:
@@ -83,7 +89,9 @@ def resample_advanced(
     l2_loss = sae(h, 0.0)[0]["L_reconstruction"]
 
     for k in range(sae.n_inst):
-        raise NotImplementedError("draw inputs with probability ∝ loss²; aim instance k's dead latents at them")
+        raise NotImplementedError(
+            "draw inputs with probability ∝ loss²; aim instance k's dead latents at them"
+        )
     return dead
 
 
@@ -91,8 +99,8 @@ if __name__ == "__main__":
     # The section's result: dead latents and features found, without resampling, with your simple
     # resampling (exercise 19) and with your loss-weighted resampling (this file).
     #
-    # Uses your ToySAE (exercise 18) and training data (17), and your toy model from section 1 to make
-    # the pentagon. Writes results/superposition/resampling.png. About 30 s on a laptop.
+    # Uses your ToySAE (exercise 18) and training data (17), and your toy model from section 1 to
+    # make the pentagon. Writes results/superposition/resampling.png. About 30 s on a laptop.
     from pathlib import Path
 
     from arena_course.loading import load_sibling
@@ -114,7 +122,9 @@ if __name__ == "__main__":
     # spending seconds on the toy model.
     resample_simple(ToySAE(n_inst, d_hidden, d_sae), torch.zeros(2, n_inst, d_sae), 0.5)
     resample_advanced(
-        ToySAE(n_inst, d_hidden, d_sae), torch.randn(8, n_inst, d_hidden), torch.zeros(2, n_inst, d_sae), 0.2
+        ToySAE(n_inst, d_hidden, d_sae), torch.randn(8, n_inst, d_hidden), torch.zeros(
+            2, n_inst, d_sae
+        ), 0.2
     )
 
     model = toy_model_for_sae(
@@ -133,7 +143,9 @@ if __name__ == "__main__":
     methods = {
         "no resampling": None,
         "simple (ex. 16)": lambda sae, frac: resample_simple(sae, frac, resample_scale=0.5),
-        "loss-weighted (ex. 17)": lambda sae, frac: resample_advanced(sae, data(1024), frac, resample_scale=0.2),
+        "loss-weighted (ex. 17)": lambda sae, frac: resample_advanced(
+            sae, data(1024), frac, resample_scale=0.2
+        ),
     }
 
     logs, recovery = {}, {}
@@ -143,7 +155,9 @@ if __name__ == "__main__":
         # The decoder drawn independently of the encoder (section 5's bottom row): a reliable way to
         # get dead latents, so that there is something to resample.
         independent_decoder_init_(sae)
-        logs[name] = train_sae(sae, data, sparsity_coeff=0.2, steps=2500, resample=resample, description=name)
+        logs[name] = train_sae(
+            sae, data, sparsity_coeff=0.2, steps=2500, resample=resample, description=name
+        )
         recovery[name] = feature_recovery(sae.W_dec_normalized, model.W)
 
     path = plot_resampling(logs, recovery, Path("results/superposition/resampling.png"))
@@ -153,9 +167,13 @@ if __name__ == "__main__":
         print(f"  {name:24s} features found: {found.mean():.2f} of {n_features} on average; "
               f"dead latents at the end: {int(logs[name].dead.sum())} of {n_inst * d_sae}")
     print(
-        "Without resampling, latents die early and stay dead, and their instances miss features. Both\n"
-        "resampling methods revive them and find more features. In 2 dimensions a random direction is\n"
-        "never far from a feature, so simple resampling does about as well as loss-weighted; in a real\n"
-        "SAE (d_in in the thousands) a random direction is nearly orthogonal to every feature, and aiming\n"
+        "Without resampling, latents die early and stay dead, and "
+        "their instances miss features. Both\n"
+        "resampling methods revive them and find more features. In "
+        "2 dimensions a random direction is\n"
+        "never far from a feature, so simple resampling does about "
+        "as well as loss-weighted; in a real\n"
+        "SAE (d_in in the thousands) a random direction is nearly "
+        "orthogonal to every feature, and aiming\n"
         "at badly reconstructed inputs is what makes resampling work."
     )

@@ -6,10 +6,11 @@ Difficulty: 4/5    Importance: 3/5    Time: ~25 minutes
 Source: Rajamanoharan et al. 2024, "Jumping Ahead: Improving Reconstruction Fidelity with JumpReLU
 Sparse Autoencoders", sections 3-4 and appendix J (https://arxiv.org/abs/2407.14435).
 
-The ReLU SAE's L1 penalty is a stand-in. What we want is few active latents, the L0 "norm" (a count),
-but a count has no useful gradient, so we penalise the activations' size instead. That shrinks every
-activation that does fire, and the reconstruction pays for it. The JumpReLU SAE penalises the count
-itself, and replaces the ReLU with a JumpReLU that has a learned threshold θ per latent:
+The ReLU SAE's L1 penalty is a stand-in. What we want is few active latents, the L0 "norm" (a
+count), but a count has no useful gradient, so we penalise the activations' size instead. That
+shrinks every activation that does fire, and the reconstruction pays for it. The JumpReLU SAE
+penalises the count itself, and replaces the ReLU with a JumpReLU that has a learned threshold θ per
+latent:
 
     H(z - θ)       = 1 if z > θ else 0               the Heaviside step: "is the latent active?"
     JumpReLU(z, θ) = z · H(z - θ)                     z itself above the threshold, 0 below it
@@ -36,13 +37,13 @@ Why these are sensible: averaged over many inputs z, the fraction of z within ε
 d/dθ E[H(z - θ)] = -p(θ) and d/dθ E[z H(z - θ)] = -θ p(θ). So over a batch the pseudo-gradients
 estimate the gradients of the expected loss, which is what training needs.
 
-How to write it: a `torch.autograd.Function` has two static methods. `forward(ctx, ...)` computes the
-output and stores on `ctx` what backward will need: tensors through its method `save_for_backward`
-(read back as the tuple `ctx.saved_tensors`), plain numbers as attributes of `ctx`. `backward(ctx,
-grad_output)` receives the gradient of the loss with respect to the output (same shape as the output)
-and returns one gradient per input of forward, in order, None for an input that is not a tensor. Each
-is grad_output times the (pseudo-)derivative, by the chain rule. An example on another function,
-y = c · x³ with a number c:
+How to write it: a `torch.autograd.Function` has two static methods. `forward(ctx, ...)` computes
+the output and stores on `ctx` what backward will need: tensors through its method
+`save_for_backward` (read back as the tuple `ctx.saved_tensors`), plain numbers as attributes of
+`ctx`. `backward(ctx, grad_output)` receives the gradient of the loss with respect to the output
+(same shape as the output) and returns one gradient per input of forward, in order, None for an
+input that is not a tensor. Each is grad_output times the (pseudo-)derivative, by the chain rule. An
+example on another function, y = c · x³ with a number c:
 
     class Cube(torch.autograd.Function):
         @staticmethod
@@ -101,37 +102,51 @@ class Heaviside(torch.autograd.Function):
     with respect to z."""
 
     @staticmethod
-    def forward(ctx: Any, z: Float[Tensor, "..."], theta: Float[Tensor, "..."], eps: float) -> Float[Tensor, "..."]:
+    def forward(
+        ctx: Any, z: Float[Tensor, "..."], theta: Float[Tensor, "..."], eps: float
+    ) -> Float[Tensor, "..."]:
         """1.0 where z > θ (strictly), else 0.0; z's shape (θ broadcasts against z) and dtype."""
-        raise NotImplementedError("save z, theta (and eps) on ctx; return 1.0 where z > theta, else 0.0")
+        raise NotImplementedError(
+            "save z, theta (and eps) on ctx; return 1.0 where z > theta, else 0.0"
+        )
 
     @staticmethod
     def backward(ctx: Any, grad_output: Float[Tensor, "..."]) -> tuple[Tensor | None, Tensor, None]:
-        """(grad_z, grad_theta, None): zero for z; grad_output · -(1/ε) rect((z - θ)/ε) for θ, summed
-        to θ's shape."""
-        raise NotImplementedError("return three gradients: zero for z, the pseudo-gradient for theta (summed to theta's shape), None for eps")
+        """(grad_z, grad_theta, None): zero for z; grad_output · -(1/ε) rect((z - θ)/ε) for θ,
+        summed to θ's shape."""
+        raise NotImplementedError(
+            "return three gradients: zero for z, the pseudo-gradient for "
+            "theta (summed to theta's shape), None for eps"
+        )
 
 
 class JumpReLU(torch.autograd.Function):
-    """JumpReLU(z, θ) = z · 1[z > θ], with gradient 1[z > θ] with respect to z and the pseudo-gradient
-    -(θ/ε) rect((z - θ)/ε) with respect to θ."""
+    """JumpReLU(z, θ) = z · 1[z > θ], with gradient 1[z > θ] with respect to z and the
+    pseudo-gradient -(θ/ε) rect((z - θ)/ε) with respect to θ."""
 
     @staticmethod
-    def forward(ctx: Any, z: Float[Tensor, "..."], theta: Float[Tensor, "..."], eps: float) -> Float[Tensor, "..."]:
+    def forward(
+        ctx: Any, z: Float[Tensor, "..."], theta: Float[Tensor, "..."], eps: float
+    ) -> Float[Tensor, "..."]:
         """z where z > θ (strictly), else 0.0; z's shape and dtype."""
-        raise NotImplementedError("save z, theta (and eps) on ctx; return z where z > theta, else 0.0")
+        raise NotImplementedError(
+            "save z, theta (and eps) on ctx; return z where z > theta, else 0.0"
+        )
 
     @staticmethod
     def backward(ctx: Any, grad_output: Float[Tensor, "..."]) -> tuple[Tensor, Tensor, None]:
-        """(grad_z, grad_theta, None): grad_output · 1[z > θ] for z; grad_output · -(θ/ε) rect((z - θ)/ε)
-        for θ, summed to θ's shape."""
-        raise NotImplementedError("return three gradients: the ordinary one for z, the pseudo-gradient for theta (summed to theta's shape), None for eps")
+        """(grad_z, grad_theta, None): grad_output · 1[z > θ] for z; grad_output · -(θ/ε) rect((z -
+        θ)/ε) for θ, summed to θ's shape."""
+        raise NotImplementedError(
+            "return three gradients: the ordinary one for z, the pseudo-gradient "
+            "for theta (summed to theta's shape), None for eps"
+        )
 
 
 if __name__ == "__main__":
     # A quick look: z spread evenly over [0, 1], a threshold θ = 0.5 and bandwidth ε = 0.1. Over the
-    # batch, the pseudo-gradients estimate the derivatives of the expected values: -p(θ) = -1 for the
-    # fraction above the threshold, and -θ p(θ) = -0.5 for the mean JumpReLU output.
+    # batch, the pseudo-gradients estimate the derivatives of the expected values: -p(θ) = -1 for
+    # the fraction above the threshold, and -θ p(θ) = -0.5 for the mean JumpReLU output.
     z = torch.linspace(0, 1, 10_001)
     theta = torch.tensor(0.5, requires_grad=True)
     Heaviside.apply(z, theta, 0.1).mean().backward()

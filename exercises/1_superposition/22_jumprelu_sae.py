@@ -12,8 +12,8 @@ The JumpReLU SAE keeps the ReLU SAE's encoder and decoder and changes two things
     acts = JumpReLU(pre, θ)                              pre where pre > θ, else 0
     h'   = acts W_dec_normalized + b_dec                 as before
 
-    L_reconstruction = mean over d_in of (h' - h)²          as before
-    L_sparsity       = Σ_j H(pre_j - θ_j)                   the number of active latents (L0), not L1
+    L_reconstruction = mean over d_in of (h' - h)²          as before L_sparsity       = Σ_j
+    H(pre_j - θ_j)                   the number of active latents (L0), not L1
 
 with one learned threshold θ per latent (shape (n_inst, d_sae)). θ must stay positive, so the SAE
 learns its logarithm, `log_theta`, and uses θ = exp(log_theta) (the property `theta`, given). There
@@ -21,17 +21,17 @@ is no separate ReLU: θ > 0, so the JumpReLU already zeroes every negative pre-a
 
 Where the gradients come from. The L0 penalty has a gradient only through θ, and only through the
 pseudo-gradient of the Heaviside step (exercise 21): it pushes each threshold up, switching off
-latents that fire weakly. The reconstruction loss pushes back, through the JumpReLU's pseudo-gradient
-for θ, when switching a latent off would hurt the reconstruction. The encoder and decoder learn from
-the reconstruction loss alone, through JumpReLU's ordinary gradient for z. And since the penalty
-counts latents instead of measuring their size, there is nothing to gain from shrinking an active
-latent's value: no shrinkage, and (the paper's claim, which this section's result checks) a better
-sparsity-reconstruction trade-off than the ReLU SAE.
+latents that fire weakly. The reconstruction loss pushes back, through the JumpReLU's
+pseudo-gradient for θ, when switching a latent off would hurt the reconstruction. The encoder and
+decoder learn from the reconstruction loss alone, through JumpReLU's ordinary gradient for z. And
+since the penalty counts latents instead of measuring their size, there is nothing to gain from
+shrinking an active latent's value: no shrinkage, and (the paper's claim, which this section's
+result checks) a better sparsity-reconstruction trade-off than the ReLU SAE.
 
 Use the autograd functions of exercise 21 (given below, solved), called through `.apply` with the
 bandwidth ε as their last argument. They must be called on the thresholds θ themselves, the property
-`theta` (not `log_theta`): that is what routes their pseudo-gradients on to `log_theta`. Comparing the
-pre-activations with θ yourself would give the right values but no gradient to the thresholds.
+`theta` (not `log_theta`): that is what routes their pseudo-gradients on to `log_theta`. Comparing
+the pre-activations with θ yourself would give the right values but no gradient to the thresholds.
 
 What to write: `JumpReLUToySAE.forward`. It returns the same tuple as the ReLU SAE's forward
 (exercise 18): ({"L_reconstruction", "L_sparsity"} each (batch, inst), the scalar total loss, acts,
@@ -51,7 +51,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-# ---------------------------------------------------------------------------------- exercise 21, solved
+# ---------------------------------------------------------------------------------- exercise 21,
+# solved
 
 
 def rectangle(x: Tensor) -> Tensor:
@@ -86,7 +87,8 @@ class Heaviside(torch.autograd.Function):
 
 
 class JumpReLU(torch.autograd.Function):
-    """JumpReLU(z, θ) = z · 1[z > θ]; gradient 1[z > θ] for z, pseudo-gradient -(θ/ε) rect((z - θ)/ε) for θ."""
+    """JumpReLU(z, θ) = z · 1[z > θ]; gradient 1[z > θ] for z, pseudo-gradient -(θ/ε) rect((z -
+    θ)/ε) for θ."""
 
     @staticmethod
     def forward(ctx: Any, z: Tensor, theta: Tensor, eps: float) -> Tensor:
@@ -101,7 +103,8 @@ class JumpReLU(torch.autograd.Function):
         return (z > theta).to(z.dtype) * grad_output, _sum_to_shape(grad_theta, theta.shape), None
 
 
-# ---------------------------------------------------------------------------------- the JumpReLU SAE
+# ---------------------------------------------------------------------------------- the JumpReLU
+# SAE
 
 
 class JumpReLUToySAE(nn.Module):
@@ -109,7 +112,8 @@ class JumpReLUToySAE(nn.Module):
     log-threshold per latent.
 
     Attributes:
-        W_enc: (n_inst, d_in, d_sae); _W_dec: (n_inst, d_sae, d_in) (untied); b_enc: (n_inst, d_sae);
+        W_enc: (n_inst, d_in, d_sae); _W_dec: (n_inst, d_sae, d_in) (untied); b_enc: (n_inst,
+            d_sae);
         b_dec: (n_inst, d_in); as in the ReLU SAE.
         log_theta: (n_inst, d_sae), the logarithm of each latent's threshold.
         bandwidth: ε, the width of the pseudo-gradients' window.
@@ -130,7 +134,8 @@ class JumpReLUToySAE(nn.Module):
         bandwidth: float = 0.01,
         weight_normalize_eps: float = 1e-8,
     ):
-        """As the ReLU SAE (untied), plus thresholds starting at `theta_init` and the bandwidth ε."""
+        """As the ReLU SAE (untied), plus thresholds starting at `theta_init` and the bandwidth
+        ε."""
         super().__init__()
         self.n_inst, self.d_in, self.d_sae = n_inst, d_in, d_sae
         self.tied = False
@@ -178,12 +183,15 @@ class JumpReLUToySAE(nn.Module):
             acts: JumpReLU(pre, θ), (batch, n_inst, d_sae).
             h_reconstructed: acts W_dec_normalized + b_dec, (batch, n_inst, d_in).
         """
-        raise NotImplementedError("encode with JumpReLU, decode, and compute the losses with an L0 penalty through Heaviside")
+        raise NotImplementedError(
+            "encode with JumpReLU, decode, and compute the losses "
+            "with an L0 penalty through Heaviside"
+        )
 
 
 if __name__ == "__main__":
-    # The section's result: sparsity (L0) against reconstruction error, for ReLU SAEs over a range of
-    # L1 coefficients and JumpReLU SAEs over a range of L0 coefficients.
+    # The section's result: sparsity (L0) against reconstruction error, for ReLU SAEs over a range
+    # of L1 coefficients and JumpReLU SAEs over a range of L0 coefficients.
     #
     # Uses your ReLU SAE (exercise 18), your training data (17), your toy model from section 1, and
     # your Heaviside and JumpReLU from exercise 21 inside the JumpReLU SAE above. Writes
@@ -191,7 +199,9 @@ if __name__ == "__main__":
     from pathlib import Path
 
     from arena_course.loading import load_sibling
-    from arena_course.superposition.toy_sae import evaluate_sae, plot_tradeoff, toy_model_for_sae, train_sae
+    from arena_course.superposition.toy_sae import (
+        evaluate_sae, plot_tradeoff, toy_model_for_sae, train_sae
+    )
 
     # Your autograd functions (exercise 21) replace the given ones used by JumpReLUToySAE.forward.
     jumprelu_autograd = load_sibling(__file__, "jumprelu_autograd")
@@ -208,7 +218,9 @@ if __name__ == "__main__":
 
     # Fail fast: a forward and backward pass of the JumpReLU SAE (with your autograd functions) on a
     # dummy batch, before spending seconds on the toy model.
-    JumpReLUToySAE(n_inst, d_hidden, d_sae)(torch.randn(4, n_inst, d_hidden), jumprelu_coeffs)[1].backward()
+    JumpReLUToySAE(n_inst, d_hidden, d_sae)(torch.randn(4, n_inst, d_hidden), jumprelu_coeffs)[
+        1
+    ].backward()
 
     model = toy_model_for_sae(
         load_sibling(__file__, "toy_model_forward").ToyModel,
@@ -234,14 +246,19 @@ if __name__ == "__main__":
         stats = evaluate_sae(sae, data, coeffs)
         points[name] = (coeffs, stats["L0"], stats["mse"])
 
-    true_l0 = n_features * feature_probability  # the toy model's mean number of active features per input
-    path = plot_tradeoff(points, Path("results/superposition/jumprelu_tradeoff.png"), true_l0=true_l0)
+    # the toy model's mean number of active features per input
+    true_l0 = n_features * feature_probability
+    path = plot_tradeoff(
+        points, Path("results/superposition/jumprelu_tradeoff.png"), true_l0=true_l0
+    )
     print(f"Wrote {path}")
     for name, (coeffs, l0, mse) in points.items():
         print(f"  {name}:")
         for c, a, b in zip(coeffs.tolist(), l0.tolist(), mse.tolist()):
             print(f"    coefficient {c:<6.3g} L0 {a:.3f}   MSE {b:.2e}")
     print(
-        "Each point is one SAE. At the same L0 (the same number of active latents), the JumpReLU SAEs\n"
-        "reconstruct with less error: the L1 penalty shrinks every active latent, the L0 penalty does not."
+        "Each point is one SAE. At the same L0 (the same number of "
+        "active latents), the JumpReLU SAEs\n"
+        "reconstruct with less error: the L1 penalty shrinks every "
+        "active latent, the L0 penalty does not."
     )

@@ -9,9 +9,9 @@ Sparse Autoencoders" (https://arxiv.org/abs/2407.14435).
 Before you run this section's result (`arena results`), commit to a prediction.
 
 The result trains ReLU SAEs over a range of L1 coefficients and JumpReLU SAEs over a range of L0
-coefficients, all on the pentagon's 2D activations, and plots each SAE as a point: its L0 (latents active
-per input) across, its reconstruction error (MSE) up, one curve per kind of SAE. How do the two curves
-compare?
+coefficients, all on the pentagon's 2D activations, and plots each SAE as a point: its L0 (latents
+active per input) across, its reconstruction error (MSE) up, one curve per kind of SAE. How do the
+two curves compare?
 
     A. They lie on top of each other: at a given L0 both kinds reconstruct equally well; the
        penalty only decides which coefficient lands where along the curve.

@@ -3,17 +3,19 @@
 
 Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
 
-Source: Bricken et al. 2023, "Towards Monosemanticity" (https://transformer-circuits.pub/2023/monosemantic-features),
-whose feature browser shows, for every latent, the dataset examples on which it activates most.
+Source: Bricken et al. 2023, "Towards Monosemanticity"
+(https://transformer-circuits.pub/2023/monosemantic-features), whose feature browser shows, for
+every latent, the dataset examples on which it activates most.
 
-What does a latent mean? The first look, and still the most used one, is at the tokens where it fires
-hardest: if latent 1234's top activations are all on " Paris", " Berlin", " Tokyo" in contexts about
-travel, it is probably a "capital city" latent. (Only a first look: top activations show what the
-latent responds to at its strongest, not everything it does.)
+What does a latent mean? The first look, and still the most used one, is at the tokens where it
+fires hardest: if latent 1234's top activations are all on " Paris", " Berlin", " Tokyo" in contexts
+about travel, it is probably a "capital city" latent. (Only a first look: top activations show what
+the latent responds to at its strongest, not everything it does.)
 
 Your function finds, for one latent, the k (batch, position) pairs of a token batch where it is
-largest, with those activations, strongest first. The given code in arena_course/superposition/lm_sae.py
-(`format_context`) turns each pair into the text around it, and the section's result prints them.
+largest, with those activations, strongest first. The given code in
+arena_course/superposition/lm_sae.py (`format_context`) turns each pair into the text around it, and
+the section's result prints them.
 
 Shapes and steps:
 
@@ -24,11 +26,11 @@ Shapes and steps:
     back to (batch, position)         positions in the *original* tokens: position p of the BOS-less
                                       tensor is position p + 1 of `tokens`
 
-Return `(positions, values)`: positions a long tensor of shape (k, 2), row i = (batch index, position
-in `tokens`), and values of shape (k,), sorted in descending order. `tensor.topk(k)` returns its results
-sorted, largest first; `torch.unravel_index` (or // and %) turns flat indices back into
-(batch, position). A correct answer never returns position 0, and values[i] equals the latent's
-activation at tokens[positions[i, 0], positions[i, 1]].
+Return `(positions, values)`: positions a long tensor of shape (k, 2), row i = (batch index,
+position in `tokens`), and values of shape (k,), sorted in descending order. `tensor.topk(k)`
+returns its results sorted, largest first; `torch.unravel_index` (or // and %) turns flat indices
+back into (batch, position). A correct answer never returns position 0, and values[i] equals the
+latent's activation at tokens[positions[i, 0], positions[i, 1]].
 """
 
 import torch
@@ -57,10 +59,14 @@ def top_activating_tokens(
         k: how many tokens to return (at most batch × (seq - 1)).
 
     Returns:
-        (positions, values): positions of shape (k, 2), dtype long, each row (batch index, position in
-        `tokens`, never 0); values of shape (k,), the latent's activation there, in descending order.
+        (positions, values): positions of shape (k, 2), dtype long, each row (batch index, position
+        in `tokens`, never 0); values of shape (k,), the latent's activation there, in descending
+        order.
     """
-    raise NotImplementedError("encode the BOS-less activations, take the latent's top k over (batch, position), return positions (k, 2) in `tokens` and values")
+    raise NotImplementedError(
+        "encode the BOS-less activations, take the latent's top k over (batch, "
+        "position), return positions (k, 2) in `tokens` and values"
+    )
 
 
 if __name__ == "__main__":
@@ -70,7 +76,9 @@ if __name__ == "__main__":
 
     setup = quick_setup()
     with torch.no_grad():
-        positions, values = top_activating_tokens(setup.model, setup.sae, setup.tokens, setup.hook_name, 0, 5)
+        positions, values = top_activating_tokens(
+            setup.model, setup.sae, setup.tokens, setup.hook_name, 0, 5
+        )
     for (b, p), v in zip(positions.tolist(), values.tolist()):
         left, token, right = format_context(setup.model, setup.tokens, b, p)
         print(f"{v:6.3f}  {left:>40} [{token.strip()}] {right}")

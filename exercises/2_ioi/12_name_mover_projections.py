@@ -3,8 +3,8 @@
 
 Difficulty: 3/5    Importance: 4/5    Time: ~20 minutes
 
-Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), section 3.1
-and Fig. 3: for a name mover head, the attention probability from the end to a name against the
+Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), section
+3.1 and Fig. 3: for a name mover head, the attention probability from the end to a name against the
 projection of the head's output on that name's unembedding, one dot per prompt.
 
 **The claim to test.** Exercise 11 found the heads whose direct path carries the answer: the name
@@ -22,15 +22,16 @@ head draws a rising line; a head that writes something fixed draws a flat cloud.
                  adds to the residual stream there), dotted with the name's unembedding direction,
                  the column W_U[:, name] (W_U is (d_model, d_vocab))
 
-Both for two names: the indirect object (at `word_idx["IO"]`, token `io_tokens`) and the subject at its
-first mention (`word_idx["S1"]`, token `s_tokens`), so the same head gives two clouds: a name mover
-attends to the IO and writes it, and attends little to S.
+Both for two names: the indirect object (at `word_idx["IO"]`, token `io_tokens`) and the subject at
+its first mention (`word_idx["S1"]`, token `s_tokens`), so the same head gives two clouds: a name
+mover attends to the IO and writes it, and attends little to S.
 
-The projection is the head's *direct* push on the name's logit, before the final LayerNorm's scale (the
-paper plots the same: what matters is the trend, and the scale is shared by all heads of a prompt).
-`cache["z", L]` is (batch, seq, head, d_head), `model.W_O[L, H]` is (d_head, d_model). Prompts have
-different lengths, padded on the right: "the end" is each prompt's own `word_idx["end"]`, not position
--1. Pick one entry per prompt with a batch index beside a position index, as in exercise 1.
+The projection is the head's *direct* push on the name's logit, before the final LayerNorm's scale
+(the paper plots the same: what matters is the trend, and the scale is shared by all heads of a
+prompt). `cache["z", L]` is (batch, seq, head, d_head), `model.W_O[L, H]` is (d_head, d_model).
+Prompts have different lengths, padded on the right: "the end" is each prompt's own
+`word_idx["end"]`, not position -1. Pick one entry per prompt with a batch index beside a position
+index, as in exercise 1.
 
 **What correct looks like.** Two (2, batch) tensors: row 0 for the IO, row 1 for S. Attentions are
 between 0 and 1; a head whose W_O is zero has every projection 0 whatever it attends to.
@@ -56,8 +57,8 @@ def name_mover_projections(
     data: IOIDataset,
     head: tuple[int, int],
 ) -> tuple[Float[Tensor, "name batch"], Float[Tensor, "name batch"]]:
-    """For one head and every prompt: its attention from the end to the IO and to S1, and the projection
-    of its output at the end on the IO's and on S's unembedding.
+    """For one head and every prompt: its attention from the end to the IO and to S1, and the
+    projection of its output at the end on the IO's and on S's unembedding.
 
     Args:
         model: a TransformerLens model (a `TransformerBridge`).
@@ -66,17 +67,20 @@ def name_mover_projections(
         head: (layer, head index).
 
     Returns:
-        (attention, projection), each (2, batch): row 0 for the IO, row 1 for S.
-        attention[0, b] = pattern[b, head, end_b, IO_b] and attention[1, b] = pattern[b, head, end_b, S1_b];
-        projection[0, b] = (z[b, end_b, head] @ W_O[layer, head]) . W_U[:, io_token_b], and row 1 the
-        same with s_token_b.
+        (attention, projection), each (2, batch): row 0 for the IO, row 1 for S. attention[0, b] =
+        pattern[b, head, end_b, IO_b] and attention[1, b] = pattern[b, head, end_b, S1_b];
+        projection[0, b] = (z[b, end_b, head] @ W_O[layer, head]) . W_U[:, io_token_b], and row 1
+        the same with s_token_b.
     """
-    raise NotImplementedError("attention: pattern[batch, head, end, IO / S1]; projection: (z[batch, end, head] @ W_O) . W_U[:, name]")
+    raise NotImplementedError(
+        "attention: pattern[batch, head, end, IO / S1]; projection: "
+        "(z[batch, end, head] @ W_O) . W_U[:, name]"
+    )
 
 
 if __name__ == "__main__":
-    # A first look on an untrained tiny model (instant, no download): the numbers for one head. The section's
-    # result (exercise 14's file) plots them for the name movers path patching finds.
+    # A first look on an untrained tiny model (instant, no download): the numbers for one head. The
+    # section's result (exercise 14's file) plots them for the name movers path patching finds.
     from arena_course.ioi.models import tiny_ioi_model
 
     model = tiny_ioi_model()
@@ -85,5 +89,7 @@ if __name__ == "__main__":
         _, cache = model.run_with_cache(data.toks)
         attention, projection = name_mover_projections(model, cache, data, (1, 0))
     for b in range(len(data)):
-        print(f"IO: attention {float(attention[0, b]):.2f}, projection {float(projection[0, b]):+.3f}   "
-              f"S: attention {float(attention[1, b]):.2f}, projection {float(projection[1, b]):+.3f}")
+        print(f"IO: attention {float(attention[0, b]):.2f}, projection "
+              f"{float(projection[0, b]):+.3f}   "
+              f"S: attention {float(attention[1, b]):.2f}, projection "
+              f"{float(projection[1, b]):+.3f}")

@@ -6,9 +6,9 @@ Difficulty: 1/5    Importance: 4/5    Time: ~5 minutes
 Source: Elhage et al. 2022, "Toy Models of Superposition", section "Demonstrating Superposition"
 (https://transformer-circuits.pub/2022/toy_model/index.html).
 
-Not all features matter equally to a real model: getting "this is a dog" right may be worth more than
-"this pixel is a bit brighter". The paper models this with an importance I_i per feature and trains
-on the importance-weighted squared reconstruction error:
+Not all features matter equally to a real model: getting "this is a dog" right may be worth more
+than "this pixel is a bit brighter". The paper models this with an importance I_i per feature and
+trains on the importance-weighted squared reconstruction error:
 
     L = E_x [ Σ_i I_i (x_i - x'_i)² ]
 
@@ -60,15 +60,18 @@ def importance_weighted_loss(
     return weighted_error.sum(dim=-1).mean(dim=0)
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("return mean over batch of Σ_features importance * (batch - out)², per instance")
+    # raise NotImplementedError(
+    #     "return mean over batch of Σ_features importance * (batch - out)², per instance"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
     # The section's result: 5 features in 2 dimensions, from dense to very sparse.
     #
-    # Uses *your* ToyModel (exercise 1) and generate_batch (exercise 2), loaded from the files next to
-    # this one, with the loss above. Writes results/superposition/pentagon.png. About 10 s on a laptop.
+    # Uses *your* ToyModel (exercise 1) and generate_batch (exercise 2), loaded from the files next
+    # to this one, with the loss above. Writes results/superposition/pentagon.png. About 10 s on a
+    # laptop.
     from pathlib import Path
 
     from arena_course.loading import load_sibling

@@ -28,7 +28,8 @@ Each feature on its own is still present with probability p, exactly as in `gene
 the joint distribution changes. That is why this function takes the same arguments as
 `generate_batch`, `feature_probability` of shape (n_instances, n_features): it drops into the same
 training loop. The two features of a pair must have the same probability, so the pair's probability
-is read from its first feature, `feature_probability[:, 0::2]`, shape (n_instances, n_pairs) (given).
+is read from its first feature, `feature_probability[:, 0::2]`, shape (n_instances, n_pairs)
+(given).
 
 What to write: the body of `correlated_batch`. A correct answer has shape (batch_size, n_instances,
 n_features); values in [0, 1]; features 2k and 2k + 1 are zero in exactly the same examples; each is
@@ -49,7 +50,8 @@ def correlated_batch(
     Args:
         batch_size: the number of examples.
         feature_probability: (n_instances, n_features), n_features even. Features 2k and 2k + 1 form
-            pair k and must have the same probability p[k]: the probability that the pair is present.
+            pair k and must have the same probability p[k]: the probability that the pair is
+            present.
 
     Returns:
         A float tensor of shape (batch_size, n_instances, n_features) on the device of
@@ -72,9 +74,9 @@ def correlated_batch(
     # One coin flip per (example, instance, pair): the pair is present with probability p.
     pair_present = torch.rand(batch_size, n_instances, n_pairs, device=device) < pair_probability
 
-    # Each pair's flip decides both of its features. Repeating *inside* the last dimension,
-    # "(pairs two)", puts the copies next to each other: [a, b] -> [a, a, b, b], so that features
-    # 2k and 2k + 1 share pair k's flip. (torch.cat([m, m], -1) would give [a, b, a, b]: wrong pairs.)
+    # Each pair's flip decides both of its features. Repeating *inside* the last dimension, "(pairs
+    # two)", puts the copies next to each other: [a, b] -> [a, a, b, b], so that features 2k and
+    # 2k + 1 share pair k's flip. (torch.cat([m, m], -1) would give [a, b, a, b]: wrong pairs.)
     present = einops.repeat(pair_present, "batch inst pairs -> batch inst (pairs two)", two=2)
 
     # Magnitudes are independent for every feature, as in generate_batch.
@@ -83,7 +85,9 @@ def correlated_batch(
     return torch.where(present, magnitude, 0.0)
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("one coin flip per pair (prob. p) shared by features 2k and 2k + 1; U[0, 1] values")
+    # raise NotImplementedError(
+    #     "one coin flip per pair (prob. p) shared by features 2k and 2k + 1; U[0, 1] values"
+    # )
     # END EXERCISE
 
 

@@ -9,8 +9,8 @@ Features" (https://transformer-circuits.pub/2022/toy_model/index.html).
 The opposite of the previous exercise: the two features of a pair are never present together ("this
 digit is a 3" and "this digit is a 7"). The paper finds that the model then likes to store them
 *antipodally*, W_j ≈ -W_i: one direction, two signs. When feature i is present the hidden vector
-points along +W_i and the ReLU passes feature i and blocks feature j (negative); when j is present, the
-other way round. Since they never appear together, they never interfere, and a pair costs one
+points along +W_i and the ReLU passes feature i and blocks feature j (negative); when j is present,
+the other way round. Since they never appear together, they never interfere, and a pair costs one
 dimension instead of two.
 
 The data, with pairs laid out as before, pair k = features (2k, 2k + 1):
@@ -21,14 +21,14 @@ The data, with pairs laid out as before, pair k = features (2k, 2k + 1):
     if not active, both are 0.
 
 So each feature on its own is present with probability 2p · 1/2 = p, exactly as in `generate_batch`
-(this is the convention of ARENA's replication, chosen so that the three kinds of batch have the same
-per-feature sparsity and only the correlations differ). It needs 2p ≤ 1, i.e. p ≤ 1/2. As in the
-previous exercise, the arguments are those of `generate_batch` and the pair's probability p is read
-from its first feature (given).
+(this is the convention of ARENA's replication, chosen so that the three kinds of batch have the
+same per-feature sparsity and only the correlations differ). It needs 2p ≤ 1, i.e. p ≤ 1/2. As in
+the previous exercise, the arguments are those of `generate_batch` and the pair's probability p is
+read from its first feature (given).
 
-What to write: the body of `anticorrelated_batch`. A correct answer never has both features of a pair
-nonzero in the same example; each feature is nonzero a fraction p of the time; the pair is active a
-fraction 2p of the time; values are in [0, 1].
+What to write: the body of `anticorrelated_batch`. A correct answer never has both features of a
+pair nonzero in the same example; each feature is nonzero a fraction p of the time; the pair is
+active a fraction 2p of the time; values are in [0, 1].
 """
 
 import torch
@@ -59,7 +59,9 @@ def anticorrelated_batch(
     if not torch.equal(feature_probability[:, 0::2], feature_probability[:, 1::2]):
         raise ValueError("the two features of a pair (2k, 2k + 1) must have the same probability")
     if float(feature_probability.max()) > 0.5:
-        raise ValueError("anticorrelated pairs need p <= 1/2 (a pair is active with probability 2p)")
+        raise ValueError(
+            "anticorrelated pairs need p <= 1/2 (a pair is active with probability 2p)"
+        )
     n_pairs = n_features // 2
     device = feature_probability.device
     shape = (batch_size, n_instances, n_pairs)
@@ -84,16 +86,22 @@ def anticorrelated_batch(
     return torch.where(present, magnitude, 0.0)
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("pair active with prob. 2p, then exactly one of features 2k, 2k + 1 (fair coin); U[0, 1]")
+    # raise NotImplementedError(
+    #     "pair active with prob. 2p, then exactly one of features 2k, 2k + 1 (fair coin); U[0, 1]"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
-    # A quick look: 1 instance, 2 pairs (4 features), p = 0.3 (so each pair is active 60% of the time).
+    # A quick look: 1 instance, 2 pairs (4 features), p = 0.3 (so each pair is active 60% of the
+    # time).
     batch = anticorrelated_batch(10_000, torch.full((1, 4), 0.3))
     present = (batch[:, 0] != 0).float()
     print("shape:", tuple(batch.shape))
     print("fraction present per feature (expect ≈ 0.3):", present.mean(0).tolist())
-    print("fraction of examples with both features of pair 0 present (expect 0):", (present[:, 0] * present[:, 1]).mean().item())
+    print(
+        "fraction of examples with both features of pair 0 present (expect 0):",
+        (present[:, 0] * present[:, 1]).mean().item(),
+    )
     print("first 5 examples:")
     print(batch[:5, 0])

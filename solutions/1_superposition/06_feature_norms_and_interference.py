@@ -3,8 +3,9 @@
 
 Difficulty: 2/5    Importance: 4/5    Time: ~15 minutes
 
-Source: Elhage et al. 2022, "Toy Models of Superposition", section "Demonstrating Superposition" (its
-figures of 20 features in 5 dimensions) (https://transformer-circuits.pub/2022/toy_model/index.html).
+Source: Elhage et al. 2022, "Toy Models of Superposition", section "Demonstrating Superposition"
+(its figures of 20 features in 5 dimensions)
+(https://transformer-circuits.pub/2022/toy_model/index.html).
 
 With 5 features in 2 dimensions we could simply look at the columns of W. With 20 features in 5
 dimensions we cannot, so the paper summarises each feature i by two numbers:
@@ -19,8 +20,8 @@ dimensions we cannot, so the paper summarises each feature i by two numbers:
 
 The projection Ŵ_i · W_j is how much of feature j's direction lies along feature i's: when feature j
 is present with value x_j, the model's readout of feature i picks up (W_i · W_j) x_j of it, i.e.
-‖W_i‖ (Ŵ_i · W_j) x_j. Squaring makes the sign irrelevant, and leaving out j = i leaves out the feature
-itself ((Ŵ_i · W_i)² = ‖W_i‖²).
+‖W_i‖ (Ŵ_i · W_j) x_j. Squaring makes the sign irrelevant, and leaving out j = i leaves out the
+feature itself ((Ŵ_i · W_i)² = ‖W_i‖²).
 
 Dead features. A feature the model dropped can have W_i exactly 0, and then Ŵ_i = 0/0. Convention
 (used by the plots and tests): divide by ‖W_i‖ clamped below at 1e-8, so a dead feature has Ŵ_i = 0
@@ -64,13 +65,17 @@ def feature_norms_and_interference(
     # The length of each column: (inst, feats).
     norms = W.norm(dim=1)
 
-    # Unit directions. Clamping the norm keeps a dead column (all zeros) at zero instead of 0/0 = NaN.
+    # Unit directions. Clamping the norm keeps a dead column (all zeros) at zero instead of 0/0 =
+    # NaN.
     W_hat = W / norms.clamp_min(1e-8)[:, None, :]
 
     # All projections at once: overlap[k, i, j] = Ŵ_i · W_j, shape (inst, feats, feats).
-    overlap = einops.einsum(W_hat, W, "inst d_hidden feat_i, inst d_hidden feat_j -> inst feat_i feat_j")
+    overlap = einops.einsum(
+        W_hat, W, "inst d_hidden feat_i, inst d_hidden feat_j -> inst feat_i feat_j"
+    )
 
-    # Leave out j = i (the diagonal is Ŵ_i · W_i = ‖W_i‖, the feature itself), then sum the squares over j.
+    # Leave out j = i (the diagonal is Ŵ_i · W_i = ‖W_i‖, the feature itself), then sum the squares
+    # over j.
     n_features = W.shape[-1]
     off_diagonal = 1.0 - torch.eye(n_features, device=W.device, dtype=W.dtype)
     interference = (overlap**2 * off_diagonal).sum(dim=-1)
@@ -78,18 +83,22 @@ def feature_norms_and_interference(
     return norms, interference
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("return ‖W_i‖ and Σ_{j≠i} (Ŵ_i · W_j)² for every instance and feature")
+    # raise NotImplementedError(
+    #     "return ‖W_i‖ and Σ_{j≠i} (Ŵ_i · W_j)² for every instance and feature"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
     # The section's result, in two parts. Uses *your* ToyModel, generate_batch, loss, correlated and
-    # anticorrelated batches (exercises 1-5), loaded from the files next to this one, with the function
-    # above. Writes two PNGs under results/superposition/. About 20 s on a laptop.
+    # anticorrelated batches (exercises 1-5), loaded from the files next to this one, with the
+    # function above. Writes two PNGs under results/superposition/. About 20 s on a laptop.
     from pathlib import Path
 
     from arena_course.loading import load_sibling
-    from arena_course.superposition.toy_models import plot_feature_norms, plot_pair_directions, train_toy_model
+    from arena_course.superposition.toy_models import (
+        plot_feature_norms, plot_pair_directions, train_toy_model
+    )
 
     ToyModel = load_sibling(__file__, "toy_model_forward").ToyModel
     generate_batch = load_sibling(__file__, "generate_batch").generate_batch
@@ -108,28 +117,40 @@ if __name__ == "__main__":
 
     torch.manual_seed(0)
     model = ToyModel(
-        len(sparsity), n_features, d_hidden, feature_probability=feature_probability[:, None], importance=importance[None, :]
+        len(sparsity), n_features, d_hidden, feature_probability=feature_probability[
+            :, None
+        ], importance=importance[None, :]
     )
     print("(a) 20 features in 5 dimensions, from dense to sparse")
     train_toy_model(model, generate_batch, loss_fn)
     with torch.no_grad():
         norms, interference = feature_norms_and_interference(model.W)
     path_a = plot_feature_norms(
-        norms, interference, feature_probability, Path("results/superposition/feature_norms.png"), d_hidden=d_hidden
+        norms, interference, feature_probability, Path(
+            "results/superposition/feature_norms.png"
+        ), d_hidden=d_hidden
     )
 
-    # (b) 2 pairs of features (4 features) in 2 dimensions: correlated pairs, then anticorrelated pairs.
-    # All features equally important. Anticorrelated pairs need p <= 1/2, and their preference for
-    # being antipodal is strongest when they are often active, so their probabilities are higher.
-    # (In 2D, 4 sparse features form a square whichever way they are paired up; pairing each feature
-    # with its anticorrelated partner only saves the loss of the rare examples where two independent
-    # antipodal features are present together, about p² of them. So at low p, or from an unlucky
-    # init, a model can settle in the square with the wrong pairs antipodal: a local minimum. Try
-    # torch.manual_seed(0) below to see one: the third anticorrelated panel.)
+    # (b) 2 pairs of features (4 features) in 2 dimensions: correlated pairs, then anticorrelated
+    # pairs. All features equally important. Anticorrelated pairs need p <= 1/2, and their
+    # preference for being antipodal is strongest when they are often active, so their probabilities
+    # are higher. (In 2D, 4 sparse features form a square whichever way they are paired up; pairing
+    # each feature with its anticorrelated partner only saves the loss of the rare examples where
+    # two independent antipodal features are present together, about p² of them. So at low p, or
+    # from an unlucky init, a model can settle in the square with the wrong pairs antipodal: a local
+    # minimum. Try torch.manual_seed(0) below to see one: the third anticorrelated panel.)
     pair_rows = {}
     for name, batch_fn, probabilities in [
-        ("correlated pairs\n(both or neither present)", correlated_batch, torch.tensor([0.3, 0.1, 0.03, 0.01])),
-        ("anticorrelated pairs\n(never both present)", anticorrelated_batch, torch.tensor([0.5, 0.4, 0.3, 0.2])),
+        (
+            "correlated pairs\n(both or neither present)",
+            correlated_batch,
+            torch.tensor([0.3, 0.1, 0.03, 0.01]),
+        ),
+        (
+            "anticorrelated pairs\n(never both present)",
+            anticorrelated_batch,
+            torch.tensor([0.5, 0.4, 0.3, 0.2]),
+        ),
     ]:
         torch.manual_seed(1)
         pair_model = ToyModel(len(probabilities), 4, 2, feature_probability=probabilities[:, None])
@@ -140,13 +161,16 @@ if __name__ == "__main__":
 
     print(f"Wrote {path_a}")
     print(
-        "  One panel per sparsity; a bar per feature, its length ‖W_i‖, its colour the interference.\n"
+        "  One panel per sparsity; a bar per feature, its length "
+        "‖W_i‖, its colour the interference.\n"
         "  Dense (left): only the 5 most important features, each alone in a dimension (dark).\n"
         "  Sparse (right): more and more features kept, all in superposition (bright)."
     )
     print(f"Wrote {path_b}")
     print(
-        "  Correlated pairs (top): the two features of a pair end up orthogonal (cos ≈ 0); when dense they\n"
-        "  collapse onto one shared direction (cos = +1, norm 1/√2). Anticorrelated pairs (bottom): the two\n"
+        "  Correlated pairs (top): the two features of a pair end up "
+        "orthogonal (cos ≈ 0); when dense they\n"
+        "  collapse onto one shared direction (cos = +1, norm 1/√2). "
+        "Anticorrelated pairs (bottom): the two\n"
         "  features of a pair end up antipodal (cos = -1): the ReLU tells them apart for free."
     )

@@ -8,8 +8,8 @@ Basis" (https://transformer-circuits.pub/2022/toy_model/index.html).
 
 In the toy model so far, the hidden space has no preferred directions: rotate it (W -> R W for any
 rotation R) and the model computes exactly the same function, since WᵀRᵀRW = WᵀW. So it makes no
-sense to ask what "hidden dimension 3" means; only the directions of the features do. The paper calls
-this a *non-privileged basis*. A residual stream is like that.
+sense to ask what "hidden dimension 3" means; only the directions of the features do. The paper
+calls this a *non-privileged basis*. A residual stream is like that.
 
 A ReLU applied to each hidden unit breaks the symmetry: ReLU(R h) ≠ R ReLU(h). Now each hidden
 dimension is a *neuron*, something that can be on or off on its own, and the standard basis is
@@ -23,12 +23,13 @@ The neuron model is the toy model with a ReLU on the hidden layer:
     x' = ReLU(Wᵀ h + b)         x': (n_features,)
 
 with the same shapes as before: W (n_instances, d_hidden, n_features), b_final (n_instances,
-n_features), input and output (..., n_instances, n_features). Row W[k, n, :] says how much each feature
-drives neuron n of instance k: the per-neuron weight plot at the end of this section draws those rows.
+n_features), input and output (..., n_instances, n_features). Row W[k, n, :] says how much each
+feature drives neuron n of instance k: the per-neuron weight plot at the end of this section draws
+those rows.
 
-What to write: `NeuronModel.forward`. A correct answer is the toy model's forward with one more ReLU,
-on h: it has the input's shape, is never negative, and a feature stored with negative weights only
-(W_i ≤ 0 everywhere) can never switch a neuron on.
+What to write: `NeuronModel.forward`. A correct answer is the toy model's forward with one more
+ReLU, on h: it has the input's shape, is never negative, and a feature stored with negative weights
+only (W_i ≤ 0 everywhere) can never switch a neuron on.
 """
 
 import einops
@@ -76,13 +77,19 @@ class NeuronModel(nn.Module):
         self.n_features = n_features
         self.d_hidden = d_hidden
 
-        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_instances, d_hidden, n_features)))
+        self.W = nn.Parameter(
+            nn.init.xavier_normal_(torch.empty(n_instances, d_hidden, n_features))
+        )
         self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
 
         shape = (n_instances, n_features)
-        for name, value in [("feature_probability", feature_probability), ("importance", importance)]:
+        for name, value in [
+            ("feature_probability", feature_probability), ("importance", importance)
+        ]:
             value = 1.0 if value is None else value
-            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32).broadcast_to(shape).clone())
+            self.register_buffer(
+                name, torch.as_tensor(value, dtype=torch.float32).broadcast_to(shape).clone()
+            )
 
     def forward(self, features: Float[Tensor, "... inst feats"]) -> Float[Tensor, "... inst feats"]:
         """Reconstruct the features through a layer of ReLU neurons: ReLU(Wᵀ ReLU(W x) + b_final).
@@ -97,15 +104,21 @@ class NeuronModel(nn.Module):
         # SOLUTION
         # The neurons' activations: h = ReLU(W x). This ReLU is the only change from the ToyModel.
         hidden = F.relu(
-            einops.einsum(features, self.W, "... inst feats, inst d_hidden feats -> ... inst d_hidden")
+            einops.einsum(
+                features, self.W, "... inst feats, inst d_hidden feats -> ... inst d_hidden"
+            )
         )
 
         # Back up with the transpose, add the bias, ReLU: as before.
-        out = einops.einsum(hidden, self.W, "... inst d_hidden, inst d_hidden feats -> ... inst feats")
+        out = einops.einsum(
+            hidden, self.W, "... inst d_hidden, inst d_hidden feats -> ... inst feats"
+        )
         return F.relu(out + self.b_final)
         # END SOLUTION
         # EXERCISE
-        # raise NotImplementedError("compute h = ReLU(W x), then ReLU(Wᵀ h + b_final), for each instance")
+        # raise NotImplementedError(
+        #     "compute h = ReLU(W x), then ReLU(Wᵀ h + b_final), for each instance"
+        # )
         # END EXERCISE
 
 

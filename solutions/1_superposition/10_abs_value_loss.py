@@ -17,8 +17,9 @@ instance, shape (n_instances,): **sum** over features, **mean** over the batch.
 
     loss[k] = mean over b of  Σ_i importance[k, i] * (|batch[b, k, i]| - out[b, k, i])²
 
-Then run this file: it trains the neuron model (exercise 7) and the |x| model (exercise 9) at several
-sparsities and draws, for each neuron, the weight of every feature into it. See the end of this file.
+Then run this file: it trains the neuron model (exercise 7) and the |x| model (exercise 9) at
+several sparsities and draws, for each neuron, the weight of every feature into it. See the end of
+this file.
 
 What to write: `abs_value_loss`. A correct answer is 0 when out = |batch|, and does not change when
 the signs of `batch` are flipped.
@@ -46,20 +47,23 @@ def abs_value_loss(
         (|batch[b, k, i]| - out[b, k, i])².
     """
     # SOLUTION
-    # The target is |x|; the rest is exercise 3's loss: weight, sum over features, mean over the batch.
+    # The target is |x|; the rest is exercise 3's loss: weight, sum over features, mean over the
+    # batch.
     weighted_error = importance * (batch.abs() - out) ** 2
     return weighted_error.sum(dim=-1).mean(dim=0)
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("return mean over batch of Σ_features importance * (|batch| - out)², per instance")
+    # raise NotImplementedError(
+    #     "return mean over batch of Σ_features importance * (|batch| - out)², per instance"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
     # The section's result: per-neuron weights of two models with a privileged basis (ReLU neurons),
-    # from dense to sparse features. Uses *your* NeuronModel (exercise 7), generate_batch (2), loss (3),
-    # signed_batch (8) and AbsValueModel (9), loaded from the files next to this one, with the loss above.
-    # Writes results/superposition/neurons.png. About 30 s on a laptop.
+    # from dense to sparse features. Uses *your* NeuronModel (exercise 7), generate_batch (2), loss
+    # (3), signed_batch (8) and AbsValueModel (9), loaded from the files next to this one, with the
+    # loss above. Writes results/superposition/neurons.png. About 30 s on a laptop.
     from pathlib import Path
 
     from arena_course.loading import load_sibling
@@ -67,11 +71,14 @@ if __name__ == "__main__":
 
     NeuronModel = load_sibling(__file__, "neuron_model_forward").NeuronModel
     generate_batch = load_sibling(__file__, "generate_batch").generate_batch
-    importance_weighted_loss = load_sibling(__file__, "importance_weighted_loss").importance_weighted_loss
+    importance_weighted_loss = load_sibling(
+        __file__, "importance_weighted_loss"
+    ).importance_weighted_loss
     signed_batch = load_sibling(__file__, "signed_batch").signed_batch
     AbsValueModel = load_sibling(__file__, "abs_value_model_forward").AbsValueModel
 
-    # Fail at once, rather than after the first model's training, if the loss above isn't written yet.
+    # Fail at once, rather than after the first model's training, if the loss above isn't written
+    # yet.
     abs_value_loss(torch.rand(2, 1, 3), torch.rand(2, 1, 3), torch.ones(1, 3))
 
     # One instance per sparsity S = 1 - p. (The neuron model starts at S = 0.25 rather than 0: with
@@ -79,7 +86,8 @@ if __name__ == "__main__":
     neuron_sparsity = torch.tensor([0.25, 0.7, 0.9, 0.97, 0.99])
     abs_sparsity = torch.tensor([0.0, 0.7, 0.9, 0.97, 0.99])
 
-    # (1) The neuron model: 10 features stored in 5 ReLU neurons (and read back with Wᵀ), importance 0.75^i.
+    # (1) The neuron model: 10 features stored in 5 ReLU neurons (and read back with Wᵀ), importance
+    # 0.75^i.
     torch.manual_seed(0)
     neuron_model = NeuronModel(
         len(neuron_sparsity),
@@ -91,9 +99,9 @@ if __name__ == "__main__":
     print("(1) the neuron model: 10 features in 5 neurons")
     train_toy_model(neuron_model, generate_batch, importance_weighted_loss)
 
-    # (2) The |x| model: 20 signed features, their absolute values computed with 10 neurons, importance 0.9^i.
-    # (A lower learning rate than the default: with two free matrices, fast training tends to leave
-    # stray large weights.)
+    # (2) The |x| model: 20 signed features, their absolute values computed with 10 neurons,
+    # importance 0.9^i. (A lower learning rate than the default: with two free matrices, fast
+    # training tends to leave stray large weights.)
     torch.manual_seed(0)
     abs_model = AbsValueModel(
         len(abs_sparsity),
@@ -107,8 +115,8 @@ if __name__ == "__main__":
 
     path = plot_neuron_weights(
         {
-            # Rows of W / W1: each neuron's input weights. The neuron model's inputs are >= 0, so only
-            # positive weights can switch a neuron on; the |x| model's inputs are signed.
+            # Rows of W / W1: each neuron's input weights. The neuron model's inputs are >= 0, so
+            # only positive weights can switch a neuron on; the |x| model's inputs are signed.
             "neuron model\n(10 features, 5 neurons)": (neuron_model.W, 1 - neuron_sparsity, True),
             "|x| model\n(20 features, 10 neurons)": (abs_model.W1, 1 - abs_sparsity, False),
         },
@@ -116,7 +124,10 @@ if __name__ == "__main__":
     )
     print(f"Wrote {path}")
     print(
-        "Each bar is one neuron, stacked from the weights of the features that feed it (one colour per feature).\n"
-        "Dense (left): every neuron serves one feature (the |x| model uses two per feature: ReLU(x) and ReLU(-x)).\n"
-        "Sparse (right): more features than neurons are kept, and neurons become polysemantic: many colours per bar."
+        "Each bar is one neuron, stacked from the weights of the features "
+        "that feed it (one colour per feature).\n"
+        "Dense (left): every neuron serves one feature (the |x| model uses "
+        "two per feature: ReLU(x) and ReLU(-x)).\n"
+        "Sparse (right): more features than neurons are kept, and neurons "
+        "become polysemantic: many colours per bar."
     )

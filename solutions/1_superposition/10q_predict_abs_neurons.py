@@ -10,10 +10,10 @@ Before you run this section's result (`arena results`), commit to a prediction o
 
 The result trains the |x| model (exercise 9) on 20 signed features (importance 0.9^i) with 10 ReLU
 neurons, one instance per sparsity S = 0, 0.7, 0.9, 0.97, 0.99. The bottom row of
-results/superposition/neurons.png draws, for each neuron, its input weights W1[n, :] as a stacked bar,
-one colour per feature: a one-colour bar is a neuron that responds to a single feature (monosemantic), a
-many-colour bar a neuron shared by several (polysemantic). Which describes the leftmost panel (S = 0:
-every feature present in every example) and the rightmost (S = 0.99)?
+results/superposition/neurons.png draws, for each neuron, its input weights W1[n, :] as a stacked
+bar, one colour per feature: a one-colour bar is a neuron that responds to a single feature
+(monosemantic), a many-colour bar a neuron shared by several (polysemantic). Which describes the
+leftmost panel (S = 0: every feature present in every example) and the rightmost (S = 0.99)?
 
     A. Dense: 5 features computed, each by two neurons with input weights of opposite sign, every
        bar one colour. Sparse: more features than neurons, and bars of many colours.

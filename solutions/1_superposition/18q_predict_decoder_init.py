@@ -8,11 +8,11 @@ Source: Bricken et al. 2023, "Towards Monosemanticity", section "Setup: Sparse A
 
 Before you run this section's result (`arena results`), commit to a prediction.
 
-The result trains 8 SAEs (5 latents each, L1 coefficient 0.2, 3000 steps) on the pentagon's 2D hidden
-activations, twice: once initialised as you wrote in exercise 15 (the decoder starts as W_encᵀ), once
-with the decoder drawn independently of the encoder, everything else the same. With W_dec = W_encᵀ at the
-start, every one of the 8 SAEs ends with each latent on one of the 5 features. What do the 8 SAEs
-started with an independent decoder show?
+The result trains 8 SAEs (5 latents each, L1 coefficient 0.2, 3000 steps) on the pentagon's 2D
+hidden activations, twice: once initialised as you wrote in exercise 15 (the decoder starts as
+W_encᵀ), once with the decoder drawn independently of the encoder, everything else the same. With
+W_dec = W_encᵀ at the start, every one of the 8 SAEs ends with each latent on one of the 5 features.
+What do the 8 SAEs started with an independent decoder show?
 
     A. The same picture: the losses and the data are the same, so training ends at the same
        solution; the initialisation only changes the path there.

@@ -4,15 +4,17 @@
 Difficulty: 3/5    Importance: 3/5    Time: ~20 minutes
 
 Source: Bricken et al. 2023, "Towards Monosemanticity", appendix "Autoencoder Dead Neuron
-Resampling" (https://transformer-circuits.pub/2023/monosemantic-features/index.html#appendix-autoencoder-resampling);
+Resampling"
+(https://transformer-circuits.pub/2023/monosemantic-features/index.html#appendix-autoencoder-resampling);
 the simple variant is ARENA's.
 
 Section 5's bottom row ended with dead latents: with the decoder drawn independently of the encoder,
 latents stopped firing early in training, on every input (in the reference run, 2 of the 5 in most
 instances; with the decoder started as the encoder transposed, none died). A dead latent gets no
-gradient from the reconstruction loss (its activation is 0, and so is the ReLU's gradient), so nothing
-ever brings it back: the SAE has fewer latents for the rest of training, and in those instances the 3
-left have to share 5 features between them. SAEs trained on language models lose latents this way too.
+gradient from the reconstruction loss (its activation is 0, and so is the ReLU's gradient), so
+nothing ever brings it back: the SAE has fewer latents for the rest of training, and in those
+instances the 3 left have to share 5 features between them. SAEs trained on language models lose
+latents this way too.
 
 The fix Anthropic used is to *resample* dead latents: every so often, find the latents that haven't
 fired for a while and give them fresh weights, so they get another chance to find a feature. This
@@ -23,9 +25,9 @@ which each latent fired. It passes you the last `window` of those records:
 
     frac_active_in_window: (window, n_inst, d_sae)
 
-A latent is dead when it fired on none of the inputs of any of those steps: every entry for it in the
-window is 0. (Compare with a small threshold, < 1e-8, rather than == 0; and note that one step with
-any activity, even the first or the last of the window, makes a latent alive.)
+A latent is dead when it fired on none of the inputs of any of those steps: every entry for it in
+the window is 0. (Compare with a small threshold, < 1e-8, rather than == 0; and note that one step
+with any activity, even the first or the last of the window, makes a latent alive.)
 
 Resampling a dead latent j of instance k:
   - its decoder direction W_dec[k, j, :] becomes a random direction: a vector of d_in standard
@@ -37,17 +39,17 @@ Nothing else changes: not the live latents, not b_dec.
 
 Writing into the parameters. Under `torch.no_grad()` (the decorator is given) you may assign into a
 parameter in place, and two PyTorch facts make that short:
-  - a boolean mask on the leading dimensions selects whole rows: for `T` of shape (a, b, c) and a mask
-    `m` of shape (a, b), `T[m]` has shape (number of True entries, c), and assigning a tensor of that
-    shape to `T[m]` writes one row per True entry, in the mask's row-major order;
-  - a transpose is a *view*: it shares the original's memory, so writing a row of `T.transpose(-1, -2)`
-    writes a column of `T`.
-`sae.W_dec` is the decoder parameter itself (untied) or a view of W_enc (tied); either way writing into
-it changes the SAE. Set the decoder first and the encoder second, so that for a tied SAE (where they
-are the same numbers) the encoder's scale is what remains.
+  - a boolean mask on the leading dimensions selects whole rows: for `T` of shape (a, b, c) and a
+    mask `m` of shape (a, b), `T[m]` has shape (number of True entries, c), and assigning a tensor
+    of that shape to `T[m]` writes one row per True entry, in the mask's row-major order;
+  - a transpose is a *view*: it shares the original's memory, so writing a row of
+    `T.transpose(-1, -2)` writes a column of `T`.
+`sae.W_dec` is the decoder parameter itself (untied) or a view of W_enc (tied); either way writing
+into it changes the SAE. Set the decoder first and the encoder second, so that for a tied SAE (where
+they are the same numbers) the encoder's scale is what remains.
 
-What to write: `resample_simple`. Return the mask of the latents you resampled, shape (n_inst, d_sae),
-dtype bool: the training loop uses it to reset the optimiser's memory of those latents.
+What to write: `resample_simple`. Return the mask of the latents you resampled, shape (n_inst,
+d_sae), dtype bool: the training loop uses it to reset the optimiser's memory of those latents.
 """
 
 import torch
@@ -64,10 +66,10 @@ def resample_simple(
     """Find the latents that never fired in the window, and give them random new weights.
 
     Args:
-        sae: a ToySAE (exercise 18): parameters W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae), and
-            the decoder through the property W_dec (n_inst, d_sae, d_in). Modified in place.
-        frac_active_in_window: (window, n_inst, d_sae), the fraction of each recent batch on which each
-            latent fired.
+        sae: a ToySAE (exercise 18): parameters W_enc (n_inst, d_in, d_sae), b_enc (n_inst, d_sae),
+            and the decoder through the property W_dec (n_inst, d_sae, d_in). Modified in place.
+        frac_active_in_window: (window, n_inst, d_sae), the fraction of each recent batch on which
+            each latent fired.
         resample_scale: the length of a resampled latent's encoder direction.
 
     Returns:
@@ -90,7 +92,9 @@ def resample_simple(
     return dead
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("find latents with no activity in the window; give them random unit directions")
+    # raise NotImplementedError(
+    #     "find latents with no activity in the window; give them random unit directions"
+    # )
     # END EXERCISE
 
 

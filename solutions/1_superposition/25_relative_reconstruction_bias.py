@@ -21,7 +21,8 @@ objective into a quadratic in u.) Replace the expectation by the mean over the b
 factor in front of it does not move the minimum. Each SAE instance gets its own γ, from its own
 examples: sum over the batch and over d_in, keep the instance dimension.
 
-What to write: `relative_reconstruction_bias(h, h_reconstructed)`, one γ per instance, shape (inst,).
+What to write: `relative_reconstruction_bias(h, h_reconstructed)`, one γ per instance, shape
+(inst,).
 
 Then run this file: the section's result. It trains ReLU SAEs (yours, exercise 18) and Gated SAEs
 (your encoder and loss, exercises 23 and 24) at several sparsity coefficients on the pentagon's
@@ -54,13 +55,15 @@ def relative_reconstruction_bias(
     return squared_norms / overlaps
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("the γ that minimises the mean of ||h_reconstructed / γ - h||², one per instance")
+    # raise NotImplementedError(
+    #     "the γ that minimises the mean of ||h_reconstructed / γ - h||², one per instance"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
-    # The section's result: reconstruction error and shrinkage (γ) against L0 for ReLU SAEs and Gated
-    # SAEs, each over a range of sparsity coefficients.
+    # The section's result: reconstruction error and shrinkage (γ) against L0 for ReLU SAEs and
+    # Gated SAEs, each over a range of sparsity coefficients.
     #
     # Uses your ReLU SAE (exercise 18), your training data (17), your toy model from section 1, your
     # Gated SAE's encoder (23) and loss (24), and your γ (this file). Writes
@@ -75,7 +78,8 @@ if __name__ == "__main__":
     sae_training_data = load_sibling(__file__, "sae_training_data").sae_training_data
     gated_sae_encoder = load_sibling(__file__, "gated_sae_encoder")
 
-    class YourGatedSAE(load_sibling(__file__, "gated_sae_loss").GatedToySAE):  # your forward (exercise 24)
+    # your forward (exercise 24)
+    class YourGatedSAE(load_sibling(__file__, "gated_sae_loss").GatedToySAE):
         encode = gated_sae_encoder.GatedToySAE.encode  # your encoder (exercise 23)
 
     # The same sparsity coefficients for both kinds, each twice (two random initialisations): with
@@ -84,7 +88,8 @@ if __name__ == "__main__":
     n_inst, n_features, d_hidden, d_sae = len(coeffs), 5, 2, 5
     feature_probability = 0.025
 
-    # Fail fast: your Gated SAE and your γ on a dummy batch, before spending seconds on the toy model.
+    # Fail fast: your Gated SAE and your γ on a dummy batch, before spending seconds on the toy
+    # model.
     dummy = torch.rand(16, n_inst, d_hidden)
     YourGatedSAE(n_inst, d_hidden, d_sae)(dummy, coeffs)[1].backward()
     relative_reconstruction_bias(dummy, 0.9 * dummy)
@@ -103,21 +108,32 @@ if __name__ == "__main__":
         return sae_training_data(model, batch_size)
 
     points = {}
-    for name, sae_cls in [("ReLU SAE (L1 on the latents)", ToySAE), ("Gated SAE (L1 on the gate)", YourGatedSAE)]:
+    for name, sae_cls in [
+        ("ReLU SAE (L1 on the latents)", ToySAE), ("Gated SAE (L1 on the gate)", YourGatedSAE)
+    ]:
         points[name] = sweep_sae(
-            lambda n: sae_cls(n, d_hidden, d_sae), data, coeffs, relative_reconstruction_bias, description=name
+            lambda n: sae_cls(
+                n, d_hidden, d_sae
+            ), data, coeffs, relative_reconstruction_bias, description=name
         )
 
     true_l0 = n_features * feature_probability
-    path = plot_shrinkage(points, Path("results/superposition/gated_shrinkage.png"), true_l0=true_l0)
+    path = plot_shrinkage(
+        points, Path("results/superposition/gated_shrinkage.png"), true_l0=true_l0
+    )
     print(f"Wrote {path}")
     for name, p in points.items():
         print(f"  {name}:")
-        for c, l0, mse, gamma in zip(p["coeff"].tolist(), p["L0"].tolist(), p["mse"].tolist(), p["gamma"].tolist()):
+        for c, l0, mse, gamma in zip(
+            p["coeff"].tolist(), p["L0"].tolist(), p["mse"].tolist(), p["gamma"].tolist()
+        ):
             print(f"    coefficient {c:<5.2g} L0 {l0:.3f}   MSE {mse:.2e}   γ {gamma:.3f}")
     print(
-        "Each point is one SAE. Right: the ReLU SAEs' γ is below 1, further below the larger the coefficient\n"
-        "(the sparser the SAE): the L1 penalty shrinks every latent that fires, and the reconstructions with\n"
-        "it. The Gated SAEs' γ stays at 1 (within 0.01) at every L0: their penalty reaches only the gate.\n"
+        "Each point is one SAE. Right: the ReLU SAEs' γ is below 1, "
+        "further below the larger the coefficient\n"
+        "(the sparser the SAE): the L1 penalty shrinks every latent "
+        "that fires, and the reconstructions with\n"
+        "it. The Gated SAEs' γ stays at 1 (within 0.01) at every L0: "
+        "their penalty reaches only the gate.\n"
         "Left: at the same L0, the Gated SAEs also reconstruct with less error."
     )

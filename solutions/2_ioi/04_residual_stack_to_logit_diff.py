@@ -3,54 +3,56 @@
 
 Difficulty: 3/5    Importance: 5/5    Time: ~20 minutes
 
-Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), section 3.1;
-the method is ARENA's "direct logit attribution" (chapter 1.4.1), with TransformerLens's
+Source: Wang et al. 2022, "Interpretability in the Wild" (https://arxiv.org/abs/2211.00593), section
+3.1; the method is ARENA's "direct logit attribution" (chapter 1.4.1), with TransformerLens's
 `ActivationCache.apply_ln_to_stack`.
 
-The residual stream at the end of the model is a sum: the embeddings, plus what every attention layer
-and every MLP wrote into it. Exercise 3 showed that the logit difference reads this stream along one
-direction. If the readout were linear, each component's share of the logit difference would simply be
-its dot product with that direction, and the shares would add up to the whole. One thing stands in the
-way: the final LayerNorm.
+The residual stream at the end of the model is a sum: the embeddings, plus what every attention
+layer and every MLP wrote into it. Exercise 3 showed that the logit difference reads this stream
+along one direction. If the readout were linear, each component's share of the logit difference
+would simply be its dot product with that direction, and the shares would add up to the whole. One
+thing stands in the way: the final LayerNorm.
 
     LN(x) = (x - mean(x)) / scale(x) * w + b,      scale(x) = sqrt(var(x) + eps)
 
-Centring is linear (the mean of a sum is the sum of the means), and in compatibility mode w is folded
-into W_U and b into b_U. But `scale(x)` is computed from the *whole* stream x: it is not a sum over the
-components. The standard trick is to **freeze the scale**: read it from the actual forward pass, one
-number per prompt and position (`cache["ln_final.hook_scale"]`, shape (batch, seq, 1)), and divide every
-component by the same number. Then the components' scaled, projected shares add up exactly to the
-logit difference (minus the constant b_U[IO] - b_U[S]).
+Centring is linear (the mean of a sum is the sum of the means), and in compatibility mode w is
+folded into W_U and b into b_U. But `scale(x)` is computed from the *whole* stream x: it is not a
+sum over the components. The standard trick is to **freeze the scale**: read it from the actual
+forward pass, one number per prompt and position (`cache["ln_final.hook_scale"]`, shape (batch, seq,
+1)), and divide every component by the same number. Then the components' scaled, projected shares
+add up exactly to the logit difference (minus the constant b_U[IO] - b_U[S]).
 
-Which number? The scale at the position you read, **each prompt's end position**. With prompts of one
-length, HookedTransformer code does it with `cache.apply_ln_to_stack(stack, layer=-1, pos_slice=-1)`,
-which centres the stack and divides it by the scale at position -1. Our prompts have different lengths
-and are padded on the right, so position -1 is padding for most of them, and its scale belongs to a
-different residual vector. `apply_ln_to_stack` can't take one position per prompt, so do its two steps
-yourself: centre each component over d_model, and divide it by prompt i's scale at prompt i's end
-position (the pairing of exercise 1's indexing). Keep the scale's trailing dimension of 1: a (batch, 1)
-scale broadcasts against (..., batch, d_model), a (batch,) one would line up with d_model instead.
+Which number? The scale at the position you read, **each prompt's end position**. With prompts of
+one length, HookedTransformer code does it with
+`cache.apply_ln_to_stack(stack, layer=-1, pos_slice=-1)`, which centres the stack and divides it by
+the scale at position -1. Our prompts have different lengths and are padded on the right, so
+position -1 is padding for most of them, and its scale belongs to a different residual vector.
+`apply_ln_to_stack` can't take one position per prompt, so do its two steps yourself: centre each
+component over d_model, and divide it by prompt i's scale at prompt i's end position (the pairing of
+exercise 1's indexing). Keep the scale's trailing dimension of 1: a (batch, 1) scale broadcasts
+against (..., batch, d_model), a (batch,) one would line up with d_model instead.
 
 (In compatibility mode every component is already centred, because the weights that write to the
-residual stream are; the centring changes nothing there, but it makes the function right without it.)
-Forget the division and every attribution is off by that prompt's scale, a factor that differs from
-prompt to prompt and grows with the residual stream's norm (large in GPT-2's last layers).
+residual stream are; the centring changes nothing there, but it makes the function right without
+it.) Forget the division and every attribution is off by that prompt's scale, a factor that differs
+from prompt to prompt and grows with the residual stream's norm (large in GPT-2's last layers).
 
-Then project each scaled (centred and divided) component on its prompt's direction and average over the
-prompts:
+Then project each scaled (centred and divided) component on its prompt's direction and average over
+the prompts:
 
     attribution[...] = mean over i of  scaled[..., i, :] · directions[i, :]
 
-Each prompt's vector meets its own direction only (not a matrix product over the batch). `einops.einsum`
-accepts `...` in a pattern for any number of leading dimensions, so one pattern serves a list of
-components and a (layer, head) grid alike.
+Each prompt's vector meets its own direction only (not a matrix product over the batch).
+`einops.einsum` accepts `...` in a pattern for any number of leading dimensions, so one pattern
+serves a list of components and a (layer, head) grid alike.
 
-What to write: `residual_stack_to_logit_diff`. `residual_stack` has any number of leading dimensions (a
-list of components, or (layer, head)) followed by (batch, d_model): the caller has already taken each
-component at each prompt's end position (e.g. from `cache.accumulated_resid(layer=-1, incl_mid=True)`,
-shape (component, batch, seq, d_model)). The answer has the leading dimensions only. A correct answer,
-given the final residual stream alone (`cache["resid_post", n_layers - 1]` at the end positions, with a
-leading dimension of 1), returns the model's mean logit difference, up to the small b_U term.
+What to write: `residual_stack_to_logit_diff`. `residual_stack` has any number of leading dimensions
+(a list of components, or (layer, head)) followed by (batch, d_model): the caller has already taken
+each component at each prompt's end position (e.g. from
+`cache.accumulated_resid(layer=-1, incl_mid=True)`, shape (component, batch, seq, d_model)). The
+answer has the leading dimensions only. A correct answer, given the final residual stream alone
+(`cache["resid_post", n_layers - 1]` at the end positions, with a leading dimension of 1), returns
+the model's mean logit difference, up to the small b_U term.
 """
 
 import einops
@@ -67,13 +69,14 @@ def residual_stack_to_logit_diff(
     data: IOIDataset,
     directions: Float[Tensor, "batch d_model"],
 ) -> Float[Tensor, "..."]:
-    """Each component's direct contribution to the mean logit difference, through the final LayerNorm.
+    """Each component's direct contribution to the mean logit difference, through the final
+    LayerNorm.
 
     Args:
         residual_stack: components of the residual stream, each at each prompt's end position: any
             leading dimensions, then (batch, d_model).
-        cache: the ActivationCache of the run on `data.toks` (for `cache["ln_final.hook_scale"]`, shape
-            (batch, seq, 1)).
+        cache: the ActivationCache of the run on `data.toks` (for `cache["ln_final.hook_scale"]`,
+            shape (batch, seq, 1)).
         data: the prompts (`data.word_idx["end"]`: each prompt's end position).
         directions: (batch, d_model) logit difference directions (exercise 3).
 
@@ -97,13 +100,17 @@ def residual_stack_to_logit_diff(
     return projected.mean(dim=-1)
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("divide the stack by the final LayerNorm scale at each prompt's end, project on the directions, average over the batch")
+    # raise NotImplementedError(
+    #     "divide the stack by the final LayerNorm scale at each prompt's end, "
+    #     "project on the directions, average over the batch"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
-    # A check on an untrained tiny model (compatibility mode, as the results use): the final residual
-    # stream's attribution is the mean logit difference, and the per-layer pieces add up to it.
+    # A check on an untrained tiny model (compatibility mode, as the results use): the final
+    # residual stream's attribution is the mean logit difference, and the per-layer pieces add up to
+    # it.
     from arena_course.ioi.models import tiny_ioi_model
     from arena_course.loading import load_sibling
 
@@ -118,8 +125,17 @@ if __name__ == "__main__":
         directions = logit_diff_directions(model, data)
         batch, end = torch.arange(len(data)), data.word_idx["end"]
         final = cache["resid_post", model.cfg.n_layers - 1][batch, end][None]  # (1, batch, d_model)
-        pieces, labels = cache.decompose_resid(layer=-1, return_labels=True)  # (component, batch, seq, d_model)
+        # (component, batch, seq, d_model)
+        pieces, labels = cache.decompose_resid(layer=-1, return_labels=True)
         print("mean logit difference:        ", round(float(ioi_logit_diff(logits, data)), 4))
-        print("attribution of the final stream:", round(float(residual_stack_to_logit_diff(final, cache, data, directions)[0]), 4))
+        print(
+            "attribution of the final stream:",
+            round(float(residual_stack_to_logit_diff(final, cache, data, directions)[0]), 4),
+        )
         shares = residual_stack_to_logit_diff(pieces[:, batch, end], cache, data, directions)
-        print("per component:", {label: round(float(v), 4) for label, v in zip(labels, shares)}, "sum:", round(float(shares.sum()), 4))
+        print(
+            "per component:",
+            {label: round(float(v), 4) for label, v in zip(labels, shares)},
+            "sum:",
+            round(float(shares.sum()), 4),
+        )

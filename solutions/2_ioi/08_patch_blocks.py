@@ -14,8 +14,8 @@ residual stream, the attention layer's output and then the MLP's:
     resid_post = resid_mid + mlp_out         (blocks.L.hook_mlp_out)
 
 Patch each of them, one layer and one position at a time, and you learn what each component's output
-carries. The two kinds of components differ in one way that decides what you will see: an MLP works on
-each position on its own, while attention moves information *between* positions. So a jump in the
+carries. The two kinds of components differ in one way that decides what you will see: an MLP works
+on each position on its own, while attention moves information *between* positions. So a jump in the
 residual-stream map from S2 to the end at layer L must be the work of attention; an MLP can only
 rewrite, in place, what is already at its position.
 
@@ -31,13 +31,13 @@ position p (every prompt at once) replaced by its clean value. As before, clean 
 corrupted run and `clean_cache` is only read. That is 3 * n_layers * seq forward passes.
 
 What correct looks like: row [0] is exercise 7's grid, value for value. At a position where nothing
-before it differs between the two runs (every position before S2, since attention only looks back), the
-clean and corrupted activations are equal and patching gives exactly 0, in all three grids. And the
-grids of attention and MLP output hold no information that the residual stream doesn't: patching
+before it differs between the two runs (every position before S2, since attention only looks back),
+the clean and corrupted activations are equal and patching gives exactly 0, in all three grids. And
+the grids of attention and MLP output hold no information that the residual stream doesn't: patching
 resid_pre of layer L + 1 at p is patching *everything* layer L and earlier wrote there. Your result
-should match `transformer_lens.patching.get_act_patch_block_every(model, corrupted_tokens, clean_cache,
-metric)`, which you may use to check yourself, after writing your own. The section's result plots the
-three grids side by side (results/ioi/patch_blocks.png).
+should match `transformer_lens.patching.get_act_patch_block_every(model, corrupted_tokens,
+clean_cache, metric)`, which you may use to check yourself, after writing your own. The section's
+result plots the three grids side by side (results/ioi/patch_blocks.png).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def patch_blocks(
     clean_cache: ActivationCache,
     metric: Callable[[Float[Tensor, "batch seq d_vocab"]], Float[Tensor, ""]],
 ) -> Float[Tensor, "component layer pos"]:
-    """Patch the clean residual stream, attention output and MLP output of every block, one position at
-    a time, into the corrupted run, and measure the metric of each patched run.
+    """Patch the clean residual stream, attention output and MLP output of every block, one position
+    at a time, into the corrupted run, and measure the metric of each patched run.
 
     Args:
         model: a TransformerLens model (a `TransformerBridge`).
@@ -74,7 +74,8 @@ def patch_blocks(
 
     Returns:
         (3, n_layers, seq) float tensor: [c, L, p] is the metric of the corrupted run with
-        `blocks.L.hook_{BLOCK_COMPONENTS[c]}` at position p replaced by its clean value (all prompts).
+        `blocks.L.hook_{BLOCK_COMPONENTS[c]}` at position p replaced by its clean value (all
+        prompts).
     """
     # SOLUTION
     n_layers, seq = model.cfg.n_layers, corrupted_tokens.shape[1]
@@ -97,13 +98,16 @@ def patch_blocks(
     return results
     # END SOLUTION
     # EXERCISE
-    # raise NotImplementedError("exercise 7's sweep on blocks.L.hook_resid_pre, hook_attn_out and hook_mlp_out, stacked in that order")
+    # raise NotImplementedError(
+    #     "exercise 7's sweep on blocks.L.hook_resid_pre, hook_attn_out "
+    #     "and hook_mlp_out, stacked in that order"
+    # )
     # END EXERCISE
 
 
 if __name__ == "__main__":
-    # A first look on an untrained tiny model (instant, no download). The section's result (exercise 10's
-    # file) plots the three grids on GPT-2 small or, with --tiny, on a model trained on IOI.
+    # A first look on an untrained tiny model (instant, no download). The section's result (exercise
+    # 10's file) plots the three grids on GPT-2 small or, with --tiny, on a model trained on IOI.
     from arena_course.ioi.dataset import BABA_TEMPLATES, IOIDataset
     from arena_course.ioi.models import tiny_ioi_model
     from arena_course.loading import load_sibling
