@@ -25,8 +25,8 @@ _CODE_MASTER = '''"""{title}
 
 Difficulty: {difficulty}/5    Importance: {importance}/5    Time: ~{minutes} minutes
 
-(What the exercise teaches: the idea, the shapes, the library facts a student can't guess. The code goes
-in the hints.)
+(What the exercise teaches: the idea, the shapes, the library facts a student can't guess. The code
+goes in the hints.)
 """
 
 

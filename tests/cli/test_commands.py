@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "reset", "solution", "verify", "results", "update", "dev"]
+COMMANDS = ["next", "run", "watch", "hint", "list", "progress", "further", "reset", "solution", "verify", "results", "update", "dev"]
 ARENA_SCRIPT = Path(sys.executable).with_name("arena")
 
 
