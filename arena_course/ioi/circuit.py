@@ -513,8 +513,8 @@ def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
                      f"{mean(negative):>16.0%}")
     top_duplicate = divmod(int(duplicate.argmax()), duplicate.shape[1])
     top_induction = divmod(int(induction.argmax()), induction.shape[1])
-    lines.append(f"  (the model's most duplicate-token head: {head_label(top_duplicate)}; most induction head: "
-                 f"{head_label(top_induction)})")
+    lines.append(f"  (the model's most duplicate-token head: {head_label(top_duplicate)}, score {float(duplicate.max()):.2f}; "
+                 f"most induction head: {head_label(top_induction)}, score {float(induction.max()):.2f})")
     return lines
 
 

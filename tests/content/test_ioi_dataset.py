@@ -5,7 +5,7 @@ import torch
 
 from arena_course.ioi.dataset import ABBA_TEMPLATES, BABA_TEMPLATES, NAMES, IOIDataset, IOIPrompt, ioi_tokenizer
 from arena_course.ioi.dataset import name_token
-from arena_course.ioi.models import tiny_ioi_model
+from arena_course.ioi.models import sequences_with_repeats, tiny_ioi_model
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,21 @@ def test_a_tiny_model_runs_on_the_prompts(tok):
     assert logits.shape == (*data.toks.shape, len(tok))
     same = tiny_ioi_model(seed=0)(data.toks)
     assert torch.equal(logits, same)
+
+
+def test_repeat_sequences_mark_the_tokens_said_again(tok):
+    """The repeat sequences train_on_ioi can mix in: BOS, then ordinary tokens; each marked position holds a
+    token that came earlier and is followed by itself; no special token after BOS"""
+    tokens, known = sequences_with_repeats(tok, 16, torch.Generator().manual_seed(0))
+    assert tokens.shape == known.shape == (16, 31)
+    assert (tokens[:, 0] == tok.bos_token_id).all()
+    assert not torch.isin(tokens[:, 1:], torch.tensor(tok.all_special_ids)).any()
+    assert known.any(dim=1).all() and not known[:, 0].any() and not known[:, -1].any()
+    for row, pos in known.nonzero().tolist():
+        assert tokens[row, pos + 1] == tokens[row, pos], (row, pos)
+        assert (tokens[row, 1:pos] == tokens[row, pos]).any(), (row, pos)
+    again = sequences_with_repeats(tok, 16, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], tokens) and torch.equal(again[1], known)
 
 
 def test_the_trained_tiny_model_does_ioi(trained_ioi_model):
