@@ -51,7 +51,9 @@ def child_env(target: Path) -> dict[str, str]:
 
 def pytest_args(exercise: Exercise) -> list[str]:
     """pytest's arguments in the child. They set every option: the course's own pytest `addopts` (the
-    project's test suite runs on several processes, with pytest-xdist) must not reach a student's run."""
+    project's test suite runs on several processes, with pytest-xdist) must not reach a student's run.
+    `--tb=line`: the plugin makes each failure's report itself, and pytest's own (the source of every
+    frame, parsed to find its statement: torch's and the test's) was most of a failing run's time."""
     return [
         str(exercise.test_path),
         "-o",
@@ -60,6 +62,7 @@ def pytest_args(exercise: Exercise) -> list[str]:
         "arena_cli.pytest_plugin",
         "-q",
         "--no-header",
+        "--tb=line",
         "-p",
         "no:cacheprovider",
         "-p",

@@ -14,6 +14,7 @@ plugin turns it into the verdict's structured failure.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import os
@@ -53,13 +54,24 @@ def target_path(test_file: Path) -> Path:
     return Path(protocol.target_file() or reference_path(test_file))
 
 
+@functools.lru_cache(maxsize=1024)
+def real_path(path: str) -> str:
+    """os.path.realpath, once per file (a failing check's traceback runs through dozens of torch frames)."""
+    return os.path.realpath(path)
+
+
+def frames_of(tb) -> traceback.StackSummary:
+    """A traceback's frames without their source lines (read only for the frames that are shown)."""
+    return traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
+
+
 def student_traceback(tb, student_file: str) -> str:
     """Format a traceback keeping only frames in the student's file, plus the frame that raised
     (unless arena itself raised it: its audit hook refusing a write is not the student's to read)."""
-    frames = traceback.extract_tb(tb)
-    keep = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
-    arena = os.path.dirname(os.path.realpath(__file__)) + os.sep
-    if frames and (not keep or keep[-1] is not frames[-1]) and not os.path.realpath(frames[-1].filename).startswith(arena):
+    frames = frames_of(tb)
+    keep = [f for f in frames if real_path(f.filename) == real_path(student_file)]
+    arena = os.path.dirname(real_path(__file__)) + os.sep
+    if frames and (not keep or keep[-1] is not frames[-1]) and not real_path(frames[-1].filename).startswith(arena):
         keep.append(frames[-1])
     for frame in keep:
         frame.filename = display_path(frame.filename)
