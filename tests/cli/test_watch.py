@@ -231,3 +231,13 @@ def test_watch_with_an_id_does_not_follow_other_saves(arena):
         assert "Following" not in w.text
         assert w.verdicts() == ["failed"]
         assert arena.progress()["current"] == "add_numbers"
+
+
+def test_watch_starts_no_worker_with_arena_no_worker(arena):
+    arena.env["ARENA_NO_WORKER"] = "1"
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        time.sleep(0.5)
+        children = Path(f"/proc/{w.proc.pid}/task/{w.proc.pid}/children").read_text().split()
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children if Path(f"/proc/{pid}").exists()]
+        assert not [c for c in commands if b"arena_cli.worker" in c]
