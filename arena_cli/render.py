@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -18,8 +19,10 @@ from arena_cli.hints import Hint
 from arena_cli.layout import is_student_file
 from arena_cli.links import LinkConsole, link, link_location, linkify
 from arena_cli.progress import Progress
-from arena_cli.update import UpdateReport
 from arena_cli.verdict import Check, Mismatch, Verdict
+
+if TYPE_CHECKING:
+    from arena_cli.update import UpdateReport
 
 _MARK = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red"), "skipped": ("-", "dim")}
 _STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "timeout": "bold yellow"}
@@ -27,7 +30,9 @@ _STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold re
 
 def make_console(no_color: bool = False, stderr: bool = False) -> Console:
     """The console arena prints with: paths carry hyperlinks only where they work (see links.py)."""
-    return LinkConsole(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False)
+    # emoji=False: arena writes no :emoji: codes, and replacing them imports rich's table of them (~20 ms)
+    return LinkConsole(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False,
+                       emoji=False)
 
 
 def dots(value: int, of: int = 5) -> str:
