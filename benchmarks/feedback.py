@@ -106,6 +106,7 @@ def student_env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
     env.update(ARENA_ROOT=str(root), ARENA_PROGRESS=str(root / "progress.json"), NO_COLOR="1", TERM="xterm-256color")
     env.setdefault("PYTHONPATH", str(REPO))  # this tree's arena, even when the venv's install points elsewhere
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a student's shell caches byte code (arena's test child doesn't)
     return env
 
 
