@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import inspect
 import os
 import sys
@@ -60,9 +61,18 @@ def real_path(path: str) -> str:
     return os.path.realpath(path)
 
 
-def frames_of(tb) -> traceback.StackSummary:
-    """A traceback's frames without their source lines (read only for the frames that are shown)."""
-    return traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
+def frames_of(tb) -> list[traceback.FrameSummary]:
+    """A traceback's frames, as `traceback.extract_tb` gives them (line and columns) but without reading
+    their source: a frame's line is read when it is shown (most are torch's, and never are)."""
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        positions = next(itertools.islice(code.co_positions(), tb.tb_lasti // 2, None), (None, None, None, None))
+        line, end_line, column, end_column = positions
+        frames.append(traceback.FrameSummary(code.co_filename, line or tb.tb_lineno, code.co_name, lookup_line=False,
+                                             end_lineno=end_line, colno=column, end_colno=end_column))
+        tb = tb.tb_next
+    return frames
 
 
 def student_traceback(tb, student_file: str) -> str:
