@@ -146,7 +146,7 @@ def watch(
     from arena_cli.watch import watch as watch_loop
 
     ctx = _ctx(no_color, edit, edit_cmd)
-    raise typer.Exit(watch_loop(ctx, resolve(ctx, exercise)))
+    raise typer.Exit(watch_loop(ctx, resolve(ctx, exercise), follow=exercise is None))
 
 
 @app.command()

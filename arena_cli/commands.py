@@ -17,8 +17,7 @@ from collections.abc import Callable
 
 from rich.text import Text
 
-from arena_cli import picker, render
-from arena_cli.batch import run_many, warm_worker, worker_wanted, workers_allowed
+from arena_cli import render
 from arena_cli.course import Exercise
 from arena_cli.hints import load_explanation, load_hints
 from arena_cli.keys import WATCH_KEYS
@@ -118,6 +117,7 @@ def after_verdict(ctx: Context, ex: Exercise, verdict: Verdict, progress: Progre
 
 
 def run_once(ctx: Context, exercise_id: str | None, as_json: bool) -> int:
+    from arena_cli.batch import workers_allowed
     from arena_cli.runner import run_exercise
 
     ex = resolve(ctx, exercise_id)
@@ -187,6 +187,8 @@ def list_exercises(
     if not exercises:
         ctx.console.print("No exercises match.")
         return 0
+    from arena_cli import picker  # (imported here: `next`, `hint` and `progress` start faster without it)
+
     if interactive and picker.interactive_possible(ctx.console):
         only = {e.id for e in exercises} if chapter else None
         state = picker.ListState(picker.rows_of(ctx, progress, only), filter="pending" if pending else "all")
@@ -267,6 +269,8 @@ def show_solution(ctx: Context, exercise_id: str | None, force: bool) -> int:
 
 
 def verify(ctx: Context, as_json: bool, verbose: bool = False) -> int:
+    from arena_cli.batch import run_many, warm_worker, worker_wanted
+
     exercises = list(ctx.course.exercises)
     with warm_worker(ctx.course.root, worker_wanted(len(exercises))) as worker:
         rows = run_many(

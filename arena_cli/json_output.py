@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from arena_cli.course import Course, Exercise
 from arena_cli.progress import Progress
-from arena_cli.update import UpdateReport
+
+if TYPE_CHECKING:  # (only `arena update` needs it; the other commands start faster without)
+    from arena_cli.update import UpdateReport
 
 
 def _strict(value: object) -> object:

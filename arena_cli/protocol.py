@@ -22,6 +22,9 @@ the key; this keeps accidents and casual tampering from passing.
                                                              (or "collect": the test file itself)
     done        {"event": "done", "exitstatus"}              pytest finished
 
+The first line written starts the time limit's clock (`Channel.reported`): what comes before it is
+interpreter start-up and imports, not the student's time.
+
 A Check is written with its fields (and its Mismatch's) as in `verdict.py`, and read back with
 `Check.from_dict`. Both sides use only what is here.
 """
@@ -153,6 +156,13 @@ class Channel:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def reported(self) -> bool:
+        """In the runner: whether the child has written anything yet (cheap: polled while it runs)."""
+        try:
+            return os.stat(self.path).st_size > 0
+        except OSError:
+            return False
 
     def read(self) -> tuple[list[Event], int]:
         """In the runner: the events the plugin wrote, in order, and how many lines it didn't write

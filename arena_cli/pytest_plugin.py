@@ -6,8 +6,6 @@ Loaded with `-p arena_cli.pytest_plugin` by the runner.
 
 from __future__ import annotations
 
-import os
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,9 @@ from arena_cli.layout import masters_dir
 from arena_cli.progress import default_path, progress_files
 from arena_cli.locate import where_to_look
 from arena_cli.protocol import Checked, Collected, Finished, LoadFailed, Started
-from arena_cli.testing import CheckFailed, StudentCodeError, display_path, student_traceback, target_path
+from arena_cli.testing import (
+    CheckFailed, StudentCodeError, display_path, frames_of, real_path, student_traceback, target_path
+)
 from arena_cli.verdict import Check, truncate
 
 _seen_load_error = False
@@ -63,12 +63,12 @@ def _location(item: pytest.Item, call: pytest.CallInfo) -> str:
         if getattr(exc, "location", ""):
             return exc.location
         student_file = _student_file(item)
-        frames = traceback.extract_tb(call.excinfo.tb)
-        mine = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
+        frames = frames_of(call.excinfo.tb)
+        mine = [f for f in frames if real_path(f.filename) == real_path(student_file)]
         if mine:
             return f"{display_path(student_file)}:{mine[-1].lineno}:{(mine[-1].colno or 0) + 1}"
-        test_file = os.path.realpath(item.path)
-        in_test = [f for f in frames if os.path.realpath(f.filename) == test_file]
+        test_file = real_path(str(item.path))
+        in_test = [f for f in frames if real_path(f.filename) == test_file]
         function = getattr(item, "function", None)
         place = where_to_look(
             Path(student_file),
@@ -99,7 +99,6 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
             _seen_load_error = True
             protocol.emit(LoadFailed(truncate(str(exc)), exc.location, truncate(exc.student_traceback)))
         return dict(status="error", message=str(exc))
-    tb = student_traceback(call.excinfo.tb, _student_file(item))
     if isinstance(exc, NotImplementedError):
         return dict(
             status="failed",
@@ -107,6 +106,7 @@ def _describe_failure(item: pytest.Item, call: pytest.CallInfo, report) -> dict[
             diagnosis="Replace the `raise NotImplementedError(...)` line with your implementation.",
             location=_location(item, call),
         )
+    tb = student_traceback(call.excinfo.tb, _student_file(item))
     if isinstance(exc, _StudentExit):
         return dict(status="error", message=str(exc), traceback=tb)
     if isinstance(exc, AssertionError):

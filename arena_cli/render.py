@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -18,16 +19,20 @@ from arena_cli.hints import Hint
 from arena_cli.layout import is_student_file
 from arena_cli.links import LinkConsole, link, linkify
 from arena_cli.progress import Progress
-from arena_cli.update import UpdateReport
 from arena_cli.verdict import Verdict
 from arena_cli.verdict_view import mismatch_table, show_verdict, verdict_view  # noqa: F401 - drawn as render.*
+
+if TYPE_CHECKING:
+    from arena_cli.update import UpdateReport
 
 _STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "timeout": "bold yellow"}
 
 
 def make_console(no_color: bool = False, stderr: bool = False) -> Console:
     """The console arena prints with: paths carry hyperlinks only where they work (see links.py)."""
-    return LinkConsole(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False)
+    # emoji=False: arena writes no :emoji: codes, and replacing them imports rich's table of them (~20 ms)
+    return LinkConsole(no_color=no_color or bool(os.environ.get("NO_COLOR")), stderr=stderr, highlight=False,
+                       emoji=False)
 
 
 def dots(value: int, of: int = 5) -> str:

@@ -3,7 +3,11 @@
 Owns isolation and limits: the child (`child.py`: pytest with our plugin) runs in its own process group
 (so a terminal Ctrl-C reaches only arena), every process it starts is ended with it (`processes.py`),
 its output goes to a file (so megabytes of prints cannot block it), with offline Hugging Face settings,
-a wall-clock limit and a memory limit over all its processes. What the run changed in the course is
+a wall-clock limit and a memory limit over all its processes. The time limit counts the test's own run:
+its clock starts at the child's first report (pytest has started and imported the hidden test, with
+torch & co), so a slow or busy machine's imports never make a correct answer time out; the student's
+file, top-level code included, is loaded after that, inside the limit. The imports have a bound of
+their own (IMPORT_LIMIT_S). What the run changed in the course is
 undone (`course_guard.py`). Whatever the student's code does, the runner returns a Verdict, and a
 "passed" means every collected check reported a pass through the run's signed channel and pytest
 exited 0.
@@ -29,6 +33,7 @@ from arena_cli.protocol import Channel, Checked, Collected, Event, Finished, Loa
 from arena_cli.verdict import Check, Status, Verdict, truncate
 
 _POLL_S = 0.02
+IMPORT_LIMIT_S = 180.0  # interpreter start-up and the libraries' imports, before the time limit's clock starts
 _guards: dict[Path, CourseGuard] = {}
 
 
@@ -46,7 +51,9 @@ def child_env(target: Path) -> dict[str, str]:
 
 def pytest_args(exercise: Exercise) -> list[str]:
     """pytest's arguments in the child. They set every option: the course's own pytest `addopts` (the
-    project's test suite runs on several processes, with pytest-xdist) must not reach a student's run."""
+    project's test suite runs on several processes, with pytest-xdist) must not reach a student's run.
+    `--tb=line`: the plugin makes each failure's report itself, and pytest's own (the source of every
+    frame, parsed to find its statement: torch's and the test's) was most of a failing run's time."""
     return [
         str(exercise.test_path),
         "-o",
@@ -55,6 +62,7 @@ def pytest_args(exercise: Exercise) -> list[str]:
         "arena_cli.pytest_plugin",
         "-q",
         "--no-header",
+        "--tb=line",
         "-p",
         "no:cacheprovider",
         "-p",
@@ -231,12 +239,19 @@ def run_exercise(
         stopped: Stopped | None = None
         try:
             proc = _launch(exercise, child_env(target), output_file, channel, worker)
+            clock: float | None = None  # when the test's own run started (see the module docstring)
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
                     return None  # (the `finally` ends the child and restores the course)
-                if time.monotonic() - start > limit:
+                now = time.monotonic()
+                if clock is None and channel.reported():
+                    clock = now
+                if clock is not None and now - clock > limit:
                     stopped = Stopped("timeout", f"Stopped after the {limit:g} s time limit{{during}}: "
                                       "is there an infinite loop, or a much slower algorithm than needed?")
+                elif clock is None and now - start > IMPORT_LIMIT_S:
+                    stopped = Stopped("timeout", f"Stopped: the test had not started after {IMPORT_LIMIT_S:g} s "
+                                      "of loading its libraries (is the machine very busy, or out of memory?).")
                 elif processes.tree_rss(proc.pid) > memory_limit:
                     stopped = Stopped("error", f"Stopped: the test process used more than {exercise.memory_mb:,} "
                                       "MB of memory (the limit per run, over all its processes){during}. Are you "

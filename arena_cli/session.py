@@ -114,10 +114,10 @@ def resolve(ctx: Context, exercise_id: str | None, progress: Progress | None = N
 # --------------------------------------------------------------------------- changes
 
 
-def set_current(ctx: Context, ex: Exercise) -> Progress:
-    """Make `ex` the current exercise (and open it in the editor, if asked for)."""
+def set_current(ctx: Context, ex: Exercise, open_in_editor: bool = True) -> Progress:
+    """Make `ex` the current exercise (and open it in the editor, if asked for and not already there)."""
     progress, _ = ctx.update(lambda p: p.set_current(ex.id))
-    if ctx.editor is not None:
+    if ctx.editor is not None and open_in_editor:
         ctx.editor.open(ex.exercise_path)
     return progress
 

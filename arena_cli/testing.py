@@ -14,7 +14,9 @@ plugin turns it into the verdict's structured failure.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import itertools
 import inspect
 import os
 import sys
@@ -53,13 +55,33 @@ def target_path(test_file: Path) -> Path:
     return Path(protocol.target_file() or reference_path(test_file))
 
 
+@functools.lru_cache(maxsize=1024)
+def real_path(path: str) -> str:
+    """os.path.realpath, once per file (a failing check's traceback runs through dozens of torch frames)."""
+    return os.path.realpath(path)
+
+
+def frames_of(tb) -> list[traceback.FrameSummary]:
+    """A traceback's frames, as `traceback.extract_tb` gives them (line and columns) but without reading
+    their source: a frame's line is read when it is shown (most are torch's, and never are)."""
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        positions = next(itertools.islice(code.co_positions(), tb.tb_lasti // 2, None), (None, None, None, None))
+        line, end_line, column, end_column = positions
+        frames.append(traceback.FrameSummary(code.co_filename, line or tb.tb_lineno, code.co_name, lookup_line=False,
+                                             end_lineno=end_line, colno=column, end_colno=end_column))
+        tb = tb.tb_next
+    return frames
+
+
 def student_traceback(tb, student_file: str) -> str:
     """Format a traceback keeping only frames in the student's file, plus the frame that raised
     (unless arena itself raised it: its audit hook refusing a write is not the student's to read)."""
-    frames = traceback.extract_tb(tb)
-    keep = [f for f in frames if os.path.realpath(f.filename) == os.path.realpath(student_file)]
-    arena = os.path.dirname(os.path.realpath(__file__)) + os.sep
-    if frames and (not keep or keep[-1] is not frames[-1]) and not os.path.realpath(frames[-1].filename).startswith(arena):
+    frames = frames_of(tb)
+    keep = [f for f in frames if real_path(f.filename) == real_path(student_file)]
+    arena = os.path.dirname(real_path(__file__)) + os.sep
+    if frames and (not keep or keep[-1] is not frames[-1]) and not real_path(frames[-1].filename).startswith(arena):
         keep.append(frames[-1])
     for frame in keep:
         frame.filename = display_path(frame.filename)

@@ -1,10 +1,12 @@
 """`arena watch`: rerun the hidden test on every save, while the student edits in their editor.
 
 One event loop owns the screen and the state; three sources feed it through a queue:
-- file events (watchdog) on the exercise's folder. Any event there marks the file "maybe changed";
-  after a quiet period (debounce) its content hash decides whether it really changed. This catches
-  editors that save in place, by truncate-then-write, in chunks, or by writing a temp file and
-  renaming it, and skips saves that change nothing.
+- file events (watchdog) on the exercise's folder (without an id: on every chapter's folder, and a save
+  of another exercise's file makes that one current). Each event is answered at once: the file's
+  content hash decides whether it really changed, and a change starts a run (no quiet period to wait
+  out; a later event of the same save cancels that run and starts another). This catches editors that
+  save in place, by truncate-then-write, in chunks, or by writing a temp file and renaming it, and
+  skips saves that change nothing.
 - key presses (when stdin is a TTY; read without Enter);
 - finished test runs, each run in a thread. A save during a run cancels the stale run (its child is
   killed) and starts a new one, so the last verdict shown is always for the file's final content.
@@ -19,6 +21,7 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from rich.text import Text
@@ -38,9 +41,6 @@ from arena_cli.runner import run_exercise
 from arena_cli.session import Context, next_pending, record_run, set_current
 from arena_cli.verdict import Verdict
 
-DEBOUNCE_S = 0.15
-
-
 def content_hash(path: Path) -> str | None:
     """Hash of the file's bytes, or None when it isn't a readable regular file (a FIFO or a link to
     /dev/zero must not hang or flood watch)."""
@@ -55,7 +55,8 @@ class _FolderEvents(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        self.events.put(("fs", time.monotonic()))
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        self.events.put(("fs", [Path(p) for p in paths if p]))
 
 
 class _Keys:
@@ -103,8 +104,10 @@ class _Run:
 
 
 class Watcher:
-    def __init__(self, ctx: Context, exercise: Exercise, *, clear: bool | None = None, worker=None):
+    def __init__(self, ctx: Context, exercise: Exercise, *, clear: bool | None = None, worker=None, follow=False):
         self.ctx = ctx
+        self.follow = follow  # any exercise the student saves becomes the one watched
+        self.saved: dict[Path, str | None] = {}  # in follow mode: each exercise file's content, as last seen
         self.worker = worker  # a warm Worker, used once it is ready (runs are cold until then)
         self.ex = exercise
         self.events: queue.Queue = queue.Queue()
@@ -113,7 +116,6 @@ class Watcher:
         self.runs_started = 0
         self.last_run_content: str | None = None
         self.last_verdict: Verdict | None = None
-        self.fs_dirty_at: float | None = None
         self.observer = None
         self.show_card = True  # the exercise card (with objectives) heads the next verdict screen
         self.keys: _Keys | None = None
@@ -157,7 +159,7 @@ class Watcher:
             with suppress(ProgressFileError):
                 record_run(self.ctx, self.ex, verdict, record_pass=False)
             self.run = None
-            self.fs_dirty_at = time.monotonic()
+            self.on_change()
             return
         self.run = None
         try:
@@ -192,9 +194,29 @@ class Watcher:
 
     # ----------------------------------------------------------------- saves
 
-    def on_quiet_after_fs(self) -> None:
-        """The folder has been quiet for the debounce period: run if the file's content changed."""
+    def on_fs(self, paths: list[Path]) -> None:
+        """A file event: in follow mode, a changed exercise file other than the watched one is followed;
+        then the watched file is run if its content changed."""
+        if self.follow:
+            for path in paths:
+                ex = self.exercises_by_path.get(path)
+                if ex is None or ex == self.ex:
+                    continue
+                content = content_hash(path)
+                if content is not None and content != self.saved.get(path):
+                    self.saved[path] = content
+                    self.ctx.console.print(Text.assemble(
+                        "Following ", (ex.id, "bold"), ": you saved ", link(path, root=ex.root),
+                        "; it is now your current exercise."))
+                    self.switch_to(ex, open_in_editor=False)
+                    return
+        self.on_change()
+
+    def on_change(self) -> None:
+        """Run if the watched file's content changed since the last run (a run still going is stale:
+        `start_run` cancels it)."""
         content = content_hash(self.ex.exercise_path)
+        self.saved[self.ex.exercise_path] = content
         if content == self.last_run_content:
             return
         if content is None:
@@ -277,14 +299,15 @@ class Watcher:
             return
         self.switch_to(following)
 
-    def switch_to(self, exercise: Exercise) -> None:
-        set_current(self.ctx, exercise)  # first: if progress can't be saved, nothing has changed
+    def switch_to(self, exercise: Exercise, open_in_editor: bool = True) -> None:
+        set_current(self.ctx, exercise, open_in_editor)  # first: if progress can't be saved, nothing has changed
         if self.run is not None:
             self.run.cancel.set()
             self.run = None
         self.ex = exercise
         self.show_card = True
-        self.watch_folder()
+        if not self.follow:
+            self.watch_folder()
         self.start_run()
 
     # ----------------------------------------------------------------- loop
@@ -294,8 +317,17 @@ class Watcher:
             self.observer.stop()
             self.observer.join()
         self.observer = Observer()
-        self.observer.schedule(_FolderEvents(self.events), str(self.ex.exercise_path.parent), recursive=False)
+        if self.follow:  # every chapter's folder
+            folder = self.ex.exercise_path.parent.parent
+            self.saved = {path: content_hash(path) for path in self.exercises_by_path}
+        else:
+            folder = self.ex.exercise_path.parent
+        self.observer.schedule(_FolderEvents(self.events), str(folder), recursive=self.follow)
         self.observer.start()
+
+    @cached_property
+    def exercises_by_path(self) -> dict[Path, Exercise]:
+        return {ex.exercise_path: ex for ex in self.ctx.course.exercises}
 
     def loop(self) -> int:
         self.watch_folder()
@@ -305,18 +337,12 @@ class Watcher:
             if not keys.tty:
                 self.ctx.console.print("[dim]No terminal for keys: Ctrl-C stops watching.[/]")
             while True:
-                timeout = None
-                if self.fs_dirty_at is not None:
-                    timeout = max(0.0, self.fs_dirty_at + DEBOUNCE_S - time.monotonic())
                 try:
-                    kind, *payload = self.events.get(timeout=timeout if timeout is not None else 0.5)
+                    kind, *payload = self.events.get(timeout=0.5)
                 except queue.Empty:
-                    if self.fs_dirty_at is not None and time.monotonic() >= self.fs_dirty_at + DEBOUNCE_S:
-                        self.fs_dirty_at = None
-                        self.on_quiet_after_fs()
                     continue
                 if kind == "fs":
-                    self.fs_dirty_at = payload[0]
+                    self.on_fs(payload[0])
                 elif kind == "key":
                     if not self.on_key(payload[0]):
                         return 0
@@ -336,12 +362,12 @@ class Watcher:
             self.observer.join(timeout=2)
 
 
-def watch(ctx: Context, exercise: Exercise) -> int:
+def watch(ctx: Context, exercise: Exercise, follow: bool = False) -> int:
     from arena_cli.worker_client import Worker
 
     set_current(ctx, exercise)
     worker = Worker(ctx.course.root).start() if workers_allowed() else None
-    watcher = Watcher(ctx, exercise, worker=worker)
+    watcher = Watcher(ctx, exercise, worker=worker, follow=follow)
     try:
         return watcher.loop()
     except KeyboardInterrupt:

@@ -1,46 +1,49 @@
-"""How fast does arena answer, on this machine? Prints a table; run from anywhere:
+"""How fast does arena answer, as the student feels it? Prints markdown tables; run from anywhere:
 
-    /work/venv/bin/python benchmarks/feedback.py            (about 1.5 minutes on 2 cores)
-    /work/venv/bin/python benchmarks/feedback.py --quick    (fewer runs, about 1.3 minutes)
+    .venv/bin/python benchmarks/feedback.py            (about 4 minutes on 2 idle cores)
+    .venv/bin/python benchmarks/feedback.py --quick    (fewer saves, no `arena verify`)
 
-What it measures (medians, so that a noisy neighbour shifts them less than means):
+1. Save -> verdict through `arena watch ID`, run as a subprocess in a pseudo-terminal on a temporary
+   copy of the real course (its progress file in that copy: the repo's progress is not touched), after
+   its warm worker is up. The student's file is saved as editors save it: a temp file renamed over it
+   (VSCode, vim, JetBrains) or written in place (truncate, then write), alternately. Each save is timed
+   from just before the write to (a) the verdict recorded in progress.json (the attempt counted: a
+   machine-readable signal) and (b) the verdict's headline on the terminal. Three answers per exercise:
+   the master's code (right), the untouched stub (NotImplementedError), and a wrong answer that the
+   hidden test diagnoses (its diagnoses computed on every failing run). One exercise per library:
+   torch, TransformerLens, nnsight. In the same run, the cold `pytest` of the same hidden test (a fresh
+   interpreter: what a save would cost without arena's warm worker).
+2. `arena next`, `list`, `hint`, `progress` in a pseudo-terminal, as a student types them: to the
+   command's exit (`list`, interactive in a terminal: to its first screen).
+3. `arena verify` on the real course (wall time, peak memory of the process tree).
+4. The warm worker's own resident memory over 100 runs (the benchmark course, benchmarks/fixture_course).
+5. What the course guard adds to every run.
 
-1. Save-to-verdict latency for each exercise of the benchmark course (benchmarks/fixture_course: pure
-   torch, TransformerLens 4, nnsight 0.8), in a temp copy of that course: the student's file is written
-   (with the reference solution's code) and `run_exercise` is called at once; the time is from before the
-   write to the verdict in hand. Warm = through a warm worker (`Worker`), cold = a fresh `python -m pytest`.
-2. Wall time of `arena next`, `arena list`, `arena hint` (the installed entry point next to
-   sys.executable), on the real course at the repo root, with ARENA_PROGRESS in a temp folder.
-3. `arena verify` on the real course: wall time (including the worker's start-up when verify starts one:
-   it does from WARM_MIN_RUNS exercises on, see arena_cli/batch.py) and peak memory, three ways:
-   the peak over time of the sum of VmRSS and of Pss over the process tree, sampled from /proc every
-   20 ms (RSS counts pages the forked children share with the worker once per process, so it
-   over-counts; Pss splits shared pages between their users), and getrusage(RUSAGE_CHILDREN).ru_maxrss
-   of a wrapper process (the largest single process in the tree, not a sum).
-4. The warm worker's own VmRSS (/proc/<pid>/status; the worker process itself, not its children) after
-   warm-up and after 100 runs.
-5. What the course guard (arena_cli/course_guard.py) adds to every run, on the real course: the first
-   snapshot (files read; `arena run` pays it once), and a snapshot + restore once the bytes are cached
-   (every later run in watch, verify, dev check).
-
-Targets: warm <= 0.25 s and >= 20x faster than cold for each kind; next/list/hint <= 0.25 s.
+Targets (issue 17): save -> verdict <= 0.15 s (median) for every answer, and >= 20x faster than cold
+pytest; each command <= 0.15 s. The figures move with the machine's load: the header gives it.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
+import pty
+import re
 import shutil
+import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from pathlib import Path
 
-from arena_cli.course import Exercise, load_course
+from arena_cli.course import Course, Exercise, load_course
 from arena_cli.markers import solution_source
 from arena_cli.runner import run_exercise
 from arena_cli.worker_client import Worker
@@ -48,19 +51,28 @@ from arena_cli.worker_client import Worker
 HERE = Path(__file__).resolve().parent
 BENCH_COURSE = HERE / "fixture_course"
 REPO = HERE.parent
-ARENA = Path(sys.executable).with_name("arena")
-KIND = {
-    "attention_pattern": "pure torch",
-    "tl_head_pattern": "TransformerLens 4 (TransformerBridge)",
-    "nnsight_hidden_state": "nnsight 0.8 (TransformersModel)",
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "results", ".arena", "__pycache__", "progress.json*")
+
+# One exercise per library; a wrong answer = (text of the master, what the student wrote instead).
+EXERCISES = {
+    "toy_model_forward": ("torch", ("return F.relu(out + self.b_final)", "return out + self.b_final")),
+    "ioi_logit_diff": ("TransformerLens", ("diff if per_prompt else diff.mean()", "diff if per_prompt else diff.sum()")),
+    "trace_and_save": ("nnsight", ("logits.argmax(dim=-1).save()", "logits.max(dim=-1).values.save()")),
 }
-WARM_TARGET_S = 0.25
+EXPECTED = {"right": "passed", "stub": "failed", "wrong": "failed"}
+HEADLINE = re.compile(rb"\xe2\x80\x94 (passed|failed|error|timed out)\b")  # "— passed": render.verdict_view
+LIST_SCREEN = re.compile(rb"Exercises (?:\x1b\[[0-9;]*m)*\d+ of \d+")  # the interactive list's first line (list_screen.py)
+SAVE_TARGET_S = 0.15
 RATIO_TARGET = 20.0
-COMMAND_TARGET_S = 0.25
+COMMAND_TARGET_S = 0.15
 
 
-def median(values: list[float]) -> float:
+def p50(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
 def fmt_s(seconds: float) -> str:
@@ -75,103 +87,237 @@ def ok(passed: bool) -> str:
     return "ok" if passed else "MISSED"
 
 
-# --------------------------------------------------------------------------- 1. save-to-verdict
+def arena_command() -> tuple[list[str], str]:
+    """How to start arena: the installed `arena` script when it is this tree's entry point, else
+    `python -m arena_cli` (same code; an older install's script predates entry.py)."""
+    script = Path(sys.executable).with_name("arena")
+    if script.exists() and "arena_cli.entry" in script.read_text(errors="replace"):
+        return [str(script)], "arena"
+    return [sys.executable, "-m", "arena_cli"], "python -m arena_cli"
 
 
-def save_and_run(ex: Exercise, source: str, worker: Path | None, n: int) -> float:
-    """Write the student's file (a fresh edit each time) and run its test; seconds from write to verdict."""
-    text = f"{source}\n# edit {n}\n"
-    start = time.perf_counter()
-    ex.exercise_path.write_text(text, encoding="utf-8")
-    verdict = run_exercise(ex, worker=worker)
-    elapsed = time.perf_counter() - start
-    if verdict is None or not verdict.passed:
-        raise SystemExit(f"{ex.id}: the reference solution did not pass: {verdict and verdict.to_json()}")
-    return elapsed
+def course_copy(tmp: Path) -> Path:
+    root = tmp / "course"
+    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
+    return root
 
 
-def latency(runs: int, cold_runs: int) -> tuple[list[dict], float, dict]:
-    """Warm and cold save-to-verdict times per exercise, the worker's start-up time and its memory."""
-    rows = []
-    tmp = Path(tempfile.mkdtemp(prefix="arena-bench-"))
-    try:
-        root = tmp / "course"
-        shutil.copytree(BENCH_COURSE, root, ignore=shutil.ignore_patterns("__pycache__"))
-        course = load_course(root)
-        sources = {ex.id: solution_source(ex.solution_path.read_text(encoding="utf-8")) for ex in course.exercises}
-        with Worker(root) as worker:
-            t = time.perf_counter()
-            if not worker.wait_ready():
-                raise SystemExit("the warm worker did not start")
-            warm_up_s = time.perf_counter() - t
-            rss_ready = vm_rss(worker.proc.pid)
-            for ex in course.exercises:
-                save_and_run(ex, sources[ex.id], worker.path, -1)  # first run after start-up: not counted
-                warm = [save_and_run(ex, sources[ex.id], worker.path, i) for i in range(runs)]
-                rows.append({"id": ex.id, "warm": warm})
-            memory = worker_memory(worker, course, sources, rss_ready)
-        for row, ex in zip(rows, course.exercises):
-            row["cold"] = [save_and_run(ex, sources[ex.id], None, i) for i in range(cold_runs)]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rows, warm_up_s, memory
-
-
-# --------------------------------------------------------------------------- 4. worker memory
-
-
-def vm_rss(pid: int) -> int:
-    """VmRSS of one process, KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def worker_memory(worker: Worker, course, sources: dict[str, str], rss_ready: int, n: int = 100) -> dict:
-    """The worker's VmRSS after warm-up, and after `n` more runs cycling over the exercises."""
-    pid = worker.proc.pid
-    checkpoints = {"after warm-up (before any run)": rss_ready}
-    exercises = list(course.exercises)
-    for i in range(n):
-        ex = exercises[i % len(exercises)]
-        save_and_run(ex, sources[ex.id], worker.path, 1000 + i)
-        if (i + 1) in (n // 4, n // 2, n):
-            checkpoints[f"after {i + 1} more runs"] = vm_rss(pid)
-    assert worker.proc.pid == pid, "the worker restarted during the memory check"
-    return checkpoints
-
-
-# --------------------------------------------------------------------------- 2. & 3. commands
-
-
-def command_env(progress: Path) -> dict[str, str]:
+def student_env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
-    env.update(ARENA_ROOT=str(REPO), ARENA_PROGRESS=str(progress), NO_COLOR="1", COLUMNS="100")
+    env.update(ARENA_ROOT=str(root), ARENA_PROGRESS=str(root / "progress.json"), NO_COLOR="1", TERM="xterm-256color")
+    env.setdefault("PYTHONPATH", str(REPO))  # this tree's arena, even when the venv's install points elsewhere
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a student's shell caches byte code (arena's test child doesn't)
     return env
 
 
-def time_command(args: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([str(ARENA), *args], cwd=REPO, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0 or "Traceback" in proc.stderr:
-        raise SystemExit(f"arena {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return elapsed
+# --------------------------------------------------------------------------- a terminal
 
 
-def commands(runs: int) -> dict[str, list[float]]:
+class Terminal:
+    """A command in a pseudo-terminal (120x50): everything it prints, with when it arrived."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]):
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True)
+        os.close(slave)
+        self.chunks: list[tuple[float, bytes]] = []
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.chunks.append((time.perf_counter(), data))
+
+    def first_match(self, pattern: re.Pattern, after: float) -> float | None:
+        """When `pattern` first appeared in the output that arrived after `after` (chunks joined, so a
+        match split between two reads is found at the second)."""
+        with self.lock:
+            chunks = [(t, d) for t, d in self.chunks if t >= after]
+        text = b""
+        for t, data in chunks:
+            text += data
+            if pattern.search(text[-len(data) - 200:]):
+                return t
+        return None
+
+    def text_after(self, after: float) -> bytes:
+        with self.lock:
+            return b"".join(d for t, d in self.chunks if t >= after)
+
+    def send(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        os.close(self.master)
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.001):
+    deadline = time.perf_counter() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"benchmark: timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- 1. save -> verdict
+
+
+def attempts(progress: Path, exercise_id: str) -> int:
+    try:
+        return json.loads(progress.read_text())["exercises"][exercise_id]["attempts"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def save(path: Path, text: str, by_rename: bool) -> None:
+    if by_rename:
+        tmp = path.with_name(f".{path.name}.swp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def worker_socket(watch_pid: int) -> Path | None:
+    """The socket of the worker `arena watch` started, once it listens."""
+    for pid in process_tree(watch_pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"arena_cli.worker" in argv:
+            sock = Path(os.fsdecode(argv[argv.index(b"arena_cli.worker") + 1]))
+            return sock if sock.exists() else None
+    return None
+
+
+def answers(ex: Exercise) -> dict[str, str]:
+    master = solution_source(ex.solution_path.read_text(encoding="utf-8"))
+    old, new = EXERCISES[ex.id][1]
+    assert old in master, f"{ex.id}: the wrong answer's edit no longer applies to its master"
+    return {"right": master, "stub": ex.exercise_path.read_text(encoding="utf-8"), "wrong": master.replace(old, new)}
+
+
+def watch_saves(root: Path, ex: Exercise, saves: int, arena: list[str]) -> dict[str, dict[str, list[float]]]:
+    """Save each answer `saves` times (alternately by rename and in place) under `arena watch`; the
+    seconds from the save to the verdict recorded and to the verdict on screen, per answer."""
+    progress = root / "progress.json"
+    texts = answers(ex)
+    term = Terminal([*arena, "watch", ex.id], root, student_env(root))
+    out: dict[str, dict[str, list[float]]] = {k: {"recorded": [], "screen": [], "rename": [], "in place": []}
+                                              for k in texts}
+    try:
+        wait_until(lambda: term.first_match(HEADLINE, 0), 300, "the first verdict")
+        wait_until(lambda: worker_socket(term.proc.pid), 300, "the warm worker", interval=0.05)
+        plan = [("right", True), ("stub", False)]  # the first warm runs: not counted
+        plan += [(kind, i % 2 == 0) for i in range(saves) for kind in texts]
+        for n, (kind, by_rename) in enumerate(plan):
+            before = attempts(progress, ex.id)
+            text = f"{texts[kind]}\n# save {n}\n"
+            time.sleep(0.3)  # the previous run's screen is drawn; nothing is running
+            start = time.perf_counter()
+            save(ex.exercise_path, text, by_rename)
+            wait_until(lambda: attempts(progress, ex.id) > before, 120, f"{ex.id}'s verdict to be recorded")
+            recorded = time.perf_counter() - start
+            shown = wait_until(lambda: term.first_match(HEADLINE, start), 60, f"{ex.id}'s verdict on screen")
+            status = HEADLINE.search(term.text_after(start)).group(1).decode()
+            if status != EXPECTED[kind]:
+                raise SystemExit(f"{ex.id}: the {kind} answer's verdict was {status}, not {EXPECTED[kind]}:\n"
+                                 + term.text_after(start).decode(errors="replace")[-3000:])
+            if n >= 2:
+                out[kind]["recorded"].append(recorded)
+                out[kind]["screen"].append(shown - start)
+                out[kind]["rename" if by_rename else "in place"].append(recorded)
+    finally:
+        term.stop()
+    return out
+
+
+def cold_pytest(root: Path, ex: Exercise, runs: int) -> list[float]:
+    """A fresh `python -m pytest` of the hidden test (against the reference), as run without arena."""
+    times = []
+    args = [sys.executable, "-m", "pytest", str(ex.test_path), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+            "-p", "no:xdist"]
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(args, cwd=root, env=student_env(root), capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"cold pytest of {ex.id} failed:\n{proc.stdout[-2000:]}")
+    return times
+
+
+def feedback(saves: int, cold_runs: int, arena: list[str]) -> list[dict]:
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="arena-bench-"))
+    try:
+        root = course_copy(tmp)
+        course = load_course(root)
+        for exercise_id, (library, _) in EXERCISES.items():
+            ex = course.get(exercise_id)
+            print(f"  {exercise_id} ({library}) ...", file=sys.stderr, flush=True)
+            times = watch_saves(root, ex, saves, arena)
+            rows.append({"id": exercise_id, "library": library, "saves": times,
+                         "cold": cold_pytest(root, ex, cold_runs)})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- 2. commands
+
+
+def commands(runs: int, arena: list[str]) -> dict[str, list[float]]:
+    """Seconds from start to exit of each command in a terminal (`list`: to its first screen, then q)."""
     tmp = Path(tempfile.mkdtemp(prefix="arena-bench-cmd-"))
     try:
-        env = command_env(tmp / "progress.json")
-        times: dict[str, list[float]] = {"next": [], "list": [], "hint": []}
-        time_command(["next"], env)  # page cache warm, progress file written: not counted
-        for _ in range(runs):
+        root = course_copy(tmp)
+        env = student_env(root)
+        times: dict[str, list[float]] = {"next": [], "list": [], "hint": [], "progress": []}
+        for n in range(runs + 1):  # the first round fills the page cache: not counted
             for name in times:
-                times[name].append(time_command([name], env))
+                start = time.perf_counter()
+                term = Terminal([*arena, name], root, env)
+                if name == "list":
+                    shown = wait_until(lambda: term.first_match(LIST_SCREEN, 0), 60, "the list's first screen")
+                    term.send(b"q")
+                    elapsed = shown - start
+                else:
+                    term.proc.wait(timeout=60)
+                    elapsed = time.perf_counter() - start
+                term.proc.wait(timeout=60)
+                term.reader.join(timeout=5)
+                if term.proc.returncode != 0 or b"Traceback" in term.text_after(0):
+                    raise SystemExit(f"arena {name} failed:\n{term.text_after(0).decode(errors='replace')}")
+                term.stop()
+                if n:
+                    times[name].append(elapsed)
         return times
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- 3. verify
 
 
 def process_tree(root_pid: int) -> list[int]:
@@ -193,6 +339,14 @@ def process_tree(root_pid: int) -> list[int]:
     return tree
 
 
+def vm_rss(pid: int) -> int:
+    """VmRSS of one process, KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
 def tree_memory(pids: list[int]) -> tuple[int, int]:
     """(sum of VmRSS, sum of Pss) over these processes, KiB; processes that vanish are skipped."""
     rss = pss = 0
@@ -208,13 +362,6 @@ def tree_memory(pids: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
-def is_worker(pid: int) -> bool:
-    try:
-        return b"arena_cli.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 _WRAPPER = """
 import resource, subprocess, sys
 code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -222,28 +369,21 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
 """
 
 
-def verify() -> dict:
+def verify(arena: list[str]) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="arena-bench-verify-"))
     try:
-        env = command_env(tmp / "progress.json")
-        n_exercises = len(load_course(REPO).exercises)
-        peak = {"rss": 0, "pss": 0, "worker": False}
+        root = course_copy(tmp)
+        n_exercises = len(load_course(root).exercises)
+        peak = {"rss": 0, "pss": 0}
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _WRAPPER, str(ARENA), "verify", "--json"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        proc = subprocess.Popen([sys.executable, "-c", _WRAPPER, *arena, "verify", "--json"], cwd=root,
+                                env=student_env(root), stdout=subprocess.PIPE, text=True)
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
-                tree = process_tree(proc.pid)
-                rss, pss = tree_memory(tree)
+                rss, pss = tree_memory(process_tree(proc.pid))
                 peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
-                peak["worker"] = peak["worker"] or any(is_worker(pid) for pid in tree)
                 time.sleep(0.02)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -258,7 +398,35 @@ def verify() -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- report
+# --------------------------------------------------------------------------- 4. & 5. worker memory, guard
+
+
+def worker_memory(n: int = 100) -> dict[str, int]:
+    """The worker's VmRSS after warm-up, and after `n` runs cycling over the benchmark course."""
+    tmp = Path(tempfile.mkdtemp(prefix="arena-bench-mem-"))
+    try:
+        root = tmp / "course"
+        shutil.copytree(BENCH_COURSE, root, ignore=shutil.ignore_patterns("__pycache__"))
+        course: Course = load_course(root)
+        sources = {ex.id: solution_source(ex.solution_path.read_text(encoding="utf-8")) for ex in course.exercises}
+        with Worker(root) as worker:
+            if not worker.wait_ready():
+                raise SystemExit("the warm worker did not start")
+            pid = worker.proc.pid
+            checkpoints = {"after warm-up (before any run)": vm_rss(pid)}
+            exercises = list(course.exercises)
+            for i in range(n):
+                ex = exercises[i % len(exercises)]
+                ex.exercise_path.write_text(f"{sources[ex.id]}\n# edit {i}\n", encoding="utf-8")
+                verdict = run_exercise(ex, worker=worker.path)
+                if verdict is None or not verdict.passed:
+                    raise SystemExit(f"{ex.id}: the reference did not pass: {verdict and verdict.to_json()}")
+                if (i + 1) in (n // 4, n // 2, n):
+                    checkpoints[f"after {i + 1} runs"] = vm_rss(pid)
+            assert worker.proc.pid == pid, "the worker restarted during the memory check"
+        return checkpoints
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def guard_cost(runs: int) -> dict[str, list[float]]:
@@ -280,82 +448,96 @@ def guard_cost(runs: int) -> dict[str, list[float]]:
     return out
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """Text columns left-aligned, numbers (cells starting with a digit or a sign) right-aligned."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = [all(r[i][:1].isdigit() or r[i][:1] in "+-" for r in rows) for i in range(len(header))]
+# --------------------------------------------------------------------------- report
 
-    def line(r: list[str]) -> str:
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)).rstrip()
 
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
+                      *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def report_feedback(rows: list[dict], saves: int, cold_runs: int) -> bool:
+    print(f"\n### Save -> verdict through `arena watch` (warm worker; {saves} saves per answer, half by rename, "
+          f"half in place; cold pytest: {cold_runs} runs)\n")
+    lines, all_ok = [], True
+    for row in rows:
+        cold = p50(row["cold"])
+        slowest = max(p50(t["recorded"]) for t in row["saves"].values())
+        for kind, t in row["saves"].items():
+            passed = p50(t["recorded"]) <= SAVE_TARGET_S
+            all_ok &= passed
+            lines.append([f"`{row['id']}` ({row['library']})", kind, fmt_s(p50(t["recorded"])),
+                          fmt_s(p90(t["recorded"])), fmt_s(p50(t["screen"])), fmt_s(p90(t["screen"])), ok(passed)])
+        ratio_ok = cold / slowest >= RATIO_TARGET
+        all_ok &= ratio_ok
+        lines.append([f"`{row['id']}` ({row['library']})", "cold `pytest`", fmt_s(cold), fmt_s(p90(row["cold"])),
+                      "", "", f"{cold / slowest:.0f}x the slowest answer ({ok(ratio_ok)})"])
+    print(markdown(["exercise", "answer", "recorded p50", "recorded p90", "on screen p50", "on screen p90", "target"],
+                   lines))
+    by_method = {m: [x for row in rows for t in row["saves"].values() for x in t[m]] for m in ("rename", "in place")}
+    print("\nBy how the file was saved (recorded, all answers): "
+          + ", ".join(f"{m}: p50 {fmt_s(p50(v))}, p90 {fmt_s(p90(v))}" for m, v in by_method.items()))
+    return all_ok
+
+
+def report_commands(times: dict[str, list[float]], runs: int, how: str) -> bool:
+    print(f"\n### Commands that run no test (`{how}` in a terminal; {runs} runs; `list`: to its first screen)\n")
+    lines, all_ok = [], True
+    for name, t in times.items():
+        passed = p50(t) <= COMMAND_TARGET_S
+        all_ok &= passed
+        lines.append([f"`arena {name}`", fmt_s(p50(t)), fmt_s(p90(t)), ok(passed)])
+    print(markdown(["command", "p50", "p90", "target"], lines))
+    return all_ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=9, help="warm runs per exercise and runs per command")
-    parser.add_argument("--cold-runs", type=int, default=5, help="cold runs per exercise")
-    parser.add_argument("--quick", action="store_true", help="5 runs of everything")
+    parser.add_argument("--saves", type=int, default=8, help="saves per answer and exercise (half by rename)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold pytest runs per exercise")
+    parser.add_argument("--runs", type=int, default=9, help="runs per command")
+    parser.add_argument("--quick", action="store_true", help="4 saves, 5 command runs, no `arena verify`")
     parser.add_argument("--json", action="store_true", help="also print the raw numbers as JSON")
     args = parser.parse_args()
     if args.quick:
-        args.runs = args.cold_runs = 5
-    if min(args.runs, args.cold_runs) < 5:
-        parser.error("medians need at least 5 runs")
+        args.saves, args.runs, args.cold_runs = 4, 5, 2
+    arena, how = arena_command()
 
-    print(f"arena feedback benchmark on {os.uname().nodename}: {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}, python {sys.version.split()[0]}", flush=True)
-    rows, warm_up_s, memory = latency(args.runs, args.cold_runs)
-    cmd_times = commands(args.runs)
-    ver = verify()
+    started = os.getloadavg()
+    print(f"arena feedback benchmark on {os.uname().nodename}: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+          f"load average {started[0]:.2f} / {started[1]:.2f} / {started[2]:.2f} (1 / 5 / 15 min) at the start",
+          flush=True)
+    rows = feedback(args.saves, args.cold_runs, arena)
+    cmd_times = commands(args.runs, arena)
+    ver = None if args.quick else verify(arena)
+    memory = worker_memory()
     guard = guard_cost(args.runs)
 
-    print(f"\n1. Save-to-verdict latency (file write -> Verdict), benchmark course; medians of "
-          f"{args.runs} warm / {args.cold_runs} cold runs. Worker start-up: {warm_up_s:.1f} s.\n")
-    lines, all_ok = [], True
-    for row in rows:
-        warm, cold = median(row["warm"]), median(row["cold"])
-        passed = warm <= WARM_TARGET_S and cold / warm >= RATIO_TARGET
-        all_ok &= passed
-        lines.append([row["id"], KIND[row["id"]], fmt_s(warm), f"{min(row['warm']):.3f}-{max(row['warm']):.3f}",
-                      fmt_s(cold), f"{cold / warm:.0f}x", ok(passed)])
-    print(table(["exercise", "kind", "warm", "warm range", "cold", "cold/warm", "target"], lines))
-
-    print(f"\n2. Commands that run no test (real course; medians of {args.runs}).\n")
-    lines = []
-    for name, times in cmd_times.items():
-        passed = median(times) <= COMMAND_TARGET_S
-        all_ok &= passed
-        lines.append([f"arena {name}", fmt_s(median(times)), f"{min(times):.3f}-{max(times):.3f}", ok(passed)])
-    print(table(["command", "median", "range", "target"], lines))
-
-    how = "a warm worker; its start-up included" if ver["worker"] else "cold runs: verify started no worker"
-    print(f"\n3. arena verify on the real course ({ver['exercises']} exercises, exit code {ver['exit']}: "
-          "the shipped student files fail, as they should).\n")
-    print(table(
-        ["measure", "value"],
-        [
-            [f"wall time ({how})", fmt_s(ver["wall"])],
+    all_ok = report_feedback(rows, args.saves, args.cold_runs)
+    all_ok &= report_commands(cmd_times, args.runs, how)
+    if ver is not None:
+        print(f"\n### `arena verify` on the real course ({ver['exercises']} exercises; exit code {ver['exit']}: the "
+              "shipped student files fail, as they should)\n")
+        print(markdown(["measure", "value"], [
+            ["wall time (its warm worker's start-up included)", fmt_s(ver["wall"])],
             ["peak sum of VmRSS over the process tree (/proc, 20 ms)", fmt_mb(ver["rss"])],
             ["peak sum of Pss over the process tree (/proc, 20 ms)", fmt_mb(ver["pss"])],
-            ["largest single process (getrusage RUSAGE_CHILDREN maxrss)", fmt_mb(ver["maxrss"])],
-        ],
-    ))
-
-    print("\n4. The warm worker's own VmRSS (/proc/<pid>/status).\n")
+            ["largest single process (getrusage maxrss)", fmt_mb(ver["maxrss"])],
+        ]))
+    print("\n### The warm worker's own VmRSS (benchmark course)\n")
     ready = next(iter(memory.values()))
-    print(table(["when", "VmRSS", "growth"], [[k, fmt_mb(v), f"{(v - ready) / 1024:+.0f} MB"] for k, v in memory.items()]))
-
+    print(markdown(["when", "VmRSS", "growth"],
+                   [[k, fmt_mb(v), f"{(v - ready) / 1024:+.0f} MB"] for k, v in memory.items()]))
     files = int(guard.pop("files watched")[0])
-    print(f"\n5. The course guard's cost per run ({files} files and folders of the real course watched; medians "
-          f"of {args.runs}).\n")
-    print(table(["step", "median"], [[k, f"{median(v) * 1000:.1f} ms"] for k, v in guard.items()]))
+    print(f"\n### The course guard's cost per run ({files} files and folders of the real course)\n")
+    print(markdown(["step", "p50"], [[k, f"{p50(v) * 1000:.1f} ms"] for k, v in guard.items()]))
 
-    print(f"\nTargets {'all met' if all_ok else 'NOT all met'}. Reproduce: {sys.executable} "
-          f"{Path(__file__).resolve().relative_to(REPO)} {' '.join(sys.argv[1:])}".rstrip()
-          + f"  (from {REPO})")
+    ended = os.getloadavg()
+    print(f"\nLoad average at the end: {ended[0]:.2f} / {ended[1]:.2f} / {ended[2]:.2f}. Targets "
+          f"{'all met' if all_ok else 'NOT all met'}. Reproduce: {sys.executable} "
+          f"{Path(__file__).resolve().relative_to(REPO)} {' '.join(sys.argv[1:])}".rstrip() + f"  (from {REPO})")
     if args.json:
-        print(json.dumps({"latency": rows, "commands": cmd_times, "verify": ver, "worker_rss_kib": memory,
+        print(json.dumps({"feedback": rows, "commands": cmd_times, "verify": ver, "worker_rss_kib": memory,
                           "guard_s": guard}, indent=2))
     return 0 if all_ok else 1
 

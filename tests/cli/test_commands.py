@@ -350,19 +350,22 @@ def test_shell_completion_offers_exercise_ids(arena):
     assert out.split() == ["double_tensor"]
 
 
-def test_python_without_the_dependencies_gets_one_line_saying_how_to_set_up(tmp_path):
-    """`python -m arena_cli` from a Python that lacks arena's dependencies (e.g. not the project's .venv)."""
+@pytest.mark.parametrize("missing, command", [("typer", "run"), ("rich", "list")])
+def test_python_without_the_dependencies_gets_one_line_saying_how_to_set_up(tmp_path, missing, command):
+    """`python -m arena_cli` from a Python that lacks arena's dependencies (e.g. not the project's .venv);
+    `list` starts without Typer (see entry.py), so it is shown with rich missing."""
     import subprocess
     import sys
 
-    blocker = tmp_path / "typer.py"
-    blocker.write_text("raise ModuleNotFoundError(\"No module named 'typer'\", name='typer')\n")
+    blocker = tmp_path / f"{missing}.py"
+    blocker.write_text(f"raise ModuleNotFoundError(\"No module named '{missing}'\", name='{missing}')\n")
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{Path(__file__).resolve().parents[2]}")
-    result = subprocess.run([sys.executable, "-m", "arena_cli", "list"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "arena_cli", command], env=env, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
-    assert "typer is not installed" in result.stderr and "README" in result.stderr
+    assert f"{missing} is not installed" in result.stderr and "README" in result.stderr
 
 
 def test_results_wait_for_every_exercise_the_result_uses(arena):

@@ -178,6 +178,25 @@ def test_infinite_loop_times_out(arena, unchanged_but_attempts):
     assert "Traceback" not in out + err
 
 
+def test_the_time_limit_counts_the_tests_run_not_its_imports(arena):
+    """A hidden test whose imports take longer than the limit (a slow machine loading torch) still
+    passes a correct answer; the student's file, top-level code included, is inside the limit."""
+    arena.set_timeout("add_numbers", 1)
+    test_file = arena.root / "tests" / "exercises" / "1_basics" / "test_01_add_numbers.py"
+    test_file.write_text("import time\ntime.sleep(2.5)  # slow imports\n" + test_file.read_text(encoding="utf-8"),
+                         encoding="utf-8")
+    arena.write("add_numbers", arena.correct["add_numbers"])
+    code, verdict = run_json(arena, "add_numbers")
+    assert (code, verdict["status"]) == (0, "passed"), verdict
+
+    arena.write("add_numbers", "while True:\n    pass\n")  # an infinite loop at the file's top level
+    start = time.monotonic()
+    code, verdict = run_json(arena, "add_numbers")
+    assert time.monotonic() - start < 15
+    assert (code, verdict["status"]) == (1, "timeout"), verdict
+    assert "1 s time limit" in verdict["message"]
+
+
 def test_syntax_error_names_file_and_line(arena, unchanged_but_attempts):
     arena.write("add_numbers", "def add(a, b):\n    return a +\n")
     code, verdict = run_json(arena, "add_numbers")

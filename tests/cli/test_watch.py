@@ -171,3 +171,73 @@ def test_watch_survives_deletion_recreation_and_a_terminal_resize(arena):
         path.write_text(arena.correct["add_numbers"], encoding="utf-8")
         assert w.wait_verdicts(arena, 2) == ["failed", "passed"]
         assert w.proc.poll() is None
+
+
+def test_watch_answers_two_quick_saves_with_one_verdict_of_the_latest(arena):
+    """No quiet period: the first save's run starts at once, the second cancels it; only the latest
+    content gets a verdict."""
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        w.wait_quiet(arena, 0.3)
+        arena.write("add_numbers", "def add(a, b):\n    return a - b\n")
+        time.sleep(0.01)
+        arena.write("add_numbers", arena.correct["add_numbers"])
+        arena.wait_for(lambda: arena.entry("add_numbers")["status"] == "done", DEADLINE_S, "a recorded pass")
+        w.wait_quiet(arena, 1.0)
+        assert w.verdicts() == ["failed", "passed"]
+
+
+@contextmanager
+def following(arena) -> Iterator[Watch]:
+    """`arena watch` without an id."""
+    log = arena.root.parent / "watch-follow.log"
+    with open(log, "wb") as out:
+        proc = arena.popen("watch", stdout=out)
+    try:
+        yield Watch(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_watch_without_an_id_follows_the_exercise_the_student_saves(arena):
+    with following(arena) as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        assert arena.progress()["current"] == "add_numbers"
+        w.wait_quiet(arena, 0.3)
+        path = arena.student_path("say_hello")  # another exercise, saved by rename
+        tmp = path.with_name(path.name + ".arena-test-tmp")
+        tmp.write_text(arena.correct["say_hello"], encoding="utf-8")
+        os.replace(tmp, path)
+        arena.wait_for(lambda: arena.entry("say_hello")["status"] == "done", DEADLINE_S, "a recorded pass")
+        assert arena.progress()["current"] == "say_hello"
+        assert len(re.findall(r"^Following say_hello: you saved .*03_say_hello\.py; it is now your current exercise\.$",
+                              w.text, re.M)) == 1
+        assert w.wait_verdicts(arena, 2) == ["failed", "passed"]
+        assert arena.entry("add_numbers")["attempts"] == 1
+
+
+def test_watch_with_an_id_does_not_follow_other_saves(arena):
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        w.wait_quiet(arena, 0.3)
+        arena.write("say_hello", arena.correct["say_hello"])
+        time.sleep(1.0)
+        assert "Following" not in w.text
+        assert w.verdicts() == ["failed"]
+        assert arena.progress()["current"] == "add_numbers"
+
+
+def test_watch_starts_no_worker_with_arena_no_worker(arena):
+    arena.env["ARENA_NO_WORKER"] = "1"
+    with watching(arena, "add_numbers") as w:
+        assert w.wait_verdicts(arena, 1) == ["failed"]
+        time.sleep(0.5)
+        children = Path(f"/proc/{w.proc.pid}/task/{w.proc.pid}/children").read_text().split()
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children if Path(f"/proc/{pid}").exists()]
+        assert not [c for c in commands if b"arena_cli.worker" in c]
