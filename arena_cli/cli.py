@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import sys
 from typing import Annotated, Optional
 
 import typer
 
 from arena_cli.course import CourseError
-from arena_cli.hints import HintError
 from arena_cli.keys import LIST_KEYS, WATCH_KEYS
-from arena_cli.markers import MarkerError, StudentFileError
-from arena_cli.progress import ProgressFileError
-from arena_cli.update import UpdateError
 
 app = typer.Typer(
     name="arena",
@@ -351,26 +345,3 @@ def dev_check(
     console = make_console()
     problems = check(None, console, run_tests=not no_tests, names=names)
     raise typer.Exit(report(problems, console, ran_tests=not no_tests))
-
-
-def _stop_on_hangup() -> None:
-    """SIGTERM and SIGHUP (a closed terminal) end arena the way Ctrl-C does: through the code that ends
-    a running test child and everything it started, and restores the course."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
-
-
-def main() -> None:
-    """Entry point: course, input and progress-file errors become one clear line and exit code 2."""
-    _stop_on_hangup()
-    try:
-        app(prog_name="arena")
-    except (CourseError, HintError, MarkerError, ProgressFileError, StudentFileError, UpdateError) as e:
-        print(f"arena: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)

@@ -6,7 +6,7 @@ Commands that don't run tests (`next`, `list`, `hint`, `progress`, `reset`, `sol
 catalogue and progress, so they never import torch and answer at once.
 
 Exit codes: 0 done (a pass), 1 a failing verdict (or nothing done), 2 trouble: the course, a hint file
-or the progress file (one line; `cli.main` prints it). `run` and `verify` show their verdicts first when
+or the progress file (one line; `entry.main` prints it). `run` and `verify` show their verdicts first when
 only saving progress failed.
 """
 

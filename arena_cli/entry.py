@@ -54,7 +54,8 @@ def run_plain(command: str, flags: dict[str, bool], exercise: str | None) -> int
 
 
 def _stop_on_hangup() -> None:
-    """SIGTERM and SIGHUP end the command as Ctrl-C does (as in `cli.main`)."""
+    """SIGTERM and SIGHUP (a closed terminal) end arena the way Ctrl-C does: through the code that ends
+    a running test child and everything it started, and restores the course."""
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
@@ -63,24 +64,33 @@ def _stop_on_hangup() -> None:
         signal.signal(sig, interrupt)
 
 
-def main() -> None:
-    call = plain_call(sys.argv[1:])
-    if call is None:
-        from arena_cli.cli import main as typer_main
-
-        typer_main()
-        return
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors that end a command with one line and exit code 2: the course, a hint or student file,
+    the progress file or an update said what is wrong, and the trace would add nothing."""
     from arena_cli.course import CourseError
     from arena_cli.hints import HintError
     from arena_cli.markers import MarkerError, StudentFileError
     from arena_cli.progress import ProgressFileError
+    from arena_cli.update import UpdateError
 
+    return CourseError, HintError, MarkerError, ProgressFileError, StudentFileError, UpdateError
+
+
+def main() -> None:
+    """The `arena` command, either way: its errors one line (exit 2), Ctrl-C or a hangup exit 130."""
     _stop_on_hangup()
+    call = plain_call(sys.argv[1:])
     try:
+        if call is None:
+            from arena_cli.cli import app
+
+            app(prog_name="arena")  # exits through SystemExit
         code = run_plain(*call)
-    except (CourseError, HintError, MarkerError, ProgressFileError, StudentFileError) as e:
-        print(f"arena: {e}", file=sys.stderr)  # one line and exit code 2, as `cli.main` does
-        code = 2
     except KeyboardInterrupt:
         code = 130
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
+        print(f"arena: {e}", file=sys.stderr)
+        code = 2
     sys.exit(code)

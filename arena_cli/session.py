@@ -50,7 +50,7 @@ class Context:
         render.make_console(stderr=True).print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
     def error(self, problem: Exception) -> None:
-        """One line on stderr, as `cli.main` prints an error that ends a command: for trouble met after
+        """One line on stderr, as `entry.main` prints an error that ends a command: for trouble met after
         the command has shown what it did (a verdict whose progress could not be saved)."""
         render.make_console(stderr=True).print(Text.assemble(("arena: ", "red"), str(problem)), soft_wrap=True)
 

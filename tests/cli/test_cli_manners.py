@@ -61,7 +61,7 @@ def test_chapters_by_number_or_name(arena):
 def complete(arena, words: str) -> list[str]:
     env = dict(arena.env, _ARENA_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - 1))
     return subprocess.run(
-        [sys.executable, "-c", "from arena_cli.cli import main; main()"],
+        [sys.executable, "-c", "from arena_cli.entry import main; main()"],
         cwd=arena.root, env=env, capture_output=True, text=True, timeout=60,
     ).stdout.split()
 
