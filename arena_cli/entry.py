@@ -76,10 +76,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return CourseError, HintError, MarkerError, ProgressFileError, StudentFileError, UpdateError
 
 
-def main() -> None:
-    """The `arena` command, either way: its errors one line (exit 2), Ctrl-C or a hangup exit 130."""
+def main(plain: bool = True) -> None:
+    """The `arena` command, either way (`plain=False`: always through Typer): its errors one line
+    (exit 2), Ctrl-C or a hangup exit 130."""
     _stop_on_hangup()
-    call = plain_call(sys.argv[1:])
+    call = plain_call(sys.argv[1:]) if plain else None
     try:
         if call is None:
             from arena_cli.cli import app

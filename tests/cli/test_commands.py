@@ -344,7 +344,7 @@ def test_shell_completion_offers_exercise_ids(arena):
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-c", "from arena_cli.cli import main; main()"],
+        [sys.executable, "-c", "from arena_cli.entry import main; main()"],
         cwd=arena.root, env=env, capture_output=True, text=True, timeout=60,
     ).stdout
     assert out.split() == ["double_tensor"]

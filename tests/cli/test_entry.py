@@ -13,7 +13,7 @@ import typer.main
 from arena_cli.cli import app
 from arena_cli.entry import PLAIN_FLAGS, TAKES_ID, plain_call
 
-TYPER_MAIN = "import sys; from arena_cli.cli import main; sys.argv[0] = 'arena'; main()"
+TYPER_MAIN = "import sys; from arena_cli.entry import main; sys.argv[0] = 'arena'; main(plain=False)"
 
 
 def test_each_plain_flag_is_a_boolean_option_of_that_command():

@@ -140,8 +140,9 @@ def test_l_in_watch_opens_the_interactive_list_and_comes_back(arena):
         t.start("watch", "say_hello")
         t.wait("watching for saves")
         t.keys("h")  # a screen of its own: the keys are said again under it
-        screen = t.wait("hint 1 of")
-        assert screen.rstrip().splitlines()[-1].rstrip().endswith("q quit")
+        t.wait("─ hint 1 of")  # the hint's panel (the verdict's steps say "hint 1 of" too)
+        screen = arena.wait_for(lambda: (s := t.screen()).rstrip().splitlines()[-1].rstrip().endswith("q quit")
+                                and "─ hint 1 of" in s and s, 30, "the keys under the hint")
         assert "1/3 done" in screen  # the progress bar above the keys
         t.keys("l")
         screen = t.wait("make current")  # the interactive list's footer
