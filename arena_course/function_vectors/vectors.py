@@ -4,6 +4,25 @@ The result (`python exercises/3_function_vectors/10_generate_with_function_vecto
 student's exercises 08-10 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or with --tiny on the
 chapter's tiny GPT-J: each head's causal indirect effect as a heatmap, the function vector of the top k, and
 zero-shot completions without and with it.
+
+Why the tiny model's heads show no effect (notes for whoever tries next). A head's causal indirect effect
+can only be positive if shuffling the examples' answers lowered P(answer),
+that is, if the model reads the task off how the examples pair inputs with answers. A shuffled prompt still
+shows the task's inputs and its answer words, only mismatched, and the five tasks' answer words differ, so
+the tiny model reads the task off which answer words appear: on the result's prompts (singular_plural, 5
+examples, 32 prompts) it is right on 32/32 clean and 32/32 shuffled, mean P(answer) 0.80 both, every effect
+<= 0.001 (seed 0; tests/content/test_fv_vectors.py checks seeds 0-2). For the pairing alone to say the task,
+another task must have the same inputs and answers paired differently. What we tried (3 blocks, d_model 64,
+4 heads, seed 0, 600-1,500 steps, 57-93 s of CPU each on a loaded machine), none of which the model learnt:
+- a scrambled twin of singular_plural in the training mix (its inputs, each with another pair's answer),
+  with and without the task-vector loss, with 40-50% of the prompts from the pair: the model answers a
+  query with either twin's answer, as likely with consistent examples as with shuffled ones (P(answer)
+  0.43-0.51 clean and shuffled alike; largest effect 0.03);
+- prompts with the examples' answers shuffled in the training mix (30%), to be answered with one of the
+  shown answers, or with the query itself: the model hedged the same way on clean prompts (P(answer) 0.06
+  and 0.01 clean and shuffled alike).
+Telling a pair from a mismatched one takes two steps (bring x_i to y_i's position, then match the two
+words), which a model this small did not learn in a minute of training. GPT-J does.
 """
 
 from __future__ import annotations
