@@ -17,7 +17,8 @@ another task must have the same inputs and answers paired differently. What we t
 - a scrambled twin of singular_plural in the training mix (its inputs, each with another pair's answer),
   with and without the task-vector loss, with 40-50% of the prompts from the pair: the model answers a
   query with either twin's answer, as likely with consistent examples as with shuffled ones (P(answer)
-  0.43-0.51 clean and shuffled alike; largest effect 0.03);
+  0.43-0.51 clean and shuffled alike; largest effect 0.03); the same with the embedding tied to the
+  unembedding (worse: P(answer) 0.08), or with 2 blocks of d_model 128 (P(answer) 0.37 both ways, 139 s);
 - prompts with the examples' answers shuffled in the training mix (30%), to be answered with one of the
   shown answers, or with the query itself: the model hedged the same way on clean prompts (P(answer) 0.06
   and 0.01 clean and shuffled alike).
