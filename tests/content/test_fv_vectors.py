@@ -107,9 +107,9 @@ def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
 
 
 def test_tiny_model_reads_the_task_off_the_answer_words(trained_icl_model):
-    """What the --tiny result's note says: on its prompts (singular_plural, 5 examples), shuffling the examples'
-    answers leaves the tiny model's accuracy as it was, so no head's causal indirect effect (exercise 08's
-    reference) is clearly positive. (Seed 0: 32/32 right both ways, mean P(answer) 0.80 both, largest effect
+    """What the --tiny result's note says: on its prompts (singular_plural, 5 examples), shuffling the
+    examples' answers leaves the tiny model's accuracy as it was, so no head's causal indirect effect
+    (exercise 08's reference) is clearly positive. (Seed 0: 32/32 right both ways, mean P(answer) 0.80 both, largest effect
     0.000.)"""
     model = trained_icl_model
     data = ICLDataset(load_word_pairs("singular_plural"), 32, 5, seed=0)
