@@ -26,13 +26,13 @@ another task must have the same inputs and answers paired differently. What we t
   round so that inputs and answers are one set, paired two ways: next/previous letter (a -> b / a -> z),
   next/previous day or month (monday -> tuesday / sunday, 19 words), the same day or month / the next one,
   as 25-100% of the training prompts (the rest the five tasks), 2 or 3 blocks of d_model 64 (once 128),
-  400-2,000 steps at batch 8-32, lr 5e-3 or 1e-2, 35-73 s of CPU each (seed 0, load 5-8). The model
-  learns both rules' words but not which one the examples follow: it is right 25-69% of the time (guessing between the two
-  rules would give 50%), P(answer) 0.17-0.43, shuffled within 0.13 of clean, above or below, largest
-  effect 0.018, even trained on the twin pair alone; mixed in at 50-70% it also costs the five tasks
-  their accuracy (singular_plural right 6-34% of the time instead of 100%; 94% at 25%). Days alone (7
-  words) are no test: with 5 examples, the two answers not shown narrow the answer down without any
-  pairing (right 75% of the time on next_day, clean and shuffled alike).
+  400-2,000 steps at batch 8-32, lr 5e-3 or 1e-2, 35-73 s of CPU each (seed 0, load 5-8). The model learns
+  both rules' words but not which one the examples follow: it is right 25-69% of the time (guessing between
+  the two rules would give 50%), P(answer) 0.17-0.43, shuffled within 0.13 of clean, above or below, largest
+  effect 0.018, even trained on the twin pair alone; mixed in at 50-70% it also costs the five tasks their
+  accuracy (singular_plural right 6-34% of the time instead of 100%; 94% at 25%). Days alone (7 words) are
+  no test: with 5 examples, the two answers not shown narrow the answer down without any pairing (right 75%
+  of the time on next_day, clean and shuffled alike).
 Telling a pair from a mismatched one takes two steps (bring x_i to y_i's position, then match the two
 words), which a model this small did not learn in a minute of training. GPT-J does.
 """
