@@ -4,6 +4,10 @@ The result (`python exercises/3_function_vectors/10_generate_with_function_vecto
 student's exercises 08-10 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or with --tiny on the
 chapter's tiny GPT-J: each head's causal indirect effect as a heatmap, the function vector of the top k, and
 zero-shot completions without and with it.
+
+The tiny model shows the method, not the heads: every head's causal indirect effect is about 0,
+because shuffling the examples' answers doesn't hide the task from it (it reads the task off which
+answer words appear). What was tried to change that, with its figures: docs/offline_models.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 
 from arena_course.function_vectors import generation, steering, vectors
 from arena_course.function_vectors.models import tiny_gpt2, tiny_gptj
-from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
 from arena_course.function_vectors.testing import sharpened
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable
@@ -104,6 +104,25 @@ def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
     assert setup.remote is True and setup.name == "GPT-J-6B on NDIF" and not setup.tiny
     assert (setup.dataset.n_prepended, setup.k, setup.layer) == (10, 10, 9)
     assert setup.zero_shot.n_prepended == 0 and all(p.endswith("A:") for p in setup.zero_shot.prompts)
+
+
+def test_tiny_model_reads_the_task_off_the_answer_words(trained_icl_model):
+    """What the --tiny result's note says: on its prompts (singular_plural, 5 examples), shuffling the
+    examples' answers leaves the tiny model's accuracy as it was, so no head's causal indirect effect
+    (exercise 08's reference) is clearly positive. (Seed 0: 32/32 right both ways, mean P(answer) 0.80 both, largest effect
+    0.000.)"""
+    model = trained_icl_model
+    data = ICLDataset(load_word_pairs("singular_plural"), 32, 5, seed=0)
+    answers = answer_token_ids(model.tokenizer, data.completions)
+    right = {}
+    for name, prompts in (("clean", data.prompts), ("shuffled", data.corrupted().prompts)):
+        with torch.no_grad(), model.trace(prompts):
+            top = model.lm_head.output[:, -1].argmax(-1).save()
+        right[name] = float((top == answers).float().mean())
+    assert right["shuffled"] > right["clean"] - 0.1, right
+    with torch.no_grad():
+        effects = _fv_functions()["head_indirect_effects"](model, data)
+    assert float(effects.max()) < 0.05, effects
 
 
 # --------------------------------------------------------------------------- section 4
