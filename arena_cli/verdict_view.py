@@ -3,6 +3,8 @@ machines (problems.py) on lines of their own, and the first failing check in ful
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 from rich import box
@@ -121,12 +123,18 @@ def problem_text(line: str, root: Path) -> Text:
     return Text.assemble(link_location(place, root, style="bold"), ": ", (rest, "bold red"))
 
 
+# Set by the .vscode task: problem lines are for its problem matcher, which reads each as the program
+# wrote it, so arena never wraps them. For a person (without it) they wrap at words, the place whole.
+MACHINE_LINES_ENV = "ARENA_PROBLEM_LINES"
+
+
 def show_verdict(console: Console, ex: Exercise, verdict: Verdict) -> None:
-    """Print a verdict: its head, then each problem on a line of its own that arena never wraps (for
-    VSCode's problem matcher, whatever the terminal's width), then the details."""
+    """Print a verdict: its head, then each problem on a line of its own (never wrapped by arena under a
+    problem matcher, whatever the terminal's width; see MACHINE_LINES_ENV), then the details."""
     console.print(verdict_head(ex, verdict))
+    for_machine = os.environ.get(MACHINE_LINES_ENV) == "1"
     for line in problem_lines(verdict):
-        console.print(problem_text(line, ex.root), soft_wrap=True)
+        console.print(problem_text(line, ex.root), soft_wrap=for_machine)
     console.print(verdict_detail(ex, verdict))
 
 

@@ -41,12 +41,15 @@ def terminal_lines(raw: bytes) -> list[str]:
     return lines
 
 
-def in_terminal(arena, args: list[str], columns: int, until: str | None = None) -> bytes:
+def in_terminal(arena, args: list[str], columns: int, until: str | None = None, task: bool = True) -> bytes:
     """Run `arena ARGS` in a pseudo-terminal `columns` wide, as VSCode's task runs it (its env, colours
-    on); all it wrote. With `until`, stop it (Ctrl-C) once that text has appeared."""
-    (task,) = jsonc(VSCODE / "tasks.json")["tasks"]
+    on; `task=False`: a terminal of the student's own); all it wrote. With `until`, stop it (Ctrl-C) once
+    that text has appeared."""
+    (vscode_task,) = jsonc(VSCODE / "tasks.json")["tasks"]
     env = {k: v for k, v in arena.env.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
-    env.update(task["options"]["env"], TERM="xterm-256color", TERM_PROGRAM="vscode", ARENA_NO_WORKER="1")
+    env.update(vscode_task["options"]["env"] if task else {}, TERM="xterm-256color", ARENA_NO_WORKER="1")
+    if task:
+        env["TERM_PROGRAM"] = "vscode"
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     proc = subprocess.Popen(arena.command(*args), cwd=arena.root, env=env, stdin=follower, stdout=follower,
@@ -129,3 +132,12 @@ def test_watch_output_brackets_its_problem_at_80_columns(arena):
     at, (_, line, message) = found[0]
     assert begins and ends and begins[0] < at < ends[0]
     assert line == 2 and message == f"RuntimeError: {LONG.strip()}"
+
+
+def test_in_a_terminal_of_ones_own_a_problem_wraps_at_words_its_place_whole(arena):
+    arena.write("add_numbers", f"def add(a, b):\n    raise RuntimeError({LONG!r})\n")
+    lines = terminal_lines(in_terminal(arena, ["run", "add_numbers"], 80, task=False))
+    (at,) = [i for i, ln in enumerate(lines) if ln.startswith("exercises/1_basics/01_add_numbers.py:2:")]
+    assert all(len(ln) <= 80 for ln in lines), "\n".join(lines)
+    said = " ".join(ln.strip() for ln in lines[at:at + 4])
+    assert f"RuntimeError: {LONG.strip()}" in said  # whole, in words
