@@ -76,7 +76,11 @@ def run_results(ctx: Context, which: str | None, reference: bool, extra: list[st
                 f" {' '.join(extra)}".rstrip(),
             )
         )
-        code, last_error = run_script([sys.executable, str(path), *extra], ctx.course.root, env)
+        command = [sys.executable, str(path), *extra]
+        if ctx.console.is_terminal:  # its prints wrapped at words to the terminal's width (see result_main)
+            command[1:1] = ["-m", "arena_course.result_main"]
+            env["COLUMNS"] = str(ctx.console.width)
+        code, last_error = run_script(command, ctx.course.root, env)
         if code != 0:
             if last_error.startswith(NO_MODEL) and "--tiny" not in extra:  # the script said why, just above
                 ctx.console.print(f"[yellow]No model for this result here:[/] `arena results {ex.id} --tiny` runs it "
