@@ -33,7 +33,7 @@ from arena_course.function_vectors.models import (
     quiet_transformers,
     trained_tiny_icl_gptj,
 )
-from arena_course.function_vectors.tasks import ICLDataset, add_task_option, load_word_pairs, task_names
+from arena_course.function_vectors.tasks import ICLDataset, add_function_vector_options, load_word_pairs, task_names
 from arena_course.function_vectors.vectors import ambiguous_queries
 
 # Prompt forms for portability: the first is the form the FV is built from; the others it never saw. The tiny
@@ -79,10 +79,7 @@ def fv_properties_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "or a local copy) or with --tiny on a tiny GPT-J.",
         "a tiny GPT-J trained on the chapter's prompts (no download)",
     )
-    add_task_option(parser)
-    parser.add_argument("--prompts", type=int, default=None, help="clean ICL prompts per FV (default 20; 32 tiny)")
-    parser.add_argument("--heads", type=int, default=None, help="heads in each FV (default 10; 5 tiny)")
-    parser.add_argument("--layer", type=int, default=None, help="block whose output gets the FV (default 9; 1 tiny)")
+    add_function_vector_options(parser, "each FV")
     return parser.parse_args(argv)
 
 

@@ -59,6 +59,14 @@ def add_task_option(parser: argparse.ArgumentParser) -> None:
                         help="the task (default: antonyms; singular_plural with --tiny)")
 
 
+def add_function_vector_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """A function-vector result's `--task`, `--prompts`, `--heads`, `--layer` (`what`: the vector's name)."""
+    add_task_option(parser)
+    parser.add_argument("--prompts", type=int, default=None, help="clean ICL prompts to average over (default 20; 32 tiny)")
+    parser.add_argument("--heads", type=int, default=None, help=f"heads in {what} (default 10; 5 tiny)")
+    parser.add_argument("--layer", type=int, default=None, help=f"block whose output gets {what} (default 9; 1 tiny)")
+
+
 # --------------------------------------------------------------------------- ICL prompts
 
 

@@ -28,7 +28,7 @@ from arena_course.function_vectors.models import (
     quiet_transformers,
     trained_tiny_icl_gptj,
 )
-from arena_course.function_vectors.tasks import ICLDataset, add_task_option, load_word_pairs, task_names
+from arena_course.function_vectors.tasks import ICLDataset, add_function_vector_options, load_word_pairs, task_names
 
 
 @dataclass
@@ -64,10 +64,7 @@ def function_vector_args(argv: Sequence[str] | None = None) -> argparse.Namespac
         "on a tiny GPT-J.",
         "a tiny GPT-J trained on the chapter's prompts (no download)",
     )
-    add_task_option(parser)
-    parser.add_argument("--prompts", type=int, default=None, help="clean ICL prompts to average over (default 20; 32 tiny)")
-    parser.add_argument("--heads", type=int, default=None, help="heads in the function vector (default 10; 5 tiny)")
-    parser.add_argument("--layer", type=int, default=None, help="block whose output gets the vector (default 9; 1 tiny)")
+    add_function_vector_options(parser, "the function vector")
     return parser.parse_args(argv)
 
 

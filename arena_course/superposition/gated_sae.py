@@ -41,12 +41,9 @@ def measure_sae(
         "mse": (inst,), the mean squared reconstruction error per dimension;
         "gamma": (inst,), gamma_fn(h, h'): below 1, the reconstructions are shrunk.
     """
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=[]):  # the caller's random state as it was
+        torch.manual_seed(seed)
         h = data_fn(batch_size)
-    finally:
-        torch.random.set_rng_state(state)
     with one_thread():
         _, _, acts, h_reconstructed = sae(h, 0.0)
     return {

@@ -86,13 +86,10 @@ def toy_model_for_sae(
     """
     from arena_course.superposition.toy_models import train_toy_model
 
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=[]):  # the caller's random state as it was
+        torch.manual_seed(seed)
         single = toy_model_cls(1, n_features, d_hidden, feature_probability=feature_probability, importance=1.0)
         train_toy_model(single, generate_batch, loss_fn, steps=steps, progress=progress)
-    finally:
-        torch.random.set_rng_state(state)
 
     model = toy_model_cls(n_inst, n_features, d_hidden, feature_probability=feature_probability, importance=1.0)
     with torch.no_grad():
@@ -280,12 +277,9 @@ def evaluate_sae(
         "mse": (inst,), the mean of the loss dict's L_reconstruction (mean squared error per dimension);
         "dead": (inst, d_sae), latents that fired on none of the inputs.
     """
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=[]):  # the caller's random state as it was
+        torch.manual_seed(seed)
         h = data_fn(batch_size)
-    finally:
-        torch.random.set_rng_state(state)
     loss_dict, _, acts, _ = sae(h, torch.as_tensor(sparsity_coeff, dtype=torch.float32))
     fired = acts.abs() > 1e-8
     return {
