@@ -81,7 +81,8 @@ def test_watch_in_tmux_turns_to_passed_on_save_then_keys_move_on(arena):
     arena.env["ARENA_EDIT_CMD"] = f"sh -c 'echo \"$0\" >> {shlex.quote(str(opened))}' {{path}}:{{line}}"
     with tmux(arena) as t:
         t.start("watch", "add_numbers")
-        screen = t.wait("— failed")
+        t.wait("— failed")
+        screen = t.wait("watching for saves")  # the whole verdict drawn
         assert "01_add_numbers.py:6:5: error: not implemented yet" in screen  # the place to look, clickable
         assert max(len(line) for line in screen.splitlines()) <= 80
 
