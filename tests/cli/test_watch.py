@@ -52,10 +52,11 @@ class Watch:
 
 
 @contextmanager
-def watching(arena, exercise_id: str) -> Iterator[Watch]:
-    log = arena.root.parent / f"watch-{exercise_id}.log"
+def watching(arena, exercise_id: str | None) -> Iterator[Watch]:
+    """`arena watch ID` (None: `arena watch`, which follows the student's saves)."""
+    log = arena.root.parent / f"watch-{exercise_id or 'following'}.log"
     with open(log, "wb") as out:
-        proc = arena.popen("watch", exercise_id, stdout=out)
+        proc = arena.popen("watch", *([exercise_id] if exercise_id else []), stdout=out)
     try:
         yield Watch(proc, log)
     finally:
@@ -187,26 +188,8 @@ def test_watch_answers_two_quick_saves_with_one_verdict_of_the_latest(arena):
         assert w.verdicts() == ["failed", "passed"]
 
 
-@contextmanager
-def following(arena) -> Iterator[Watch]:
-    """`arena watch` without an id."""
-    log = arena.root.parent / "watch-follow.log"
-    with open(log, "wb") as out:
-        proc = arena.popen("watch", stdout=out)
-    try:
-        yield Watch(proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        proc.wait(timeout=10)
-
-
 def test_watch_without_an_id_follows_the_exercise_the_student_saves(arena):
-    with following(arena) as w:
+    with watching(arena, None) as w:
         assert w.wait_verdicts(arena, 1) == ["failed"]
         assert arena.progress()["current"] == "add_numbers"
         w.wait_quiet(arena, 0.3)
