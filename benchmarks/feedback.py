@@ -154,6 +154,19 @@ class Terminal:
         with self.lock:
             return b"".join(d for t, d in self.chunks if t >= after)
 
+    def wait_exit(self, timeout: float) -> float:
+        """When the command exited. A blocking wait, so the time is exact: `Popen.wait(timeout=...)`
+        polls with sleeps of up to 50 ms, which rounded every command's time up to the next poll."""
+        killer = threading.Timer(timeout, lambda: os.killpg(self.proc.pid, signal.SIGKILL))
+        killer.start()
+        try:
+            self.proc.wait()
+        finally:
+            killer.cancel()
+        if self.proc.returncode == -signal.SIGKILL:
+            raise SystemExit(f"benchmark: {self.proc.args} did not exit within {timeout:g} s")
+        return time.perf_counter()
+
     def send(self, keys: bytes) -> None:
         os.write(self.master, keys)
 
@@ -303,9 +316,8 @@ def commands(runs: int, arena: list[str]) -> dict[str, list[float]]:
                     term.send(b"q")
                     elapsed = shown - start
                 else:
-                    term.proc.wait(timeout=60)
-                    elapsed = time.perf_counter() - start
-                term.proc.wait(timeout=60)
+                    elapsed = term.wait_exit(60) - start
+                term.wait_exit(60)
                 term.reader.join(timeout=5)
                 if term.proc.returncode != 0 or b"Traceback" in term.text_after(0):
                     raise SystemExit(f"arena {name} failed:\n{term.text_after(0).decode(errors='replace')}")
