@@ -200,15 +200,29 @@ class Channel:
 
 
 _channel: Channel | None = None
+_held: list[Event] | None = None  # events of a spare child, until a run is handed to it
 
 
 def use_channel(channel: Channel | None) -> None:
-    """In the child: report through `channel` (set before pytest starts)."""
-    global _channel
+    """In the child: report through `channel` (set before pytest starts, or when a spare gets its run:
+    then the events it held go first)."""
+    global _channel, _held
     _channel = channel
+    if channel is not None:
+        for event in _held or ():
+            channel.write(event)
+        _held = None
+
+
+def hold_events() -> None:
+    """In a spare child (worker.py): keep events until `use_channel` names the run's channel."""
+    global _held
+    _held = []
 
 
 def emit(event: Event) -> None:
     """In the child: report the event (nothing when no runner asked, as in the plain test suite)."""
     if _channel is not None:
         _channel.write(event)
+    elif _held is not None:
+        _held.append(event)

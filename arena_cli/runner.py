@@ -45,6 +45,9 @@ def child_env(target: Path) -> dict[str, str]:
         TRANSFORMERS_OFFLINE="1",
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ in the student's folders
         PYTHONFAULTHANDLER="1",  # a segfault prints where it happened
+        # Only arena's plugin (named in pytest_args): finding the installed ones scans every package's
+        # metadata (~15 ms a run), and none of them is a hidden test's business.
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
     )
     return env
 
@@ -71,6 +74,16 @@ def pytest_args(exercise: Exercise) -> list[str]:
         "--rootdir",
         str(exercise.root),
     ]
+
+
+def _pause(proc, seconds: float) -> None:
+    """Wait `seconds` between two looks at the child, or less: a warm child wakes the runner as soon as
+    it reports its end, so a verdict never waits for the next look."""
+    wait_for = getattr(proc, "wait_for", None)
+    if wait_for is not None:
+        wait_for(seconds)
+    else:
+        time.sleep(seconds)
 
 
 def _kill(proc) -> None:
@@ -217,11 +230,13 @@ def run_exercise(
     cancel: threading.Event | None = None,
     worker: Path | None = None,
     restore_course: bool = True,
+    prepare: bool = False,
 ) -> Verdict | None:
     """Run the hidden test of `exercise` against `target` (default: the student's file).
 
     With `worker` (a warm worker's socket) the child is forked from the warm worker; if the worker
     can't take it, the run is cold. Time limit, isolation and verdict are the same either way.
+    `prepare`: the same run will likely be asked for again (watch), so the worker readies it ahead.
     `restore_course=False` skips the course snapshot (an author's own code, in `arena dev check`, while
     the author may be editing masters: those edits are not the run's to undo).
     Returns None only when `cancel` was set during the run (the child is killed at once).
@@ -238,7 +253,7 @@ def run_exercise(
         proc = None
         stopped: Stopped | None = None
         try:
-            proc = _launch(exercise, child_env(target), output_file, channel, worker)
+            proc = _launch(exercise, child_env(target), output_file, channel, worker, prepare)
             clock: float | None = None  # when the test's own run started (see the module docstring)
             while proc.poll() is None:
                 if cancel is not None and cancel.is_set():
@@ -259,7 +274,7 @@ def run_exercise(
                                       "in a list?")
                 if stopped:
                     break
-                time.sleep(_POLL_S)
+                _pause(proc, _POLL_S)
         finally:
             # Whatever happened (the end of the run, a limit, a cancel, arena itself stopping on Ctrl-C,
             # SIGTERM or SIGHUP), nothing the run started lives on and the course is as it was.
@@ -268,7 +283,10 @@ def run_exercise(
             touched = guard.restore(before)
         duration = time.monotonic() - start
         events, foreign = channel.read()
+        output_file = getattr(proc, "output", output_file)  # a warm worker's spare writes its own
         output = "" if stopped or touched else _crash_report(_tail(output_file), target)
+        if output_file.parent != Path(tmp):
+            output_file.unlink(missing_ok=True)
         return verdict_from_events(
             exercise.id, events, proc.returncode, duration, output, stopped=stopped, touched=touched, foreign=foreign
         )
@@ -284,15 +302,17 @@ class _NoGuard:
         return []
 
 
-def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, channel: Channel, worker: Path | None):
-    """Start the test child: forked by the warm worker when there is one, else a fresh interpreter
-    (`python -m arena_cli.child`, which reads its channel from stdin)."""
+def _launch(exercise: Exercise, env: dict[str, str], output_file: Path, channel: Channel, worker: Path | None,
+            prepare: bool = False):
+    """Start the test child: forked by the warm worker when there is one (`prepare`: it readies a spare
+    for the same run, see worker.py), else a fresh interpreter (`python -m arena_cli.child`, which reads
+    its channel from stdin)."""
     args = pytest_args(exercise)
     if worker is not None:
         from arena_cli.worker_client import WarmChild, WorkerUnavailable
 
         try:
-            return WarmChild(worker, args, exercise.root, env, output_file, channel)
+            return WarmChild(worker, args, exercise.root, env, output_file, channel, prepare)
         except WorkerUnavailable:
             pass
     with open(output_file, "wb") as out:
@@ -326,7 +346,10 @@ def _crash_report(output: str, target: Path) -> str:
 
 def _tail(path: Path, limit: int = 64_000) -> str:
     """The start and end of a possibly huge output file, without reading all of it."""
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return ""  # a child that died before it opened it
     with open(path, "rb") as f:
         if size <= limit:
             return truncate(f.read().decode("utf-8", errors="replace"))

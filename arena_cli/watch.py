@@ -139,7 +139,7 @@ class Watcher:
 
         def work() -> None:
             try:
-                verdict = run_exercise(exercise, cancel=run.cancel, worker=warm)
+                verdict = run_exercise(exercise, cancel=run.cancel, worker=warm, prepare=True)
             except Exception as e:  # noqa: BLE001 - the loop must survive anything a run does
                 self.events.put(("run_failed", run.number, f"{type(e).__name__}: {e}"))
                 return

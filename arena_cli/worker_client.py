@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -104,12 +105,16 @@ class WorkerUnavailable(Exception):
 
 
 class WarmChild:
-    """A test child forked by the worker; same interface as a Popen for the runner."""
+    """A test child forked by the worker; same interface as a Popen for the runner. `output` is the file
+    its output goes to: the one asked for, or a spare's own (see worker.py). `prepare`: the same run is
+    likely to come again (watch), so the worker readies a spare for it."""
 
     def __init__(
-        self, sock: Path, args: list[str], cwd: Path, env: dict[str, str], output: Path, channel: Channel
+        self, sock: Path, args: list[str], cwd: Path, env: dict[str, str], output: Path, channel: Channel,
+        prepare: bool = False,
     ):
         self.returncode: int | None = None
+        self.output = output
         self._buffer = b""
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -120,10 +125,16 @@ class WarmChild:
                 _unresponsive.add(str(sock))
                 raise WorkerUnavailable(f"{sock} belongs to another user")
             request = {
-                "args": args, "cwd": str(cwd), "env": env, "output": str(output), "channel": channel.to_json()
+                "args": args, "cwd": str(cwd), "env": env, "output": str(output), "channel": channel.to_json(),
+                "prepare": prepare,
             }
             self._conn.sendall(json.dumps(request).encode() + b"\n")
-            self.pid = int(self._read_message()["pid"])
+            started = self._read_message()
+            if "pid" not in started and "returncode" in started:  # a spare that died as it got the run
+                self._conn.close()
+                raise WorkerUnavailable("the worker's spare child ended before the run")
+            self.pid = int(started["pid"])
+            self.output = Path(started.get("output", output))
         except (OSError, ValueError, KeyError) as e:
             self._conn.close()
             _did_not_answer(sock)
@@ -151,6 +162,11 @@ class WarmChild:
         self.returncode = int(message.get("returncode", -signal.SIGKILL))
         self._conn.close()
         return self.returncode
+
+    def wait_for(self, seconds: float) -> None:
+        """Return when the child's end is reported, or after `seconds`."""
+        if self.returncode is None and b"\n" not in self._buffer:
+            select.select([self._conn], [], [], seconds)
 
     def wait(self, timeout: float = 10.0) -> int:
         deadline = time.monotonic() + timeout

@@ -69,9 +69,12 @@ def add(a, b):
     return student_file(tmp_path, source)
 
 
-def run_warm(exercise: Exercise, target: Path, worker: Worker, timeout_s: float = 20) -> Verdict:
-    """run_exercise through the worker; fails if the run went cold instead."""
-    launched = []
+def run_warm(exercise: Exercise, target: Path, worker: Worker, timeout_s: float = 20, prepare: bool = False,
+             launched: list | None = None) -> Verdict:
+    """run_exercise through the worker; fails if the run went cold instead. The child is appended to
+    `launched` when given."""
+    launched = [] if launched is None else launched
+    first = len(launched)
     real_launch = runner._launch
 
     def spy(*args, **kwargs):
@@ -81,9 +84,10 @@ def run_warm(exercise: Exercise, target: Path, worker: Worker, timeout_s: float 
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner, "_launch", spy)
-        verdict = runner.run_exercise(exercise, target=target, timeout_s=timeout_s, worker=worker.path)
+        verdict = runner.run_exercise(exercise, target=target, timeout_s=timeout_s, worker=worker.path,
+                                      prepare=prepare)
     assert verdict is not None
-    assert launched and isinstance(launched[0], WarmChild), "the run went cold: the worker did not take it"
+    assert len(launched) > first and isinstance(launched[first], WarmChild), "the run went cold: the worker did not take it"
     return verdict
 
 
@@ -175,6 +179,65 @@ def test_each_run_sees_the_current_file_and_starts_fresh(exercise, worker, tmp_p
         target.write_text(source, encoding="utf-8")
         statuses.append(run_warm(exercise, target, worker).status)
     assert statuses == ["passed", "failed", "passed", "passed", "passed", "failed"]
+
+
+# --------------------------------------------------------------------------- spares
+
+
+def from_spare(child: WarmChild) -> bool:
+    """The run went to a spare: its output is the spare's own file, not the one the runner asked for."""
+    return child.output.parent.name.startswith("arena-spares-")
+
+
+def test_a_spare_takes_the_next_identical_run_and_reads_the_file_as_it_is_then(exercise, worker, tmp_path):
+    """With `prepare`, the next run of the same test goes to a spare that collected it in advance; each
+    run still sees the student's file as it is at that run, and its pass or failure."""
+    target = tmp_path / "student.py"
+    launched: list = []
+    statuses = []
+    sources = (CORRECT, WRONG, CORRECT, WRONG, CORRECT, "def add(a, b):\n    raise ValueError('no')\n")
+    for source in sources:
+        time.sleep(1.0)  # the spare of the previous run collects meanwhile
+        target.write_text(source, encoding="utf-8")
+        statuses.append(run_warm(exercise, target, worker, prepare=True, launched=launched).status)
+    assert statuses == ["passed", "failed", "passed", "failed", "passed", "error"]
+    assert not from_spare(launched[0])
+    assert sum(from_spare(child) for child in launched[1:]) >= 3, [str(c.output) for c in launched]
+    assert all(not child.output.exists() for child in launched), "a spare's output file was left behind"
+
+
+def test_a_spare_is_not_used_once_its_test_changed(exercise, worker, tmp_path):
+    """A spare collected the hidden test as it was: after an edit, the run gets the edited test."""
+    target = student_file(tmp_path, CORRECT)
+    launched: list = []
+    run_warm(exercise, target, worker, prepare=True, launched=launched)
+    test_file = exercise.test_path
+    shipped = test_file.read_text(encoding="utf-8")
+    time.sleep(1.0)
+    test_file.write_text(shipped + "\n\ndef test_added_later(student):\n    \"\"\"Added later\"\"\"\n"
+                         "    assert student.add(1, 1) == 3\n", encoding="utf-8")
+    try:
+        verdict = run_warm(exercise, target, worker, prepare=True, launched=launched)
+    finally:
+        test_file.write_text(shipped, encoding="utf-8")
+    assert verdict.status == "failed" and "Added later" in [c.name for c in verdict.checks], describe(verdict)
+    assert not from_spare(launched[-1])
+
+
+def test_a_spare_keeps_the_time_limit_and_the_worker_after_a_crash(exercise, worker, tmp_path):
+    """An infinite loop in a spare's run stops at the limit; the next run still goes to a spare."""
+    launched: list = []
+    target = student_file(tmp_path, CORRECT)
+    run_warm(exercise, target, worker, prepare=True, launched=launched)
+    target.write_text("def add(a, b):\n    while True:\n        pass\n", encoding="utf-8")
+    time.sleep(1.0)
+    started = time.monotonic()
+    verdict = run_warm(exercise, target, worker, timeout_s=2, prepare=True, launched=launched)
+    assert verdict.status == "timeout" and time.monotonic() - started < 10, describe(verdict)
+    target.write_text(CORRECT, encoding="utf-8")
+    time.sleep(1.0)
+    assert run_warm(exercise, target, worker, prepare=True, launched=launched).status == "passed"
+    assert from_spare(launched[1]) or from_spare(launched[2]), [str(c.output) for c in launched]
 
 
 # --------------------------------------------------------------------------- limits and crashes
