@@ -240,6 +240,35 @@ def test_a_spare_keeps_the_time_limit_and_the_worker_after_a_crash(exercise, wor
     assert from_spare(launched[1]) or from_spare(launched[2]), [str(c.output) for c in launched]
 
 
+def test_the_worker_warms_the_course_code_and_is_replaced_when_it_changes(tmp_path, copy_course, wait_for):
+    """The worker imports the course's given code and runs its warm_worker() before it forks; once that
+    code changes on disk its copy is stale: the next run goes cold, and a fresh worker takes the runs after."""
+    root = copy_course(tmp_path / "course")
+    given = root / "arena_course"
+    given.mkdir()
+    warmed = tmp_path / "warmed.txt"
+    (given / "__init__.py").write_text(
+        f"def warm_worker():\n    open({str(warmed)!r}, 'a').write('warmed\\n')\n", encoding="utf-8")
+    (given / "helpers.py").write_text("VALUE = 1\n", encoding="utf-8")
+    exercise = load_course(root).get("add_numbers")
+    target = student_file(tmp_path, CORRECT)
+    with Worker(root) as w:
+        assert w.wait_ready(READY_TIMEOUT_S)
+        assert warmed.read_text() == "warmed\n"
+        first = w.proc.pid
+        assert run_warm(exercise, target, w).status == "passed"
+        (given / "helpers.py").write_text("VALUE = 2\n", encoding="utf-8")
+        launched: list = []
+        with pytest.MonkeyPatch.context() as mp:
+            real_launch = runner._launch
+            mp.setattr(runner, "_launch", lambda *a, **k: launched.append(real_launch(*a, **k)) or launched[-1])
+            verdict = runner.run_exercise(exercise, target=target, worker=w.path)
+        assert verdict.status == "passed" and not isinstance(launched[0], WarmChild), "a stale worker took the run"
+        assert w.wait_ready(READY_TIMEOUT_S) and w.proc.pid != first
+        assert run_warm(exercise, target, w).status == "passed"
+        assert warmed.read_text() == "warmed\nwarmed\n"
+
+
 # --------------------------------------------------------------------------- limits and crashes
 
 
