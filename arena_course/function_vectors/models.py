@@ -23,7 +23,6 @@ from typing import Any
 
 from arena_course.function_vectors.tasks import (
     AMBIGUOUS_PAIR,
-    WORD_ORDER_TASKS,
     ambiguous_queries,
     answer_token_ids,
     load_word_pairs,
@@ -71,7 +70,7 @@ def fv_tokenizer():
     )
 
 
-def _hf_tiny(architecture: str, seed: int, n_layers: int, d_model: int, n_heads: int, rotary_dim: int | None = None):
+def _hf_tiny(architecture: str, seed: int, n_layers: int, d_model: int, n_heads: int):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPTJConfig, GPTJForCausalLM
 
@@ -80,7 +79,7 @@ def _hf_tiny(architecture: str, seed: int, n_layers: int, d_model: int, n_heads:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if architecture == "gptj":
-            config = GPTJConfig(n_layer=n_layers, n_embd=d_model, n_head=n_heads, rotary_dim=rotary_dim or d_model // n_heads // 2 * 2,
+            config = GPTJConfig(n_layer=n_layers, n_embd=d_model, n_head=n_heads, rotary_dim=d_model // n_heads // 2 * 2,
                                 vocab_size=vocab, n_positions=128, **ids)
             hf = GPTJForCausalLM(config)
         else:
@@ -96,10 +95,10 @@ def wrap(hf_model, tokenizer=None):
     return TransformersModel(hf_model, tokenizer=tokenizer or fv_tokenizer(), task="text-generation")
 
 
-def tiny_gptj(seed: int = 0, *, n_layers: int = 2, d_model: int = 32, n_heads: int = 4, rotary_dim: int | None = None):
+def tiny_gptj(seed: int = 0, *, n_layers: int = 2, d_model: int = 32, n_heads: int = 4):
     """A random-init model with GPT-J's architecture (module names as in GPT-J-6B: `transformer.h[L]`,
     `transformer.h[L].attn.out_proj`, `lm_head`) over `fv_words()`, wrapped in nnsight. ~10 ms."""
-    return wrap(_hf_tiny("gptj", seed, n_layers, d_model, n_heads, rotary_dim))
+    return wrap(_hf_tiny("gptj", seed, n_layers, d_model, n_heads))
 
 
 def tiny_gpt2(seed: int = 0, *, n_layers: int = 2, d_model: int = 32, n_heads: int = 4):
@@ -183,7 +182,6 @@ def quiet_transformers() -> None:
 TINY_ICL_CONFIG = dict(n_layers=3, d_model=64, n_heads=4)
 TINY_ICL_STEPS, TINY_ICL_BATCH, TINY_ICL_EXAMPLES, TINY_ICL_LR = 400, 32, 5, 5e-3
 TINY_TASK_VECTOR_BLOCK = 1  # where the task-vector loss puts the task vector
-TINY_WORD_ORDER_SHARE = 0.5  # the share of training prompts from WORD_ORDER_TASKS
 
 
 def _training_prompt(pairs, n_examples: int, rng: random.Random, ambiguous: dict[str, str] | None):
@@ -205,8 +203,7 @@ def _training_text(examples, query, answer: bool) -> str:
 
 def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY_ICL_BATCH,
                         n_examples: int = TINY_ICL_EXAMPLES, block: int = TINY_TASK_VECTOR_BLOCK,
-                        lr: float = TINY_ICL_LR, word_order: float = TINY_WORD_ORDER_SHARE, tv_weight: float = 1.0, seed: int = 0,
-                        progress: bool = True):
+                        lr: float = TINY_ICL_LR, seed: int = 0, progress: bool = True):
     """Train a tiny nnsight-wrapped GPT-J, in place, on one torch thread, with two losses per step:
 
     - ICL: prompts of the chapter's five tasks with `n_examples` examples, cross-entropy of every answer
@@ -228,8 +225,7 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
     tok, hf = model.tokenizer, model._module
     tasks = task_names()
     pairs = {t: load_word_pairs(t) for t in tasks}
-    pairs.update({t: load_word_pairs(t) for t in WORD_ORDER_TASKS})
-    shared: dict[str, dict[str, str]] = {t: {} for t in pairs}
+    shared: dict[str, dict[str, str]] = {t: {} for t in tasks}
     for task, other in (AMBIGUOUS_PAIR, AMBIGUOUS_PAIR[::-1]):
         table = dict(pairs[task])
         shared[task] = {w: table[w] for w in ambiguous_queries(task, other)}
@@ -259,7 +255,7 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
                         # ICL: every answer of every prompt (the position after "A:" predicts it).
                         texts = []
                         for _ in range(batch):
-                            task = rng.choice(WORD_ORDER_TASKS if rng.random() < word_order else tasks)
+                            task = rng.choice(tasks)
                             texts.append(_training_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]),
                                                         answer=True))
                         enc = tok(texts, return_tensors="pt", padding=True)
@@ -269,7 +265,7 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
                         icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
 
                         # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
-                        task = rng.choice(WORD_ORDER_TASKS if rng.random() < word_order else tasks)
+                        task = rng.choice(tasks)
                         icl = [_training_text(*_training_prompt(pairs[task], n_examples, rng, None), answer=False)
                                for _ in range(batch // 2)]
                         patch.clear()
@@ -283,7 +279,7 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
                         patch.clear()
 
                         optimizer.zero_grad()
-                        (icl_loss + tv_weight * tv_loss).backward()
+                        (icl_loss + tv_loss).backward()
                         optimizer.step()
                         schedule.step()
                         advance(step, (icl_loss + tv_loss).item())

@@ -35,22 +35,10 @@ def task_names() -> list[str]:
     return sorted(p.stem for p in TASKS_DIR.glob("*.tsv"))
 
 
-# Two tasks over the same inputs and answers, paired differently ("cat dog" -> "cat" / "dog"): only how
-# each example pairs its input with its answer says which one a prompt shows, so shuffling the answers
-# hides the task. The chapter's tiny model is trained on them too (its five tasks' answer words differ,
-# so a shuffled prompt of theirs still names its task).
-WORD_ORDER_TASKS = ("first_word", "second_word")
-
-
 @lru_cache(maxsize=None)
 def load_word_pairs(task: str) -> tuple[tuple[str, str], ...]:
     """The (x, y) pairs of a task, from arena_course/function_vectors/word_pairs/<task>.tsv (tab-separated;
-    # comments), or for a task of WORD_ORDER_TASKS, ("a b", a) or ("a b", b) for every two different
-    singular nouns a, b of singular_plural."""
-    if task in WORD_ORDER_TASKS:
-        words = [x for x, _ in load_word_pairs("singular_plural")]
-        slot = WORD_ORDER_TASKS.index(task)
-        return tuple((f"{a} {b}", (a, b)[slot]) for a in words for b in words if a != b)
+    # comments)."""
     path = TASKS_DIR / f"{task}.tsv"
     if not path.is_file():
         raise ValueError(f"no task {task!r}; tasks: {', '.join(task_names())}")
