@@ -106,7 +106,7 @@ def all_done(course: Course) -> RenderableType:
 
 def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool = False) -> RenderableType:
     """The newest revealed level in full; the earlier ones a line each (all in full with `show_all`)."""
-    from rich.markdown import Markdown  # imported here: it is slow to import, and only hints need it
+    from arena_cli.markdown_view import markdown_view
 
     parts: list[RenderableType] = []
     for hint in hints[:shown]:
@@ -114,7 +114,7 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
         if hint.title.strip().lower() != f"hint {hint.level}":  # `## Help: <symptom>` says what it is for
             title += f": {hint.title}"
         if hint.level == shown or show_all:
-            parts.append(Panel(Markdown(hint.body), title=title, title_align="left",
+            parts.append(Panel(markdown_view(hint.body), title=title, title_align="left",
                                border_style="yellow" if hint.level == shown else "dim"))
             continue
         lines = [ln.strip() for ln in hint.body.splitlines() if ln.strip()]
@@ -131,9 +131,9 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
 
 def explanation_view(text: str) -> RenderableType:
     """A question's explanation, shown once it passes."""
-    from rich.markdown import Markdown
+    from arena_cli.markdown_view import markdown_view
 
-    return Panel(Markdown(text), title="why", title_align="left", border_style="green")
+    return Panel(markdown_view(text), title="why", title_align="left", border_style="green")
 
 
 def further_view(chapter_title: str, part: GoFurther, path: Path, root: Path) -> RenderableType:
