@@ -5,7 +5,7 @@ Trained on IOI prompts alone, that model grows no duplicate-token or induction h
 stay near 0.1). `DUPLICATE_TOKEN_RECIPE` grows duplicate-token heads in layer 0 (best score 0.57-0.67 in
 seeds 0-2, 55 s of one core): first sequences of random tokens in which returning tokens are said twice
 (`sequences_with_repeats`) alone, then IOI prompts with a few of them mixed in. It is off for the results'
-model: its circuit is another one (found by knockouts, it keeps 22-60% of the logit difference instead of
+model (section 5's result prints that model's scores beside it): its circuit is another one (found by knockouts, it keeps 22-60% of the logit difference instead of
 95-103%, and several of the chapter's tests of the circuit fail on it; docs/offline_models.md).
 """
 
