@@ -4,9 +4,10 @@ hidden tests use), and one trained on IOI prompts in seconds, so that `--tiny` r
 Trained on IOI prompts alone, that model grows no duplicate-token or induction heads (exercise 15's scores
 stay near 0.1). `DUPLICATE_TOKEN_RECIPE` grows duplicate-token heads in layer 0 (best score 0.57-0.67 in
 seeds 0-2, 55 s of one core): first sequences of random tokens in which returning tokens are said twice
-(`sequences_with_repeats`) alone, then IOI prompts with a few of them mixed in. It is off for the results'
-model (section 5's result prints that model's scores beside it): its circuit is another one (found by knockouts, it keeps 22-60% of the logit difference instead of
-95-103%, and several of the chapter's tests of the circuit fail on it; docs/offline_models.md).
+(`sequences_with_repeats`) alone, then IOI prompts with a few of them mixed in. It is not the results'
+model (section 5's result prints that model's scores beside theirs): its circuit is another one (found by
+knockouts, it keeps 22-60% of the logit difference instead of 95-103%, and several of the chapter's tests
+of the circuit fail on it; docs/offline_models.md).
 """
 
 from __future__ import annotations
