@@ -124,6 +124,8 @@ if __name__ == "__main__":
         print(f"Wrote {path}")
     validation = circuit.head_validation(setting.model, result.spec.circuit, __file__)
     validation += circuit.previous_token_validation(setting.model, result.spec.circuit, __file__)
+    if setting.tiny:
+        validation += circuit.duplicate_token_model_check(__file__)
     for line in circuit.describe(result) + validation:
         print(line)
     print(
@@ -135,7 +137,8 @@ if __name__ == "__main__":
         + ("\n(The tiny model's circuit was found by knockouts on other prompts; a ratio above "
            "100% means it leaves out heads that push against the answer. Trained on IOI prompts "
            "only, it grows no duplicate-token or induction heads: their scores above stay far "
-           "below 1, so here exercise 15 validates no class; those classes, and the paper's "
-           "seven, show only on GPT-2 small.)"
+           "below 1, so here exercise 15 validates no class; the second model's line shows "
+           "a duplicate-token head exercise 15 finds. The paper's seven classes show only on "
+           "GPT-2 small.)"
            if setting.tiny else "")
     )

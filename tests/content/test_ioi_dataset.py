@@ -1,5 +1,7 @@
 """The IOI dataset of chapter 2 (arena_course/ioi/dataset.py, models.py): prompts, positions, variants, tokenizers."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -129,4 +131,22 @@ def test_the_trained_tiny_model_does_ioi(trained_ioi_model):
         logits = trained_ioi_model(data.toks)[torch.arange(100), data.word_idx["end"]]
     diff = logits.gather(1, data.io_tokens[:, None]) - logits.gather(1, data.s_tokens[:, None])
     assert float(diff.mean()) > 3.0
+    assert float((logits.argmax(-1) == data.io_tokens).float().mean()) > 0.9
+
+
+def test_the_duplicate_token_recipe_grows_a_duplicate_token_head_and_still_does_ioi(seed):
+    """The second --tiny model of section 5's result (`DUPLICATE_TOKEN_RECIPE`): exercise 15's reference finds
+    a head whose duplicate-token score is at least 0.5 (0.57-0.67 in seeds 0-2), and the model still
+    completes IOI prompts it never saw."""
+    from arena_course.ioi.circuit import repeated_scores
+    from arena_course.ioi.models import DUPLICATE_TOKEN_RECIPE, trained_tiny_ioi_model
+    from arena_course.loading import load_sibling
+
+    reference = load_sibling(Path(__file__).parents[2] / "solutions/2_ioi/21_minimality_scores.py", "repeated_token_scores")
+    model = trained_tiny_ioi_model(cache_dir=None, progress=False, seed=seed, recipe=DUPLICATE_TOKEN_RECIPE)
+    with torch.no_grad():
+        duplicate, _ = repeated_scores(reference, model)
+        data = IOIDataset.generate(model.tokenizer, 100, seed=12345)
+        logits = model(data.toks)[torch.arange(100), data.word_idx["end"]]
+    assert float(duplicate.max()) >= 0.5, duplicate
     assert float((logits.argmax(-1) == data.io_tokens).float().mean()) > 0.9
