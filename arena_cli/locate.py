@@ -10,14 +10,27 @@ nothing here runs or imports student code.
 from __future__ import annotations
 
 import ast
+import functools
+import os
 from pathlib import Path
 
 STUDENT_FIXTURE = "student"
 
 
 def _parse(path: Path) -> ast.Module | None:
+    """The file's syntax tree, parsed once per content (a run with several failing checks asks for the
+    same two files each time). Nothing here changes a tree."""
     try:
-        return ast.parse(path.read_bytes(), str(path))  # bytes: decoded as Python would (a BOM, a declaration)
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _parse_file(str(path), (st.st_mtime_ns, st.st_size, st.st_ino))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_file(path: str, key: tuple) -> ast.Module | None:
+    try:
+        return ast.parse(Path(path).read_bytes(), path)  # bytes: decoded as Python would (a BOM, a declaration)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return None
 
@@ -46,6 +59,7 @@ def definition(tree: ast.Module, name: str) -> ast.AST | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)  # by the node itself: trees are kept by `_parse_file`
 def _student_names(tree: ast.AST) -> list[tuple[int, int, str]]:
     """(line, column, NAME) of every `student.NAME` under `tree`, in source order."""
     found = [
@@ -56,10 +70,17 @@ def _student_names(tree: ast.AST) -> list[tuple[int, int, str]]:
     return sorted(found)
 
 
+@functools.lru_cache(maxsize=8)
+def _functions(tree: ast.Module) -> dict[str, list[ast.AST]]:
+    found: dict[str, list[ast.AST]] = {}
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.setdefault(n.name, []).append(n)
+    return found
+
+
 def _test_function(tree: ast.Module, name: str, first_line: int | None) -> ast.AST | None:
-    candidates = [
-        n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
-    ]
+    candidates = _functions(tree).get(name, [])
     if first_line is not None:
         for n in candidates:
             start = min([n.lineno, *(d.lineno for d in n.decorator_list)])
