@@ -14,7 +14,7 @@ def warm_worker() -> None:
     the children (docs/offline_models.md). Nothing here may depend on a student's file."""
     import torch
 
-    from arena_course.function_vectors.models import build_tiny_hf, fv_tokenizer
+    from arena_course.function_vectors.models import fv_tokenizer, tiny_gpt2, tiny_gptj
     from arena_course.ioi.dataset import ioi_tokenizer
     from arena_course.models import tiny_model
 
@@ -24,8 +24,6 @@ def warm_worker() -> None:
     model.enable_compatibility_mode(disable_warnings=True)
     ioi_tokenizer()
     fv_tokenizer()
-    for architecture in ("gptj", "gpt2"):  # Hugging Face models only: no nnsight object in the worker
+    for tiny in (tiny_gptj, tiny_gpt2):
         with torch.no_grad():
-            build_tiny_hf(architecture, 0, 1, 32, 4)(torch.tensor([[1, 2, 3]]))
-    for d_model in (32, 64):  # the usual models of chapter 3's hidden tests (testing.basics_model, ...)
-        build_tiny_hf("gptj", 0, 3, d_model, 4)
+            tiny(n_layers=1)._module(torch.tensor([[1, 2, 3]]))  # the Hugging Face model, not traced

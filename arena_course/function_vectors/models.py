@@ -13,7 +13,6 @@ NDIF_API_KEY; when neither is possible it raises `ModelUnavailable` with one lin
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 from collections.abc import Callable
@@ -71,20 +70,7 @@ def fv_tokenizer():
     )
 
 
-_BUILT: dict[tuple, Any] = {}  # (architecture, seed, sizes) -> the model as built; only copies leave
-
-
-def build_tiny_hf(architecture: str, seed: int, n_layers: int, d_model: int, n_heads: int):
-    """A copy of the random-init Hugging Face model of that architecture, seed and size. Built once per
-    process (transformers' init costs ~15 ms, a copy ~3 ms; a hidden test often builds the same model
-    twice), and for the common sizes once in arena's warm worker (`arena_course.warm_worker`)."""
-    key = (architecture, seed, n_layers, d_model, n_heads)
-    if key not in _BUILT:
-        _BUILT[key] = _new_tiny_hf(*key)
-    return copy.deepcopy(_BUILT[key])
-
-
-def _new_tiny_hf(architecture: str, seed: int, n_layers: int, d_model: int, n_heads: int):
+def _hf_tiny(architecture: str, seed: int, n_layers: int, d_model: int, n_heads: int):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPTJConfig, GPTJForCausalLM
 
@@ -112,12 +98,12 @@ def wrap(hf_model, tokenizer=None):
 def tiny_gptj(seed: int = 0, *, n_layers: int = 2, d_model: int = 32, n_heads: int = 4):
     """A random-init model with GPT-J's architecture (module names as in GPT-J-6B: `transformer.h[L]`,
     `transformer.h[L].attn.out_proj`, `lm_head`) over `fv_words()`, wrapped in nnsight. ~10 ms."""
-    return wrap(build_tiny_hf("gptj", seed, n_layers, d_model, n_heads))
+    return wrap(_hf_tiny("gptj", seed, n_layers, d_model, n_heads))
 
 
 def tiny_gpt2(seed: int = 0, *, n_layers: int = 2, d_model: int = 32, n_heads: int = 4):
     """The same as `tiny_gptj` with GPT-2's architecture (GPT-2 XL's module names), for steering."""
-    return wrap(build_tiny_hf("gpt2", seed, n_layers, d_model, n_heads))
+    return wrap(_hf_tiny("gpt2", seed, n_layers, d_model, n_heads))
 
 
 # --------------------------------------------------------------------------- real models
