@@ -4,15 +4,15 @@ Hints use a small part of Markdown: paragraphs, `code`, *emphasis*, **bold**, li
 a rare table, heading or quote. rich's own Markdown renderer imports markdown-it and pygments, and
 highlighting a first code block loads a lexer: 50-150 ms together, more than the rest of `arena hint`.
 This draws that part directly: paragraphs and list items re-flowed to the width (items with a hanging
-indent), code blocks as they are (indented, in one colour, long lines folded), tables, headings and
-quotes line by line.
+indent), code blocks as they are (indented, in one colour, a long line broken at a space and continued
+further in), tables, headings and quotes line by line.
 """
 
 from __future__ import annotations
 
 import re
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -39,6 +39,28 @@ def inline(text: str, style: str = "") -> Text:
     return out
 
 
+class CodeBlock:
+    """Code lines as written, indented by 2; a line longer than the width is broken at a space and goes on
+    4 columns further in, so a continuation never reads as a line of its own."""
+
+    def __init__(self, code: str):
+        self.lines = code.splitlines()
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width - 2, 20)
+        out = Text(style=CODE_STYLE, no_wrap=True, overflow="fold")
+        for line in self.lines:
+            indent = " " * (len(line) - len(line.lstrip()) + 4)
+            while len(line) > width:
+                cut = line.rfind(" ", len(indent), width)
+                cut = cut if cut > len(indent) else width
+                out.append("  " + line[:cut].rstrip() + "\n")
+                line = indent + line[cut:].lstrip()
+            out.append("  " + line + "\n")
+        out.rstrip()
+        yield out
+
+
 def _starts_block(line: str) -> bool:
     s = line.strip()
     return not s or bool(_ITEM.match(line)) or s.startswith(("```", "|", ">", "#"))
@@ -63,7 +85,7 @@ def blocks(text: str) -> list[tuple[str, RenderableType]]:
             i += 1
         elif s.startswith("```"):
             end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```")), len(lines))
-            out.append(("code", Padding(Text("\n".join(lines[i + 1:end]), CODE_STYLE, overflow="fold"), (0, 0, 0, 2))))
+            out.append(("code", CodeBlock("\n".join(lines[i + 1:end]))))
             i = end + 1
         elif s.startswith(("|", "#")):  # a table's rows, or a heading: as they are
             end = i + 1

@@ -106,7 +106,7 @@ def all_done(course: Course) -> RenderableType:
 
 def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool = False) -> RenderableType:
     """The newest revealed level in full; the earlier ones a line each (all in full with `show_all`)."""
-    from arena_cli.markdown_view import markdown_view
+    from arena_cli.markdown_view import inline, markdown_view
 
     parts: list[RenderableType] = []
     for hint in hints[:shown]:
@@ -121,7 +121,7 @@ def hints_view(ex: Exercise, hints: Sequence[Hint], shown: int, show_all: bool =
         first = next((ln for ln in lines if not ln.startswith("```")), "")
         if lines and lines[0].startswith("```"):
             first = "(code)"  # a level that opens with code: the code is what it says
-        line = Text.assemble((title, "dim bold"), ("  " + first, "dim"))
+        line = Text.assemble((title, "dim bold"), "  ", inline(first, "dim"))
         line.no_wrap, line.overflow = True, "ellipsis"  # one line, whatever the terminal's width
         parts.append(line)
     if shown > 1 and not show_all:

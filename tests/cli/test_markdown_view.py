@@ -48,13 +48,13 @@ def test_paragraphs_reflow_to_the_width_and_lose_their_markers():
                      "with probability p, whatever the shape.")
 
 
-def test_code_keeps_its_lines_and_indentation_and_wraps_long_ones_inside_its_margin():
+def test_code_keeps_its_lines_and_indentation_and_a_long_line_goes_on_further_in():
     lines = render(HINT)
     assert "  present = torch.rand(shape) < ____" in lines
     start = lines.index("      return torch.where(present, ____,")
     rest = lines[start + 1: lines.index("", start)]
-    assert rest and all(line.startswith("  ") and len(line) <= 40 for line in rest)
-    assert " ".join(line.strip() for line in rest).startswith("0.0)  # indentation kept")
+    assert rest == ["          0.0)  # indentation kept,", "          this line is long enough to",
+                    "          fold at forty"]
 
 
 def test_list_items_hang_under_their_text_and_quotes_and_tables_show():
@@ -64,6 +64,17 @@ def test_list_items_hang_under_their_text_and_quotes_and_tables_show():
     assert "• two em" in lines and "1. numbered" in lines
     assert lines[first + 2:first + 4] == ["• two em", "1. numbered"]  # no blank line between items
     assert "  a quote" in lines and "| a | b |" in lines
+
+
+def test_earlier_levels_are_one_line_without_markdown_markers():
+    from arena_cli.hints import Hint
+    from arena_cli.render import hints_view
+
+    hints = [Hint(1, "Hint 1", "Use `torch.rand` and **not** *randn*."), Hint(2, "Hint 2", "```python\nx = 1\n```")]
+    console = Console(width=60, record=True, force_terminal=False, color_system=None)
+    console.print(hints_view(None, hints, shown=2))
+    lines = console.export_text().splitlines()
+    assert lines[0].rstrip() == "hint 1 of 2  Use torch.rand and not randn."
 
 
 def test_inline_styles():
