@@ -87,7 +87,7 @@ def verdict_head(ex: Exercise, verdict: Verdict) -> RenderableType:
     label = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out"}[verdict.status]
     headline.append(f"— {label}", style=_STATUS_STYLE[verdict.status])
     if verdict.checks:
-        headline.append(f"  ({n_pass}/{len(verdict.checks)} checks, {verdict.duration_s:.1f} s)", style="dim")
+        headline.append(f"  ({n_pass}/{len(verdict.checks)} checks, {seconds(verdict.duration_s)})", style="dim")
     parts: list[RenderableType] = [headline]
     if verdict.checks:
         checks = Table.grid(padding=(0, 1))  # a long check name wraps under itself, not under the mark
@@ -162,3 +162,8 @@ def other_failures(verdict: Verdict, shown: Check) -> list[RenderableType]:
             first = first[:297] + "..."
         rows.add_row(Text("  ✗", style="red"), Text.assemble((check.name, "bold"), ": ", first))
     return [rows] if rows.row_count else []
+
+
+def seconds(duration_s: float) -> str:
+    """A run's duration as a student reads it: "0.06 s" (a warm run is under a tenth), "2.4 s"."""
+    return f"{duration_s:.2f} s" if duration_s < 1 else f"{duration_s:.1f} s"

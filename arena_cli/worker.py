@@ -47,7 +47,7 @@ from pathlib import Path
 
 from arena_cli import processes
 from arena_cli.forks import Spare, drop_spare, hand_over, run_child, send, start_spare
-from arena_cli.worker_client import same_user
+from arena_cli.worker_client import same_user, spares_folder
 
 # The submodules matter: `import transformer_lens` (4.x) does not import the bridge, and `transformers`
 # imports its modelling code only when a model class is first used; left to the child, those imports
@@ -186,7 +186,9 @@ def serve(path: Path, owner_pid: int | None) -> None:
     buffers: dict[socket.socket, bytes] = {}
     prepare: dict[int, dict] = {}  # a run's pid -> its request, when a spare is wanted after it
     spare: Spare | None = None
-    spares_dir = tempfile.mkdtemp(prefix="arena-spares-")
+    spares_dir = spares_folder(path)
+    shutil.rmtree(spares_dir, ignore_errors=True)
+    os.mkdir(spares_dir, 0o700)
     print(READY, flush=True)
 
     def finish(pid: int, returncode: int) -> None:

@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import stat
@@ -85,6 +86,12 @@ def running_sockets(root: Path) -> list[Path]:
     """Sockets of workers that may be up for this course (another terminal's `arena watch`)."""
     folder = _socket_dir()
     return [] if folder is None else sorted(folder.glob(f"{_course_tag(root)}-*.sock"))
+
+
+def spares_folder(sock: Path) -> str:
+    """Where the worker listening at `sock` writes its spares' output (worker.py): beside the socket, in the
+    user's private folder, so that a killed worker's files are removed when the next one starts or stops."""
+    return f"{sock}.spares"
 
 
 _ours: dict[str, Worker] = {}  # socket path -> the Worker of this process that listens there
@@ -197,6 +204,7 @@ class Worker:
             self.path.unlink()
         except FileNotFoundError:
             pass
+        shutil.rmtree(spares_folder(self.path), ignore_errors=True)
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arena_cli.worker", str(self.path), str(os.getpid())],
@@ -253,6 +261,7 @@ class Worker:
             self.path.unlink()
         except FileNotFoundError:
             pass
+        shutil.rmtree(spares_folder(self.path), ignore_errors=True)
 
     def __enter__(self) -> Worker:
         return self.start()

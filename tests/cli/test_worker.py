@@ -186,7 +186,7 @@ def test_each_run_sees_the_current_file_and_starts_fresh(exercise, worker, tmp_p
 
 def from_spare(child: WarmChild) -> bool:
     """The run went to a spare: its output is the spare's own file, not the one the runner asked for."""
-    return child.output.parent.name.startswith("arena-spares-")
+    return child.output.parent.name.endswith(".spares")
 
 
 def test_a_spare_takes_the_next_identical_run_and_reads_the_file_as_it_is_then(exercise, worker, tmp_path):
@@ -204,6 +204,7 @@ def test_a_spare_takes_the_next_identical_run_and_reads_the_file_as_it_is_then(e
     assert not from_spare(launched[0])
     assert sum(from_spare(child) for child in launched[1:]) >= 3, [str(c.output) for c in launched]
     assert all(not child.output.exists() for child in launched), "a spare's output file was left behind"
+    assert Path(worker_client.spares_folder(worker.path)).is_dir()
 
 
 def test_a_spare_is_not_used_once_its_test_changed(exercise, worker, tmp_path):
@@ -338,6 +339,7 @@ def test_the_worker_restarts_after_being_killed_and_stop_removes_it(tmp_path, co
     assert worker.proc.poll() is not None
     assert not Path(f"/proc/{second}").exists()
     assert not worker.path.exists()
+    assert not Path(worker_client.spares_folder(worker.path)).exists()  # the killed worker's one too
 
 
 def test_a_stopped_worker_is_replaced(tmp_path, copy_course, wait_for):
