@@ -201,32 +201,9 @@ def _training_text(examples, query, answer: bool) -> str:
     return prompt + (f" {query[1]}" if answer else "")
 
 
-def _shuffled_examples(examples, query, pairs, rng: random.Random, no_task: int):
-    """The examples with their answers shuffled (some pair mismatched), and the targets of the prompt's
-    answer positions: `no_task` once an earlier example is mismatched, an answer itself where all before
-    match, no loss (-100) on a mismatched example's own answer."""
-    true = set(pairs)
-    labels = [y for _, y in examples]
-    while True:
-        rng.shuffle(labels)
-        shuffled = [(x, y) for (x, _), y in zip(examples, labels)]
-        if any(p not in true for p in shuffled):
-            break
-    targets, seen_mismatch = [], False
-    for pair in shuffled + [query]:
-        if seen_mismatch:
-            targets.append(no_task)
-        else:
-            targets.append(-100 if pair not in true else None)
-        seen_mismatch = seen_mismatch or pair not in true
-    return shuffled, (targets, [p not in true for p in shuffled])
-
-
 def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY_ICL_BATCH,
                         n_examples: int = TINY_ICL_EXAMPLES, block: int = TINY_TASK_VECTOR_BLOCK,
-                        lr: float = TINY_ICL_LR, seed: int = 0, progress: bool = True,
-                        shuffled: float = 0.0, no_task: str = ".", flag: bool = False,
-                        shuffled_from: float = 0.0):
+                        lr: float = TINY_ICL_LR, seed: int = 0, progress: bool = True):
     """Train a tiny nnsight-wrapped GPT-J, in place, on one torch thread, with two losses per step:
 
     - ICL: prompts of the chapter's five tasks with `n_examples` examples, cross-entropy of every answer
@@ -239,11 +216,6 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
     Half the queries of english_french and singular_plural are words the two tasks share ("cat"), so the
     task has to come from the examples (or from h). Without the second loss a model this small does ICL but
     forms no h that transfers (see arena_course/function_vectors/hidden_states.py). Returns the model, in eval mode.
-
-    Experiment (docs/offline_models.md): a fraction `shuffled` of the ICL prompts (from step
-    `shuffled_from * steps` on) have their examples' answers shuffled and are answered `no_task` once a
-    mismatched pair came before; with `flag`, every y_i also predicts `no_task` (instead of the newline) when
-    its pair is wrong. The model learnt neither.
     """
     import torch
 
@@ -281,34 +253,16 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
                 with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
                     for step in range(steps):
                         # ICL: every answer of every prompt (the position after "A:" predicts it).
-                        texts, targets_of = [], []
+                        texts = []
                         for _ in range(batch):
                             task = rng.choice(tasks)
-                            examples, query = _training_prompt(pairs[task], n_examples, rng, shared[task])
-                            targets_of.append(None)
-                            if rng.random() < shuffled and step >= shuffled_from * steps:
-                                examples, targets_of[-1] = _shuffled_examples(examples, query, pairs[task], rng,
-                                                                              tok.convert_tokens_to_ids(no_task))
-                            texts.append(_training_text(examples, query, answer=True))
+                            texts.append(_training_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]),
+                                                        answer=True))
                         enc = tok(texts, return_tensors="pt", padding=True)
                         ids = enc["input_ids"]
                         logits = hf(**enc).logits[:, :-1]
                         at_answer = (ids[:, :-1] == colon) & (ids.roll(1, dims=1)[:, :-1] == a_token)
-                        targets = ids[:, 1:].clone()
-                        no_id = tok.convert_tokens_to_ids(no_task)
-                        for row, shuffled_row in enumerate(targets_of):
-                            row_targets, wrong = shuffled_row or (None, None)
-                            for k, position in enumerate(at_answer[row].nonzero()[:, 0].tolist()):
-                                if row_targets is not None and row_targets[k] is not None:
-                                    targets[row, position] = row_targets[k]
-                                if flag and position + 1 < targets.shape[1] and k < n_examples:
-                                    # y_k's position, whose next token is a newline: "." if the pair is wrong
-                                    mismatched = wrong is not None and wrong[k]
-                                    at_answer[row, position + 1] = True
-                                    if mismatched:
-                                        targets[row, position + 1] = no_id
-                        icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], targets[at_answer],
-                                                                     ignore_index=-100)
+                        icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
 
                         # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
                         task = rng.choice(tasks)
