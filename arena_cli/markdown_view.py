@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 _INLINE = re.compile(r"(`+)(.+?)\1|\*\*(.+?)\*\*|(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
-_ITEM = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+")
+LIST_ITEM = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+")  # also rewrap.py's
 CODE_STYLE = "bold cyan"
 
 
@@ -63,7 +63,7 @@ class CodeBlock:
 
 def _starts_block(line: str) -> bool:
     s = line.strip()
-    return not s or bool(_ITEM.match(line)) or s.startswith(("```", "|", ">", "#"))
+    return not s or bool(LIST_ITEM.match(line)) or s.startswith(("```", "|", ">", "#"))
 
 
 def _item(marker: str, depth: int, words: str) -> RenderableType:
@@ -99,7 +99,7 @@ def blocks(text: str) -> list[tuple[str, RenderableType]]:
             while end < len(lines) and not _starts_block(lines[end]):
                 end += 1
             words = " ".join(ln.strip() for ln in lines[i:end])
-            item = _ITEM.match(lines[i])
+            item = LIST_ITEM.match(lines[i])
             if s.startswith(">"):
                 out.append(("quote", Padding(inline(re.sub(r"(^|\s)>\s?", " ", words).strip(), "italic"), (0, 0, 0, 2))))
             elif item:

@@ -17,12 +17,12 @@ import textwrap
 from pathlib import Path
 
 from arena_cli.course import Course, Exercise
+from arena_cli.markdown_view import LIST_ITEM
 from arena_cli.markers import END_EXERCISE, EXERCISE, MarkerError, student_source
 from arena_cli.split_code import split_code
 
 LIMIT = 100
 _MARKERS = {"# SOLUTION", "# END SOLUTION", EXERCISE, END_EXERCISE}
-_BULLET = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+")
 _ENTRY = re.compile(r"^\s*[\w*]+( \([^)]*\))?: \S")  # a docstring's `x: ...` under Args: and the like
 
 
@@ -60,7 +60,7 @@ def wrap_problems(exercises: tuple[Exercise, ...]) -> list[str]:
 def _item(line: str, entries: int | None) -> int | None:
     """The indentation a list item's later lines take (or a docstring's `name: text` entry's, indented
     at least `entries`, as under `Args:`); None for a plain line."""
-    bullet = _BULLET.match(line)
+    bullet = LIST_ITEM.match(line)
     if bullet:
         return len(bullet.group(0))
     return _indent(line) + 4 if entries is not None and _indent(line) >= entries and _ENTRY.match(line) else None

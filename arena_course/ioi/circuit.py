@@ -489,7 +489,7 @@ def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
         copying = load_sibling(here, "copying_scores")
     except FileNotFoundError:
         return []
-    seq_len = min(50, (model.cfg.n_ctx - 1) // 2)
+    seq_len = validation_length(model)
     names = torch.tensor([name_token(model.tokenizer, n) for n in NAMES])
     try:
         with torch.no_grad():
@@ -514,11 +514,21 @@ def head_validation(model, circuit: Circuit, here: str | Path) -> list[str]:
     return lines
 
 
+def validation_length(model) -> int:
+    """How many random tokens the head checks repeat: at most 50, and twice that must fit the context."""
+    return min(50, (model.cfg.n_ctx - 1) // 2)
+
+
+def validation_tokens(repeated, model) -> Tensor:
+    """The tokens every head check here runs on: 20 sequences of random tokens said twice (exercise 15's
+    `repeated_random_tokens`, from the student's module `repeated`)."""
+    return repeated.repeated_random_tokens(model, validation_length(model), 20, seed=0)
+
+
 def repeated_scores(repeated, model) -> tuple[Tensor, Tensor]:
     """Exercise 15's duplicate-token and induction scores (layer, head) of `model`, with the student's
     module `repeated`, on 20 sequences of random tokens said twice (as long as the context allows)."""
-    seq_len = min(50, (model.cfg.n_ctx - 1) // 2)
-    tokens = repeated.repeated_random_tokens(model, seq_len, 20, seed=0)
+    tokens = validation_tokens(repeated, model)
     return tuple(t.detach().float().cpu() for t in repeated.repeated_token_scores(model, tokens))
 
 
@@ -570,11 +580,10 @@ def previous_token_validation(model, circuit: Circuit, here: str | Path) -> list
         ablation = load_sibling(here, "induction_without_previous_token")
     except FileNotFoundError:
         return []
-    seq_len = min(50, (model.cfg.n_ctx - 1) // 2)
     n_heads = model.cfg.n_heads
     try:
         with torch.no_grad():
-            tokens = repeated.repeated_random_tokens(model, seq_len, 20, seed=0)
+            tokens = validation_tokens(repeated, model)
             _, induction = (t.detach().float().cpu() for t in repeated.repeated_token_scores(model, tokens))
             prev = previous.previous_token_scores(model, tokens).detach().float().cpu()
             prev_heads = list(circuit.get("previous token", [])) or strongest_heads(prev, 2, before=model.cfg.n_layers - 1)
