@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from arena_cli import protocol, testing
+from arena_cli import locate, protocol, testing
 from arena_cli.course_guard import forbid_writes
 from arena_cli.layout import masters_dir
 from arena_cli.progress import default_path, progress_files
@@ -172,6 +172,7 @@ hold_before_checks: Callable[[], None] | None = None  # set in a spare child (wo
 
 def pytest_collection_finish(session):
     if hold_before_checks is not None:  # a spare waits here for its run: no check has touched the student's file
+        locate.warm({item.path for item in session.items})
         hold_before_checks()
     protocol.emit(Collected(tuple(item.nodeid for item in session.items)))
 

@@ -8,7 +8,8 @@
 - Prompts: `icl_prompts(task, (size, n_prepended, seed), ...)`, ICL prompts with different numbers of
   examples (a left-padded batch); `icl_and_zero_shot()`, the ICL and zero-shot prompts of exercises 05-06.
 - `remote=`: `record_remote(model)` makes `model.trace` / `model.generate` record the `remote=` they were
-  called with and then run locally (`recording(make)`: a fresh model and its record); `check_remote_once` /
+  called with and then run locally (`recording(make)`: a fresh model and its record; `with
+  remote_recorded(model) as calls:` the same on a model for the block's duration); `check_remote_once` /
   `check_remote_everywhere` check what was recorded.
 - `matching_mistake`: the label of the common mistake that gives what the student's function gave.
 - The student's call: `call_traced(fn, ...)` is `arena_cli.testing.call_student` plus diagnoses for
@@ -145,6 +146,18 @@ def recording(make: Callable[[], Any], methods: Sequence[str] = ("trace", "gener
     """(a fresh model from `make()`, the list its calls' `remote=` are recorded in: `record_remote`)."""
     model = make()
     return model, record_remote(model, methods)
+
+
+@contextmanager
+def remote_recorded(model, methods: Sequence[str] = ("trace", "generate")):
+    """`record_remote(model, methods)` for the block's duration, then the model's own methods again: the
+    module's model serves the `remote=` check too, instead of a second one built for it (~15 ms)."""
+    originals = {name: getattr(model, name) for name in methods}
+    try:
+        yield record_remote(model, methods)
+    finally:
+        for name, original in originals.items():
+            setattr(model, name, original)
 
 
 def matching_mistake(actual: Any, mistakes: dict | Callable[[], dict]) -> str:

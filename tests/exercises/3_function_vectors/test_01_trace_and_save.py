@@ -6,12 +6,14 @@ that its predictions differ between prompts and positions. The prompts have 0, 1
 batch is left-padded.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.testing import basics_model, block_states, check_remote_once, icl_prompts, recording
-from arena_course.function_vectors.testing import shared, traced_tensors
+from arena_course.function_vectors.testing import basics_model, block_states, check_remote_once, icl_prompts
+from arena_course.function_vectors.testing import remote_recorded, shared, traced_tensors
 
 N_LAYERS = 3
 
@@ -35,6 +37,22 @@ def truth(model, prompts):
     return block_states(model, prompts)
 
 
+@pytest.fixture(scope="module")
+def saved(student, model, prompts):
+    """`saved(layer)`: the student's (hidden, logits, predictions) for block `layer`, from one call per block
+    that every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda layer: _run(student, model, prompts, layer))
+
+
+@pytest.fixture(scope="module")
+def expected(reference, model, prompts):
+    """`expected(layer)`: the reference's (hidden, logits, predictions) for block `layer`, one call per block."""
+    def run(layer):
+        with torch.no_grad():
+            return [t.detach() for t in reference.trace_and_save(model, prompts, layer)]
+    return cache(run)
+
+
 def _run(student, model, prompts, layer, **kwargs):
     return traced_tensors(student.trace_and_save, model, prompts, layer, crash=_CRASH, n=3,
                           names="(hidden, logits, predictions)", hint="Return `hidden, logits, predictions`.",
@@ -42,9 +60,9 @@ def _run(student, model, prompts, layer, **kwargs):
                           "ordinary tensors).", **kwargs)
 
 
-def test_shapes(student, model, prompts, truth):
+def test_shapes(saved, truth):
     """Returns hidden (batch, seq, d_model), last-position logits (batch, d_vocab), predictions (batch,) of token ids"""
-    hidden, logits, predictions = _run(student, model, prompts, 1)
+    hidden, logits, predictions = saved(1)
     batch, seq, d_model = truth["outputs"][1].shape
     d_vocab = truth["logits"].shape[-1]
     check(
@@ -77,11 +95,9 @@ def test_shapes(student, model, prompts, truth):
 
 
 @pytest.mark.parametrize("layer", [0, 2])
-def test_hidden_matches_reference(student, reference, model, prompts, truth, layer):
+def test_hidden_matches_reference(saved, expected, truth, layer):
     """The saved hidden states match the reference (block 0 and block 2)"""
-    with torch.no_grad():
-        expected = reference.trace_and_save(model, prompts, layer)[0]
-    hidden = _run(student, model, prompts, layer)[0]
+    hidden = saved(layer)[0]
     outputs, inputs = truth["outputs"], truth["inputs"]
     mistakes = {
         "That is the block's input (`.input`, the residual stream before it), not its output.": inputs[layer],
@@ -92,14 +108,12 @@ def test_hidden_matches_reference(student, reference, model, prompts, truth, lay
         if other != layer:
             mistakes[f"That is block {other}'s output, not block {layer}'s: `model.transformer.h[layer]`, "
                      "0-based."] = outputs[other]
-    assert_close(hidden, expected.detach(), name=f"hidden (block {layer}'s output)", mistakes=mistakes)
+    assert_close(hidden, expected(layer)[0], name=f"hidden (block {layer}'s output)", mistakes=mistakes)
 
 
-def test_logits_match_reference(student, reference, model, prompts, truth):
+def test_logits_match_reference(saved, expected, truth):
     """The logits at the last position match the reference"""
-    with torch.no_grad():
-        expected = reference.trace_and_save(model, prompts, 1)[1]
-    logits = _run(student, model, prompts, 1)[1]
+    logits = saved(1)[1]
     full, mask = truth["logits"], truth["mask"]
     mistakes = {
         "Those are probabilities: return the logits themselves, `model.lm_head.output[:, -1]`, without a "
@@ -113,14 +127,12 @@ def test_logits_match_reference(student, reference, model, prompts, truth):
         "Those are the first prompt's logits (at every position): `model.lm_head.output` is "
         "(batch, seq, d_vocab), take `[:, -1]`.": full[0],
     }
-    assert_close(logits, expected.detach(), name="logits", mistakes=mistakes)
+    assert_close(logits, expected(1)[1], name="logits", mistakes=mistakes)
 
 
-def test_predictions_match_reference(student, reference, model, prompts, truth):
+def test_predictions_match_reference(saved, expected, truth):
     """The predicted next tokens (argmax at the last position) match the reference"""
-    with torch.no_grad():
-        expected = reference.trace_and_save(model, prompts, 1)[2]
-    predictions = _run(student, model, prompts, 1)[2]
+    predictions = saved(1)[2]
     logits, mask = truth["logits"], truth["mask"]
     last_real_if_right_padded = mask.sum(-1) - 1  # where the last token would be with RIGHT padding
     mistakes = {
@@ -131,12 +143,12 @@ def test_predictions_match_reference(student, reference, model, prompts, truth):
             logits[torch.arange(len(mask)), last_real_if_right_padded].argmax(-1),
         "Those are the predictions at the second-to-last position: the last one is -1.": logits[:, -2].argmax(-1),
     }
-    assert_close(predictions, expected, name="predictions", atol=0, rtol=0, check_dtype=False, mistakes=mistakes)
+    assert_close(predictions, expected(1)[2], name="predictions", atol=0, rtol=0, check_dtype=False, mistakes=mistakes)
 
 
-def test_predictions_are_argmax_of_logits(student, model, prompts):
+def test_predictions_are_argmax_of_logits(saved, prompts):
     """Each prediction is the token with the largest of the returned logits"""
-    _, logits, predictions = _run(student, model, prompts, 1)
+    _, logits, predictions = saved(1)
     check(tuple(predictions.shape) == (len(prompts),), f"predictions has shape {tuple(predictions.shape)}")
     check(logits.dim() == 2, f"logits has shape {tuple(logits.shape)}, expected (batch, d_vocab)")
     chosen = logits[torch.arange(len(prompts)), predictions.long()]
@@ -148,9 +160,9 @@ def test_predictions_are_argmax_of_logits(student, model, prompts):
     )
 
 
-def test_last_block_gives_logits(student, model, prompts):
+def test_last_block_gives_logits(saved, model):
     """The last block's output at the last position, through the final LayerNorm and lm_head, gives the logits"""
-    hidden, logits, _ = _run(student, model, prompts, N_LAYERS - 1)
+    hidden, logits, _ = saved(N_LAYERS - 1)
     check(
         hidden.dim() == 3 and logits.dim() == 2 and hidden.shape[0] == logits.shape[0],
         f"hidden has shape {tuple(hidden.shape)} and logits {tuple(logits.shape)}: expected (batch, seq, d_model) "
@@ -171,10 +183,10 @@ def test_last_block_gives_logits(student, model, prompts):
     )
 
 
-def test_passes_remote_on(student):
+def test_passes_remote_on(student, model):
     """Passes `remote` on to model.trace (so the same code runs on NDIF)"""
-    model, calls = recording(basics_model)
-    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check_remote_once(calls, "trace_and_save", "Write `with model.trace(prompts, remote=remote):` so the caller "
                       "decides where it runs (one trace for everything)." if calls
                       else "Use `with model.trace(prompts, remote=remote):`.")
