@@ -6,12 +6,14 @@ the heads attend unevenly), switched to eager attention. The prompts have 0, 1 a
 batch is left-padded.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import tiny_gptj, use_eager_attention
-from arena_course.function_vectors.testing import check_remote_once, icl_prompts, recording, shared, sharp
+from arena_course.function_vectors.testing import check_remote_once, icl_prompts, remote_recorded, shared, sharp
 from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, N_HEADS = 2, 4
@@ -51,6 +53,13 @@ def truth(model, prompts):
     )
 
 
+@pytest.fixture(scope="module")
+def saved(student, model, prompts):
+    """`saved(layer)`: the student's pattern at the last position of block `layer`, from one call per block that
+    every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda layer: _run(student, model, prompts, layer))
+
+
 def _run(student, model, prompts, layer, **kwargs):
     return traced_tensor(student.attention_patterns, model, prompts, layer, crash=_CRASH,
                          expected="a tensor (batch, n_heads, seq)", hint="Return the saved pattern tensor.", **kwargs)
@@ -76,20 +85,20 @@ def _mistakes(truth, layer, position):
     return mistakes
 
 
-def test_shape(student, model, prompts, truth):
+def test_shape(saved, truth):
     """Returns one distribution over key positions per prompt and head: (batch, n_heads, seq)"""
-    pattern = _run(student, model, prompts, 1)
+    pattern = saved(1)
     batch, n_heads, seq, _ = truth["patterns"][1].shape
     if tuple(pattern.shape) != (batch, n_heads, seq):
         assert_close(pattern, truth["patterns"][1][:, :, -1], name="pattern", mistakes=_mistakes(truth, 1, -1))
 
 
 @pytest.mark.parametrize("layer", [0, 1])
-def test_last_position_matches_reference(student, reference, model, prompts, truth, layer):
+def test_last_position_matches_reference(saved, reference, model, prompts, truth, layer):
     """The pattern at the last position matches the reference (blocks 0 and 1)"""
     with torch.no_grad():
         expected = reference.attention_patterns(model, prompts, layer).detach()
-    pattern = _run(student, model, prompts, layer)
+    pattern = saved(layer)
     assert_close(pattern, expected, name=f"pattern (block {layer}, last position)", mistakes=_mistakes(truth, layer, -1))
 
 
@@ -127,9 +136,9 @@ def test_causal_and_matches_reference_mid_prompt(student, reference, model, prom
     assert_close(pattern, expected, name=f"pattern (block 0, position {position})", mistakes=_mistakes(truth, 0, position))
 
 
-def test_padding_gets_no_attention(student, model, prompts, truth):
+def test_padding_gets_no_attention(saved, truth):
     """Padding tokens (left of the shorter prompts) get no attention at the last position"""
-    pattern = _run(student, model, prompts, 1)
+    pattern = saved(1)
     pad = truth["attention_mask"] == 0  # (batch, seq)
     check(pattern.dim() == 3 and pattern.shape[0] == pad.shape[0], f"pattern has shape {tuple(pattern.shape)}")
     on_pad = pattern.permute(0, 2, 1)[pad]
@@ -159,8 +168,8 @@ def test_uniform_when_queries_are_zero(student):
     )
 
 
-def test_passes_remote_on(student):
+def test_passes_remote_on(student, model):
     """Passes `remote` on to model.trace"""
-    model, calls = recording(_model)
-    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check_remote_once(calls, "attention_patterns", "Write `with model.trace(prompts, remote=remote):`.")

@@ -5,11 +5,13 @@ Runs on a tiny random GPT-J (3 blocks, d_model 32, built in code, weights redraw
 move the logits visibly). The prompts have 0, 1 and 2 examples, so the batch is left-padded.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.testing import basics_model, check_remote_once, icl_prompts, recording, shared
+from arena_course.function_vectors.testing import basics_model, check_remote_once, icl_prompts, remote_recorded, shared
 from arena_course.function_vectors.testing import traced_tensors
 
 N_LAYERS = 3
@@ -54,6 +56,22 @@ def clean(model, prompts):
     return dict(mlp=mlp, mlp0=mlp0, attn=attn, block=block, logits=logits)
 
 
+@pytest.fixture(scope="module")
+def saved(student, model, prompts):
+    """`saved(layer, scale)`: the student's (before, after, logits), from one call per (layer, scale) that every
+    check reads (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda layer, scale: _run(student, model, prompts, layer, scale))
+
+
+@pytest.fixture(scope="module")
+def expected(reference, model, prompts):
+    """`expected(layer, scale)`: the reference's (before, after, logits), one call per (layer, scale)."""
+    def run(layer, scale):
+        with torch.no_grad():
+            return [t.detach() for t in reference.intervene_on_output(model, prompts, layer, scale)]
+    return cache(run)
+
+
 def _edited_logits(model, prompts, layer, scale, where):
     """The last position's logits when block `layer`'s MLP (or attention) output is scaled at `where`."""
     with torch.no_grad(), model.trace(prompts):
@@ -74,9 +92,9 @@ def _run(student, model, prompts, layer, scale, **kwargs):
                           names="(before, after, logits)", hint="Return `before, after, logits`.", **kwargs)
 
 
-def test_shapes(student, model, prompts, clean):
+def test_shapes(saved, clean):
     """Returns before and after (batch, d_model) and the last position's logits (batch, d_vocab)"""
-    before, after, logits = _run(student, model, prompts, 1, 0.0)
+    before, after, logits = saved(1, 0.0)
     batch, d_model = clean["mlp"][1].shape
     d_vocab = clean["logits"].shape[-1]
     for name, t, shape in [("before", before, (batch, d_model)), ("after", after, (batch, d_model)),
@@ -89,11 +107,9 @@ def test_shapes(student, model, prompts, clean):
 
 
 @pytest.mark.parametrize("layer, scale", [(1, 0.0), (0, 0.5)])
-def test_before_is_the_clean_value(student, reference, model, prompts, clean, layer, scale):
+def test_before_is_the_clean_value(saved, expected, clean, layer, scale):
     """`before` is the MLP's output from before the edit (a clone), matching the reference"""
-    with torch.no_grad():
-        expected = reference.intervene_on_output(model, prompts, layer, scale)[0].detach()
-    before = _run(student, model, prompts, layer, scale)[0]
+    before = saved(layer, scale)[0]
     mistakes = {
         NO_CLONE: scale * clean["mlp"][layer],
         "That is the MLP's output at position 0: the last position is -1 (the batch is left-padded).": clean["mlp0"][layer],
@@ -101,18 +117,17 @@ def test_before_is_the_clean_value(student, reference, model, prompts, clean, la
         "`model.transformer.h[layer].mlp.output`.": clean["attn"][layer],
         "That is the block's output (the residual stream after it), not the MLP's.": clean["block"][layer],
     }
-    assert_close(before, expected, name=f"before (block {layer}'s MLP, scale {scale})", mistakes=mistakes)
+    assert_close(before, expected(layer, scale)[0], name=f"before (block {layer}'s MLP, scale {scale})",
+                 mistakes=mistakes)
 
 
-def test_after_is_scaled(student, reference, model, prompts, clean):
+def test_after_is_scaled(saved, expected, clean):
     """`after` is the edited slice, scale * before"""
     layer, scale = 1, 0.5
-    with torch.no_grad():
-        expected = reference.intervene_on_output(model, prompts, layer, scale)[1].detach()
-    before, after, _ = _run(student, model, prompts, layer, scale)
+    before, after, _ = saved(layer, scale)
     assert_close(
         after,
-        expected,
+        expected(layer, scale)[1],
         name=f"after (block {layer}'s MLP, scale {scale})",
         mistakes={
             "Your `after` is the unedited value: the edit did not change the MLP's output at the last position. "
@@ -125,11 +140,9 @@ def test_after_is_scaled(student, reference, model, prompts, clean):
 
 
 @pytest.mark.parametrize("layer, scale", [(1, 0.0), (0, 2.5)])
-def test_logits_match_reference(student, reference, model, prompts, clean, layer, scale):
+def test_logits_match_reference(saved, expected, model, prompts, clean, layer, scale):
     """The logits of the edited run match the reference"""
-    with torch.no_grad():
-        expected = reference.intervene_on_output(model, prompts, layer, scale)[2].detach()
-    logits = _run(student, model, prompts, layer, scale)[2]
+    logits = saved(layer, scale)[2]
     mistakes = {
         NOT_APPLIED: clean["logits"],
         "You scaled the MLP's output at every position: edit only the last one, `[:, -1]`.":
@@ -139,7 +152,8 @@ def test_logits_match_reference(student, reference, model, prompts, clean, layer
         "You scaled the attention's output: this exercise edits the MLP, `model.transformer.h[layer].mlp.output`.":
             _edited_logits(model, prompts, layer, scale, "attn"),
     }
-    assert_close(logits, expected, name=f"logits (block {layer}'s MLP scaled by {scale})", atol=1e-4, mistakes=mistakes)
+    assert_close(logits, expected(layer, scale)[2], name=f"logits (block {layer}'s MLP scaled by {scale})", atol=1e-4,
+                 mistakes=mistakes)
 
 
 def test_scale_one_changes_nothing(student, model, prompts, clean):
@@ -173,9 +187,9 @@ def test_hand_computed_last_layer_ablation(student, model, prompts, clean):
     )
 
 
-def test_passes_remote_on(student):
+def test_passes_remote_on(student, model):
     """Passes `remote` on to model.trace"""
-    model, calls = recording(basics_model)
-    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, 0.0, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, 0.0, remote=True)
     check_remote_once(calls, "intervene_on_output",
                       "Write `with model.trace(prompts, remote=remote):` (one trace for everything).")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.testing import block_states, hidden_state_model, icl_prompts, recording, shared
+from arena_course.function_vectors.testing import block_states, hidden_state_model, icl_prompts, remote_recorded, shared
 from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
@@ -108,10 +108,10 @@ def test_mean_of_single_prompts(student, model, prompts):
                  "-1, and padding positions must not enter the mean.")
 
 
-def test_passes_remote_on(student):
+def test_passes_remote_on(student, model):
     """Passes `remote` on to model.trace, one trace"""
-    model, calls = recording(hidden_state_model)
-    _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, icl_prompts("antonyms", (2, 1, 0)), 0, remote=True)
     check(
         calls == [True],
         f"model.trace was called {len(calls)} time(s) with remote={calls!r} when mean_task_hidden_state was "

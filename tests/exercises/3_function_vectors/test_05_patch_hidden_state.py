@@ -6,12 +6,14 @@ predictions differ from prompt to prompt and each way of patching gives differen
 have 1 to 3 examples (a left-padded batch).
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.testing import hidden_state_model, icl_and_zero_shot, mean_last_state, next_tokens
-from arena_course.function_vectors.testing import recording, shared, traced_tensors
+from arena_course.function_vectors.testing import remote_recorded, shared, traced_tensors
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -26,6 +28,14 @@ model = shared(hidden_state_model, "model")
 
 
 data = shared(icl_and_zero_shot, "data")
+
+
+@pytest.fixture(scope="module")
+def saved(student, model, data):
+    """`saved(layer)`: the student's (clean, patched) for the ICL and zero-shot prompts of `data`, from one call per
+    block that every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    icl, zero_shot = data
+    return cache(lambda layer: _run(student, model, icl, zero_shot, layer))
 
 
 def _tokens(model, prompts, layer, vector, how):
@@ -53,10 +63,10 @@ def _run(student, model, icl, zero_shot, layer, **kwargs):
                           "block they are a tensor.", **kwargs)
 
 
-def test_shapes(student, model, data):
+def test_shapes(saved, data):
     """Returns clean and patched next tokens, each (batch,) token ids"""
     icl, zero_shot = data
-    clean, patched = _run(student, model, icl, zero_shot, 0)
+    clean, patched = saved(0)
     for name, t in (("clean", clean), ("patched", patched)):
         check(
             tuple(t.shape) == (len(zero_shot),),
@@ -69,7 +79,7 @@ def test_shapes(student, model, data):
 
 
 @pytest.mark.parametrize("layer", [0, 1])
-def test_patched_matches_reference(student, reference, model, data, layer):
+def test_patched_matches_reference(saved, reference, model, data, layer):
     """The patched next tokens match the reference (h patched at block 0, and at block 1)"""
     icl, zero_shot = data
     with torch.no_grad():
@@ -95,25 +105,25 @@ def test_patched_matches_reference(student, reference, model, data, layer):
             if other != layer:
                 mistakes[f"You patched block {other}, not block {layer}: h was taken from block {layer}'s output "
                          "and goes back to the same place."] = next_tokens(model, zero_shot, other, h)
-    patched = _run(student, model, icl, zero_shot, layer)[1]
+    patched = saved(layer)[1]
     assert_close(patched, expected, name=f"patched (h at block {layer})", atol=0, rtol=0, check_dtype=False,
                  mistakes=mistakes)
 
 
-def test_clean_is_unpatched(student, model, data):
+def test_clean_is_unpatched(saved, model, data):
     """The first result is the unpatched prediction, the second the patched one"""
     icl, zero_shot = data
     with torch.no_grad():
         clean_expected = next_tokens(model, zero_shot)
         patched_expected = next_tokens(model, zero_shot, 0, mean_last_state(model, icl, 0))
-    clean, _ = _run(student, model, icl, zero_shot, 0)
+    clean, _ = saved(0)
     assert_close(clean, clean_expected, name="clean", atol=0, rtol=0, check_dtype=False,
                  mistakes={"These are the patched tokens: return `clean, patched`, in that order, and patch only in "
                            "your own trace (the given clean one must stay unpatched).": patched_expected},
                  diagnosis="The given code computes `clean`; return it unchanged as the first result.")
 
 
-def test_last_block_gives_icl_prediction(student, model, data):
+def test_last_block_gives_icl_prediction(saved, model, data):
     """Patched at the last block, every zero-shot prompt predicts what lm_head makes of h itself"""
     icl, zero_shot = data
     layer = N_LAYERS - 1
@@ -121,7 +131,7 @@ def test_last_block_gives_icl_prediction(student, model, data):
     with torch.no_grad():
         h = mean_last_state(model, icl, layer)
         token = int(hf.lm_head(hf.transformer.ln_f(h)).argmax())  # after the last block only ln_f and lm_head
-    patched = _run(student, model, icl, zero_shot, layer)[1]
+    patched = saved(layer)[1]
     assert_close(patched, torch.full((len(zero_shot),), token), name=f"patched at the last block ({layer})", atol=0,
                  rtol=0, check_dtype=False,
                  diagnosis="After the last block, the last position's residual stream IS h, so every prompt's "
@@ -139,11 +149,11 @@ def test_own_state_changes_nothing(student, model, data):
                      "position of the same block's output with it, don't add or move it.")
 
 
-def test_passes_remote_on(student, data):
+def test_passes_remote_on(student, model, data):
     """Passes `remote` on to every model.trace"""
-    model, calls = recording(hidden_state_model)
     icl, zero_shot = data
-    _run(student, model, icl[:2], zero_shot[:2], 0, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, icl[:2], zero_shot[:2], 0, remote=True)
     check(
         len(calls) == 3 and all(c is True for c in calls),
         f"model.trace was called with remote={calls!r} when patch_hidden_state was given remote=True "
