@@ -6,12 +6,14 @@ predictions differ from prompt to prompt and each way of patching gives differen
 the underlying Hugging Face model counts the forward passes.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.testing import NOT_SAVED, OUT_OF_ORDER, hidden_state_model, icl_and_zero_shot
-from arena_course.function_vectors.testing import mean_last_state, next_tokens, recording, shared, traced_tensor
+from arena_course.function_vectors.testing import mean_last_state, next_tokens, remote_recorded, shared, traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -48,15 +50,23 @@ _ERRORS = (
 )
 
 
+@pytest.fixture(scope="module")
+def saved(student, model, data):
+    """`saved(layer)`: the student's patched tokens for the ICL and zero-shot prompts of `data`, from one call per
+    block that every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    icl, zero_shot = data
+    return cache(lambda layer: _run(student, model, icl, zero_shot, layer))
+
+
 def _run(student, model, icl, zero_shot, layer, **kwargs):
     return traced_tensor(student.hidden_state_one_pass, model, icl, zero_shot, layer, crash=_CRASH, errors=_ERRORS,
                          expected="a tensor of token ids (batch,)", hint="Return the saved patched tokens.", **kwargs)
 
 
-def test_shape(student, model, data):
+def test_shape(saved, data):
     """Returns the patched next tokens, (batch,) token ids for the zero-shot prompts"""
     icl, zero_shot = data
-    patched = _run(student, model, icl, zero_shot, 0)
+    patched = saved(0)
     diagnosis = ""
     if patched.dim() == 1 and len(patched) == len(icl) + len(zero_shot):
         diagnosis = "That is every prompt of the batch: return the zero-shot prompts' tokens only (save them in the second invoke)."
@@ -69,7 +79,7 @@ def test_shape(student, model, data):
           diagnosis="The next token is the index of the largest logit (`argmax`), not its value (`max`).")
 
 
-def test_matches_reference(student, reference, model, data):
+def test_matches_reference(saved, reference, model, data):
     """The patched next tokens match the reference (h from the ICL invoke, patched at block 0)"""
     icl, zero_shot = data
     layer = 0
@@ -91,26 +101,25 @@ def test_matches_reference(student, reference, model, data):
             if other != layer:
                 mistakes[f"You patched block {other}: h is block {layer}'s output and goes back to block {layer}."] = (
                     next_tokens(model, zero_shot, other, h))
-    patched = _run(student, model, icl, zero_shot, layer)
+    patched = saved(layer)
     assert_close(patched, expected, name="patched", atol=0, rtol=0, check_dtype=False, mistakes=mistakes)
 
 
 @pytest.mark.parametrize("layer", [0, 1])
-def test_same_as_two_traces(student, model, data, layer):
+def test_same_as_two_traces(saved, model, data, layer):
     """One pass gives the same tokens as exercise 05's two traces (h from one trace, patched in another)"""
     icl, zero_shot = data
     with torch.no_grad():
         expected = next_tokens(model, zero_shot, layer, mean_last_state(model, icl, layer))
-    patched = _run(student, model, icl, zero_shot, layer)
+    patched = saved(layer)
     assert_close(patched, expected, name=f"one pass vs two traces (block {layer})", atol=0, rtol=0,
                  check_dtype=False,
                  diagnosis="The first invoke computes h = output[:, -1].mean(dim=0) from the ICL prompts; the second, "
                  "after the barrier, sets output[:, -1] = h in the zero-shot prompts at the same block.")
 
 
-def test_one_forward_pass(student, data):
+def test_one_forward_pass(student, model, data):
     """Runs the model once, on the ICL and zero-shot prompts together, in one trace"""
-    model, calls = recording(hidden_state_model)
     batches = []
     hook = model._module.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: batches.append(int(kwargs["input_ids"].shape[0]) if "input_ids" in kwargs
@@ -119,7 +128,8 @@ def test_one_forward_pass(student, data):
     )
     try:
         icl, zero_shot = data
-        _run(student, model, icl[:3], zero_shot[:2], 0, remote=True)
+        with remote_recorded(model) as calls:
+            _run(student, model, icl[:3], zero_shot[:2], 0, remote=True)
     finally:
         hook.remove()
     check(

@@ -5,12 +5,14 @@ Runs on a tiny random GPT-J (3 blocks, d_model 64, built in code) whose weights 
 log-probabilities differ from prompt to prompt, from layer to layer, and between the usual mistakes.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, hidden_state_model, icl_prompts, recording, shared
+from arena_course.function_vectors.testing import call_traced, hidden_state_model, icl_prompts, remote_recorded, shared
 from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL = 3, 64
@@ -65,6 +67,22 @@ def truth(model, data):
     return dict(hs=hs, clean_logits=clean_logits, patched_logits=patched_logits)
 
 
+@pytest.fixture(scope="module")
+def saved(student, model, data):
+    """`saved()`: the student's (clean, patched) for `data`, from one call that every check reads (a call that
+    raised is not kept: each check that needs it calls again)."""
+    return cache(lambda: _run(student, model, *data))
+
+
+@pytest.fixture(scope="module")
+def expected(reference, model, data):
+    """`expected()`: the reference's (clean, patched) for `data`, from one call."""
+    def run():
+        with torch.no_grad():
+            return [t.detach() for t in reference.hidden_state_logprobs(model, *data)]
+    return cache(run)
+
+
 def _run(student, model, icl, zero_shot, answer_ids, **kwargs):
     with torch.no_grad():
         out = call_traced(student.hidden_state_logprobs, model, icl, zero_shot, answer_ids, diagnosis=_CRASH,
@@ -84,10 +102,10 @@ def _run(student, model, icl, zero_shot, answer_ids, **kwargs):
     return clean.detach(), patched.detach()
 
 
-def test_shapes(student, model, data):
+def test_shapes(saved, data):
     """Returns clean (batch,) and patched (n_layers, batch) log-probabilities, all <= 0"""
     icl, zero_shot, answer_ids = data
-    clean, patched = _run(student, model, icl, zero_shot, answer_ids)
+    clean, patched = saved()
     batch = len(zero_shot)
     check(tuple(clean.shape) == (batch,), f"clean has shape {tuple(clean.shape)}, expected ({batch},)",
           diagnosis="One number per prompt: its log-probability of ITS answer, `logprobs[torch.arange(batch), "
@@ -109,11 +127,10 @@ def test_shapes(student, model, data):
     )
 
 
-def test_clean_matches_reference(student, reference, model, data, truth):
+def test_clean_matches_reference(saved, expected, model, data, truth):
     """The unpatched log-probabilities match the reference"""
     icl, zero_shot, answer_ids = data
     with torch.no_grad():
-        expected = reference.hidden_state_logprobs(model, icl, zero_shot, answer_ids)[0].detach()
         logits = truth["clean_logits"]
         first = _pick(_first_position_logits(model, zero_shot).log_softmax(-1), answer_ids)
     mistakes = {
@@ -128,8 +145,8 @@ def test_clean_matches_reference(student, reference, model, data, truth):
         "You averaged over the prompts: return one value per prompt.": _pick(logits.log_softmax(-1), answer_ids).mean(),
         "Those are scored at position 0: the answer comes after the last token, `lm_head.output[:, -1]`.": first,
     }
-    clean, _ = _run(student, model, icl, zero_shot, answer_ids)
-    assert_close(clean, expected, name="clean", mistakes=mistakes, atol=1e-4, check_dtype=False)
+    clean, _ = saved()
+    assert_close(clean, expected()[0], name="clean", mistakes=mistakes, atol=1e-4, check_dtype=False)
 
 
 def _first_position_logits(model, prompts):
@@ -138,11 +155,11 @@ def _first_position_logits(model, prompts):
     return logits.detach()
 
 
-def test_patched_matches_reference(student, reference, model, data, truth):
+def test_patched_matches_reference(saved, expected, model, data, truth):
     """The patched log-probabilities match the reference, block by block"""
     icl, zero_shot, answer_ids = data
+    expected = expected()[1]
     with torch.no_grad():
-        expected = reference.hidden_state_logprobs(model, icl, zero_shot, answer_ids)[1].detach()
         lp = lambda logits: _pick(logits.log_softmax(-1), answer_ids)  # noqa: E731
         hs, clean = truth["hs"], lp(truth["clean_logits"])
         shifted = torch.stack([lp(_last_logits(model, zero_shot, min(L + 1, N_LAYERS - 1), h)) for L, h in enumerate(hs)])
@@ -156,17 +173,17 @@ def test_patched_matches_reference(student, reference, model, data, truth):
         "You patched position 0: h goes to the last position, `output[:, -1]`.": first,
         "Those are probabilities: take the log (`log_softmax`).": expected.exp(),
     }
-    _, patched = _run(student, model, icl, zero_shot, answer_ids)
+    _, patched = saved()
     assert_close(patched, expected, name="patched", mistakes=mistakes, atol=1e-4, check_dtype=False)
 
 
-def test_last_block_is_h_alone(student, model, data, truth):
+def test_last_block_is_h_alone(saved, model, data, truth):
     """Patched at the last block, every prompt's distribution is lm_head(ln_f(h)) (worked out by hand)"""
     icl, zero_shot, answer_ids = data
     hf = model._module
     with torch.no_grad():
         logprobs = hf.lm_head(hf.transformer.ln_f(truth["hs"][-1])).log_softmax(-1)  # (d_vocab,)
-    _, patched = _run(student, model, icl, zero_shot, answer_ids)
+    _, patched = saved()
     check(tuple(patched.shape) == (N_LAYERS, len(zero_shot)), f"patched has shape {tuple(patched.shape)}")
     assert_close(patched[-1], logprobs[answer_ids], name=f"patched[{N_LAYERS - 1}] (the last block)", atol=1e-4,
                  check_dtype=False,
@@ -174,11 +191,11 @@ def test_last_block_is_h_alone(student, model, data, truth):
                  "lm_head(ln_f(h)) for every prompt; score each prompt's answer in them.")
 
 
-def test_passes_remote_on(student, data):
+def test_passes_remote_on(student, model, data):
     """Passes `remote` on to every model.trace"""
-    model, calls = recording(hidden_state_model)
     icl, zero_shot, answer_ids = data
-    _run(student, model, icl[:2], zero_shot[:2], answer_ids[:2], remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, icl[:2], zero_shot[:2], answer_ids[:2], remote=True)
     check(
         len(calls) >= 2 and all(c is True for c in calls),
         f"model.trace was called with remote={calls!r} when hidden_state_logprobs was given remote=True",

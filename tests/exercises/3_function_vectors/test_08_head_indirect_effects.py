@@ -7,13 +7,16 @@ std 0.3 and the lm_head bias of the dataset's answers raised, so that the answer
 ~1/423 and every effect ~1e-5, too small to tell a wrong answer from a right one).
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import fv_tokenizer, tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
-from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, recording, sharp, traced_tensor
+from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, remote_recorded, sharp
+from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 2, 4, 8
 
@@ -171,9 +174,16 @@ def _means(student, model, prompts, **kwargs):
                          hint="Stack the per-layer means: `torch.stack(means)`.", **kwargs)
 
 
-def test_mean_shape(student, model, mixed_prompts):
+@pytest.fixture(scope="module")
+def saved_means(student, model, mixed_prompts):
+    """`saved_means()`: the student's mean_head_outputs of `mixed_prompts`, from one call that every check reads
+    (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda: _means(student, model, mixed_prompts))
+
+
+def test_mean_shape(saved_means):
     """mean_head_outputs returns (n_layers, n_heads, d_head)"""
-    out = _means(student, model, mixed_prompts)
+    out = saved_means()
     check(
         tuple(out.shape) == (N_LAYERS, N_HEADS, D_HEAD),
         f"mean_head_outputs has shape {tuple(out.shape)}, expected ({N_LAYERS}, {N_HEADS}, {D_HEAD}) "
@@ -183,11 +193,11 @@ def test_mean_shape(student, model, mixed_prompts):
     )
 
 
-def test_mean_matches_reference(student, reference, model, mixed_prompts):
+def test_mean_matches_reference(saved_means, reference, model, mixed_prompts):
     """The mean head outputs match the reference, on a left-padded batch"""
     with torch.no_grad():
         expected = reference.mean_head_outputs(model, mixed_prompts).detach()
-    out = _means(student, model, mixed_prompts)
+    out = saved_means()
     mistakes = {} if out.shape == expected.shape and torch.allclose(out, expected, atol=1e-5) else _mean_variants(
         model, mixed_prompts)
     assert_close(out, expected, name="mean_head_outputs", mistakes=mistakes)
@@ -254,10 +264,10 @@ def test_head_that_writes_nothing_has_no_effect(student, dataset):
     )
 
 
-def test_batched_and_remote(student, dataset):
+def test_batched_and_remote(student, model, dataset):
     """Batches the heads (a few traces, not one per head) and passes `remote` on to every trace"""
-    model, calls = recording(lambda: _model(dataset))
-    _run(student, model, dataset, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, dataset, remote=True)
     check_remote_everywhere(calls, "Pass `remote=remote` to every `model.trace(...)`, including the one in "
                             "mean_head_outputs (call it with `remote=remote`).")
     limit = N_LAYERS + 2
