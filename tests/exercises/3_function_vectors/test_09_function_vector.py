@@ -15,7 +15,7 @@ from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
 from arena_course.function_vectors.testing import NOT_SAVED, basics_model, check_remote_everywhere, icl_prompts
-from arena_course.function_vectors.testing import recording, shared, sharp, traced_tensor
+from arena_course.function_vectors.testing import remote_recorded, shared, sharp, traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 3, 4, 8
 D_MODEL = N_HEADS * D_HEAD
@@ -186,10 +186,10 @@ def test_left_padded_prompts(student, reference, model):
                  diagnosis="Take every prompt's last token at position -1 (the batch is padded on the left).")
 
 
-def test_passes_remote_on(student, dataset):
+def test_passes_remote_on(student, model, dataset):
     """Passes `remote` on to model.trace"""
-    model, calls = recording(basics_model)
-    _run(student, model, dataset, EFFECTS, 2, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, dataset, EFFECTS, 2, remote=True)
     check_remote_everywhere(
         calls,
         "Write `with model.trace(dataset.prompts, remote=remote):` and call out_proj inside it (on NDIF "

@@ -7,6 +7,8 @@ left-padded batch). Adding the vector at the prompt's step only, at the wrong po
 layer gives different completions here, and the test names those mistakes.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
@@ -14,8 +16,8 @@ from arena_cli.testing import CheckFailed, check
 from arena_course.function_vectors.generation import new_token_texts, prompt_width
 from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, recording
-from arena_course.function_vectors.testing import shared, sharp
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake
+from arena_course.function_vectors.testing import remote_recorded, shared, sharp
 from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL, N_NEW = 2, 32, 4
@@ -43,6 +45,13 @@ def prompts():
 @pytest.fixture(scope="module")
 def fv():
     return torch.randn(D_MODEL, generator=torch.Generator().manual_seed(0)) * 3
+
+
+@pytest.fixture(scope="module")
+def saved(student, model, prompts, fv):
+    """`saved(layer)`: the student's (without, with_fv) for the module's prompts and vector, from one call per block
+    that every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda layer: _run(student, model, prompts, fv, layer))
 
 
 def _generate(model, prompts, fv, layer, *, steps="every", position=-1, site="output", sign=1.0):
@@ -97,9 +106,9 @@ def _compare(name, actual, expected, mistakes):
                           f"{_show(actual)}", diagnosis=matching_mistake(actual, mistakes))
 
 
-def test_without_is_plain_generation(student, model, prompts, fv):
+def test_without_is_plain_generation(saved, model, prompts, fv):
     """The completions without the vector are the model's plain greedy completions"""
-    without, _ = _run(student, model, prompts, fv, 1)
+    without, _ = saved(1)
     plain = _plain(model, prompts)
     _compare("without (no function vector)", without, plain, lambda: {
         "Your completions 'without' are the ones WITH the vector: add the vector only in the second invoke "
@@ -108,11 +117,11 @@ def test_without_is_plain_generation(student, model, prompts, fv):
 
 
 @pytest.mark.parametrize("layer", [0, 1])
-def test_with_fv_matches_reference(student, reference, model, prompts, fv, layer):
+def test_with_fv_matches_reference(saved, reference, model, prompts, fv, layer):
     """The completions with the vector match the reference (added to h[layer].output[:, -1] at every step)"""
     with torch.no_grad():
         expected = reference.generate_with_function_vector(model, prompts, fv, layer, N_NEW)[1]
-    _, with_fv = _run(student, model, prompts, fv, layer)
+    _, with_fv = saved(layer)
 
     def mistakes():  # computed only if the completions differ: each is a generation
         found = {
@@ -135,9 +144,9 @@ def test_with_fv_matches_reference(student, reference, model, prompts, fv, layer
     _compare(f"with_fv (layer {layer})", with_fv, expected, mistakes)
 
 
-def test_vector_changes_completions(student, model, prompts, fv):
+def test_vector_changes_completions(saved, student, model, prompts):
     """Adding a large vector changes the completions; adding zero changes nothing"""
-    without, with_fv = _run(student, model, prompts, fv, 0)
+    without, with_fv = saved(0)
     check(
         with_fv != without,
         "with a large vector the completions are the same as without it",
@@ -173,9 +182,9 @@ def test_generation_that_stops_early(student, prompts, fv):
     )
 
 
-def test_passes_remote_on(student, prompts, fv):
+def test_passes_remote_on(student, model, prompts, fv):
     """Passes `remote` on to model.generate"""
-    model, calls = recording(_model, methods=("trace",))  # model.generate opens its trace through model.trace
-    _run(student, model, prompts, fv, 0, remote=True)
+    with remote_recorded(model, methods=("trace",)) as calls:  # model.generate opens its trace through model.trace
+        _run(student, model, prompts, fv, 0, remote=True)
     check_remote_everywhere(calls, "Write `model.generate(max_new_tokens=..., do_sample=False, remote=remote)`.",
                             what="model.generate / model.trace")

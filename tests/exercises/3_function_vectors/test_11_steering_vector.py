@@ -7,13 +7,16 @@ chapter's word-level tokenizer (one token per word; it has no token for a lone s
 `space_token_id` gives its padding token).
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.generation import space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import check_remote_everywhere, recording, shared, sharp, traced_tensor
+from arena_course.function_vectors.testing import check_remote_everywhere, remote_recorded, shared, sharp
+from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, D_MODEL = 3, 32
 ADD, SUB = "I love you", "I hate"  # 4 and 3 tokens with BOS: the second is padded
@@ -29,6 +32,13 @@ def _model():
 
 
 model = shared(_model, "model")
+
+
+@pytest.fixture(scope="module")
+def saved(student, model):
+    """`saved(layer)`: the student's steering vector for ADD - SUB at block `layer`, from one call per block that
+    every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda layer: _run(student, model, ADD, SUB, layer))
 
 
 def _inputs(model, rows, layer, *, site="input"):
@@ -72,9 +82,9 @@ def _run(student, model, add, sub, layer, **kwargs):
                          expected="a tensor (pos, d_model)", hint="Return `resid[0] - resid[1]`, a tensor.", **kwargs)
 
 
-def test_shape_and_bos_row(student, model):
+def test_shape_and_bos_row(saved, model):
     """Returns (pos, d_model), pos = the longer prompt's tokens plus BOS, and row 0 (BOS in both) is zero"""
-    out = _run(student, model, ADD, SUB, 1)
+    out = saved(1)
     pos = len(with_bos(model.tokenizer, ADD))
     check(
         tuple(out.shape) == (pos, D_MODEL),
@@ -93,11 +103,11 @@ def test_shape_and_bos_row(student, model):
 
 
 @pytest.mark.parametrize("layer", [1, 2])
-def test_matches_reference(student, reference, model, layer):
+def test_matches_reference(saved, reference, model, layer):
     """Matches the reference on prompts of different lengths (the shorter one padded)"""
     with torch.no_grad():
         expected = reference.steering_vector(model, ADD, SUB, layer).detach()
-    out = _run(student, model, ADD, SUB, layer)
+    out = saved(layer)
     assert_close(out, expected, name=f"steering_vector at layer {layer}", atol=1e-4,
                  mistakes=_mistakes(model, ADD, SUB, layer))
 
@@ -114,8 +124,8 @@ def test_layer_zero_is_embedding_difference(student, model):
                  "length the positions cancel and only W_E[love] - W_E[hate] is left, at position 2.")
 
 
-def test_passes_remote_on(student):
+def test_passes_remote_on(student, model):
     """Passes `remote` on to model.trace"""
-    model, calls = recording(_model)
-    _run(student, model, ADD, SUB, 1, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, ADD, SUB, 1, remote=True)
     check_remote_everywhere(calls, "Write `with model.trace(torch.tensor([add_ids, sub_ids]), remote=remote):`.")

@@ -8,14 +8,16 @@ it at the wrong positions, to the wrong layer, with the wrong sign or scale give
 here, and the test names those mistakes.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import CheckFailed, check
 from arena_course.function_vectors.generation import new_token_texts, space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, recording
-from arena_course.function_vectors.testing import shared, sharp
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake
+from arena_course.function_vectors.testing import remote_recorded, shared, sharp
 from arena_course.testing import check_sequence
 
 N_LAYERS, N_NEW = 3, 5
@@ -47,6 +49,13 @@ def steering(model):
     with torch.no_grad(), model.trace(torch.tensor([a, s])):
         x = model.transformer.h[LAYER].input.save()
     return (x[0] - x[1]).detach()
+
+
+@pytest.fixture(scope="module")
+def saved(student, model, steering):
+    """`saved()`: the student's (unsteered, steered) for PROMPT with COEFF * steering at LAYER, from one call that
+    every check reads (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda: _run(student, model, PROMPT, steering, LAYER, COEFF))
 
 
 def _generate(model, prompt, steering, layer, coeff, *, where="first", site="input", n=1):
@@ -109,21 +118,21 @@ def _compare(name, actual, expected, mistakes):
         raise CheckFailed(f"{name}: expected {expected!r}, got {actual!r}", diagnosis=matching_mistake(actual, mistakes))
 
 
-def test_unsteered_is_plain_generation(student, model, steering):
+def test_unsteered_is_plain_generation(saved, model, steering):
     """The unsteered completions are the model's plain greedy completions of [BOS] + prompt"""
-    unsteered, _ = _run(student, model, PROMPT, steering, LAYER, COEFF)
+    unsteered, _ = saved()
     _compare("unsteered", unsteered, _generate(model, PROMPT, steering, LAYER, None), lambda: {
         "Your unsteered completions are steered: add the steering vector in the second invoke only (and return "
         "`unsteered, steered` in that order).": _generate(model, PROMPT, steering, LAYER, COEFF),
     })
 
 
-def test_steered_matches_reference(student, reference, model, steering):
+def test_steered_matches_reference(saved, reference, model, steering):
     """The steered completions match the reference (coeff * steering added at the first positions entering block
     `layer`)"""
     with torch.no_grad():
         expected = reference.steered_generation(model, PROMPT, steering, LAYER, COEFF, N_NEW)[1]
-    _, steered = _run(student, model, PROMPT, steering, LAYER, COEFF)
+    _, steered = saved()
     _compare("steered", steered, expected, lambda: _mistakes(model, PROMPT, steering))
 
 
@@ -153,9 +162,9 @@ def test_several_completions(student, reference, model, steering):
           "with it.")
 
 
-def test_passes_remote_on(student, steering):
+def test_passes_remote_on(student, model, steering):
     """Passes `remote` on to model.generate"""
-    model, calls = recording(_model, methods=("trace",))  # model.generate opens its trace through model.trace
-    _run(student, model, PROMPT, steering, LAYER, COEFF, remote=True)
+    with remote_recorded(model, methods=("trace",)) as calls:  # model.generate opens its trace through model.trace
+        _run(student, model, PROMPT, steering, LAYER, COEFF, remote=True)
     check_remote_everywhere(calls, "Write `model.generate(max_new_tokens=max_new_tokens, remote=remote, "
                             "**generate_kwargs)`.", what="model.generate")

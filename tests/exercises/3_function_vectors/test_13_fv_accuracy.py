@@ -14,7 +14,8 @@ import torch
 
 from arena_cli.testing import check
 from arena_course.function_vectors.tasks import answer_token_ids
-from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, recording, shared
+from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, remote_recorded
+from arena_course.function_vectors.testing import shared
 from arena_course.testing import assert_close_lazily, check_sequence
 
 LAYER, D_MODEL = 1, 32
@@ -133,6 +134,6 @@ def test_zero_vector_changes_nothing(student, model, fv):
 def test_passes_remote_on(student, model, fv):
     """Passes `remote` on to model.trace"""
     pairs = _pairs(model, fv)
-    recorded, calls = recording(basics_model)
-    _run(student, recorded, pairs, fv, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, pairs, fv, remote=True)
     check_remote_everywhere(calls, "Write `with model.trace(remote=remote) as tracer:`.")

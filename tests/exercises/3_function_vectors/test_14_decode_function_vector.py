@@ -6,11 +6,14 @@ with a random vector. Skipping the layer norm, decoding with the embedding matri
 logits or returning probabilities give other values, which the test names.
 """
 
+from functools import cache
+
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, recording, shared
+from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, remote_recorded
+from arena_course.function_vectors.testing import shared
 from arena_course.testing import check_sequence
 
 D_MODEL, K = 32, 6
@@ -37,6 +40,19 @@ model = shared(_model, "model")
 @pytest.fixture(scope="module")
 def fv():
     return torch.randn(D_MODEL, generator=torch.Generator().manual_seed(2)) * 3
+
+
+@pytest.fixture(scope="module")
+def saved(student, model, fv):
+    """`saved(k)`: the student's (ids, logits) for the module's vector, from one call per k that every check reads
+    (a call that raised is not kept: each check that needs it calls again)."""
+    return cache(lambda k: _run(student, model, fv, k))
+
+
+@pytest.fixture(scope="module")
+def expected(reference, model, fv):
+    """`expected(k)`: the reference's (ids, logits) for the module's vector, one call per k."""
+    return cache(lambda k: reference.decode_function_vector(model, fv, k))
 
 
 def _top(logits, k=K, largest=True):
@@ -70,20 +86,18 @@ def _run(student, model, fv, k=K, **kwargs):
     return ids.detach().cpu(), logits.detach().cpu()
 
 
-def test_ids(student, reference, model, fv):
+def test_ids(saved, expected, model, fv):
     """The k token ids with the largest decoded logits, largest first"""
-    expected, _ = reference.decode_function_vector(model, fv, K)
-    ids, _ = _run(student, model, fv)
-    assert_close(ids.long(), expected, name=f"the top {K} token ids", mistakes={d: v[0] for d, v in _mistakes(model, fv).items()},
+    ids, _ = saved(K)
+    assert_close(ids.long(), expected(K)[0], name=f"the top {K} token ids", mistakes={d: v[0] for d, v in _mistakes(model, fv).items()},
                  decode=lambda i: model.tokenizer.convert_ids_to_tokens(i),
                  diagnosis="Decode with `model.lm_head(model.transformer.ln_f(fv))` and take `.topk(k)`.")
 
 
-def test_logits(student, reference, model, fv):
+def test_logits(saved, expected, model, fv):
     """The logits of those tokens"""
-    _, expected = reference.decode_function_vector(model, fv, K)
-    _, logits = _run(student, model, fv)
-    assert_close(logits, expected, name=f"the top {K} logits", atol=1e-4, check_dtype=False,
+    _, logits = saved(K)
+    assert_close(logits, expected(K)[1], name=f"the top {K} logits", atol=1e-4, check_dtype=False,
                  mistakes={d: v[1] for d, v in _mistakes(model, fv).items()})
 
 
@@ -94,9 +108,9 @@ def test_other_k(student, reference, model, fv):
     assert_close(ids.long(), expected, name="the top 2 token ids", diagnosis="Take `.topk(k)` with the k you are given.")
 
 
-def test_passes_remote_on(student, fv):
+def test_passes_remote_on(student, model, fv):
     """Passes `remote` on to model.trace"""
-    model, calls = recording(_model)
-    _run(student, model, fv, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, fv, remote=True)
     check_remote_everywhere(calls, "Write `with model.trace(<a short prompt>, remote=remote):` and call the modules "
                             "inside it (on NDIF the weights are on the server).")

@@ -14,7 +14,8 @@ import torch
 from arena_cli.testing import check
 from arena_course.function_vectors.fv_properties import list_pairs
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids
-from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, recording, shared
+from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, remote_recorded
+from arena_course.function_vectors.testing import shared
 from arena_course.testing import assert_close_lazily, check_tensor
 
 LAYER, D_MODEL, SIZE = 1, 32, 30
@@ -120,10 +121,10 @@ def test_other_layer(student, reference, model, composite, vectors):
                  diagnosis="Use the `layer` argument: `model.transformer.h[layer]`.")
 
 
-def test_one_trace(student, composite, vectors):
+def test_one_trace(student, model, composite, vectors):
     """Runs the four measurements in one trace, passing `remote` on"""
-    model, calls = recording(basics_model)
-    _run(student, model, composite, vectors, remote=True)
+    with remote_recorded(model) as calls:
+        _run(student, model, composite, vectors, remote=True)
     check_remote_everywhere(calls, "Write `with model.trace(remote=remote) as tracer:`.")
     check(len(calls) == 1, f"model.trace was called {len(calls)} times",
           diagnosis="One trace with four invokes: `with tracer.invoke(prompts):` inside one `with model.trace(...)` "
