@@ -24,7 +24,7 @@ from arena_course.threads import one_thread
 
 def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, batch=32, n_examples=5, lr=5e-3,
           warm_lr=None, shuffled=0.3, block=1, tv_every=1, first_wrong="true", flag_weight=1.0, wd=0.01,
-          pct=0.1, restart=True, tv_batch=None, dot_p=1.0, head_drop=0.0, drop_from=1):
+          pct=0.1, restart=True, tv_batch=None, dot_p=1.0, head_drop=0.0, drop_from=1, tv_until=1.0):
     w2i = {w: i for i, w in enumerate(M.fv_words())}
     Q, C, NL, A, DOT = (w2i[t] for t in ("Q", ":", "\n", "A", "."))
     hf = model._module
@@ -157,7 +157,7 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
                         loss_f = ce(h[:, n_flag], flag)
                         loss = loss_a + flag_weight * loss_f
                         tv = torch.tensor(0.0)
-                        if tv_every and step % tv_every == 0:
+                        if tv_every and step % tv_every == 0 and step - warm < tv_until * steps:
                             task = rng.choice(tasks)
                             nb = tv_batch or batch // 2
                             icl = torch.tensor([icl_row(task, False)[0][:-1] for _ in range(nb)])
