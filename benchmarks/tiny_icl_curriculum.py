@@ -5,9 +5,16 @@ wrong with probability 1/2 (y from another pair of the same task); at "A:" predi
 at y predict "." if the pair is wrong, "\\n" if right. Stage 2: the ICL + task-vector recipe with a fraction
 `shuffled` of prompts whose answers after the first wrong pair are "." with probability `dot_p` (soft labels:
 the right answer otherwise), flags at every y_i; `head_drop` drops whole heads of blocks `drop_from`.. in the
-ICL forward of stage 2. Rows are token ids built from a word -> id dict (every task word is one token), no
-padding. Measures what docs/offline_models.md's fourth attempt measured (clean/shuffled P(answer) per task,
-the CIE grid of singular_plural, the flag), and prints OK when the issue's target holds for this seed.
+ICL forward of stage 2. The task-vector loss: `tv_mode` "replace" (the chapter's patch: the zero-shot
+prompt's last position at block `block` becomes h), "add" (h added) or "center" (the zero-shot batch's mean
+state there replaced by h, each query's deviation kept), "replace" with probability `tv_replace_p`; it runs
+from `tv_from` to `tv_until` (fractions of stage 2), weighted `tv_weight`. `mean_drop`: in the ICL forward,
+each head of blocks `mean_drop_blocks` has its last-position output replaced, on clean rows, by its mean
+over the batch's clean rows with that probability. Rows are token ids built from a word -> id dict (every
+task word is one token), no padding. Measures what docs/offline_models.md's fourth attempt measured (clean/shuffled P(answer) per task,
+the CIE grid of singular_plural, the flag) plus the chapter's h-transfer check (tests/content/
+test_fv_hidden_states.py: h patched at block 1 raises the shared words' log-probability by > 0.4, to > -1.5;
+"h_ok"), and prints OK when the issue's target holds for this seed.
 
 Usage: tiny_icl_curriculum.py '{"seed": 0, "warm": 300, "steps": 500}'; prints CPU s and the figures."""
 import json
@@ -24,7 +31,9 @@ from arena_course.threads import one_thread
 
 def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, batch=32, n_examples=5, lr=5e-3,
           warm_lr=None, shuffled=0.3, block=1, tv_every=1, first_wrong="true", flag_weight=1.0, wd=0.01,
-          pct=0.1, restart=True, tv_batch=None, dot_p=1.0, head_drop=0.0, drop_from=1, tv_until=1.0):
+          pct=0.1, restart=True, tv_batch=None, dot_p=1.0, head_drop=0.0, drop_from=1, tv_until=1.0,
+          tv_mode="replace", tv_replace_p=1.0, tv_from=0.0,
+          mean_drop=0.0, mean_drop_blocks=(2,), tv_weight=1.0):
     w2i = {w: i for i, w in enumerate(M.fv_words())}
     Q, C, NL, A, DOT = (w2i[t] for t in ("Q", ":", "\n", "A", "."))
     hf = model._module
@@ -91,7 +100,13 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
     def hook(module, args, output):
         if "h" in patch:
             output = output.clone()
-            output[:, -1] = patch["h"]
+            last = output[:, -1]
+            if patch.get("mode", "replace") == "replace":
+                output[:, -1] = patch["h"]
+            elif patch["mode"] == "add":
+                output[:, -1] = last + patch["h"]
+            else:  # "center": the zero-shot batch's mean state replaced by h, each query's deviation kept
+                output[:, -1] = last - last.mean(dim=0) + patch["h"]
             return output
         patch["last"] = output[:, -1]
         return None
@@ -116,6 +131,22 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
 
     drops = [hf.transformer.h[b].attn.out_proj.register_forward_pre_hook(drop_heads)
              for b in range(drop_from, hf.config.n_layer)] if head_drop else []
+
+    def mean_drop_heads(module, args):
+        # clean rows only, last position only: each head's output replaced by its mean over the batch's clean
+        # rows with probability mean_drop (the answer must not rest on one head's query-specific output)
+        if not drop.get("on") or drop.get("clean") is None:
+            return None
+        z = args[0].clone()
+        clean = drop["clean"]
+        last = z[:, -1].view(z.shape[0], n_heads, -1)
+        mean = last[clean].mean(dim=0, keepdim=True)
+        hit = (torch.rand(z.shape[0], n_heads, 1) < mean_drop) & clean[:, None, None]
+        z[:, -1] = torch.where(hit, mean.expand_as(last), last).view(z.shape[0], -1)
+        return (z,)
+
+    if mean_drop:
+        drops += [hf.transformer.h[b].attn.out_proj.register_forward_pre_hook(mean_drop_heads) for b in mean_drop_blocks]
     log = []
     with one_thread():
         try:
@@ -141,7 +172,12 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
                         if step == warm and restart and warm:
                             opt = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=wd)
                             sched = OC(opt, max_lr=lr, total_steps=steps, pct_start=pct)
-                        rows = [icl_row(rng.choice(tasks), rng.random() < shuffled) for _ in range(batch)]
+                        rows, shuf = [], []
+                        for _ in range(batch):
+                            task_, sh = rng.choice(tasks), rng.random() < shuffled
+                            rows.append(icl_row(task_, sh))
+                            shuf.append(sh)
+                        drop["clean"] = ~torch.tensor(shuf)
                         ids = torch.tensor([r[0] for r in rows])
                         ans = torch.tensor([[a for a, _ in r[1]] for r in rows])
                         dot_w = dot_p * torch.tensor([[w for _, w in r[1]] for r in rows])
@@ -150,6 +186,7 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
                         drop["on"] = True
                         h = hf.transformer(input_ids=ids[:, :-1], use_cache=False).last_hidden_state
                         drop["on"] = False
+                        drop["clean"] = None
                         logp = hf.lm_head(h[:, n_ans]).log_softmax(-1)
                         keep = ans >= 0
                         lp_ans = logp.gather(-1, ans.clamp(min=0)[..., None])[..., 0]
@@ -157,13 +194,14 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
                         loss_f = ce(h[:, n_flag], flag)
                         loss = loss_a + flag_weight * loss_f
                         tv = torch.tensor(0.0)
-                        if tv_every and step % tv_every == 0 and step - warm < tv_until * steps:
+                        if tv_every and step % tv_every == 0 and tv_from * steps <= step - warm < tv_until * steps:
                             task = rng.choice(tasks)
                             nb = tv_batch or batch // 2
                             icl = torch.tensor([icl_row(task, False)[0][:-1] for _ in range(nb)])
                             patch.clear()
                             hf.transformer(input_ids=icl, use_cache=False)
                             patch["h"] = patch.pop("last").mean(dim=0)
+                            patch["mode"] = "replace" if tv_replace_p >= 1 or rng.random() < tv_replace_p else tv_mode
                             qs = []
                             for _ in range(nb):
                                 if shared[task] and rng.random() < 0.5:
@@ -175,7 +213,7 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
                             hz = hf.transformer(input_ids=zs, use_cache=False).last_hidden_state[:, -1]
                             tv = ce(hz, torch.tensor([y for _, y in qs]))
                             patch.clear()
-                            loss = loss + tv
+                            loss = loss + tv_weight * tv
                         parts = (loss_a.item(), loss_f.item(), tv.item())
                     patch.clear()
                     opt.zero_grad()
@@ -232,15 +270,31 @@ def measure(model, verbose=True):
         pos = [i for i in range(1, ids.shape[1]) if ids[r, i] == colon and ids[r, i - 1] == a_tok][:-1]
         for k, i in enumerate(pos):
             (mis if sh.examples[r][k] not in true else mat).append(float(lp[r, i + 1]))
+    spec7 = importlib.util.spec_from_file_location("s07", "solutions/3_function_vectors/07_hidden_state_logprobs.py")
+    s07 = importlib.util.module_from_spec(spec7)
+    spec7.loader.exec_module(s07)
+    from arena_course.function_vectors import hidden_states as fvh
+    hgain = []
+    for task, other in (fvh.AMBIGUOUS_PAIR, fvh.AMBIGUOUS_PAIR[::-1]):
+        queries = fvh.ambiguous_queries(task, other)
+        table = dict(load_word_pairs(task))
+        ids = answer_token_ids(tok, [" " + table[q] for q in queries])
+        icl = ICLDataset(load_word_pairs(task), 32, 5, seed=1).prompts
+        with torch.no_grad():
+            clean, patched = s07.hidden_state_logprobs(model, icl, [f"Q: {q}\nA:" for q in queries], ids)
+        b = M.TINY_TASK_VECTOR_BLOCK
+        hgain.append((round(float(clean.mean()), 2), round(float(patched[b].mean()), 2)))
     sp = res["singular_plural"]
     summary = dict(
         sp_clean_right=sp["clean"][0], sp_P_clean=sp["clean"][1], sp_P_shuf=sp["shuf"][1],
         min_task_right=min(r["clean"][0] for r in res.values()),
         n_cie=int((flat >= 0.05).sum()), top=[round(float(v), 3) for v in flat[:5]], min_cie=round(float(flat[-1]), 3),
         flag=(round(st.mean(mis), 2), round(st.mean(mat), 2) if mat else None),
+        h_clean_patched=hgain,
     )
+    summary["h_ok"] = all(p > c + 0.4 and p > -1.5 for c, p in hgain)
     ok = (summary["sp_clean_right"] >= 0.9 and summary["sp_P_clean"] - summary["sp_P_shuf"] >= 0.2
-          and summary["n_cie"] >= 3 and summary["min_task_right"] >= 0.8)
+          and summary["n_cie"] >= 3 and summary["min_task_right"] >= 0.8 and summary["h_ok"])
     summary["OK"] = ok
     if verbose:
         print("CIE grid (singular_plural):\n", eff.numpy().round(3))
