@@ -33,7 +33,7 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
           warm_lr=None, shuffled=0.3, block=1, tv_every=1, first_wrong="true", flag_weight=1.0, wd=0.01,
           pct=0.1, restart=True, tv_batch=None, dot_p=1.0, head_drop=0.0, drop_from=1, tv_until=1.0,
           tv_mode="replace", tv_replace_p=1.0, tv_from=0.0,
-          mean_drop=0.0, mean_drop_blocks=(2,), tv_weight=1.0):
+          mean_drop=0.0, mean_drop_blocks=(2,), tv_weight=1.0, copy_aux=0.0):
     w2i = {w: i for i, w in enumerate(M.fv_words())}
     Q, C, NL, A, DOT = (w2i[t] for t in ("Q", ":", "\n", "A", "."))
     hf = model._module
@@ -153,7 +153,10 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 hf.train()
-                opt = torch.optim.AdamW(hf.parameters(), lr=warm_lr or lr, weight_decay=wd)
+                # copy_aux: in the warm-up, a linear probe (dropped after it) reads x from block 0's output at y
+                probe = torch.nn.Linear(hf.config.n_embd, hf.config.vocab_size) if copy_aux else None
+                params = list(hf.parameters()) + (list(probe.parameters()) if probe else [])
+                opt = torch.optim.AdamW(params, lr=warm_lr or lr, weight_decay=wd)
                 total = warm + steps
                 OC = torch.optim.lr_scheduler.OneCycleLR
                 if restart and warm:
@@ -163,10 +166,15 @@ def train(model, *, seed=0, warm=300, warm_batch=64, warm_pairs=3, steps=500, ba
                 for step in range(total):
                     if step < warm:
                         ids, ans, flag = warm_batch_ids(warm_batch)
-                        h = hf.transformer(input_ids=ids[:, :-1], use_cache=False).last_hidden_state
+                        out = hf.transformer(input_ids=ids[:, :-1], use_cache=False, output_hidden_states=bool(probe))
+                        h = out.last_hidden_state
                         loss_a = ce(h[:, w_ans], ans)
                         loss_f = ce(h[:, w_flag], flag)
                         loss = loss_a + flag_weight * loss_f
+                        if probe:
+                            xs = ids[:, w_flag - 4]
+                            loss = loss + copy_aux * torch.nn.functional.cross_entropy(
+                                probe(out.hidden_states[1][:, w_flag]).flatten(0, -2), xs.flatten())
                         parts = (loss_a.item(), loss_f.item(), 0.0)
                     else:
                         if step == warm and restart and warm:
