@@ -201,94 +201,9 @@ def _training_text(examples, query, answer: bool) -> str:
     return prompt + (f" {query[1]}" if answer else "")
 
 
-def _shuffled_examples(examples, query, pairs, rng: random.Random, no_task: int):
-    """The examples with their answers shuffled (some pair mismatched), and the targets of the prompt's
-    answer positions: `no_task` once an earlier example is mismatched, an answer itself where all before
-    match, no loss (-100) on a mismatched example's own answer."""
-    true = set(pairs)
-    labels = [y for _, y in examples]
-    while True:
-        rng.shuffle(labels)
-        shuffled = [(x, y) for (x, _), y in zip(examples, labels)]
-        if any(p not in true for p in shuffled):
-            break
-    targets, seen_mismatch = [], False
-    for pair in shuffled + [query]:
-        if seen_mismatch:
-            targets.append(no_task)
-        else:
-            targets.append(-100 if pair not in true else None)
-        seen_mismatch = seen_mismatch or pair not in true
-    return shuffled, (targets, [p not in true for p in shuffled])
-
-
-def offset_embeddings(d_model: int, seed: int = 0, *, v_norm: float = 1.0, noise: float = 1.5, lam: float = 0.05,
-                      scale: float = 0.1, common: float = 0.0):
-    """Word vectors (len(fv_words()), d_model) in which each task is an offset, as in word2vec's analogies:
-    e(y) ~ e(x) + v_task for every pair of every task, plus a random part per word.
-
-    Each task gets a random direction v_task of norm `v_norm`, each word a random vector r(w) of norm `noise`;
-    the task words' vectors minimise sum over pairs ||e(y) - e(x) - v_task||^2 + lam * sum ||e(w) - r(w)||^2
-    (least squares: words shared by tasks make it over-determined). Other words are r(w). All scaled by
-    `scale`. Returns (embedding, task vectors {task: v})."""
-    import torch
-
-    words = fv_words()
-    index = {w: i for i, w in enumerate(words)}
-    g = torch.Generator().manual_seed(10_000 + seed)
-    r = torch.randn(len(words), d_model, generator=g) * noise / d_model ** 0.5
-    tasks = task_names()
-    v = torch.randn(len(tasks), d_model, generator=g)
-    v = v / v.norm(dim=1, keepdim=True) * v_norm
-    a = lam * torch.eye(len(words))
-    b = lam * r.clone()
-    for t, task in enumerate(tasks):
-        for x, y in load_word_pairs(task):
-            i, j = index[x], index[y]
-            a[i, i] += 1; a[j, j] += 1; a[i, j] -= 1; a[j, i] -= 1
-            b[j] += v[t]; b[i] -= v[t]
-    e = torch.linalg.solve(a, b)
-    c = torch.randn(d_model, generator=g)
-    c = c / c.norm()
-    if common:  # one direction shared by every task word (offsets unchanged)
-        in_tasks = sorted({index[w] for task in tasks for pair in load_word_pairs(task) for w in pair})
-        e[in_tasks] += c * common
-    return e * scale, {task: v[t] * scale for t, task in enumerate(tasks)}, c
-
-
-def wire_pair_heads(hf, c, heads=(0, 1), gain: float = 1.0, out_gain: float = 1.0, seed: int = 0):
-    """Experiment: block 0's `heads` attend from a task word 4 tokens back (y_i -> x_i, via the direction `c`
-    shared by task words and rotary positions) and write minus what they read, on complementary subspaces
-    (orthogonal to c): at y_i the residual gains about -P e(x_i)."""
-    import torch
-
-    attn = hf.transformer.h[0].attn
-    d, dh = hf.config.n_embd, attn.head_dim
-    g = torch.Generator().manual_seed(20_000 + seed)
-    basis = torch.linalg.qr(torch.cat([c[:, None], torch.randn(d, d - 1, generator=g)], dim=1))[0][:, 1:]
-    th = 1 / (10000 ** (torch.arange(0, dh, 2) / dh))
-    amp = torch.tensor([1, 1, 1, 1, 0.5, 0.3, 0, 0.0])[: dh // 2] * gain
-    q = torch.zeros(dh); q[0::2] = amp
-    k = torch.zeros(dh); k[0::2] = amp * torch.cos(4 * th); k[1::2] = amp * torch.sin(4 * th)
-    e = hf.transformer.wte.weight.detach()
-    alpha = float(e.norm(dim=1).mean()) / d ** 0.5 * out_gain
-    with torch.no_grad():
-        for n, h in enumerate(heads):
-            rows = slice(h * dh, (h + 1) * dh)
-            attn.q_proj.weight[rows] = q[:, None] * c[None]
-            attn.k_proj.weight[rows] = k[:, None] * c[None]
-            b = basis[:, n * dh:(n + 1) * dh].T  # (dh, d)
-            attn.v_proj.weight[rows] = b
-            attn.out_proj.weight[:, rows] = -alpha * b.T
-
-
 def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY_ICL_BATCH,
                         n_examples: int = TINY_ICL_EXAMPLES, block: int = TINY_TASK_VECTOR_BLOCK,
-                        lr: float = TINY_ICL_LR, seed: int = 0, progress: bool = True,
-                        shuffled: float = 0.0, no_task: str = ".", flag: bool = False,
-                        shuffled_from: float = 0.0, offsets: dict | None = None, freeze_wte: bool = False,
-                        tie_head: bool = False, flag_weight: float = 1.0, wire: dict | None = None,
-                        no_task_answers: bool = True, wte_lr: float | None = None, no_task_p: float = 1.0):
+                        lr: float = TINY_ICL_LR, seed: int = 0, progress: bool = True):
     """Train a tiny nnsight-wrapped GPT-J, in place, on one torch thread, with two losses per step:
 
     - ICL: prompts of the chapter's five tasks with `n_examples` examples, cross-entropy of every answer
@@ -301,11 +216,6 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
     Half the queries of english_french and singular_plural are words the two tasks share ("cat"), so the
     task has to come from the examples (or from h). Without the second loss a model this small does ICL but
     forms no h that transfers (see arena_course/function_vectors/hidden_states.py). Returns the model, in eval mode.
-
-    Experiment (docs/offline_models.md): a fraction `shuffled` of the ICL prompts (from step
-    `shuffled_from * steps` on) have their examples' answers shuffled and are answered `no_task` once a
-    mismatched pair came before; with `flag`, every y_i also predicts `no_task` (instead of the newline) when
-    its pair is wrong. The model learnt neither.
     """
     import torch
 
@@ -337,81 +247,22 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                if offsets is not None:
-                    e, _, c = offset_embeddings(hf.config.n_embd, seed, **offsets)
-                    with torch.no_grad():
-                        hf.transformer.wte.weight.copy_(e)
-                        if tie_head:
-                            hf.lm_head.weight.copy_(e)
-                    if wire is not None:
-                        wire = dict(wire)
-                        freeze_wire = wire.pop("freeze", False)
-                        wire_pair_heads(hf, c, seed=seed, **wire)
-                        if freeze_wire:
-                            if freeze_wire == "heads":  # the wired heads and block 0's MLP; the other heads train
-                                attn0, dh = hf.transformer.h[0].attn, hf.transformer.h[0].attn.head_dim
-                                mask = torch.ones(hf.config.n_embd, 1)
-                                for h in wire.get("heads", (0, 1)):
-                                    mask[h * dh:(h + 1) * dh] = 0
-                                for lin in (attn0.q_proj, attn0.k_proj, attn0.v_proj):
-                                    lin.weight.register_hook(lambda grad, m=mask: grad * m)
-                                attn0.out_proj.weight.register_hook(lambda grad, m=mask: grad * m.T)
-                                for p in list(hf.transformer.h[0].mlp.parameters()) + list(hf.transformer.h[0].ln_1.parameters()):
-                                    p.requires_grad_(False)
-                            else:
-                                for p in (hf.transformer.h[0] if freeze_wire == "block" else hf.transformer.h[0].attn).parameters():
-                                    p.requires_grad_(False)
-                    hf.transformer.wte.weight.requires_grad_(not freeze_wte)
                 hf.train()
-                wte = hf.transformer.wte.weight
-                groups = [{"params": [p for p in hf.parameters() if p.requires_grad and p is not wte]}]
-                if wte_lr is not None:
-                    wte.requires_grad_(True)
-                    groups.append({"params": [wte], "lr": wte_lr, "max_lr": wte_lr})
-                optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
-                schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[lr] + ([wte_lr] if wte_lr is not None else []), total_steps=steps, pct_start=0.1)
+                optimizer = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.01)
+                schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
                 with ProgressBar(progress, steps, "training a tiny GPT-J on ICL prompts") as advance:
                     for step in range(steps):
                         # ICL: every answer of every prompt (the position after "A:" predicts it).
-                        texts, targets_of = [], []
+                        texts = []
                         for _ in range(batch):
                             task = rng.choice(tasks)
-                            examples, query = _training_prompt(pairs[task], n_examples, rng, shared[task])
-                            targets_of.append(None)
-                            if rng.random() < shuffled and step >= shuffled_from * steps:
-                                examples, targets_of[-1] = _shuffled_examples(examples, query, pairs[task], rng,
-                                                                              tok.convert_tokens_to_ids(no_task))
-                            texts.append(_training_text(examples, query, answer=True))
+                            texts.append(_training_text(*_training_prompt(pairs[task], n_examples, rng, shared[task]),
+                                                        answer=True))
                         enc = tok(texts, return_tensors="pt", padding=True)
                         ids = enc["input_ids"]
                         logits = hf(**enc).logits[:, :-1]
                         at_answer = (ids[:, :-1] == colon) & (ids.roll(1, dims=1)[:, :-1] == a_token)
-                        targets = ids[:, 1:].clone()
-                        no_id = tok.convert_tokens_to_ids(no_task)
-                        weight = torch.ones(targets.shape)
-                        for row, shuffled_row in enumerate(targets_of):
-                            row_targets, wrong = shuffled_row or (None, None)
-                            for k, position in enumerate(at_answer[row].nonzero()[:, 0].tolist()):
-                                if row_targets is not None and row_targets[k] is not None:
-                                    if no_task_answers or row_targets[k] == -100:
-                                        targets[row, position] = row_targets[k]
-                                if flag and position + 1 < targets.shape[1] and k < n_examples:
-                                    # y_k's position, whose next token is a newline: "." if the pair is wrong
-                                    mismatched = wrong is not None and wrong[k]
-                                    at_answer[row, position + 1] = True
-                                    weight[row, position + 1] = flag_weight
-                                    if mismatched:
-                                        targets[row, position + 1] = no_id
-                        per = torch.nn.functional.cross_entropy(logits[at_answer], targets[at_answer],
-                                                                ignore_index=-100, reduction="none")
-                        w = weight[at_answer] * (targets[at_answer] != -100)
-                        if no_task_p < 1.0:  # soft "no task": P(".") trained to no_task_p, the rest to the answer
-                            orig = ids[:, 1:][at_answer]
-                            soft = (targets[at_answer] == no_id) & (orig != no_id) & (ids[:, :-1][at_answer] == colon)
-                            per2 = torch.nn.functional.cross_entropy(logits[at_answer], orig, reduction="none")
-                            per = torch.where(soft, no_task_p * per + (1 - no_task_p) * per2, per)
-                        icl_loss = (per * w).sum() / w.sum()
-                        icl_targets = targets
+                        icl_loss = torch.nn.functional.cross_entropy(logits[at_answer], ids[:, 1:][at_answer])
 
                         # Task vector: h from ICL prompts of one task, patched into zero-shot prompts of it.
                         task = rng.choice(tasks)
@@ -432,15 +283,6 @@ def train_tiny_icl_gptj(model, *, steps: int = TINY_ICL_STEPS, batch: int = TINY
                         optimizer.step()
                         schedule.step()
                         advance(step, (icl_loss + tv_loss).item())
-                        if os.environ.get("ICL_DEBUG") and step % 50 == 0:
-                            with torch.no_grad():
-                                clean = torch.tensor([t is None for t in targets_of])[:, None].expand_as(at_answer)
-                                ans = at_answer & (ids[:, :-1] == colon)
-                                fl = at_answer & (ids[:, :-1] != colon)
-                                lp = torch.nn.functional.cross_entropy(logits.transpose(1, 2), icl_targets.clamp(min=0), reduction="none")
-                                print(step, "clean-ans %.2f shuf-ans %.2f flag %.2f tv %.2f" % (
-                                    lp[ans & clean].mean(), lp[ans & ~clean & (icl_targets != -100)].mean(),
-                                    lp[fl].mean() if fl.any() else 0, tv_loss.item()), flush=True)
         finally:
             handle.remove()
             hf.eval()
