@@ -97,7 +97,9 @@ def test_independent_features(student):
         int(equal.sum()) <= int(both.sum()) // 2,
         f"in {int(equal.sum())} of {int(both.sum())} cases, two features present in the same example have the "
         "same magnitude",
-        diagnosis="Draw magnitudes with the full shape (batch, inst, feats), not one per example.",
+        diagnosis="Every present feature has value 1: the values should be uniform on [0, 1], not the 0/1 mask "
+        "itself." if bool((values[values != 0] == 1).all()) else "Draw magnitudes with the full shape (batch, inst, "
+        "feats), not one per example.",
     )
 
 
