@@ -8,9 +8,11 @@
 - Prompts: `icl_prompts(task, (size, n_prepended, seed), ...)`, ICL prompts with different numbers of
   examples (a left-padded batch); `icl_and_zero_shot()`, the ICL and zero-shot prompts of exercises 05-06.
 - `remote=`: `record_remote(model)` makes `model.trace` / `model.generate` record the `remote=` they were
-  called with and then run locally (`recording(make)`: a fresh model and its record; `with
-  remote_recorded(model) as calls:` the same on a model for the block's duration); `check_remote_once` /
+  called with and then run locally (`with remote_recorded(model) as calls:` for the block's duration only);
+  `check_remote_once` /
   `check_remote_everywhere` check what was recorded.
+- The student's (and the reference's) function called once per input, the checks sharing the result:
+  `once_per_input(fn, *args)` (`reference_once` for a reference returning tensors: no gradients, detached).
 - `matching_mistake`: the label of the common mistake that gives what the student's function gave.
 - The student's call: `call_traced(fn, ...)` is `arena_cli.testing.call_student` plus diagnoses for
   nnsight's usual errors (a value not saved, modules read out of order); `traced_tensor` / `traced_tensors`
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import pytest
@@ -142,10 +145,19 @@ def record_remote(model, methods: Sequence[str] = ("trace", "generate")) -> list
     return calls
 
 
-def recording(make: Callable[[], Any], methods: Sequence[str] = ("trace", "generate")) -> tuple[Any, list]:
-    """(a fresh model from `make()`, the list its calls' `remote=` are recorded in: `record_remote`)."""
-    model = make()
-    return model, record_remote(model, methods)
+def once_per_input(fn: Callable, *args: Any) -> Callable:
+    """`call(*more)`: `fn(*args, *more)`, computed once per `more` and shared by the module's checks, which read
+    one call as the checks of one run should (a save costs a trace per input, not one per check). A call that
+    raised is not kept: each check that needs it calls again and fails the same way. Don't modify a result."""
+    return cache(lambda *more: fn(*args, *more))
+
+
+def reference_once(fn: Callable, *args: Any) -> Callable:
+    """`once_per_input` for a reference function that returns tensors: run without gradients, detached."""
+    def run(*more: Any) -> list[Tensor]:
+        with torch.no_grad():
+            return [t.detach() for t in fn(*args, *more)]
+    return once_per_input(run)
 
 
 @contextmanager

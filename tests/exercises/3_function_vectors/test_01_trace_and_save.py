@@ -6,14 +6,13 @@ that its predictions differ between prompts and positions. The prompts have 0, 1
 batch is left-padded.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.testing import basics_model, block_states, check_remote_once, icl_prompts
-from arena_course.function_vectors.testing import remote_recorded, shared, traced_tensors
+from arena_course.function_vectors.testing import once_per_input, reference_once, remote_recorded, shared
+from arena_course.function_vectors.testing import traced_tensors
 
 N_LAYERS = 3
 
@@ -39,18 +38,14 @@ def truth(model, prompts):
 
 @pytest.fixture(scope="module")
 def saved(student, model, prompts):
-    """`saved(layer)`: the student's (hidden, logits, predictions) for block `layer`, from one call per block
-    that every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda layer: _run(student, model, prompts, layer))
+    """`saved(layer)`: the student's (hidden, logits, predictions) for block `layer`, one call per block."""
+    return once_per_input(_run, student, model, prompts)
 
 
 @pytest.fixture(scope="module")
 def expected(reference, model, prompts):
     """`expected(layer)`: the reference's (hidden, logits, predictions) for block `layer`, one call per block."""
-    def run(layer):
-        with torch.no_grad():
-            return [t.detach() for t in reference.trace_and_save(model, prompts, layer)]
-    return cache(run)
+    return reference_once(reference.trace_and_save, model, prompts)
 
 
 def _run(student, model, prompts, layer, **kwargs):

@@ -6,15 +6,13 @@ the heads attend unevenly), switched to eager attention. The prompts have 0, 1 a
 batch is left-padded.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import tiny_gptj, use_eager_attention
-from arena_course.function_vectors.testing import check_remote_once, icl_prompts, remote_recorded, shared, sharp
-from arena_course.function_vectors.testing import traced_tensor
+from arena_course.function_vectors.testing import check_remote_once, icl_prompts, once_per_input, remote_recorded
+from arena_course.function_vectors.testing import shared, sharp, traced_tensor
 
 N_LAYERS, N_HEADS = 2, 4
 
@@ -55,9 +53,8 @@ def truth(model, prompts):
 
 @pytest.fixture(scope="module")
 def saved(student, model, prompts):
-    """`saved(layer)`: the student's pattern at the last position of block `layer`, from one call per block that
-    every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda layer: _run(student, model, prompts, layer))
+    """`saved(layer)`: the student's pattern at the last position of block `layer`, one call per block."""
+    return once_per_input(_run, student, model, prompts)
 
 
 def _run(student, model, prompts, layer, **kwargs):

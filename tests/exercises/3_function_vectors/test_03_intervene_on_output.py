@@ -5,14 +5,12 @@ Runs on a tiny random GPT-J (3 blocks, d_model 32, built in code, weights redraw
 move the logits visibly). The prompts have 0, 1 and 2 examples, so the batch is left-padded.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.testing import basics_model, check_remote_once, icl_prompts, remote_recorded, shared
-from arena_course.function_vectors.testing import traced_tensors
+from arena_course.function_vectors.testing import basics_model, check_remote_once, icl_prompts, once_per_input
+from arena_course.function_vectors.testing import reference_once, remote_recorded, shared, traced_tensors
 
 N_LAYERS = 3
 
@@ -58,18 +56,14 @@ def clean(model, prompts):
 
 @pytest.fixture(scope="module")
 def saved(student, model, prompts):
-    """`saved(layer, scale)`: the student's (before, after, logits), from one call per (layer, scale) that every
-    check reads (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda layer, scale: _run(student, model, prompts, layer, scale))
+    """`saved(layer, scale)`: the student's (before, after, logits), one call per (layer, scale)."""
+    return once_per_input(_run, student, model, prompts)
 
 
 @pytest.fixture(scope="module")
 def expected(reference, model, prompts):
     """`expected(layer, scale)`: the reference's (before, after, logits), one call per (layer, scale)."""
-    def run(layer, scale):
-        with torch.no_grad():
-            return [t.detach() for t in reference.intervene_on_output(model, prompts, layer, scale)]
-    return cache(run)
+    return reference_once(reference.intervene_on_output, model, prompts)
 
 
 def _edited_logits(model, prompts, layer, scale, where):

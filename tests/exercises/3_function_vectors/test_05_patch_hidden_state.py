@@ -6,14 +6,12 @@ predictions differ from prompt to prompt and each way of patching gives differen
 have 1 to 3 examples (a left-padded batch).
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.testing import hidden_state_model, icl_and_zero_shot, mean_last_state, next_tokens
-from arena_course.function_vectors.testing import remote_recorded, shared, traced_tensors
+from arena_course.function_vectors.testing import once_per_input, remote_recorded, shared, traced_tensors
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -32,10 +30,9 @@ data = shared(icl_and_zero_shot, "data")
 
 @pytest.fixture(scope="module")
 def saved(student, model, data):
-    """`saved(layer)`: the student's (clean, patched) for the ICL and zero-shot prompts of `data`, from one call per
-    block that every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    icl, zero_shot = data
-    return cache(lambda layer: _run(student, model, icl, zero_shot, layer))
+    """`saved(layer)`: the student's (clean, patched) for the ICL and zero-shot prompts of `data`, one call per
+    block."""
+    return once_per_input(_run, student, model, *data)
 
 
 def _tokens(model, prompts, layer, vector, how):

@@ -6,14 +6,13 @@ predictions differ from prompt to prompt and each way of patching gives differen
 the underlying Hugging Face model counts the forward passes.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.testing import NOT_SAVED, OUT_OF_ORDER, hidden_state_model, icl_and_zero_shot
-from arena_course.function_vectors.testing import mean_last_state, next_tokens, remote_recorded, shared, traced_tensor
+from arena_course.function_vectors.testing import mean_last_state, next_tokens, once_per_input, remote_recorded, shared
+from arena_course.function_vectors.testing import traced_tensor
 
 N_LAYERS, D_MODEL = 3, 64
 
@@ -52,10 +51,9 @@ _ERRORS = (
 
 @pytest.fixture(scope="module")
 def saved(student, model, data):
-    """`saved(layer)`: the student's patched tokens for the ICL and zero-shot prompts of `data`, from one call per
-    block that every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    icl, zero_shot = data
-    return cache(lambda layer: _run(student, model, icl, zero_shot, layer))
+    """`saved(layer)`: the student's patched tokens for the ICL and zero-shot prompts of `data`, one call per
+    block."""
+    return once_per_input(_run, student, model, *data)
 
 
 def _run(student, model, icl, zero_shot, layer, **kwargs):

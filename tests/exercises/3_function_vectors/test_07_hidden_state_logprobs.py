@@ -5,14 +5,13 @@ Runs on a tiny random GPT-J (3 blocks, d_model 64, built in code) whose weights 
 log-probabilities differ from prompt to prompt, from layer to layer, and between the usual mistakes.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, hidden_state_model, icl_prompts, remote_recorded, shared
+from arena_course.function_vectors.testing import call_traced, hidden_state_model, icl_prompts, once_per_input
+from arena_course.function_vectors.testing import reference_once, remote_recorded, shared
 from arena_course.testing import check_sequence
 
 N_LAYERS, D_MODEL = 3, 64
@@ -69,18 +68,14 @@ def truth(model, data):
 
 @pytest.fixture(scope="module")
 def saved(student, model, data):
-    """`saved()`: the student's (clean, patched) for `data`, from one call that every check reads (a call that
-    raised is not kept: each check that needs it calls again)."""
-    return cache(lambda: _run(student, model, *data))
+    """`saved()`: the student's (clean, patched) for `data`, from one call."""
+    return once_per_input(_run, student, model, *data)
 
 
 @pytest.fixture(scope="module")
 def expected(reference, model, data):
     """`expected()`: the reference's (clean, patched) for `data`, from one call."""
-    def run():
-        with torch.no_grad():
-            return [t.detach() for t in reference.hidden_state_logprobs(model, *data)]
-    return cache(run)
+    return reference_once(reference.hidden_state_logprobs, model, *data)
 
 
 def _run(student, model, icl, zero_shot, answer_ids, **kwargs):

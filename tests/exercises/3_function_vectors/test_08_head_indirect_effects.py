@@ -7,16 +7,14 @@ std 0.3 and the lm_head bias of the dataset's answers raised, so that the answer
 ~1/423 and every effect ~1e-5, too small to tell a wrong answer from a right one).
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.models import fv_tokenizer, tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
-from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, remote_recorded, sharp
-from arena_course.function_vectors.testing import traced_tensor
+from arena_course.function_vectors.testing import check_remote_everywhere, icl_prompts, once_per_input, remote_recorded
+from arena_course.function_vectors.testing import sharp, traced_tensor
 
 N_LAYERS, N_HEADS, D_HEAD = 2, 4, 8
 
@@ -176,9 +174,8 @@ def _means(student, model, prompts, **kwargs):
 
 @pytest.fixture(scope="module")
 def saved_means(student, model, mixed_prompts):
-    """`saved_means()`: the student's mean_head_outputs of `mixed_prompts`, from one call that every check reads
-    (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda: _means(student, model, mixed_prompts))
+    """`saved_means()`: the student's mean_head_outputs of `mixed_prompts`, from one call."""
+    return once_per_input(_means, student, model, mixed_prompts)
 
 
 def test_mean_shape(saved_means):

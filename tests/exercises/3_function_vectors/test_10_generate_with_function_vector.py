@@ -7,8 +7,6 @@ left-padded batch). Adding the vector at the prompt's step only, at the wrong po
 layer gives different completions here, and the test names those mistakes.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
@@ -16,7 +14,7 @@ from arena_cli.testing import CheckFailed, check
 from arena_course.function_vectors.generation import new_token_texts, prompt_width
 from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, load_word_pairs
-from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, once_per_input
 from arena_course.function_vectors.testing import remote_recorded, shared, sharp
 from arena_course.testing import check_sequence
 
@@ -49,9 +47,8 @@ def fv():
 
 @pytest.fixture(scope="module")
 def saved(student, model, prompts, fv):
-    """`saved(layer)`: the student's (without, with_fv) for the module's prompts and vector, from one call per block
-    that every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda layer: _run(student, model, prompts, fv, layer))
+    """`saved(layer)`: the student's (without, with_fv) for the module's prompts and vector, one call per block."""
+    return once_per_input(_run, student, model, prompts, fv)
 
 
 def _generate(model, prompts, fv, layer, *, steps="every", position=-1, site="output", sign=1.0):

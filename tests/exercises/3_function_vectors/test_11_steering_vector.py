@@ -7,16 +7,14 @@ chapter's word-level tokenizer (one token per word; it has no token for a lone s
 `space_token_id` gives its padding token).
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
 from arena_course.function_vectors.generation import space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import check_remote_everywhere, remote_recorded, shared, sharp
-from arena_course.function_vectors.testing import traced_tensor
+from arena_course.function_vectors.testing import check_remote_everywhere, once_per_input, remote_recorded, shared
+from arena_course.function_vectors.testing import sharp, traced_tensor
 
 N_LAYERS, D_MODEL = 3, 32
 ADD, SUB = "I love you", "I hate"  # 4 and 3 tokens with BOS: the second is padded
@@ -36,9 +34,8 @@ model = shared(_model, "model")
 
 @pytest.fixture(scope="module")
 def saved(student, model):
-    """`saved(layer)`: the student's steering vector for ADD - SUB at block `layer`, from one call per block that
-    every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda layer: _run(student, model, ADD, SUB, layer))
+    """`saved(layer)`: the student's steering vector for ADD - SUB at block `layer`, one call per block."""
+    return once_per_input(_run, student, model, ADD, SUB)
 
 
 def _inputs(model, rows, layer, *, site="input"):

@@ -8,15 +8,13 @@ it at the wrong positions, to the wrong layer, with the wrong sign or scale give
 here, and the test names those mistakes.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import CheckFailed, check
 from arena_course.function_vectors.generation import new_token_texts, space_token_id, with_bos
 from arena_course.function_vectors.models import tiny_gpt2
-from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake
+from arena_course.function_vectors.testing import call_traced, check_remote_everywhere, matching_mistake, once_per_input
 from arena_course.function_vectors.testing import remote_recorded, shared, sharp
 from arena_course.testing import check_sequence
 
@@ -53,9 +51,8 @@ def steering(model):
 
 @pytest.fixture(scope="module")
 def saved(student, model, steering):
-    """`saved()`: the student's (unsteered, steered) for PROMPT with COEFF * steering at LAYER, from one call that
-    every check reads (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda: _run(student, model, PROMPT, steering, LAYER, COEFF))
+    """`saved()`: the student's (unsteered, steered) for PROMPT with COEFF * steering at LAYER, from one call."""
+    return once_per_input(_run, student, model, PROMPT, steering, LAYER, COEFF)
 
 
 def _generate(model, prompt, steering, layer, coeff, *, where="first", site="input", n=1):

@@ -6,14 +6,12 @@ with a random vector. Skipping the layer norm, decoding with the embedding matri
 logits or returning probabilities give other values, which the test names.
 """
 
-from functools import cache
-
 import pytest
 import torch
 
 from arena_cli.testing import assert_close, check
-from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, remote_recorded
-from arena_course.function_vectors.testing import shared
+from arena_course.function_vectors.testing import basics_model, call_traced, check_remote_everywhere, once_per_input
+from arena_course.function_vectors.testing import remote_recorded, shared
 from arena_course.testing import check_sequence
 
 D_MODEL, K = 32, 6
@@ -44,15 +42,14 @@ def fv():
 
 @pytest.fixture(scope="module")
 def saved(student, model, fv):
-    """`saved(k)`: the student's (ids, logits) for the module's vector, from one call per k that every check reads
-    (a call that raised is not kept: each check that needs it calls again)."""
-    return cache(lambda k: _run(student, model, fv, k))
+    """`saved(k)`: the student's (ids, logits) for the module's vector, one call per k."""
+    return once_per_input(_run, student, model, fv)
 
 
 @pytest.fixture(scope="module")
 def expected(reference, model, fv):
     """`expected(k)`: the reference's (ids, logits) for the module's vector, one call per k."""
-    return cache(lambda k: reference.decode_function_vector(model, fv, k))
+    return once_per_input(reference.decode_function_vector, model, fv)
 
 
 def _top(logits, k=K, largest=True):
