@@ -16,7 +16,6 @@ from arena_cli import locate, protocol, testing
 from arena_cli.course_guard import forbid_writes
 from arena_cli.layout import masters_dir
 from arena_cli.progress import default_path, progress_files
-from arena_cli.locate import where_to_look
 from arena_cli.protocol import Checked, Collected, Finished, LoadFailed, Started
 from arena_cli.testing import (
     CheckFailed, StudentCodeError, display_path, frames_of, real_path, student_traceback, target_path
@@ -71,7 +70,7 @@ def _location(item: pytest.Item, call: pytest.CallInfo) -> str:
         test_file = real_path(str(item.path))
         in_test = [f for f in frames if real_path(f.filename) == test_file]
         function = getattr(item, "function", None)
-        place = where_to_look(
+        place = locate.where_to_look(
             Path(student_file),
             Path(item.path),
             getattr(item, "originalname", item.name),
