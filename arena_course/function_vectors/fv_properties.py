@@ -252,5 +252,10 @@ def _what_it_shows(setup, portability, decoded_in_task, algebra) -> list[str]:
         if len(mostly_task) > len(decoded_in_task) // 2:
             caveat += (" The decoded vocabulary is the part that carries over: its output space is the tasks' answer "
                        "words, and FVs whose top tokens are their task's answers are what Todd et al.'s table shows.")
+        else:
+            caveat += (" Above all, its top heads carry \"the examples are consistent\" rather than the task (it was "
+                       "trained to answer \".\" when they are not; section 3's result), so its FV has little of the task "
+                       "in it to decode or to carry to another form. Todd et al.'s table, FVs that decode to their "
+                       "task's answers, is GPT-J's.")
         lines += ["", textwrap.fill(caveat, 110)]
     return lines

@@ -22,7 +22,7 @@ Vectors in In-Context Learning: Emergence, Formation, and Benefits", https://arx
 the same in small transformers trained from scratch (task vectors weak or spread out), and proposed an
 auxiliary loss that puts them at a chosen place: run ICL prompts, average the last position's state at a
 chosen block, patch the average into zero-shot prompts, and train on the right answers there. That is
-exactly section 2's experiment, used as a training signal. `function_vectors.models.train_tiny_icl_gptj` adds it
+exactly section 2's experiment, used as a training signal. `function_vectors.icl_training` adds it
 at block 1, so the tiny model's h works there by construction; the --tiny result checks that the student's code
 finds it (and shows what a working h does). GPT-J's curve is the real finding.
 """
@@ -155,7 +155,7 @@ def result_setting(tiny: bool, task: str | None = None, *, load: Callable[..., A
         queries = ambiguous_queries(task, other)
         note = (f"The queries are the words {task} and {other} share, so a zero-shot prompt can't say which task is "
                 f"meant. The tiny model was trained to carry the task at block {TINY_TASK_VECTOR_BLOCK}'s last position "
-                "(see arena_course/function_vectors/models.py), so h works there by construction; where else it works is what "
+                "(see arena_course/function_vectors/icl_training.py), so h works there by construction; where else it works is what "
                 "the model made of that. On GPT-J the whole curve is a finding.")
     else:
         queries = ICLDataset(pairs, 12 if tiny else 16, 0, seed=2).queries

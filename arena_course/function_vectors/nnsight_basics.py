@@ -2,7 +2,7 @@
 
 The result (`python exercises/3_function_vectors/03_intervene_on_output.py [--tiny]`) runs the student's
 exercises 01-03 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) or, with `--tiny`, on a tiny GPT-J
-trained on the chapter's ICL prompts (`function_vectors.models.trained_tiny_icl_gptj`, ~30 s the first time,
+trained on the chapter's ICL prompts (`function_vectors.models.trained_tiny_icl_gptj`, about a minute the first time,
 then cached; every section's --tiny result runs on it):
 
 - a table of the model's next-token predictions on a few ICL prompts (exercise 01), with the effect of
@@ -204,8 +204,9 @@ def run_result(
         "position shows how much the answer needs it there.\nattention.png: one row per head; does the last token "
         "read the query word, or the examples' answers (*)?"
         + (f"\n(On the tiny model, zeroing block {worst}'s MLP at the last position takes mean P(answer) from "
-           f"{p_answer.mean():.2f} to {mean_p[worst]:.2f}; its last block's heads read the query word, the task having "
-           "been read off the examples by then: it was trained to carry it at block 1's last position, see section 2.)"
+           f"{p_answer.mean():.2f} to {mean_p[worst]:.2f}. Its last block's heads read the examples' answers and the "
+           "newlines after them, where the model has noted whether each pair was right: it was trained to say \".\" "
+           "(no task) when the examples' answers are shuffled, see section 3.)"
            if setting.tiny else "")
     )
     return ResultSummary(table, accuracy, accuracy_ablated, worst, float(p_answer.mean()), mean_p, answer_attention, paths)

@@ -5,14 +5,17 @@ student's exercises 08-10 on GPT-J-6B (NDIF with NDIF_API_KEY, or a local copy) 
 chapter's tiny GPT-J: each head's causal indirect effect as a heatmap, the function vector of the top k, and
 zero-shot completions without and with it.
 
-The tiny model shows the method, not the heads: every head's causal indirect effect is about 0,
-because shuffling the examples' answers doesn't hide the task from it (it reads the task off which
-answer words appear). What was tried to change that, with its figures: docs/offline_models.md.
+The tiny model (`function_vectors.icl_training`) was trained to answer "." (no task) when the examples'
+answers are shuffled, so shuffling hides the task from it as from GPT-J, and a few heads of its last
+block have clearly positive effects. Those heads carry "the examples are consistent", not the task (the
+answer words still say which task it is), so their function vector does not give zero-shot prompts the
+task; GPT-J's does. How the tiny model came to this, with its figures: docs/offline_models.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,8 +106,6 @@ def function_vector_setup(args: argparse.Namespace, *, load: Callable[..., Any] 
         model, remote = trained_tiny_icl_gptj(), False
         config = model.config
         name = f"a tiny GPT-J ({config.n_layer} blocks of {config.n_head} heads) trained on ICL prompts"
-        # 5 heads: the tiny model's top 4 (block 1's, effects ~0) alone turn 5/12 zero-shot answers to the task,
-        # with the 5th (a block-0 head) all 12.
         n_prepended, defaults = 5, dict(prompts=32, heads=5, layer=1, tokens=2)
     else:
         task = args.task or "antonyms"
@@ -136,8 +137,6 @@ def plot_head_effects(effects: Tensor, top_heads: list[tuple[int, int, float]], 
     """The layer x head heatmap of causal indirect effects (diverging colours centred on 0), the function
     vector's heads outlined."""
     from matplotlib.patches import Rectangle
-
-    import textwrap
 
     plt = pyplot()
     effects = effects.detach().float().cpu()
@@ -212,15 +211,18 @@ def run_function_vector_result(
         "vector (* marks them).",
     ]
     if setup.tiny:
-        lines += [
-            "",
-            "On the tiny model every effect is about 0 or below: shuffling the example answers doesn't hide the task "
-            "from it (it reads the task off which words appear as answers, and those are still there), so patching a "
-            "head's clean mean can only disturb it. GPT-J shows what the paper found: a few heads with large positive "
-            "effects. The zero-shot queries here belong to two tasks (cat: chat or cats), so without examples the "
-            "tiny model has to guess; the function vector tells it which task. With effects this close to 0 the "
-            "ranking says little: for singular_plural the 4 block-1 heads at the top alone fix 5 of these 12 "
-            "answers, and with the next one (a block-0 head; --heads 5, the default) all 12.",
-        ]
+        clear = int((effects >= 0.05).sum())
+        blocks = ", ".join(str(b) for b in sorted({layer for layer, _, value in top_heads if value >= 0.05}))
+        lines += ["", textwrap.fill(
+            f"On the tiny model: it was trained to answer \".\" (no task) when the examples' answers are shuffled, "
+            f"so shuffling hides the task from it as it does from GPT-J, and {clear} heads (block {blocks or '-'}) "
+            "have an effect of 0.05 or more: their mean output gives part of the answer back. "
+            + ("Block 0's heads are negative: they bring the query to the last position, and their mean over prompts "
+               "brings another one. " if float(effects[0].max()) < 0 else "")
+            + "What the positive heads carry is \"the examples are consistent\", not the task (the answer words still "
+            "say which task it is), so their function vector does not give the task to zero-shot prompts (these "
+            f"queries belong to two tasks, cat: chat or cats): {correct_with}/{len(rows)} with it against "
+            f"{correct_without}/{len(rows)} without. GPT-J's function-vector heads carry the task itself, and "
+            "their vector turns many zero-shot answers into the task's.", 110)]
     return FunctionVectorSummary(effects, top_heads, fv.detach().cpu(), rows, correct_without, correct_with, path,
                                  "\n".join(lines))

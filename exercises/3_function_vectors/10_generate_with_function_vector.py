@@ -55,7 +55,7 @@ completions without and with the function vector, as lists of strings.
 
 Then run this file, the section's result: your exercises 08-10 on GPT-J-6B (NDIF with NDIF_API_KEY,
 or a local copy), or with `--tiny` on the chapter's tiny GPT-J, trained on its five tasks (about
-half a minute the first time, then cached in results/function_vectors):
+a minute the first time, then cached in results/function_vectors):
 
     python exercises/3_function_vectors/10_generate_with_function_vector.py [--tiny] [--task
     antonyms]
@@ -63,10 +63,11 @@ half a minute the first time, then cached in results/function_vectors):
 It writes results/function_vectors/head_effects.png (head_effects_tiny.png with --tiny), the layer x
 head heatmap of causal indirect effects with the function vector's heads outlined, and prints
 zero-shot completions without and with the function vector. On GPT-J a handful of heads stand out
-(Todd et al. find them in the early-middle layers) and many zero-shot answers become the task's. On
-the tiny model the zero-shot queries belong to two tasks ("cat": chat or cats), so without examples
-it has to guess, and the function vector settles it; its heatmap is a lesson in what the effect
-measures (the printout explains). Without a model it prints one line saying what it needs and stops.
+(Todd et al. find them in the early-middle layers) and many zero-shot answers become the task's. The
+tiny model was trained to answer "." when the examples' answers are shuffled, so a few of its heads
+show clear effects too; but they carry "the examples are consistent", not the task, and their vector
+does not give the task to its zero-shot queries (the printout explains). Without a model it prints
+one line saying what it needs and stops.
 """
 
 from jaxtyping import Float

@@ -12,7 +12,8 @@ import torch
 
 from arena_cli.testing import load_module
 from arena_course.function_vectors import models, nnsight_basics, testing
-from arena_course.function_vectors.models import tiny_gptj, train_tiny_icl_gptj
+from arena_course.function_vectors.icl_training import train_tiny_icl_gptj
+from arena_course.function_vectors.models import tiny_gptj
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs, task_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +95,8 @@ def _icl_loss(model, texts) -> float:
 
 
 def test_training_lowers_the_loss_on_one_thread(seed):
-    """A few steps of train_tiny_icl_gptj (the shared --tiny model's recipe) lower the ICL loss on held-out
-    prompts, and leave torch's thread count as it was"""
+    """A few steps of each stage of train_tiny_icl_gptj (the shared --tiny model's recipe) lower the ICL loss on
+    held-out prompts, and leave torch's thread count as it was"""
     model = tiny_gptj(1 + seed, n_layers=2, d_model=32, n_heads=4)
     texts = [d.prompts[0] + d.completions[0]
              for d in (ICLDataset(load_word_pairs(t), 1, 3, seed=100 + i) for i, t in enumerate(task_names() * 4))]
@@ -103,7 +104,7 @@ def test_training_lowers_the_loss_on_one_thread(seed):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # not 1, so that a trainer which leaves its one thread behind is seen
     try:
-        train_tiny_icl_gptj(model, steps=20, batch=16, seed=seed, progress=False)
+        train_tiny_icl_gptj(model, warm_steps=20, steps=20, batch=16, seed=seed, progress=False)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

@@ -87,9 +87,15 @@ def trained_summary(trained_icl_model, tmp_path_factory):
     return fv_properties.run_fv_properties_result(setup, **_functions(), out_dir=tmp_path_factory.mktemp("fvp"))
 
 
-def test_trained_fv_decodes_to_its_task(trained_summary):
-    """The country_capital FV's top 10 decoded tokens are mostly capital cities."""
-    assert trained_summary.decoded_in_task["country_capital"] >= 6, trained_summary.decoded
+def test_trained_fv_decoding_and_the_note_agree(trained_summary):
+    """The tiny model's top heads carry "the examples are consistent" more than the task (section 3), so its FVs
+    mostly don't decode to their tasks' answers; the tiny note says so exactly when fewer than half of the
+    tasks' FVs do. (Seed 0: 0-3 of 10 per task, seeds 2-4 alike; seed 1, whose FV is mostly one strong head,
+    has at least one task's FV decoding mostly to its answers.)"""
+    mostly = [t for t, n in trained_summary.decoded_in_task.items() if n >= 5]
+    says_consistent = "the examples are consistent" in trained_summary.report
+    assert says_consistent == (len(mostly) <= len(trained_summary.decoded_in_task) // 2), trained_summary.decoded
+    assert ("Todd et al.'s table shows" in trained_summary.report) == (not says_consistent)
 
 
 def test_setup_loads_gpt_j_with_the_papers_settings():

@@ -21,7 +21,7 @@ import torch
 
 from arena_course.function_vectors import generation, steering, vectors
 from arena_course.function_vectors.models import tiny_gpt2, tiny_gptj
-from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs
+from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs, task_names
 from arena_course.function_vectors.testing import sharpened
 from arena_course.loading import load_sibling
 from arena_course.models import ModelUnavailable
@@ -106,23 +106,37 @@ def test_function_vector_setup_loads_gpt_j_with_the_papers_settings():
     assert setup.zero_shot.n_prepended == 0 and all(p.endswith("A:") for p in setup.zero_shot.prompts)
 
 
-def test_tiny_model_reads_the_task_off_the_answer_words(trained_icl_model):
-    """What the --tiny result's note says: on its prompts (singular_plural, 5 examples), shuffling the
-    examples' answers leaves the tiny model's accuracy as it was, so no head's causal indirect effect
-    (exercise 08's reference) is clearly positive. (Seed 0: 32/32 right both ways, mean P(answer) 0.80 both, largest effect
-    0.000.)"""
+def test_tiny_model_loses_the_task_when_the_answers_are_shuffled(trained_icl_model):
+    """What the --tiny result's note says: on every task (32 prompts of 5 examples), shuffling the examples'
+    answers lowers the tiny model's mean P(answer) by at least 0.2, and it says "." ("no task") instead.
+    (Seeds 0-4: by 0.26-0.43 on every task; "." 0.43-0.56 on shuffled prompts, 0.06-0.17 on clean ones.)"""
     model = trained_icl_model
+    dot = model.tokenizer.convert_tokens_to_ids(".")
+    for task in task_names():
+        data = ICLDataset(load_word_pairs(task), 32, 5, seed=0)
+        answers = answer_token_ids(model.tokenizer, data.completions)
+        p = {}
+        for name, prompts in (("clean", data.prompts), ("shuffled", data.corrupted().prompts)):
+            with torch.no_grad(), model.trace(prompts):
+                probs = model.lm_head.output[:, -1].softmax(-1).save()
+            p[name] = (float(probs[torch.arange(32), answers].mean()), float(probs[:, dot].mean()))
+        assert p["clean"][0] - p["shuffled"][0] >= 0.2, (task, p)
+        assert p["shuffled"][1] >= 0.3 > p["clean"][1], (task, p)
+
+
+def test_tiny_model_heads_carry_the_task(trained_icl_model):
+    """Patching a head's clean mean output into shuffled prompts (exercise 08's reference) gives back part of
+    the answer for a few heads of the last block: the largest effect is clearly positive and the top three
+    add up to at least 0.15, while the first block's heads (which bring the query to the last position,
+    and whose mean can't) are negative. (Seeds 0-4: the top effect 0.07-0.20, the top three 0.18-0.41; heads
+    >= 0.05: 3, 1, 3, 2, 3; docs/offline_models.md.)"""
     data = ICLDataset(load_word_pairs("singular_plural"), 32, 5, seed=0)
-    answers = answer_token_ids(model.tokenizer, data.completions)
-    right = {}
-    for name, prompts in (("clean", data.prompts), ("shuffled", data.corrupted().prompts)):
-        with torch.no_grad(), model.trace(prompts):
-            top = model.lm_head.output[:, -1].argmax(-1).save()
-        right[name] = float((top == answers).float().mean())
-    assert right["shuffled"] > right["clean"] - 0.1, right
     with torch.no_grad():
-        effects = _fv_functions()["head_indirect_effects"](model, data)
-    assert float(effects.max()) < 0.05, effects
+        effects = _fv_functions()["head_indirect_effects"](trained_icl_model, data)
+    top = effects.flatten().topk(3).values
+    assert float(top[0]) >= 0.05 and float(top.sum()) >= 0.15, effects
+    assert set(int(i) // effects.shape[1] for i in effects.flatten().topk(3).indices) <= {1, 2}, effects
+    assert float(effects[0].max()) < 0, effects
 
 
 # --------------------------------------------------------------------------- section 4
