@@ -97,12 +97,16 @@ class ArenaCourse:
         except json.JSONDecodeError:
             pytest.fail(f"arena {' '.join(args)} --json printed no JSON:\nstdout: {out}\nstderr: {err}")
 
+    @staticmethod
+    def as_in_a_terminal() -> None:
+        """In the child, before arena starts: SIGINT at its default and unblocked, as a shell starts a program.
+        The test process may have it ignored (then Python never turns it into KeyboardInterrupt, and Ctrl-C
+        would not stop arena)."""
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
     def popen(self, *args: str, stdout) -> subprocess.Popen:
-        """Start `arena ARGS` in the background (SIGINT at its default, as in a terminal)."""
-
-        def default_sigint() -> None:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-
+        """Start `arena ARGS` in the background (SIGINT as in a terminal)."""
         return subprocess.Popen(
             self.command(*args),
             cwd=self.root,
@@ -110,7 +114,7 @@ class ArenaCourse:
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=subprocess.STDOUT,
-            preexec_fn=default_sigint,
+            preexec_fn=self.as_in_a_terminal,
         )
 
     # ------------------------------------------------------------------ course files

@@ -53,7 +53,7 @@ def in_terminal(arena, args: list[str], columns: int, until: str | None = None, 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     proc = subprocess.Popen(arena.command(*args), cwd=arena.root, env=env, stdin=follower, stdout=follower,
-                            stderr=follower, start_new_session=True)
+                            stderr=follower, start_new_session=True, preexec_fn=arena.as_in_a_terminal)
     os.close(follower)
     out = b""
     deadline = time.monotonic() + DEADLINE_S
