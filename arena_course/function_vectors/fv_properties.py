@@ -257,5 +257,5 @@ def _what_it_shows(setup, portability, decoded_in_task, algebra) -> list[str]:
                        "trained to answer \".\" when they are not; section 3's result), so its FV has little of the task "
                        "in it to decode or to carry to another form. Todd et al.'s table, FVs that decode to their "
                        "task's answers, is GPT-J's.")
-        lines += ["", textwrap.fill(caveat, 110)]
+        lines += ["", caveat]  # one line: `arena results` wraps it at words to the terminal's width
     return lines

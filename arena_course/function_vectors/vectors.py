@@ -213,7 +213,8 @@ def run_function_vector_result(
     if setup.tiny:
         clear = int((effects >= 0.05).sum())
         blocks = ", ".join(str(b) for b in sorted({layer for layer, _, value in top_heads if value >= 0.05}))
-        lines += ["", textwrap.fill(
+        # One line: `arena results` wraps it at words to the terminal's width.
+        lines += ["", (
             f"On the tiny model: it was trained to answer \".\" (no task) when the examples' answers are shuffled, "
             f"so shuffling hides the task from it as it does from GPT-J, and {clear} heads (block {blocks or '-'}) "
             "have an effect of 0.05 or more: their mean output gives part of the answer back. "
@@ -223,6 +224,6 @@ def run_function_vector_result(
             "say which task it is), so their function vector does not give the task to zero-shot prompts (these "
             f"queries belong to two tasks, cat: chat or cats): {correct_with}/{len(rows)} with it against "
             f"{correct_without}/{len(rows)} without. GPT-J's function-vector heads carry the task itself, and "
-            "their vector turns many zero-shot answers into the task's.", 110)]
+            "their vector turns many zero-shot answers into the task's.")]
     return FunctionVectorSummary(effects, top_heads, fv.detach().cpu(), rows, correct_without, correct_with, path,
                                  "\n".join(lines))
