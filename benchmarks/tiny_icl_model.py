@@ -19,7 +19,6 @@ Run it on an otherwise idle machine: CPU time rises with load.
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 import sys
 import time
@@ -28,19 +27,19 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions" / "3_function_vectors"
 sys.path.insert(0, str(ROOT))
 
 from arena_course.function_vectors import hidden_states as fvh  # noqa: E402
 from arena_course.function_vectors import models  # noqa: E402
 from arena_course.function_vectors.icl_training import train_tiny_icl_gptj  # noqa: E402
 from arena_course.function_vectors.tasks import ICLDataset, answer_token_ids, load_word_pairs, task_names  # noqa: E402
+from arena_course.loading import load_sibling  # noqa: E402
 
 
-def reference(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "solutions" / "3_function_vectors" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def reference(exercise_id: str):
+    """The reference's function `exercise_id` (of the exercise of that id), loaded as the results load it."""
+    return getattr(load_sibling(SOLUTIONS / "result.py", exercise_id), exercise_id)
 
 
 def measure(model) -> dict:
@@ -60,7 +59,7 @@ def measure(model) -> dict:
         tasks[task] = figures
     data = ICLDataset(load_word_pairs("singular_plural"), 32, 5, seed=0)
     with torch.no_grad():
-        effects = reference("08_head_indirect_effects").head_indirect_effects(model, data)
+        effects = reference("head_indirect_effects")(model, data)
     shuffled, true = data.corrupted(), set(load_word_pairs("singular_plural"))
     with torch.no_grad(), model.trace(shuffled.prompts):
         p_dot = model.lm_head.output.softmax(-1)[:, :, dot].save()
@@ -72,7 +71,7 @@ def measure(model) -> dict:
         for k, i in enumerate(after_a):
             (wrong if shuffled.examples[r][k] not in true else right).append(float(p_dot[r, i + 1]))
     h = []
-    logprobs = reference("07_hidden_state_logprobs").hidden_state_logprobs
+    logprobs = reference("hidden_state_logprobs")
     for task, other in (fvh.AMBIGUOUS_PAIR, fvh.AMBIGUOUS_PAIR[::-1]):
         queries = fvh.ambiguous_queries(task, other)
         table = dict(load_word_pairs(task))

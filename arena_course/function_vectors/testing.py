@@ -9,8 +9,7 @@
   examples (a left-padded batch); `icl_and_zero_shot()`, the ICL and zero-shot prompts of exercises 05-06.
 - `remote=`: `record_remote(model)` makes `model.trace` / `model.generate` record the `remote=` they were
   called with and then run locally (`with remote_recorded(model) as calls:` for the block's duration only);
-  `check_remote_once` /
-  `check_remote_everywhere` check what was recorded.
+  `check_remote_once` / `check_remote_everywhere` check what was recorded.
 - The student's (and the reference's) function called once per input, the checks sharing the result:
   `once_per_input(fn, *args)` (`reference_once` for a reference returning tensors: no gradients, detached).
 - `matching_mistake`: the label of the common mistake that gives what the student's function gave.
